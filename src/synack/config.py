@@ -1,0 +1,94 @@
+"""Per-connection settings and the named profiles `rfc` and `linux`.
+
+Every tunable lives in `Config`; a profile is just a `Config` with different
+values. `Config` is an ordinary dataclass, so `dataclasses.replace(cfg, ...)`
+makes a variant for one connection or one test.
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+
+@dataclass(slots=True)
+class Config:
+    # --- segment size (RFC 9293 §3.7.1) --------------------------------------
+    mtu: int = 1500                 #: link MTU used to derive the MSS we announce
+    mss: int | None = None          #: MSS to announce; None = MTU - 40 (IPv4) / - 60 (IPv6)
+    # --- buffers ----------------------------------------------------------------
+    rcvbuf: int = 65535             #: receive buffer (bytes); bounds the advertised window
+    sndbuf: int = 65536             #: send buffer (bytes)
+    # --- timers -----------------------------------------------------------------
+    msl: float = 30.0               #: Maximum Segment Lifetime; TIME_WAIT lasts 2*MSL (MUST-13)
+    rto_initial: float = 1.0        #: RFC 6298 §2.1
+    rto_min: float = 1.0            #: RFC 6298 §2.4
+    rto_max: float = 60.0           #: RFC 6298 §2.5 (at least 60 s)
+    syn_retries: int = 8            #: R2 for SYN, as a count (MUST-22/23: >= 3 minutes with rto_max 60)
+    synack_retries: int = 5         #: retransmissions of a half-open SYN,ACK before it is dropped
+    r1: int = 3                     #: R1: retransmissions before negative advice to IP (MUST-20)
+    r2: int = 15                    #: R2: retransmissions before the connection is closed (MUST-20/21)
+    user_timeout: float | None = None  #: abort when data stays unacknowledged this long (MUST-20, RFC 5482)
+    fin_wait_2_timeout: float | None = 60.0  #: orphaned FIN_WAIT_2 lifetime (Linux tcp_fin_timeout)
+    # --- acknowledgements -------------------------------------------------------
+    delayed_ack: bool = True
+    delayed_ack_timeout: float = 0.2   #: at most 0.5 s (MUST-40)
+    delayed_ack_min: float | None = None  #: Linux starts at 40 ms (quick-ack aside)
+    # --- options (RFC 7323, RFC 2018) ------------------------------------------
+    window_scaling: bool = True
+    timestamps: bool = True
+    sack: bool = True
+    max_rcvbuf: int | None = None   #: largest receive buffer we may grow to: sets the wscale
+    # --- sending ----------------------------------------------------------------
+    nagle: bool = True              #: off = TCP_NODELAY (MUST-17)
+    initial_window: int | None = None  #: segments; None = RFC 5681 §3.1 by MSS
+    congestion_control: str = "reno"
+    # --- keep-alive (RFC 9293 §3.8.4) -----------------------------------------
+    keepalive: bool = False         #: off by default (MUST-25)
+    keepalive_idle: float = 7200.0  #: >= 2 hours by default (MUST-28)
+    keepalive_interval: float = 75.0
+    keepalive_probes: int = 9
+    # --- robustness -------------------------------------------------------------
+    rfc5961: bool = True            #: challenge ACKs for in-window RST/SYN (RFC 5961 §3, §4)
+    challenge_ack_limit: int = 1000  #: per host per second (RFC 5961 §7)
+    rst_in_time_wait: bool = True   #: True: RST ends TIME_WAIT (RFC 9293); False: ignore it (RFC 1337)
+    abort_on_unread_close: bool = True  #: close() with unread data sends RST (as Linux does)
+    # --- listeners ----------------------------------------------------------------
+    syn_cookies: str = "when-full"  #: "off", "when-full" (Linux's 1) or "always" (Linux's 2)
+    # --- host-wide bits read from the host's config -------------------------------
+    ephemeral_ports: tuple[int, int] = (32768, 60999)
+
+    def replace(self, **changes) -> "Config":
+        return dataclasses.replace(self, **changes)
+
+    def announced_mss(self, ipv6: bool) -> int:
+        if self.mss is not None:
+            return self.mss
+        return self.mtu - (60 if ipv6 else 40)
+
+
+def rfc_profile() -> Config:
+    """The RFCs' own defaults: RTO 1 s initial and minimum (RFC 6298), delayed ACK
+    200 ms, initial window by RFC 5681 §3.1, receive buffer 64 KiB."""
+    return Config()
+
+
+def linux_profile() -> Config:
+    """What Linux does by default (see ../shared/conformance/packetdrill/tcp/common/defaults.sh):
+    IW10, RTO min 200 ms, delayed ACK from 40 ms, wscale from a large receive
+    buffer, timestamps and SACK on, TIME_WAIT 60 s, 6 SYN retries."""
+    return Config(
+        rto_min=0.2, rto_max=120.0, syn_retries=6, synack_retries=5,
+        delayed_ack_timeout=0.2, delayed_ack_min=0.04,
+        initial_window=10, rcvbuf=131072, sndbuf=16384 * 4,
+        max_rcvbuf=6291456, msl=30.0, r2=15,
+    )
+
+
+PROFILES = {"rfc": rfc_profile, "linux": linux_profile}
+
+
+def profile(name: str) -> Config:
+    try:
+        return PROFILES[name]()
+    except KeyError:
+        raise ValueError(f"unknown profile {name!r}; known: {', '.join(PROFILES)}") from None

@@ -1,0 +1,249 @@
+"""A host: the demultiplexer, the listeners, the timer heap (RFC 9293 §3.10.7).
+
+Sans-I/O like the connections it owns. A driver (the simulator, the TUN loop,
+the packetdrill runner) does only this:
+
+    host.receive(now, src_ip, dst_ip, segment)   # or host.receive_packet(now, raw_ip_bytes)
+    host.poll(now)                               # fire the timers that are due
+    for src, dst, seg in host.take_outbox(): ... # put them on the wire
+    host.next_deadline()                         # when to call poll() again
+
+Segments are demultiplexed by 4-tuple first, then to a listener on
+(address, port) or (wildcard, port); a segment for nothing gets the RST of
+RFC 9293 §3.10.7.1.
+"""
+from __future__ import annotations
+
+import hashlib
+import heapq
+import itertools
+import os
+from collections import Counter
+
+from .config import Config, rfc_profile
+from .connection import Connection, os_error
+from .cookies import CookieJar
+from .isn import IsnGenerator
+from .listener import Listener
+from .segment import ACK, FIN, RST, SYN, Segment
+from .seq import MASK
+from .states import CLOSED, LISTEN
+from .timewait import TimeWait
+
+WILDCARD_V4 = "0.0.0.0"
+WILDCARD_V6 = "::"
+
+
+class Host:
+    def __init__(self, addresses=(), config: Config | None = None, *, secret: bytes | None = None,
+                 isn=None, name: str | None = None, port_seed: int | None = None):
+        self.addresses = list(addresses)
+        self._address_set = frozenset(self.addresses)
+        self.name = name or (self.addresses[0] if self.addresses else "host")
+        self.config = config or rfc_profile()
+        self.secret = secret if secret is not None else os.urandom(32)
+        self.isn = isn or IsnGenerator(self.secret)
+        self.cookies = CookieJar(self.secret)
+        self.conns: dict[tuple, Connection | TimeWait] = {}
+        self.listeners: dict[tuple[str, int], Listener] = {}
+        self.outbox: list[tuple[str, str, Segment]] = []
+        self.events: list = []
+        self.stats: Counter = Counter()
+        self._heap: list = []
+        self._tick = itertools.count()
+        lo, hi = self.config.ephemeral_ports
+        seed = port_seed if port_seed is not None else int.from_bytes(self.secret[:4], "big")
+        self._next_port = lo + seed % (hi - lo + 1)
+        self._challenge_window = (-1.0, 0)
+        self.record_transitions = False
+        #: tracing hooks (None = off): on_state(host, obj, old, new, cause, now),
+        #: on_timer(host, obj, what, now)
+        self.on_state = None
+        self.on_timer = None
+
+    def __repr__(self) -> str:
+        return f"<Host {self.name} conns={len(self.conns)} listeners={len(self.listeners)}>"
+
+    def count(self, name: str, n: int = 1) -> None:
+        self.stats[name] += n
+
+    # ------------------------------------------------------------ the driver's side
+    def receive(self, now: float, src_ip: str, dst_ip: str, seg: Segment) -> None:
+        """A segment arrives from the network."""
+        obj = self.conns.get((dst_ip, seg.dst_port, src_ip, seg.src_port))
+        if obj is not None:
+            if type(obj) is TimeWait:
+                if not obj.on_segment(now, seg):
+                    return
+                # a new SYN took the 4-tuple over from TIME-WAIT: to the listener
+            else:
+                obj.on_segment(now, seg)
+                return
+        lst = self.listeners.get((dst_ip, seg.dst_port))
+        if lst is None:
+            lst = self.listeners.get((WILDCARD_V6 if ":" in dst_ip else WILDCARD_V4, seg.dst_port))
+        if lst is not None:
+            lst.on_segment(now, src_ip, dst_ip, seg)
+            return
+        self._reset_closed(src_ip, dst_ip, seg)
+
+    def receive_packet(self, now: float, data) -> None:
+        """Raw IPv4/IPv6 bytes: decode, verify checksums, then `receive`. A bad
+        packet is a counted drop (MUST-3, MUST-7), never an exception."""
+        from .wire import WireError, decode_ip
+        try:
+            src, dst, seg = decode_ip(data)
+        except WireError as e:
+            self.count("drop_" + e.reason)
+            return
+        if self._address_set and dst not in self._address_set:
+            self.count("drop_not_for_us")
+            return
+        self.receive(now, src, dst, seg)
+
+    def poll(self, now: float) -> None:
+        """Fire every timer due at or before `now`."""
+        heap = self._heap
+        while heap and heap[0][0] <= now:
+            d, _, obj = heapq.heappop(heap)
+            if obj.deadline == d:
+                obj.on_timer(now)
+
+    def next_deadline(self) -> float | None:
+        heap = self._heap
+        while heap:
+            d, _, obj = heap[0]
+            if obj.deadline == d:
+                return d
+            heapq.heappop(heap)                 # stale: the timer moved or stopped
+        return None
+
+    def take_outbox(self) -> list:
+        out = self.outbox
+        if out:
+            self.outbox = []
+        return out
+
+    def take_events(self) -> list:
+        evs = self.events
+        self.events = []
+        return evs
+
+    # -------------------------------------------------------------- user calls
+    def listen(self, port: int, ip: str | None = None, backlog: int = 128,
+               config: Config | None = None, now: float = 0.0) -> Listener:
+        """Passive OPEN (RFC 9293 §3.10.1)."""
+        ip = ip or (self.addresses[0] if self.addresses else WILDCARD_V4)
+        key = (ip, port)
+        if key in self.listeners:
+            raise os_error("EADDRINUSE")
+        lst = Listener(self, config or self.config, ip, port, backlog)
+        self.listeners[key] = lst
+        self._state_changed(lst, CLOSED, LISTEN, "passive OPEN", now)
+        return lst
+
+    def connect(self, now: float, remote_ip: str, remote_port: int, local_ip: str | None = None,
+                local_port: int = 0, config: Config | None = None) -> Connection:
+        """Active OPEN (RFC 9293 §3.10.1): a new connection in SYN-SENT."""
+        if not (0 < remote_port < 65536):
+            raise os_error("EINVAL", "port out of range")
+        if local_ip is None:
+            v6 = ":" in remote_ip
+            local_ip = next((a for a in self.addresses if (":" in a) == v6), None)
+            if local_ip is None:
+                raise os_error("EADDRNOTAVAIL", "no local address of that family")
+        if local_port == 0:
+            local_port = self.ephemeral_port(local_ip, remote_ip, remote_port)
+        key = (local_ip, local_port, remote_ip, remote_port)
+        if key in self.conns:
+            raise os_error("EADDRINUSE" if type(self.conns[key]) is not TimeWait else "EADDRNOTAVAIL")
+        conn = Connection(self, config or self.config, local_ip, local_port, remote_ip, remote_port)
+        conn.transitions = [] if self.record_transitions else None
+        conn.ts_offset = self.ts_offset(key)
+        self.conns[key] = conn
+        iss = self.isn(now, local_ip, local_port, remote_ip, remote_port)
+        conn.recover = iss
+        conn.open_active(now, iss)
+        return conn
+
+    def ephemeral_port(self, local_ip: str, remote_ip: str, remote_port: int) -> int:
+        lo, hi = self.config.ephemeral_ports
+        span = hi - lo + 1
+        for _ in range(span):
+            p = self._next_port
+            self._next_port = lo + (p - lo + 1) % span
+            if (local_ip, p, remote_ip, remote_port) not in self.conns and \
+                    (local_ip, p) not in self.listeners:
+                return p
+        raise os_error("EADDRNOTAVAIL", "no ephemeral port free")
+
+    def ts_offset(self, key) -> int:
+        """A per-connection TSval offset (RFC 7323 §7.1 suggests randomizing it)."""
+        h = hashlib.blake2s(repr(key).encode(), key=self.secret[:32], digest_size=4).digest()
+        return int.from_bytes(h, "big")
+
+    def connections(self) -> list:
+        """Every connection and TIME-WAIT entry, for an `ss`-like view."""
+        out = list(self.conns.values())
+        for lst in self.listeners.values():
+            out.extend(lst.syn_queue.values())
+        return out
+
+    # ------------------------------------------------- called by connections
+    def _attach(self, conn: Connection) -> None:
+        self.conns[conn.key] = conn
+
+    def _forget(self, obj) -> None:
+        key = obj.key
+        cur = self.conns.get(key)
+        if cur is obj:
+            del self.conns[key]
+        elif type(cur) is TimeWait and cur.conn_ref() is obj:
+            cur.dead = True
+            cur.deadline = None
+            del self.conns[key]
+
+    def _unlisten(self, lst: Listener) -> None:
+        self.listeners.pop((lst.local_ip, lst.local_port), None)
+
+    def _schedule(self, obj, deadline: float) -> None:
+        heapq.heappush(self._heap, (deadline, next(self._tick), obj))
+
+    def _enter_time_wait(self, conn: Connection, now: float) -> None:
+        tw = TimeWait(conn, now)
+        self.conns[conn.key] = tw
+        self._schedule(tw, tw.deadline)
+        conn.deadline = None
+
+    def _state_changed(self, obj, old, new, cause: str, now: float) -> None:
+        if self.on_state is not None:
+            self.on_state(self, obj, old, new, cause, now)
+
+    def _timer_fired(self, obj, what: str, now: float) -> None:
+        if self.on_timer is not None:
+            self.on_timer(self, obj, what, now)
+
+    def challenge_ack_allowed(self, now: float, limit: int) -> bool:
+        """RFC 5961 §7: at most `limit` challenge ACKs per second, host-wide."""
+        start, n = self._challenge_window
+        if now - start >= 1.0:
+            self._challenge_window = (now, 1)
+            return True
+        if n < limit:
+            self._challenge_window = (start, n + 1)
+            return True
+        return False
+
+    def _reset_closed(self, src_ip: str, dst_ip: str, seg: Segment) -> None:
+        """RFC 9293 §3.10.7.1: a segment for no connection gets a RST (unless it is one)."""
+        flags = seg.flags
+        if flags & RST:
+            self.count("drop_rst_no_connection")
+            return
+        self.count("rst_no_connection")
+        if flags & ACK:
+            rst = Segment(seg.dst_port, seg.src_port, seg.ack, 0, RST, 0)
+        else:
+            slen = len(seg.payload) + (1 if flags & SYN else 0) + (1 if flags & FIN else 0)
+            rst = Segment(seg.dst_port, seg.src_port, 0, (seg.seq + slen) & MASK, RST | ACK, 0)
+        self.outbox.append((dst_ip, src_ip, rst))

@@ -1,0 +1,203 @@
+"""A listening socket: LISTEN processing, the SYN queue and the accept queue.
+
+RFC 9293 §3.10.7.2 says what LISTEN does with a segment. Around it sit the two
+queues every real stack has (RFC 4987 §3): the SYN (half-open) queue of
+connections in SYN-RECEIVED, and the accept queue of ESTABLISHED connections
+the application has not yet accepted. Both are bounded by the backlog, as in
+Linux: a SYN that finds the SYN queue full is dropped, or answered with a SYN
+cookie (RFC 4987 §3.6) when cookies are on; a SYN that finds the accept queue
+full is dropped; a final ACK that finds it full does not create a connection.
+"""
+from __future__ import annotations
+
+from collections import deque
+
+from . import events as ev
+from .config import Config
+from .connection import Connection
+from .cookies import CookieJar, ts_decode, ts_encode
+from .segment import ACK, RST, SYN, Options, Segment
+from .seq import MASK
+from .states import CLOSED, LISTEN, SYN_RECEIVED
+
+
+class Listener:
+    """Not a TCB of its own: the LISTEN state of one local (address, port)."""
+
+    def __init__(self, host, cfg: Config, local_ip: str, local_port: int, backlog: int):
+        self.host = host
+        self.cfg = cfg
+        self.local_ip = local_ip
+        self.local_port = local_port
+        self.backlog = max(1, backlog)
+        self.syn_queue: dict[tuple, Connection] = {}
+        self.accept_queue: deque[Connection] = deque()
+        self.state = LISTEN
+        self.name = f"{local_ip}:{local_port}"
+        self.stats_overflow = 0
+        self.stats = host.stats
+
+    def __repr__(self) -> str:
+        return (f"<Listener {self.name} syn_queue={len(self.syn_queue)} "
+                f"accept_queue={len(self.accept_queue)}/{self.backlog}>")
+
+    # ---------------------------------------------------------------- queues
+    def can_accept(self) -> bool:
+        return len(self.accept_queue) < self.backlog
+
+    def established(self, conn: Connection) -> None:
+        """A half-open connection completed the handshake: to the accept queue."""
+        self.syn_queue.pop(conn.key, None)
+        self.accept_queue.append(conn)
+        self.host.events.append(ev.Event(ev.ACCEPTABLE, self))
+
+    def half_open_gone(self, conn: Connection) -> None:
+        self.syn_queue.pop(conn.key, None)
+
+    def accept(self) -> Connection | None:
+        """The oldest established connection, or None."""
+        while self.accept_queue:
+            conn = self.accept_queue.popleft()
+            conn.listener = None
+            return conn
+        return None
+
+    # ---------------------------------------------------------- segment arrives
+    def on_segment(self, now: float, src_ip: str, dst_ip: str, seg: Segment) -> None:
+        """RFC 9293 §3.10.7.2, LISTEN STATE."""
+        host = self.host
+        flags = seg.flags
+        if flags & RST:                       # First: an incoming RST is ignored
+            host.count("drop_rst_in_listen")
+            return
+        if flags & ACK:                       # Second: any ACK is bad here ...
+            if self.cfg.syn_cookies != "off" and not flags & SYN and self._cookie_ack(now, src_ip, dst_ip, seg):
+                return
+            # ... answer <SEQ=SEG.ACK><CTL=RST>
+            host.count("rst_to_ack_in_listen")
+            host.outbox.append((dst_ip, src_ip, Segment(seg.dst_port, seg.src_port, seg.ack, 0, RST, 0)))
+            return
+        if not flags & SYN:                   # Fourth: anything else is dropped
+            host.count("drop_no_syn_in_listen")
+            return
+        # Third: a SYN.
+        if not self.can_accept():
+            # Linux drops SYNs while the accept queue is full; the client retries.
+            host.count("listen_drops_accept_full")
+            self.stats_overflow += 1
+            return
+        mode = self.cfg.syn_cookies
+        if mode == "always" or len(self.syn_queue) >= self.backlog:
+            if mode == "off":
+                host.count("syn_queue_drops")
+                return
+            self._send_cookie(now, src_ip, dst_ip, seg)
+            return
+        conn = self._new_child(now, src_ip, dst_ip, seg, iss=None)
+        self.syn_queue[conn.key] = conn
+        conn._send_syn(now)
+        conn.t_rexmt = now + conn.rtt.current()
+        conn.progress_time = now
+        if seg.payload or seg.flags & 0x01:
+            # §3.10.7.2: "any other control or text should be queued for processing
+            # later"; we keep it simple and let the peer retransmit it (no TFO).
+            host.count("syn_data_ignored")
+        conn._update_deadline()
+
+    def _new_child(self, now: float, src_ip: str, dst_ip: str, seg: Segment, iss: int | None,
+                   ) -> Connection:
+        host = self.host
+        conn = Connection(host, self.cfg, dst_ip, seg.dst_port, src_ip, seg.src_port)
+        conn.passive = True
+        conn.listener = self
+        conn.state = LISTEN                   # the child starts as a copy of the listener
+        conn.transitions = [] if host.record_transitions else None
+        conn.ts_offset = host.ts_offset(conn.key)
+        conn.irs = seg.seq
+        conn.rcv_nxt = (seg.seq + 1) & MASK
+        conn.iss = host.isn(now, dst_ip, seg.dst_port, src_ip, seg.src_port) if iss is None else iss
+        conn.snd_una = conn.iss
+        conn.snd_nxt = (conn.iss + 1) & MASK
+        conn.sndq_seq = conn.snd_nxt
+        conn.snd_wnd = seg.window
+        conn.snd_wl1 = seg.seq
+        conn.snd_wl2 = seg.ack
+        conn.max_snd_wnd = seg.window
+        conn.recover = conn.iss
+        conn.rcv_wscale = conn._wanted_wscale() if (self.cfg.window_scaling and seg.options.wscale is not None) else None
+        conn._take_syn_options(seg, now)
+        if conn.rcv_wscale is None:
+            conn.rcv_wscale = 0
+        conn._init_cc()
+        host._attach(conn)
+        conn._set_state(SYN_RECEIVED, "rcv SYN / snd SYN,ACK", now)
+        return conn
+
+    # ----------------------------------------------------------- SYN cookies
+    def _send_cookie(self, now: float, src_ip: str, dst_ip: str, seg: Segment) -> None:
+        """Answer a SYN statelessly (RFC 4987 §3.6)."""
+        host = self.host
+        key4 = (dst_ip, seg.dst_port, src_ip, seg.src_port)
+        mss_in = seg.options.mss or (1220 if ":" in src_ip else 536)
+        isn, mss = host.cookies.make(now, key4, seg.seq, mss_in)
+        host.count("syn_cookies_sent")
+        # Build the SYN,ACK a real child would send, without keeping the child.
+        probe = Connection(host, self.cfg, dst_ip, seg.dst_port, src_ip, seg.src_port)
+        probe.passive = True
+        probe.state = SYN_RECEIVED
+        probe.iss = isn
+        probe.snd_nxt = (isn + 1) & MASK
+        probe.rcv_nxt = (seg.seq + 1) & MASK
+        probe.rcv_wscale = probe._wanted_wscale() if (self.cfg.window_scaling and seg.options.wscale is not None) else None
+        probe._take_syn_options(seg, now)
+        probe.ts_offset = host.ts_offset(key4)
+        if probe.ts_ok:
+            # carry wscale and SACK-permitted in our TSval (echoed in TSecr)
+            base = probe._ts_now(now)
+            enc = ts_encode(base, seg.options.wscale if self.cfg.window_scaling else None,
+                            seg.options.sack_permitted and self.cfg.sack)
+            probe.ts_offset = (probe.ts_offset + enc - base) & MASK
+        probe._send_syn(now)
+
+    def _cookie_ack(self, now: float, src_ip: str, dst_ip: str, seg: Segment) -> bool:
+        """A bare ACK in LISTEN may complete a cookie handshake."""
+        host = self.host
+        key4 = (dst_ip, seg.dst_port, src_ip, seg.src_port)
+        client_isn = (seg.seq - 1) & MASK
+        mss = host.cookies.check(now, key4, client_isn, (seg.ack - 1) & MASK)
+        if mss is None:
+            return False
+        if not self.can_accept():
+            host.count("listen_overflow")
+            self.stats_overflow += 1
+            return True                           # drop silently, as Linux does
+        host.count("syn_cookies_accepted")
+        ts = seg.options.timestamp
+        ws, sackp = (None, False)
+        if ts is not None and self.cfg.timestamps:
+            ws, sackp = ts_decode(ts[1])
+        syn_opts = Options(mss=mss, wscale=ws if self.cfg.window_scaling else None,
+                           sack_permitted=sackp, timestamp=(ts[0], 0) if ts else None)
+        fake_syn = Segment(seg.src_port, seg.dst_port, client_isn, 0, SYN, seg.window, 0, syn_opts)
+        conn = self._new_child(now, src_ip, dst_ip, fake_syn, iss=(seg.ack - 1) & MASK)
+        if ts is not None and conn.ts_ok:
+            conn.ts_offset = (ts[1] - int(now * 1000)) & MASK   # keep our TSval clock continuous
+        conn.syn_opts = syn_opts
+        conn.on_segment(now, seg)                  # the ACK completes the handshake
+        return True
+
+    # ------------------------------------------------------------------ close
+    def close(self, now: float) -> None:
+        """Closing a listener resets the connections nobody accepted (as Linux does)."""
+        host = self.host
+        for conn in list(self.syn_queue.values()) + list(self.accept_queue):
+            conn.abort(now)
+        self.syn_queue.clear()
+        self.accept_queue.clear()
+        host._unlisten(self)
+        host._state_changed(self, LISTEN, CLOSED, "CLOSE", now)
+        self.state = CLOSED
+
+    def describe_queues(self) -> dict:
+        return {"syn_queue": len(self.syn_queue), "accept_queue": len(self.accept_queue),
+                "backlog": self.backlog, "overflows": self.stats_overflow}

@@ -1,0 +1,88 @@
+"""The eleven TCP states and the transitions between them (RFC 9293 §3.3.2).
+
+`TRANSITIONS` is the single table the engine enforces: every state change goes
+through `Connection._set_state`, which refuses a pair that is not listed here.
+The state diagram that `synack states` draws is generated from this table, so
+the picture and the code cannot disagree.
+"""
+from __future__ import annotations
+
+import enum
+
+
+class State(enum.Enum):
+    CLOSED = "CLOSED"
+    LISTEN = "LISTEN"
+    SYN_SENT = "SYN_SENT"
+    SYN_RECEIVED = "SYN_RECEIVED"
+    ESTABLISHED = "ESTABLISHED"
+    FIN_WAIT_1 = "FIN_WAIT_1"
+    FIN_WAIT_2 = "FIN_WAIT_2"
+    CLOSE_WAIT = "CLOSE_WAIT"
+    CLOSING = "CLOSING"
+    LAST_ACK = "LAST_ACK"
+    TIME_WAIT = "TIME_WAIT"
+
+    def __str__(self) -> str:
+        return self.value
+
+    @property
+    def rfc_name(self) -> str:
+        """The spelling RFC 9293 uses: SYN-SENT, FIN-WAIT-1, ..."""
+        return self.value.replace("_", "-")
+
+
+CLOSED = State.CLOSED
+LISTEN = State.LISTEN
+SYN_SENT = State.SYN_SENT
+SYN_RECEIVED = State.SYN_RECEIVED
+ESTABLISHED = State.ESTABLISHED
+FIN_WAIT_1 = State.FIN_WAIT_1
+FIN_WAIT_2 = State.FIN_WAIT_2
+CLOSE_WAIT = State.CLOSE_WAIT
+CLOSING = State.CLOSING
+LAST_ACK = State.LAST_ACK
+TIME_WAIT = State.TIME_WAIT
+
+#: States in which both sequence spaces are synchronized (RFC 9293 §3.5.2).
+SYNCHRONIZED = frozenset({ESTABLISHED, FIN_WAIT_1, FIN_WAIT_2, CLOSE_WAIT,
+                          CLOSING, LAST_ACK, TIME_WAIT})
+#: States in which the application may still queue data to send.
+CAN_SEND = frozenset({SYN_SENT, SYN_RECEIVED, ESTABLISHED, CLOSE_WAIT})
+#: States in which the peer may still send us data (no FIN received yet).
+CAN_RECEIVE = frozenset({SYN_RECEIVED, ESTABLISHED, FIN_WAIT_1, FIN_WAIT_2})
+
+# (from, to) -> what makes it happen, in the RFC's words where it has them.
+TRANSITIONS: dict[tuple[State, State], str] = {
+    (CLOSED, LISTEN): "passive OPEN",
+    (CLOSED, SYN_SENT): "active OPEN / snd SYN",
+    (LISTEN, SYN_RECEIVED): "rcv SYN / snd SYN,ACK",
+    (LISTEN, CLOSED): "CLOSE",
+    (SYN_SENT, ESTABLISHED): "rcv SYN,ACK / snd ACK",
+    (SYN_SENT, SYN_RECEIVED): "rcv SYN (simultaneous open) / snd SYN,ACK",
+    (SYN_SENT, CLOSED): "CLOSE, rcv RST, or SYN retransmissions exhausted",
+    (SYN_RECEIVED, ESTABLISHED): "rcv ACK of SYN",
+    (SYN_RECEIVED, LISTEN): "rcv RST (passive open)",
+    (SYN_RECEIVED, FIN_WAIT_1): "CLOSE / snd FIN",
+    (SYN_RECEIVED, CLOSE_WAIT): "rcv FIN / snd ACK",
+    (SYN_RECEIVED, CLOSED): "rcv RST (active open), ABORT, or SYN,ACK retransmissions exhausted",
+    (ESTABLISHED, FIN_WAIT_1): "CLOSE / snd FIN",
+    (ESTABLISHED, CLOSE_WAIT): "rcv FIN / snd ACK",
+    (ESTABLISHED, CLOSED): "rcv RST, ABORT, or timeout",
+    (FIN_WAIT_1, FIN_WAIT_2): "rcv ACK of FIN",
+    (FIN_WAIT_1, CLOSING): "rcv FIN / snd ACK",
+    (FIN_WAIT_1, TIME_WAIT): "rcv FIN,ACK of FIN / snd ACK",
+    (FIN_WAIT_1, CLOSED): "rcv RST, ABORT, or timeout",
+    (FIN_WAIT_2, TIME_WAIT): "rcv FIN / snd ACK",
+    (FIN_WAIT_2, CLOSED): "rcv RST, ABORT, or FIN-WAIT-2 timeout",
+    (CLOSE_WAIT, LAST_ACK): "CLOSE / snd FIN",
+    (CLOSE_WAIT, CLOSED): "rcv RST, ABORT, or timeout",
+    (CLOSING, TIME_WAIT): "rcv ACK of FIN",
+    (CLOSING, CLOSED): "rcv RST, ABORT, or timeout",
+    (LAST_ACK, CLOSED): "rcv ACK of FIN, rcv RST, or timeout",
+    (TIME_WAIT, CLOSED): "2MSL timeout, rcv RST, or new SYN takes over the 4-tuple",
+}
+
+
+class IllegalTransition(AssertionError):
+    """The engine tried a state change that RFC 9293 does not have."""

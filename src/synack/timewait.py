@@ -1,0 +1,107 @@
+"""TIME-WAIT as a light table entry (RFC 9293 §3.6.1, §3.10.7.4; MUST-13).
+
+When a connection enters TIME-WAIT its buffers and timers are released and the
+4-tuple is held by a `TimeWait` entry instead: a handful of numbers and an
+expiry time. It re-acknowledges a retransmitted FIN and restarts 2*MSL (the
+reason TIME-WAIT exists: the final ACK may have been lost), answers old
+duplicates with an ACK, and lets a new SYN with a higher sequence number (or
+timestamp) take over the 4-tuple (RFC 9293 §3.10.7.4 note, RFC 6191).
+"""
+from __future__ import annotations
+
+import weakref
+
+from .segment import ACK, FIN, RST, SYN, NO_OPTIONS, Options, Segment
+from .seq import HALF, MASK
+from .states import CLOSED, TIME_WAIT
+
+
+class TimeWait:
+    __slots__ = ("host", "key", "name", "local_ip", "local_port", "remote_ip", "remote_port",
+                 "snd_nxt", "rcv_nxt", "rcv_wnd_field", "ts_recent", "ts_offset", "ts_ok",
+                 "deadline", "msl2", "conn_ref", "rst_kills", "dead", "state")
+
+    def __init__(self, conn, now: float):
+        self.host = conn.host
+        self.key = conn.key
+        self.name = conn.name
+        self.local_ip, self.local_port = conn.local_ip, conn.local_port
+        self.remote_ip, self.remote_port = conn.remote_ip, conn.remote_port
+        self.snd_nxt = conn.snd_nxt
+        self.rcv_nxt = conn.rcv_nxt
+        self.rcv_wnd_field = min((conn.rcv_adv - conn.rcv_nxt) & MASK, 0xFFFF << conn.rcv_wscale) >> conn.rcv_wscale
+        self.ts_ok = conn.ts_ok
+        self.ts_recent = conn.ts_recent
+        self.ts_offset = conn.ts_offset
+        self.msl2 = 2 * conn.cfg.msl
+        self.rst_kills = conn.cfg.rst_in_time_wait
+        self.deadline = now + self.msl2
+        self.conn_ref = weakref.ref(conn)
+        self.dead = False
+        self.state = TIME_WAIT
+
+    def __repr__(self) -> str:
+        return f"<TimeWait {self.name} until {self.deadline:.3f}>"
+
+    def on_segment(self, now: float, seg: Segment) -> bool:
+        """Handle a segment for the 4-tuple. Returns True when a new SYN takes the
+        4-tuple over and the host should give the segment to a listener."""
+        flags = seg.flags
+        host = self.host
+        if flags & RST:
+            # RFC 9293 §3.10.7.4: RST in TIME-WAIT -> CLOSED (RFC 5961: only at
+            # RCV.NXT exactly). With rst_in_time_wait off, RFC 1337 TW-assassination
+            # protection: ignore it.
+            if self.rst_kills and seg.seq == self.rcv_nxt:
+                self._close(now, "rcv RST")
+            else:
+                host.count("time_wait_rst_ignored")
+            return False
+        if flags & SYN and not flags & ACK:
+            newer = 0 < ((seg.seq - self.rcv_nxt) & MASK) < HALF
+            ts = seg.options.timestamp
+            if self.ts_ok and ts is not None:
+                newer = 0 < ((ts[0] - self.ts_recent) & MASK) < HALF   # RFC 6191 §2
+            if newer:
+                host.count("time_wait_reused")
+                self._close(now, "new SYN takes over the 4-tuple")
+                return True
+            host.count("time_wait_challenge_acks")
+            self._ack(now)
+            return False
+        if flags & FIN and ((seg.seq + len(seg.payload) + 1) & MASK) == self.rcv_nxt:
+            # The peer retransmitted its FIN: our last ACK was lost. ACK it again
+            # and restart the 2*MSL timeout (§3.10.7.4, TIME-WAIT STATE).
+            host.count("time_wait_fin_reacked")
+            self._ack(now)
+            self.deadline = now + self.msl2
+            host._schedule(self, self.deadline)
+            return False
+        if seg.seq != self.rcv_nxt or seg.payload:
+            self._ack(now)            # an old duplicate: ACK and drop (§3.10.7.4 first step)
+        return False
+
+    def on_timer(self, now: float) -> None:
+        if not self.dead and now >= self.deadline:
+            self.host._timer_fired(self, "TIME_WAIT 2MSL", now)
+            self._close(now, "2MSL timeout")
+
+    def _ack(self, now: float) -> None:
+        opts = NO_OPTIONS
+        if self.ts_ok:
+            opts = Options(timestamp=((int(now * 1000) + self.ts_offset) & MASK, self.ts_recent))
+        self.host.outbox.append((self.local_ip, self.remote_ip,
+                                 Segment(self.local_port, self.remote_port, self.snd_nxt,
+                                         self.rcv_nxt, ACK, self.rcv_wnd_field, 0, opts)))
+
+    def _close(self, now: float, cause: str) -> None:
+        self.dead = True
+        self.deadline = None
+        self.state = CLOSED
+        conn = self.conn_ref()
+        if conn is not None and conn.state is TIME_WAIT:
+            conn._set_state(CLOSED, cause, now)
+            conn._event("closed", cause)
+        else:
+            self.host._state_changed(self, TIME_WAIT, CLOSED, cause, now)
+        self.host._forget(self)
