@@ -26,6 +26,11 @@ class State(enum.Enum):
     def __str__(self) -> str:
         return self.value
 
+    # Members are singletons and compare by identity, so identity hashing is
+    # exact -- and C-fast, unlike Enum's Python-level __hash__ (hot path: set
+    # and dict look-ups of states on every segment).
+    __hash__ = object.__hash__
+
     @property
     def rfc_name(self) -> str:
         """The spelling RFC 9293 uses: SYN-SENT, FIN-WAIT-1, ..."""

@@ -84,6 +84,7 @@ class TimeWait:
     def on_timer(self, now: float) -> None:
         if not self.dead and now >= self.deadline:
             self.host._timer_fired(self, "TIME_WAIT 2MSL", now)
+            self.host.count("time_wait_expired")
             self._close(now, "2MSL timeout")
 
     def _ack(self, now: float) -> None:

@@ -89,6 +89,9 @@ class Network:
         self.pcap = pcap                  # a synack.pcap.PcapWriter, or None
         self._sent = 0
         self.stats = {"sent": 0, "delivered": 0, "dropped": 0}
+        #: on_event(simhost, event): called for every engine event (connected,
+        #: readable, eof, acceptable, ...) right after the step that caused it.
+        self.on_event = None
 
     # ------------------------------------------------------------------ build
     def add_host(self, *addresses: str, config: Config | None = None, name: str | None = None,
@@ -219,6 +222,12 @@ class Network:
             if self.trace is not None:
                 for e in evs:
                     self.trace.app(self.now, host.name, e.conn, e.kind, e.detail)
+            if self.on_event is not None:
+                for e in evs:
+                    self.on_event(sh, e)
+                if host.outbox:
+                    for src, dst, seg in host.take_outbox():
+                        self._transmit(sh, src, dst, seg)
         d = host.next_deadline()
         if d is not None and (sh._wake is None or d < sh._wake):
             sh._wake = d
