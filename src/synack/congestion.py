@@ -20,6 +20,8 @@ def register(name: str):
 
 
 def create(name: str, mss: int, initial_window: int | None) -> "CongestionControl":
+    if name not in _REGISTRY:
+        _load_builtin()
     try:
         cls = _REGISTRY[name]
     except KeyError:
@@ -28,7 +30,12 @@ def create(name: str, mss: int, initial_window: int | None) -> "CongestionContro
 
 
 def available() -> list[str]:
+    _load_builtin()
     return sorted(_REGISTRY)
+
+
+def _load_builtin() -> None:
+    from . import cubic  # noqa: F401  (registers "cubic")
 
 
 def rfc5681_initial_window(mss: int) -> int:
