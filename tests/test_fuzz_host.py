@@ -1,0 +1,157 @@
+"""Bad input never crashes the stack (RFC 9293 MUST-7, the brief's standard).
+
+Random bytes, mutated valid packets and random-but-well-formed segments are
+thrown at a host holding a connection in each state. Nothing may raise, bad
+packets must be counted drops, and each connection's invariants must hold.
+"""
+from __future__ import annotations
+
+import random
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from synack.config import rfc_profile
+from synack.segment import ACK, FIN, PSH, RST, SYN, URG, Options, Segment
+from synack.seq import HALF, MASK
+from synack.sim import Network
+from synack.states import CLOSED, State
+from synack.wire import encode_ip
+
+STATES_TO_REACH = ["SYN_SENT", "SYN_RECEIVED", "ESTABLISHED", "FIN_WAIT_1", "FIN_WAIT_2",
+                   "CLOSE_WAIT", "LAST_ACK", "TIME_WAIT", "LISTEN"]
+
+
+def reach(state_name: str, seed: int = 0):
+    """A client/server pair on the simulator, stopped with the client (or the
+    server, for server-side states) in `state_name`. Returns (net, host, conn)."""
+    net = Network(seed=seed)
+    cfg = rfc_profile().replace(delayed_ack=False)
+    c = net.add_host("10.0.0.1", config=cfg)
+    s = net.add_host("10.0.0.2", config=cfg)
+    net.link(c, s, delay=0.01)
+    lst = s.listen(80)
+    if state_name == "LISTEN":
+        return net, s.host, None
+    if state_name == "SYN_SENT":
+        net.drop(lambda p: p.seg.flags & SYN, count=None)
+        conn = c.connect("10.0.0.2", 80)
+        return net, c.host, conn.conn
+    if state_name == "SYN_RECEIVED":
+        net.drop(lambda p: p.seg.flags == SYN | ACK, count=None)
+        c.connect("10.0.0.2", 80)
+        net.run(until=0.05)
+        return net, s.host, next(iter(lst.listener.syn_queue.values()))
+    conn = c.connect("10.0.0.2", 80)
+    net.run(until=0.1)
+    srv = lst.accept()
+    conn.send(b"x" * 3000)
+    srv.send(b"y" * 2000)
+    net.run(until=0.5)
+    conn.recv()
+    srv.recv()
+    if state_name == "ESTABLISHED":
+        return net, c.host, conn.conn
+    if state_name == "CLOSE_WAIT":
+        conn.shutdown("wr")
+        net.run(until=1.0)
+        return net, s.host, srv.conn
+    if state_name == "LAST_ACK":
+        conn.shutdown("wr")
+        net.run(until=1.0)
+        net.drop(lambda p: p.src == "10.0.0.1", count=None)
+        srv.close()
+        net.run(until=1.05)
+        return net, s.host, srv.conn
+    net.drop(lambda p: p.src == "10.0.0.2", count=None)      # the server goes silent
+    conn.close()
+    if state_name == "FIN_WAIT_1":
+        return net, c.host, conn.conn
+    net.faults.clear()
+    net.run(until=1.0)
+    if state_name == "FIN_WAIT_2":
+        return net, c.host, conn.conn
+    srv.close()
+    net.run(until=1.2)
+    assert state_name == "TIME_WAIT"
+    return net, c.host, conn.conn
+
+
+def check_invariants(host):
+    for obj in list(host.conns.values()):
+        if not hasattr(obj, "sndq"):
+            continue                                   # a TIME-WAIT entry
+        assert isinstance(obj.state, State)
+        flight = (obj.snd_nxt - obj.snd_una) & MASK
+        assert flight < HALF, "SND.UNA passed SND.NXT"
+        assert len(obj.rcvq) + obj.ooo_bytes <= obj.rcvbuf + 65535
+        assert obj.state is not CLOSED
+        for s, d in obj.ooo:
+            assert 0 < ((s - obj.rcv_nxt) & MASK) < HALF, "out-of-order block not ahead of RCV.NXT"
+
+
+@pytest.mark.parametrize("state_name", STATES_TO_REACH)
+def test_random_bytes_are_counted_drops(state_name):
+    net, host, conn = reach(state_name)
+    if conn is not None:
+        assert conn.state.name == state_name or state_name == "TIME_WAIT"
+    rnd = random.Random(state_name)
+    drops_before = sum(v for k, v in host.stats.items() if k.startswith("drop_"))
+    for _ in range(300):
+        host.receive_packet(net.now, rnd.randbytes(rnd.randrange(0, 120)))
+    drops = sum(v for k, v in host.stats.items() if k.startswith("drop_")) - drops_before
+    assert drops == 300
+    check_invariants(host)
+
+
+@pytest.mark.parametrize("state_name", STATES_TO_REACH)
+def test_mutated_packets_never_raise(state_name):
+    net, host, conn = reach(state_name)
+    rnd = random.Random(1000 + len(state_name))
+    lip = "10.0.0.1" if host.name == "10.0.0.1" else "10.0.0.2"
+    rip = "10.0.0.2" if lip == "10.0.0.1" else "10.0.0.1"
+    lport = conn.local_port if conn is not None else 80
+    rport = conn.remote_port if conn is not None else 40000
+    base_seq = conn.rcv_nxt if conn is not None else 1000
+    base_ack = conn.snd_nxt if conn is not None else 0
+    for i in range(400):
+        seg = Segment(rport, lport, (base_seq + rnd.randrange(-3000, 3000)) & MASK,
+                      (base_ack + rnd.randrange(-3000, 3000)) & MASK,
+                      rnd.randrange(256), rnd.randrange(65536), rnd.randrange(65536),
+                      Options(mss=rnd.choice([None, 536, 1460]),
+                              timestamp=rnd.choice([None, (rnd.randrange(2**32), rnd.randrange(2**32))])),
+                      rnd.randbytes(rnd.choice([0, 1, 100, 1460])))
+        pkt = bytearray(encode_ip(rip, lip, seg))
+        for _ in range(rnd.randrange(0, 3)):          # and sometimes flip bits
+            pkt[rnd.randrange(len(pkt))] ^= 1 << rnd.randrange(8)
+        host.receive_packet(net.now + i * 0.001, bytes(pkt))
+        host.poll(net.now + i * 0.001)
+        host.take_outbox()
+        check_invariants(host)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow,
+                                                                   HealthCheck.function_scoped_fixture])
+@given(state_name=st.sampled_from(STATES_TO_REACH),
+       segs=st.lists(st.tuples(st.integers(-70000, 70000), st.integers(-70000, 70000),
+                               st.sampled_from([0, ACK, SYN, SYN | ACK, FIN | ACK, RST, RST | ACK,
+                                                PSH | ACK, URG | ACK, FIN, FIN | PSH | ACK]),
+                               st.integers(0, 65535), st.integers(0, 3000)), max_size=25))
+def test_well_formed_random_segments_keep_invariants(state_name, segs):
+    net, host, conn = reach(state_name)
+    lport = conn.local_port if conn is not None else 80
+    rport = conn.remote_port if conn is not None else 40000
+    rip = conn.remote_ip if conn is not None else "10.0.0.1"
+    lip = conn.local_ip if conn is not None else "10.0.0.2"
+    base_seq = conn.rcv_nxt if conn is not None else 5000
+    base_ack = conn.snd_nxt if conn is not None else 0
+    t = net.now
+    for dseq, dack, flags, win, n in segs:
+        t += 0.05
+        host.receive(t, rip, lip, Segment(rport, lport, (base_seq + dseq) & MASK,
+                                          (base_ack + dack) & MASK, flags, win, 0,
+                                          Options(), bytes(n)))
+        host.poll(t)
+        host.take_outbox()
+        check_invariants(host)
