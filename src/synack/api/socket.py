@@ -1,0 +1,997 @@
+"""A blocking socket API shaped like Python's `socket` module, on a synack stack.
+
+Change one import and the code runs on synack::
+
+    from synack.api import socket            # instead of: import socket
+
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.connect(("10.0.0.2", 7))
+        s.sendall(b"hello")
+        print(s.recv(1024))
+
+The socket works on whichever stack is selected (``stack=`` argument,
+`synack.api.using()`, or `synack.api.set_default_stack()`): on a `SimStack`
+a blocking call runs the simulated network in virtual time, on a
+`RealtimeStack` it waits in real time.
+
+Semantics follow Linux (and CPython on Linux) where they are observable:
+
+* errors are the standard library's classes with the standard errno
+  (``ConnectionRefusedError``, ``ConnectionResetError``, ``BrokenPipeError``,
+  ``TimeoutError``, ``BlockingIOError``, ``OSError`` with EADDRINUSE, EINVAL,
+  ENOTCONN, EISCONN, EALREADY, EBADF ...);
+* a connection's error (reset, refused, timed out) is reported once, by the
+  next call that looks (recv, send, connect, SO_ERROR); afterwards recv
+  returns b"" and send raises BrokenPipeError, as on Linux;
+* a blocking send queues everything before it returns; with a timeout it
+  returns what fit, like CPython's sockets;
+* a non-blocking connect raises BlockingIOError(EINPROGRESS); connecting
+  again raises EALREADY while the handshake runs, returns normally once
+  after it completed, then raises EISCONN.
+
+Differences from Linux, on purpose: SO_RCVBUF and SO_SNDBUF are not doubled
+(synack's buffers hold payload octets only, so the number you set is the
+number you get back and the largest window advertised); ``fileno()`` is -1
+(there is no file descriptor: use blocking calls, timeouts, or asyncio);
+names resolve only through the stack (`Stack.resolve`); AF_INET6 sockets are
+IPv6-only (no IPv4-mapped addresses).
+"""
+from __future__ import annotations
+
+import errno as _errno
+import io as _io
+import os as _os
+import socket as _std
+import struct as _struct
+import weakref as _weakref
+import zlib as _zlib
+
+from ..states import (CLOSE_WAIT, CLOSED, CLOSING, ESTABLISHED, FIN_WAIT_1, LAST_ACK,
+                      SYN_RECEIVED, SYN_SENT)
+from .stack import current_stack
+
+# ------------------------------------------------------------------ constants
+# The numbers are the platform's (Linux's where the platform lacks one), so
+# code that mixes these with the standard module's constants still works.
+AddressFamily = _std.AddressFamily
+SocketKind = _std.SocketKind
+AF_INET = _std.AF_INET
+AF_INET6 = _std.AF_INET6
+AF_UNSPEC = _std.AF_UNSPEC
+SOCK_STREAM = _std.SOCK_STREAM
+SOCK_NONBLOCK = getattr(_std, "SOCK_NONBLOCK", 0o4000)
+SOCK_CLOEXEC = getattr(_std, "SOCK_CLOEXEC", 0o2000000)
+SOL_SOCKET = _std.SOL_SOCKET
+IPPROTO_IP = _std.IPPROTO_IP
+IPPROTO_TCP = _std.IPPROTO_TCP
+IPPROTO_IPV6 = getattr(_std, "IPPROTO_IPV6", 41)
+SOMAXCONN = _std.SOMAXCONN
+SO_REUSEADDR = _std.SO_REUSEADDR
+SO_REUSEPORT = getattr(_std, "SO_REUSEPORT", 15)
+SO_KEEPALIVE = _std.SO_KEEPALIVE
+SO_LINGER = _std.SO_LINGER
+SO_RCVBUF = _std.SO_RCVBUF
+SO_SNDBUF = _std.SO_SNDBUF
+SO_ERROR = _std.SO_ERROR
+SO_TYPE = _std.SO_TYPE
+SO_ACCEPTCONN = getattr(_std, "SO_ACCEPTCONN", 30)
+SO_DOMAIN = getattr(_std, "SO_DOMAIN", 39)
+SO_PROTOCOL = getattr(_std, "SO_PROTOCOL", 38)
+TCP_NODELAY = _std.TCP_NODELAY
+TCP_MAXSEG = getattr(_std, "TCP_MAXSEG", 2)
+TCP_KEEPIDLE = getattr(_std, "TCP_KEEPIDLE", 4)
+TCP_KEEPINTVL = getattr(_std, "TCP_KEEPINTVL", 5)
+TCP_KEEPCNT = getattr(_std, "TCP_KEEPCNT", 6)
+TCP_USER_TIMEOUT = getattr(_std, "TCP_USER_TIMEOUT", 18)
+IPV6_V6ONLY = getattr(_std, "IPV6_V6ONLY", 26)
+SHUT_RD = _std.SHUT_RD
+SHUT_WR = _std.SHUT_WR
+SHUT_RDWR = _std.SHUT_RDWR
+MSG_OOB = _std.MSG_OOB
+MSG_PEEK = _std.MSG_PEEK
+MSG_DONTWAIT = getattr(_std, "MSG_DONTWAIT", 0x40)
+MSG_WAITALL = getattr(_std, "MSG_WAITALL", 0x100)
+MSG_NOSIGNAL = getattr(_std, "MSG_NOSIGNAL", 0x4000)
+EAI_NONAME = _std.EAI_NONAME
+_EAI_ADDRFAMILY = getattr(_std, "EAI_ADDRFAMILY", -9)
+
+# the standard exceptions, under the names the socket module gives them
+error = OSError
+timeout = TimeoutError
+herror = _std.herror
+gaierror = _std.gaierror
+
+# pure helpers that need no stack
+inet_aton = _std.inet_aton
+inet_ntoa = _std.inet_ntoa
+inet_pton = _std.inet_pton
+inet_ntop = _std.inet_ntop
+htons, ntohs, htonl, ntohl = _std.htons, _std.ntohs, _std.htonl, _std.ntohl
+
+__all__ = [
+    "socket", "SocketType", "create_connection", "create_server", "getdefaulttimeout",
+    "setdefaulttimeout", "has_dualstack_ipv6", "error", "timeout", "herror", "gaierror",
+    "AF_INET", "AF_INET6", "AF_UNSPEC", "SOCK_STREAM", "SOCK_NONBLOCK", "SOCK_CLOEXEC",
+    "SOL_SOCKET", "IPPROTO_IP", "IPPROTO_TCP", "IPPROTO_IPV6", "SOMAXCONN",
+    "SO_REUSEADDR", "SO_REUSEPORT", "SO_KEEPALIVE", "SO_LINGER", "SO_RCVBUF", "SO_SNDBUF",
+    "SO_ERROR", "SO_TYPE", "SO_ACCEPTCONN", "SO_DOMAIN", "SO_PROTOCOL",
+    "TCP_NODELAY", "TCP_MAXSEG", "TCP_KEEPIDLE", "TCP_KEEPINTVL", "TCP_KEEPCNT",
+    "TCP_USER_TIMEOUT", "IPV6_V6ONLY", "SHUT_RD", "SHUT_WR", "SHUT_RDWR",
+    "MSG_OOB", "MSG_PEEK", "MSG_DONTWAIT", "MSG_WAITALL", "MSG_NOSIGNAL",
+]
+
+_WILDCARDS = ("0.0.0.0", "::")
+_CONNECTING = (SYN_SENT, SYN_RECEIVED)
+_CAN_SEND = (ESTABLISHED, CLOSE_WAIT)
+_LINGERING = (FIN_WAIT_1, CLOSING, LAST_ACK)
+_BUF_MIN, _BUF_MAX = 1, 1 << 30
+_MSS_MIN, _MSS_MAX = 88, 32767          # Linux's TCP_MIN_MSS and MAX_TCP_WINDOW
+_DEFAULT_MSS = 536                      # what Linux reports before a connection exists
+
+_default_timeout: float | None = None
+
+
+def getdefaulttimeout() -> float | None:
+    """The timeout new synack sockets start with (None: blocking)."""
+    return _default_timeout
+
+
+def setdefaulttimeout(value: float | None) -> None:
+    global _default_timeout
+    _default_timeout = _check_timeout(value)
+
+
+def has_dualstack_ipv6() -> bool:
+    return False
+
+
+def _check_timeout(value):
+    if value is None:
+        return None
+    value = float(value)
+    if value < 0:
+        raise ValueError("Timeout value out of range")
+    return value
+
+
+def _oserror(code: int, text: str | None = None) -> OSError:
+    """OSError picks the subclass from the errno (EPIPE -> BrokenPipeError ...)."""
+    return OSError(code, text or _os.strerror(code))
+
+
+def _engine_error(name: str) -> OSError:
+    return _oserror(getattr(_errno, name))
+
+
+def _overlap(a: str, b: str) -> bool:
+    if a == b:
+        return True
+    if a in _WILDCARDS:
+        return (a == "::") == (":" in b)
+    if b in _WILDCARDS:
+        return (b == "::") == (":" in a)
+    return False
+
+
+class socket:
+    """A TCP socket on a synack stack (see the module documentation)."""
+
+    def __init__(self, family: int = -1, type: int = -1, proto: int = -1, fileno=None, *,
+                 stack=None):
+        if fileno is not None:
+            raise ValueError("synack sockets have no file descriptor to wrap")
+        family = AF_INET if family == -1 else family
+        type = SOCK_STREAM if type == -1 else type
+        proto = 0 if proto == -1 else proto
+        if family not in (AF_INET, AF_INET6):
+            raise _oserror(_errno.EAFNOSUPPORT)
+        if type & ~(SOCK_NONBLOCK | SOCK_CLOEXEC) != SOCK_STREAM:
+            raise _oserror(_errno.ESOCKTNOSUPPORT, "synack only provides SOCK_STREAM (TCP)")
+        if proto not in (0, IPPROTO_TCP):
+            raise _oserror(_errno.EPROTONOSUPPORT)
+        st = stack if stack is not None else current_stack()
+        self._stack = st
+        self._family = AddressFamily(family)
+        self._proto = proto
+        self._timeout = 0.0 if type & SOCK_NONBLOCK else _default_timeout
+        self._closed = False
+        self._io_refs = 0
+        self._bind_ip: str | None = None
+        self._bind_port: int | None = None
+        self._listener = None
+        self._conn = None
+        self._connecting = False
+        self._err_reported = False
+        cfg = st.host.config
+        # option values, applied to the Config of the next connection or
+        # listener and, where the engine allows, to the live one
+        self._reuse = False
+        self._keepalive = cfg.keepalive
+        self._keepidle = cfg.keepalive_idle
+        self._keepintvl = cfg.keepalive_interval
+        self._keepcnt = cfg.keepalive_probes
+        self._rcvbuf = cfg.rcvbuf
+        self._sndbuf = cfg.sndbuf
+        self._nodelay = not cfg.nagle
+        self._maxseg = cfg.mss or 0
+        self._user_timeout_ms = int(cfg.user_timeout * 1000) if cfg.user_timeout else 0
+        self._linger: int | None = None
+
+    # ------------------------------------------------------------ identity
+    @property
+    def family(self) -> AddressFamily:
+        return self._family
+
+    @property
+    def type(self) -> SocketKind:
+        return SOCK_STREAM
+
+    @property
+    def proto(self) -> int:
+        return self._proto
+
+    @property
+    def timeout(self) -> float | None:
+        return self._timeout
+
+    @property
+    def stack(self):
+        return self._stack
+
+    @property
+    def connection(self):
+        """The engine's `Connection` (None before connect/accept)."""
+        return self._conn
+
+    @property
+    def listener(self):
+        """The engine's `Listener` (None unless listening)."""
+        return self._listener
+
+    def fileno(self) -> int:
+        """Always -1: a synack socket is not an OS file descriptor."""
+        return -1
+
+    def __repr__(self) -> str:
+        parts = [f"<synack.api.socket.socket{' [closed]' if self._closed else ''}",
+                 f" family={self._family.name}, type=SOCK_STREAM, proto={self._proto}",
+                 f", stack={self._stack.host.name}"]
+        if not self._closed:
+            try:
+                parts.append(f", laddr={self.getsockname()}")
+            except OSError:
+                pass
+            try:
+                parts.append(f", raddr={self.getpeername()}")
+            except OSError:
+                pass
+        return "".join(parts) + ">"
+
+    def __getstate__(self):
+        raise TypeError(f"cannot pickle {type(self).__name__!r} object")
+
+    def __enter__(self) -> "socket":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    # ------------------------------------------------------------ timeouts
+    def settimeout(self, value: float | None) -> None:
+        self._timeout = _check_timeout(value)
+
+    def gettimeout(self) -> float | None:
+        return self._timeout
+
+    def setblocking(self, flag: bool) -> None:
+        self._timeout = None if flag else 0.0
+
+    def getblocking(self) -> bool:
+        return self._timeout != 0.0
+
+    # ------------------------------------------------------------- helpers
+    def _check(self) -> None:
+        if self._closed:
+            raise _oserror(_errno.EBADF)
+
+    def _deadline(self) -> float | None:
+        t = self._timeout
+        return None if t is None else self._stack.now() + t
+
+    def _wait(self, cond, deadline: float | None) -> None:
+        """Block until cond() (TimeoutError at the deadline); wakes on close()."""
+        st = self._stack
+
+        def ready():
+            return self._closed or cond()
+        if deadline is None:
+            st.wait(ready, None)
+            return
+        if not st.wait(ready, max(0.0, deadline - st.now())):
+            raise TimeoutError("timed out")
+
+    def _parse(self, address, what: str) -> tuple[str, int]:
+        """(ip, port) from an address tuple; "" is the wildcard for bind and
+        this host for connect."""
+        if self._family == AF_INET:
+            if not isinstance(address, tuple) or len(address) != 2:
+                raise TypeError(f"{what}(): AF_INET address must be tuple, not {type(address).__name__}"
+                                if not isinstance(address, tuple) else
+                                "AF_INET address must be a pair (host, port)")
+        elif not isinstance(address, tuple) or not 2 <= len(address) <= 4:
+            raise TypeError("AF_INET6 address must be a tuple (host, port[, flowinfo[, scopeid]])")
+        host, port = address[0], address[1]
+        if isinstance(host, (bytes, bytearray)):
+            host = bytes(host).decode("idna")
+        if not isinstance(host, str):
+            raise TypeError(f"str, bytes or bytearray expected, not {type(host).__name__}")
+        if not isinstance(port, int) or isinstance(port, bool):
+            raise TypeError(f"'{type(port).__name__}' object cannot be interpreted as an integer")
+        if not 0 <= port <= 0xFFFF:
+            raise OverflowError(f"{what}(): port must be 0-65535.")
+        v6 = self._family == AF_INET6
+        if host == "":
+            ip = ("::" if v6 else "0.0.0.0") if what == "bind" else self._stack.address(self._family)
+        else:
+            ip = self._stack.resolve(host, self._family)
+        if (":" in ip) != v6:
+            raise gaierror(_EAI_ADDRFAMILY, "Address family for hostname not supported")
+        return ip, port
+
+    def _sockaddr(self, ip: str, port: int):
+        return (ip, port, 0, 0) if self._family == AF_INET6 else (ip, port)
+
+    # ----------------------------------------------------- port bookkeeping
+    def _conflict(self, ip: str, port: int) -> bool:
+        """Linux's bind rule: the port is taken unless both sockets set
+        SO_REUSEADDR and the other is not listening; listeners always take
+        it; connections (TIME-WAIT included) take it unless we set SO_REUSEADDR."""
+        st = self._stack
+        for ref in st._bound.get(port, ()):
+            other = ref()
+            if other is None or other is self or other._closed or other._bind_ip is None:
+                continue
+            if not _overlap(ip, other._bind_ip):
+                continue
+            if self._reuse and other._reuse and other._listener is None:
+                continue
+            return True
+        host = st.host
+        for (lip, lport), lst in host.listeners.items():
+            if lport == port and lst is not self._listener and _overlap(ip, lip):
+                return True
+        if not self._reuse:
+            for key, obj in host.conns.items():
+                if key[1] == port and obj.state is not CLOSED and _overlap(ip, key[0]):
+                    return True
+        return False
+
+    def _pick_port(self, ip: str) -> int:
+        st = self._stack
+        lo, hi = st.host.config.ephemeral_ports
+        span = hi - lo + 1
+        if st._next_bind_port is None:
+            st._next_bind_port = lo + _zlib.crc32(st.host.name.encode()) % span
+        for _ in range(span):
+            p = st._next_bind_port
+            st._next_bind_port = lo + (p - lo + 1) % span
+            if not self._conflict(ip, p):
+                return p
+        raise _oserror(_errno.EADDRINUSE)
+
+    def _register(self, ip: str, port: int) -> None:
+        self._bind_ip, self._bind_port = ip, port
+        refs = self._stack._bound.setdefault(port, [])
+        refs[:] = [r for r in refs if r() is not None and not r()._closed]
+        refs.append(_weakref.ref(self))
+
+    def _unregister(self) -> None:
+        port = self._bind_port
+        if port is None:
+            return
+        refs = self._stack._bound.get(port)
+        if refs is not None:
+            refs[:] = [r for r in refs if r() is not None and r() is not self]
+            if not refs:
+                del self._stack._bound[port]
+
+    # ---------------------------------------------------------- the config
+    def _config(self):
+        base = self._stack.host.config
+        changes = dict(rcvbuf=self._rcvbuf, sndbuf=self._sndbuf, nagle=not self._nodelay,
+                       keepalive=self._keepalive, keepalive_idle=float(self._keepidle),
+                       keepalive_interval=float(self._keepintvl), keepalive_probes=self._keepcnt,
+                       user_timeout=self._user_timeout_ms / 1000.0 if self._user_timeout_ms else None,
+                       mss=self._maxseg or base.mss)
+        if base.max_rcvbuf is not None and self._rcvbuf > base.max_rcvbuf:
+            changes["max_rcvbuf"] = self._rcvbuf
+        return base.replace(**changes)
+
+    # ---------------------------------------------------------------- bind
+    def bind(self, address) -> None:
+        self._check()
+        ip, port = self._parse(address, "bind")
+        st = self._stack
+        with st.lock:
+            if self._bind_port is not None or self._conn is not None or self._listener is not None:
+                raise _oserror(_errno.EINVAL)
+            if ip not in _WILDCARDS and ip not in st.host.addresses:
+                raise _oserror(_errno.EADDRNOTAVAIL)
+            if port == 0:
+                port = self._pick_port(ip)
+            elif self._conflict(ip, port):
+                raise _oserror(_errno.EADDRINUSE)
+            self._register(ip, port)
+
+    # -------------------------------------------------------------- listen
+    def listen(self, backlog: int | None = None) -> None:
+        self._check()
+        if backlog is None:
+            backlog = min(SOMAXCONN, 128)
+        backlog = max(int(backlog), 0)
+        st = self._stack
+        with st.op() as now:
+            if self._conn is not None:
+                raise _oserror(_errno.EINVAL)
+            if self._listener is not None and self._listener.state is not CLOSED:
+                self._listener.backlog = max(1, backlog)       # listen() again: new backlog
+                return
+            if self._bind_port is None:
+                ip = "::" if self._family == AF_INET6 else "0.0.0.0"
+                self._register(ip, self._pick_port(ip))
+            elif self._conflict(self._bind_ip, self._bind_port):
+                raise _oserror(_errno.EADDRINUSE)
+            self._listener = st.host.listen(self._bind_port, ip=self._bind_ip, backlog=backlog,
+                                            config=self._config(), now=now)
+
+    # -------------------------------------------------------------- accept
+    def accept(self) -> tuple["socket", tuple]:
+        """(new socket, peer address) for the oldest established connection."""
+        self._check()
+        lst = self._listener
+        if lst is None:
+            raise _oserror(_errno.EINVAL)
+        st = self._stack
+        deadline = self._deadline()
+        while True:
+            with st.op():
+                self._check()
+                if lst.state is CLOSED:
+                    raise _oserror(_errno.EINVAL)
+                conn = lst.accept()
+            if conn is not None:
+                break
+            if self._timeout == 0.0:
+                raise _oserror(_errno.EAGAIN)
+            self._wait(lambda: bool(lst.accept_queue) or lst.state is CLOSED, deadline)
+        child = socket(self._family, SOCK_STREAM, self._proto, stack=st)
+        for name in ("_keepalive", "_keepidle", "_keepintvl", "_keepcnt", "_rcvbuf", "_sndbuf",
+                     "_nodelay", "_maxseg", "_user_timeout_ms", "_linger"):
+            setattr(child, name, getattr(self, name))
+        child._conn = conn
+        conn.linger = self._linger
+        return child, child._sockaddr(conn.remote_ip, conn.remote_port)
+
+    # ------------------------------------------------------------- connect
+    def connect(self, address) -> None:
+        self._connect(address)
+
+    def connect_ex(self, address) -> int:
+        """connect() that returns an errno (0 for success) instead of raising."""
+        try:
+            self._connect(address)
+        except TimeoutError as e:
+            return e.errno or _errno.EWOULDBLOCK
+        except OSError as e:
+            if isinstance(e, gaierror) or e.errno is None:
+                raise
+            return e.errno
+        return 0
+
+    def _connect(self, address) -> None:
+        self._check()
+        rip, rport = self._parse(address, "connect")
+        st = self._stack
+        nonblocking = self._timeout == 0.0
+        conn = self._conn
+        if self._listener is not None:
+            raise _oserror(_errno.EISCONN)
+        if conn is not None:
+            if not self._connecting:
+                raise _oserror(_errno.EISCONN)
+            # a connect is in progress (non-blocking, or an earlier one timed out)
+            if nonblocking:
+                with st.lock:
+                    if conn.state in _CONNECTING and not conn.error:
+                        raise _oserror(_errno.EALREADY)
+            self._finish_connect(conn, self._deadline())
+            return
+        deadline = self._deadline()
+        with st.op() as now:
+            if self._bind_port is not None:
+                lip = None if self._bind_ip in _WILDCARDS else self._bind_ip
+                lport = self._bind_port
+            else:
+                lip, lport = None, 0
+            conn = st.host.connect(now, rip, rport, local_ip=lip, local_port=lport,
+                                   config=self._config())
+            conn.linger = self._linger
+            self._conn = conn
+            self._connecting = True
+            self._err_reported = False
+        if nonblocking:
+            raise _oserror(_errno.EINPROGRESS)
+        self._finish_connect(conn, deadline)
+
+    def _finish_connect(self, conn, deadline) -> None:
+        self._wait(lambda: conn.state not in _CONNECTING or conn.error is not None, deadline)
+        with self._stack.lock:
+            self._check()
+            self._connecting = False
+            if conn.state in (ESTABLISHED, CLOSE_WAIT) or (conn.established and not conn.error):
+                return
+            # failed: back to an unconnected socket that may connect again
+            self._conn = None
+            self._err_reported = True
+            raise _engine_error(conn.error or "ECONNABORTED")
+
+    # ---------------------------------------------------------- addresses
+    def getsockname(self):
+        self._check()
+        conn = self._conn
+        if conn is not None:
+            return self._sockaddr(conn.local_ip, conn.local_port)
+        if self._bind_port is not None:
+            return self._sockaddr(self._bind_ip, self._bind_port)
+        return self._sockaddr("::" if self._family == AF_INET6 else "0.0.0.0", 0)
+
+    def getpeername(self):
+        self._check()
+        conn = self._conn
+        if conn is None or conn.state in (CLOSED, SYN_SENT):
+            raise _oserror(_errno.ENOTCONN)
+        return self._sockaddr(conn.remote_ip, conn.remote_port)
+
+    # ---------------------------------------------------------------- recv
+    def _pending_error(self, conn) -> OSError | None:
+        """The connection's error, the first time anyone asks (then None)."""
+        if conn.error and not self._err_reported:
+            self._err_reported = True
+            return _engine_error(conn.error)
+        return None
+
+    def _recv_step(self, conn, n: int, flags: int, now: float):
+        """Bytes, b"" at the end, or None when the call would block."""
+        if conn.rcvq:
+            if flags & MSG_PEEK:
+                return bytes(conn.rcvq[:n])
+            return conn.recv(n, now)
+        err = self._pending_error(conn)
+        if err is not None:
+            raise err
+        if conn.error or conn.eof or conn.rd_shut or conn.state is CLOSED:
+            return b""
+        return None
+
+    def _recv_conn(self):
+        self._check()
+        conn = self._conn
+        if conn is None:
+            raise _oserror(_errno.ENOTCONN)
+        return conn
+
+    def recv(self, bufsize: int, flags: int = 0) -> bytes:
+        if bufsize < 0:
+            raise ValueError("negative buffersize in recv")
+        if flags & MSG_OOB:
+            raise _oserror(_errno.EINVAL)
+        conn = self._recv_conn()
+        if bufsize == 0:
+            return b""
+        st = self._stack
+        nonblocking = self._timeout == 0.0 or bool(flags & MSG_DONTWAIT)
+        waitall = bool(flags & MSG_WAITALL) and not flags & MSG_PEEK and not nonblocking
+        deadline = self._deadline()
+        got = bytearray()
+        while True:
+            with st.op() as now:
+                self._check()
+                try:
+                    data = self._recv_step(conn, bufsize - len(got), flags, now)
+                except OSError:
+                    if got:
+                        return bytes(got)
+                    raise
+            if data is not None:
+                if not waitall:
+                    return data
+                got += data
+                if not data or len(got) >= bufsize:
+                    return bytes(got)
+            if nonblocking:
+                raise _oserror(_errno.EAGAIN)
+            try:
+                self._wait(lambda: bool(conn.rcvq) or conn.error is not None or conn.eof
+                           or conn.rd_shut or conn.state is CLOSED, deadline)
+            except TimeoutError:
+                if got:
+                    return bytes(got)
+                raise
+
+    def recv_into(self, buffer, nbytes: int = 0, flags: int = 0) -> int:
+        view = memoryview(buffer).cast("B")
+        if nbytes < 0:
+            raise ValueError("negative buffersize in recv_into")
+        if nbytes == 0:
+            nbytes = len(view)
+        elif nbytes > len(view):
+            raise ValueError("buffer too small for requested bytes")
+        data = self.recv(nbytes, flags)
+        view[:len(data)] = data
+        return len(data)
+
+    def recvfrom(self, bufsize: int, flags: int = 0):
+        return self.recv(bufsize, flags), None
+
+    # ---------------------------------------------------------------- send
+    def _send_step(self, conn, data, now: float):
+        """Octets queued (0 for empty data), or None when the call would block."""
+        err = self._pending_error(conn)
+        if err is not None:
+            raise err
+        st = conn.state
+        if conn.error:
+            raise _oserror(_errno.EPIPE)
+        if st in _CONNECTING:
+            return None                   # the handshake is still running
+        if conn.wr_shut or st not in _CAN_SEND:
+            raise _oserror(_errno.EPIPE)
+        if not len(data):
+            return 0
+        return conn.send(data, now) or None
+
+    def _send(self, data, flags: int, everything: bool) -> int:
+        self._check()
+        if flags & MSG_OOB:
+            raise _oserror(_errno.EOPNOTSUPP)
+        view = memoryview(data).cast("B")
+        conn = self._conn
+        if conn is None:
+            raise _oserror(_errno.EPIPE)       # Linux: send() on an unconnected TCP socket
+        st = self._stack
+        nonblocking = self._timeout == 0.0 or bool(flags & MSG_DONTWAIT)
+        if self._timeout is None and not nonblocking:
+            everything = True                  # a blocking send queues it all, as Linux does
+        deadline = self._deadline()
+        total = 0
+        while True:
+            with st.op() as now:
+                self._check()
+                n = self._send_step(conn, view[total:], now)
+            if n is not None:
+                total += n
+                if total >= len(view) or not everything:
+                    return total
+            if nonblocking:
+                if total and not everything:
+                    return total
+                raise _oserror(_errno.EAGAIN)
+            self._wait(lambda: conn.error is not None or (
+                conn.state not in _CONNECTING and (
+                    conn.send_space > 0 or conn.wr_shut or conn.state not in _CAN_SEND)), deadline)
+
+    def send(self, data, flags: int = 0) -> int:
+        """Queue what fits; returns the number of octets queued."""
+        return self._send(data, flags, everything=False)
+
+    def sendall(self, data, flags: int = 0) -> None:
+        """Queue everything (the timeout, if any, is for the whole call)."""
+        self._send(data, flags, everything=True)
+
+    def sendto(self, data, flags_or_addr, addr=None) -> int:
+        """On a connected TCP socket the address is ignored, as on Linux."""
+        return self.send(data, 0 if addr is None else flags_or_addr)
+
+    # ------------------------------------------------------------ shutdown
+    def shutdown(self, how: int) -> None:
+        self._check()
+        if how not in (SHUT_RD, SHUT_WR, SHUT_RDWR):
+            raise _oserror(_errno.EINVAL)
+        st = self._stack
+        with st.op() as now:
+            lst = self._listener
+            if lst is not None:
+                # Linux: SHUT_RD on a listener stops it; accept() then fails (EINVAL)
+                if how != SHUT_WR and lst.state is not CLOSED:
+                    lst.close(now)
+                    st._changed.add(lst)
+                return
+            conn = self._conn
+            if conn is None or conn.state is CLOSED:
+                raise _oserror(_errno.ENOTCONN)
+            if conn.state is SYN_SENT:
+                conn.abort(now)                 # Linux disconnects a pending connect
+                self._connecting = False
+                return
+            conn.shutdown({SHUT_RD: "rd", SHUT_WR: "wr", SHUT_RDWR: "rdwr"}[how], now)
+            st._changed.add(conn)
+
+    # --------------------------------------------------------------- close
+    def close(self) -> None:
+        """Close (a FIN, or a RST with SO_LINGER 0 or unread data). Idempotent.
+        With SO_LINGER on and a positive time, waits up to that long for the
+        FIN to be acknowledged, as Linux does."""
+        if self._closed:
+            return
+        self._closed = True
+        if self._io_refs <= 0:
+            self._real_close()
+
+    def _real_close(self) -> None:
+        st = self._stack
+        conn = self._conn
+        with st.op() as now:
+            self._unregister()
+            if self._listener is not None:
+                if self._listener.state is not CLOSED:
+                    self._listener.close(now)
+                st._changed.add(self._listener)
+            elif conn is not None:
+                conn.close(now)
+                st._changed.add(conn)
+        if conn is not None and self._linger:
+            st.wait(lambda: conn.state not in _LINGERING, float(self._linger))
+
+    def detach(self) -> int:
+        raise _oserror(_errno.EOPNOTSUPP, "synack sockets have no file descriptor to detach")
+
+    def _decref_socketios(self) -> None:
+        if self._io_refs > 0:
+            self._io_refs -= 1
+        if self._closed and self._io_refs <= 0:
+            self._real_close()
+
+    def makefile(self, mode: str = "r", buffering: int | None = None, *, encoding=None,
+                 errors=None, newline=None):
+        """A file object over the socket, like `socket.socket.makefile`."""
+        if not set(mode) <= {"r", "w", "b"}:
+            raise ValueError(f"invalid mode {mode!r} (only r, w, b allowed)")
+        reading = "r" in mode
+        writing = "w" in mode
+        if not reading and not writing:
+            reading = True
+        binary = "b" in mode
+        raw = _std.SocketIO(self, ("r" if reading else "") + ("w" if writing else ""))
+        self._io_refs += 1
+        if buffering is None:
+            buffering = -1
+        if buffering < 0:
+            buffering = _io.DEFAULT_BUFFER_SIZE
+        if buffering == 0:
+            if not binary:
+                raise ValueError("unbuffered streams must be binary")
+            return raw
+        if reading and writing:
+            buf = _io.BufferedRWPair(raw, raw, buffering)
+        elif reading:
+            buf = _io.BufferedReader(raw, buffering)
+        else:
+            buf = _io.BufferedWriter(raw, buffering)
+        if binary:
+            return buf
+        text = _io.TextIOWrapper(buf, encoding, errors, newline)
+        text.mode = mode
+        return text
+
+    # ------------------------------------------------------------- options
+    def setsockopt(self, level: int, optname: int, value, optlen: int | None = None) -> None:
+        self._check()
+        if value is None:
+            raise _oserror(_errno.EINVAL)
+        st = self._stack
+        with st.op() as now:
+            self._set_option(level, optname, value, now)
+
+    def _set_option(self, level: int, opt: int, value, now: float) -> None:
+        conn = self._conn
+        if level == SOL_SOCKET and opt == SO_LINGER:
+            if isinstance(value, (tuple, list)):
+                onoff, secs = value
+            else:
+                raw = bytes(value) if not isinstance(value, int) else None
+                if raw is None or len(raw) < 8:
+                    raise _oserror(_errno.EINVAL)
+                onoff, secs = _struct.unpack("ii", raw[:8])
+            self._linger = max(0, int(secs)) if onoff else None
+            if conn is not None:
+                conn.linger = self._linger
+            return
+        v = self._int_value(value)
+        if level == SOL_SOCKET:
+            if opt == SO_REUSEADDR:
+                self._reuse = bool(v)
+            elif opt == SO_KEEPALIVE:
+                self._keepalive = bool(v)
+                if conn is not None and conn.state is not CLOSED:
+                    conn.set_keepalive(self._keepalive, now)
+            elif opt == SO_RCVBUF:
+                self._rcvbuf = min(max(v, _BUF_MIN), _BUF_MAX)
+                if conn is not None:
+                    conn.rcvbuf = self._rcvbuf
+            elif opt == SO_SNDBUF:
+                self._sndbuf = min(max(v, _BUF_MIN), _BUF_MAX)
+                if conn is not None:
+                    conn.sndbuf = self._sndbuf
+                    self._stack._changed.add(conn)      # send space changed
+            else:                                   # SO_REUSEPORT included
+                raise _oserror(_errno.ENOPROTOOPT)
+        elif level == IPPROTO_TCP:
+            if opt == TCP_NODELAY:
+                self._nodelay = bool(v)
+                if conn is not None:
+                    conn.nodelay = self._nodelay
+                    if self._nodelay:
+                        _push(conn, now)
+            elif opt == TCP_MAXSEG:
+                if v and not _MSS_MIN <= v <= _MSS_MAX:
+                    raise _oserror(_errno.EINVAL)
+                self._maxseg = v
+            elif opt == TCP_USER_TIMEOUT:
+                if v < 0:
+                    raise _oserror(_errno.EINVAL)
+                self._user_timeout_ms = v
+                if conn is not None:
+                    conn.cfg = conn.cfg.replace(user_timeout=v / 1000.0 if v else None)
+            elif opt in (TCP_KEEPIDLE, TCP_KEEPINTVL, TCP_KEEPCNT):
+                top = 127 if opt == TCP_KEEPCNT else 32767
+                if not 1 <= v <= top:
+                    raise _oserror(_errno.EINVAL)
+                if opt == TCP_KEEPIDLE:
+                    self._keepidle = v
+                    field = "keepalive_idle"
+                elif opt == TCP_KEEPINTVL:
+                    self._keepintvl = v
+                    field = "keepalive_interval"
+                else:
+                    self._keepcnt = v
+                    field = "keepalive_probes"
+                if conn is not None and conn.state is not CLOSED:
+                    conn.cfg = conn.cfg.replace(**{field: float(v) if field != "keepalive_probes" else v})
+                    if opt == TCP_KEEPIDLE and conn.cfg.keepalive:
+                        conn.set_keepalive(True, now)      # re-arm with the new idle time
+            else:
+                raise _oserror(_errno.ENOPROTOOPT)
+        else:
+            raise _oserror(_errno.ENOPROTOOPT)
+        if self._listener is not None:
+            self._listener.cfg = self._config()      # connections accepted later inherit it
+
+    @staticmethod
+    def _int_value(value) -> int:
+        if isinstance(value, bool):
+            return int(value)
+        if isinstance(value, int):
+            return value
+        try:
+            raw = bytes(value)
+        except TypeError:
+            raise TypeError("a bytes-like object or an integer is required") from None
+        if len(raw) < 4:
+            raise _oserror(_errno.EINVAL)
+        return _struct.unpack("i", raw[:4])[0]
+
+    def getsockopt(self, level: int, optname: int, buflen: int | None = None):
+        self._check()
+        with self._stack.lock:
+            if level == SOL_SOCKET and optname == SO_LINGER:
+                onoff = 1 if self._linger is not None else 0
+                secs = self._linger or 0
+                if not buflen:
+                    return onoff
+                return _struct.pack("ii", onoff, secs)[:buflen]
+            v = self._get_option(level, optname)
+        if not buflen:
+            return v
+        return _struct.pack("i", v)[:buflen]
+
+    def _get_option(self, level: int, opt: int) -> int:
+        conn = self._conn
+        if level == SOL_SOCKET:
+            if opt == SO_REUSEADDR:
+                return int(self._reuse)
+            if opt == SO_KEEPALIVE:
+                return int(conn.cfg.keepalive if conn is not None else self._keepalive)
+            if opt == SO_RCVBUF:
+                return conn.rcvbuf if conn is not None else self._rcvbuf
+            if opt == SO_SNDBUF:
+                return conn.sndbuf if conn is not None else self._sndbuf
+            if opt == SO_ERROR:
+                if conn is None:
+                    return 0
+                err = self._pending_error(conn)
+                return err.errno if err is not None else 0
+            if opt == SO_TYPE:
+                return int(SOCK_STREAM)
+            if opt == SO_ACCEPTCONN:
+                return int(self._listener is not None and self._listener.state is not CLOSED)
+            if opt == SO_DOMAIN:
+                return int(self._family)
+            if opt == SO_PROTOCOL:
+                return IPPROTO_TCP
+            if opt == SO_REUSEPORT:
+                return 0
+        elif level == IPPROTO_TCP:
+            if opt == TCP_NODELAY:
+                return int(conn.nodelay if conn is not None else self._nodelay)
+            if opt == TCP_MAXSEG:
+                if conn is not None and conn.established:
+                    return conn.snd_mss
+                return self._maxseg or _DEFAULT_MSS
+            if opt == TCP_USER_TIMEOUT:
+                if conn is not None:
+                    ut = conn.cfg.user_timeout
+                    return int(round(ut * 1000)) if ut else 0
+                return self._user_timeout_ms
+            if opt == TCP_KEEPIDLE:
+                return int(conn.cfg.keepalive_idle if conn is not None else self._keepidle)
+            if opt == TCP_KEEPINTVL:
+                return int(conn.cfg.keepalive_interval if conn is not None else self._keepintvl)
+            if opt == TCP_KEEPCNT:
+                return int(conn.cfg.keepalive_probes if conn is not None else self._keepcnt)
+        raise _oserror(_errno.ENOPROTOOPT)
+
+
+SocketType = socket
+
+
+def _push(conn, now: float) -> None:
+    """Send what Nagle was holding back (TCP_NODELAY switched on), as Linux does.
+    The engine has no public call for this yet; `_output` is what an ACK runs."""
+    output = getattr(conn, "push", None)
+    if output is not None:
+        output(now)
+        return
+    if conn.state in _CAN_SEND or conn.state in _LINGERING:
+        conn._output(now)
+        conn._update_deadline()
+
+
+# --------------------------------------------------------------- helpers
+def create_connection(address, timeout=_std._GLOBAL_DEFAULT_TIMEOUT, source_address=None, *,
+                      all_errors: bool = False, stack=None) -> socket:
+    """Connect to (host, port) and return the socket, like `socket.create_connection`."""
+    st = stack if stack is not None else current_stack()
+    host, port = address[0], address[1]
+    family = AF_INET6 if ":" in str(host) else AF_INET
+    sock = socket(family, SOCK_STREAM, stack=st)
+    try:
+        if timeout is not _std._GLOBAL_DEFAULT_TIMEOUT:
+            sock.settimeout(timeout)
+        if source_address:
+            sock.bind(source_address)
+        sock.connect((host, port))
+        return sock
+    except BaseException:
+        sock.close()
+        raise
+
+
+def create_server(address, *, family=AF_INET, backlog=None, reuse_port: bool = False,
+                  dualstack_ipv6: bool = False, stack=None) -> socket:
+    """A listening socket bound to `address` with SO_REUSEADDR, like `socket.create_server`."""
+    if reuse_port:
+        raise ValueError("SO_REUSEPORT not supported on synack")
+    if dualstack_ipv6:
+        raise ValueError("dualstack_ipv6 not supported on synack")
+    sock = socket(family, SOCK_STREAM, stack=stack)
+    try:
+        sock.setsockopt(SOL_SOCKET, SO_REUSEADDR, 1)
+        sock.bind(address)
+        if backlog is None:
+            sock.listen()
+        else:
+            sock.listen(backlog)
+        return sock
+    except BaseException:
+        sock.close()
+        raise
