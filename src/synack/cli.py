@@ -1,0 +1,305 @@
+"""The `synack` command.
+
+    synack demo                       the whole life of a connection, as a ladder diagram
+    synack scenarios                  the list of textbook scenarios
+    synack run NAME [options]         one scenario (text, json, mermaid or svg; pcap; plot)
+    synack states [--format ...]      the RFC 9293 state diagram, drawn from the engine's table
+
+Adding a subcommand is one decorated function:
+
+    @command("serve", "serve a port over a TUN device",
+             argument("--port", type=int, default=80))
+    def serve(args) -> int:
+        ...
+
+`argument(...)` takes `ArgumentParser.add_argument`'s arguments; any other
+callable given to `command` receives the subparser to configure it (see
+`scenario_arguments`). Subcommands that live in other modules register the
+same way when `synack.cli` imports them (see `_PLUGINS`).
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import sys
+import textwrap
+from dataclasses import dataclass
+from typing import Callable
+
+from . import __version__
+
+WIDTH = 100
+
+
+@dataclass
+class Command:
+    name: str
+    help: str
+    run: Callable[[argparse.Namespace], int | None]
+    setup: tuple
+    description: str | None = None
+
+
+COMMANDS: dict[str, Command] = {}
+
+#: modules that define further subcommands with @command; a missing one is skipped
+_PLUGINS: tuple[str, ...] = ()
+
+
+def argument(*args, **kwargs) -> Callable[[argparse.ArgumentParser], None]:
+    """A setup step adding one argument (same signature as add_argument)."""
+    def setup(p: argparse.ArgumentParser) -> None:
+        p.add_argument(*args, **kwargs)
+    return setup
+
+
+def command(name: str, help: str, *setup: Callable, description: str | None = None):
+    """Register the decorated `fn(args) -> exit status` as subcommand `name`."""
+    def deco(fn):
+        COMMANDS[name] = Command(name, help, fn, setup, description or fn.__doc__)
+        return fn
+    return deco
+
+
+# ------------------------------------------------------------------------ output
+class Output:
+    """Where a subcommand writes: stdout (coloured when it is a terminal) or a file."""
+
+    def __init__(self, args):
+        self.path = getattr(args, "output", None)
+        self.color = getattr(args, "color", "auto")
+
+    def is_terminal(self) -> bool:
+        if self.path:
+            return False
+        if self.color == "always":
+            return True
+        if self.color == "never":
+            return False
+        return sys.stdout.isatty()
+
+    def write_text(self, text: str) -> None:
+        if self.path:
+            with open(self.path, "w", encoding="utf-8") as f:
+                f.write(text)
+        else:
+            sys.stdout.write(text)
+            sys.stdout.flush()
+
+    def write_lines(self, lines) -> None:
+        """rich `Text` lines: coloured on a terminal, plain otherwise."""
+        if self.is_terminal():
+            from rich.console import Console
+            console = Console(highlight=False, soft_wrap=True,
+                              force_terminal=True if self.color == "always" else None)
+            for ln in lines:
+                console.print(ln)
+        else:
+            from .viz.text import to_plain
+            self.write_text(to_plain(lines))
+
+
+# --------------------------------------------------------------------- scenarios
+def scenario_arguments(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("simulation")
+    g.add_argument("--seed", type=int, default=1, help="random seed (default 1): same seed, same run")
+    g.add_argument("--loss", type=float, default=None, metavar="P",
+                   help="random loss probability per segment, both ways (default: the scenario's)")
+    g.add_argument("--delay", type=float, default=None, metavar="SECONDS",
+                   help="one-way delay (default: the scenario's, 0.010)")
+    g.add_argument("--msl", type=float, default=None, metavar="SECONDS",
+                   help="Maximum Segment Lifetime; TIME_WAIT lasts 2*MSL (default 30)")
+    g.add_argument("--profile", choices=("rfc", "linux"), default="rfc",
+                   help="timer and buffer defaults (default rfc)")
+    g.add_argument("--all-options", action="store_true",
+                   help="negotiate window scaling, timestamps and SACK too (default: MSS only, "
+                        "as in the textbooks)")
+    o = p.add_argument_group("output")
+    o.add_argument("--format", choices=("text", "json", "mermaid", "svg"), default="text",
+                   help="ladder diagram as text (default), JSON Lines trace, Mermaid or SVG")
+    o.add_argument("-o", "--output", metavar="FILE", help="write there instead of stdout")
+    o.add_argument("--pcap", metavar="FILE", help="also write every segment to a pcap file")
+    o.add_argument("--plot", metavar="FILE.png", help="also draw a time-sequence graph (PNG)")
+    o.add_argument("--absolute", action="store_true",
+                   help="absolute sequence numbers (default: relative to each ISN)")
+    o.add_argument("--no-explain", dest="explain", action="store_false",
+                   help="leave out the explanations")
+    o.add_argument("--color", choices=("auto", "always", "never"), default="auto",
+                   help="colour the text output (default: when writing to a terminal)")
+
+
+def settings_line(res) -> str:
+    o = res.options
+    st_delay = res.scenario.delay if o.delay is None else o.delay
+    st_loss = res.scenario.loss if o.loss is None else o.loss
+    opts = "MSS, wscale, SACK, TS" if o.all_options else "MSS only"
+    return (f"seed {o.seed} · one-way delay {st_delay * 1000:g} ms · loss {st_loss * 100:g}% · "
+            f"MSL {res.msl:g} s (TIME_WAIT {2 * res.msl:g} s) · profile {o.profile} · "
+            f"options: {opts}")
+
+
+def text_header(res, heading: str, explain: bool, absolute: bool) -> list:
+    from rich.text import Text
+    lines = [Text(heading, style="bold")]
+    if explain:
+        for para in res.scenario.text.split("\n\n"):
+            for ln in textwrap.wrap(" ".join(para.split()), WIDTH, break_on_hyphens=False):
+                lines.append(Text(ln))
+            lines.append(Text(""))
+    for ln in textwrap.wrap(settings_line(res), WIDTH, break_on_hyphens=False):
+        lines.append(Text(ln, style="dim"))
+    if absolute:
+        lines.append(Text("seq/ack are absolute", style="dim"))
+    else:
+        lines.append(Text("seq/ack are relative to each side's ISN, as in Wireshark "
+                          "(--absolute for the real numbers)", style="dim"))
+    lines.append(Text(""))
+    return lines
+
+
+def run_scenario(name: str, args, heading: str | None = None, trailer: list[str] | None = None) -> int:
+    from .scenarios import Options, get
+    try:
+        sc = get(name)
+    except KeyError as e:
+        print(f"synack: {e.args[0]}", file=sys.stderr)
+        return 2
+    pcap = None
+    if args.pcap:
+        from .pcap import PcapWriter
+        pcap = PcapWriter(args.pcap)
+    try:
+        res = sc.run(Options(seed=args.seed, loss=args.loss, delay=args.delay, msl=args.msl,
+                             profile=args.profile, all_options=args.all_options, pcap=pcap))
+    finally:
+        if pcap is not None:
+            pcap.close()
+    out = Output(args)
+    title = f"synack run {sc.name}: {sc.title}" if heading is None else heading
+    if args.format == "json":
+        out.write_text(res.trace.to_jsonl())
+    else:
+        ladder = res.ladder(absolute=args.absolute, explain=args.explain)
+        if args.format == "mermaid":
+            from .viz.mermaid import render_mermaid
+            out.write_text(render_mermaid(ladder, explain=args.explain, title=title))
+        elif args.format == "svg":
+            from .viz.svg import render_svg
+            out.write_text(render_svg(ladder, title=title, subtitle=settings_line(res)))
+        else:
+            from rich.text import Text
+            from .viz.text import render_text
+            lines = render_text(ladder, explain=args.explain,
+                                header=text_header(res, title, args.explain, args.absolute))
+            if trailer:
+                lines.append(Text(""))
+                lines.extend(Text(t, style="dim") for t in trailer)
+            out.write_lines(lines)
+    if args.plot:
+        try:
+            import matplotlib  # noqa: F401
+        except ImportError:
+            print("synack: --plot needs matplotlib (pip install 'synack[plot]')", file=sys.stderr)
+            return 2
+        from .viz.plot import plot_time_sequence
+        plot_time_sequence(res.dicts(), args.plot, title=f"{sc.name}: {sc.title}",
+                           left=res.left, right=res.right)
+    return 0
+
+
+@command("demo", "the whole life of a TCP connection, as a ladder diagram", scenario_arguments)
+def cmd_demo(args) -> int:
+    """Run the full lifecycle on the simulator: the three-way handshake, a request and its
+    response, the four-way close started by the client, TIME_WAIT and its expiry after 2*MSL.
+    Same as `synack run lifecycle`."""
+    trailer = ["Next: `synack scenarios` lists more (lost segments, resets, SYN floods, ...);",
+               "`synack run lost-final-ack` shows why TIME_WAIT exists. `--format mermaid` or",
+               "`--format svg` draws this diagram, `--plot FILE.png` graphs it, and",
+               "`--pcap demo.pcap` writes a capture for Wireshark."]
+    return run_scenario("lifecycle", args, heading="synack demo: the whole life of a TCP "
+                                                   "connection", trailer=trailer)
+
+
+@command("run", "run one scenario (see `synack scenarios`)",
+         argument("name", metavar="NAME", help="scenario name"), scenario_arguments)
+def cmd_run(args) -> int:
+    """Run one textbook scenario on the deterministic simulator and draw what happened."""
+    return run_scenario(args.name, args)
+
+
+@command("scenarios", "list the scenarios",
+         argument("--format", choices=("text", "json"), default="text"))
+def cmd_scenarios(args) -> int:
+    """List the scenarios `synack run` knows, with a one-line summary each."""
+    from .scenarios import all_scenarios
+    scs = all_scenarios()
+    if args.format == "json":
+        import json
+        for sc in scs:
+            print(json.dumps({"name": sc.name, "title": sc.title, "summary": sc.summary}))
+        return 0
+    w = max(len(sc.name) for sc in scs)
+    for sc in scs:
+        for i, ln in enumerate(textwrap.wrap(sc.summary, WIDTH - w - 4)):
+            print(f"  {sc.name if i == 0 else '':<{w}}  {ln}")
+    print("\nRun one with `synack run NAME` (try --help for the options).")
+    return 0
+
+
+@command("states", "the RFC 9293 state diagram, drawn from the engine's own table",
+         argument("--format", choices=("text", "mermaid", "svg"), default="text"),
+         argument("-o", "--output", metavar="FILE", help="write there instead of stdout"),
+         argument("--color", choices=("auto", "always", "never"), default="auto"))
+def cmd_states(args) -> int:
+    """Draw the TCP state machine from synack.states.TRANSITIONS, the table the engine
+    enforces on every state change: the picture and the code cannot disagree."""
+    from .viz import statediagram
+    out = Output(args)
+    if args.format == "mermaid":
+        out.write_text(statediagram.mermaid())
+    elif args.format == "svg":
+        out.write_text(statediagram.svg())
+    else:
+        out.write_lines(statediagram.text_lines())
+    return 0
+
+
+# --------------------------------------------------------------------------- main
+def build_parser() -> argparse.ArgumentParser:
+    for mod in _PLUGINS:
+        try:
+            importlib.import_module(mod)
+        except ImportError:
+            pass
+    parser = argparse.ArgumentParser(
+        prog="synack", description="A TCP stack in Python (RFC 9293): see TCP work.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="Start with `synack demo`.")
+    parser.add_argument("--version", action="version", version=f"synack {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for cmd in COMMANDS.values():
+        p = sub.add_parser(cmd.name, help=cmd.help,
+                           description=textwrap.dedent(cmd.description or cmd.help).strip())
+        for step in cmd.setup:
+            step(p)
+        p.set_defaults(_run=cmd.run)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "_run", None):
+        parser.print_help()
+        return 2
+    try:
+        return int(args._run(args) or 0)
+    except BrokenPipeError:                     # `synack demo | head`
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())   # no second error when Python flushes at exit
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

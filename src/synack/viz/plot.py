@@ -1,0 +1,110 @@
+"""A time-sequence graph in the style of tcptrace and Stevens (matplotlib, Agg).
+
+For the direction that carries the most data: each data segment is a vertical
+bar from its first to its last sequence number at the time it was sent
+(retransmissions in red, lost segments ending in a cross); the ACK line is
+the cumulative ack the sender receives, and the window line sits at
+ack + window, the most the receiver allows. Where the bars run into the
+window line, the receiver is limiting the sender; where they stop below it
+and a long pause follows, a retransmission timer is running.
+"""
+from __future__ import annotations
+
+from .model import SEGMENT, build_ladder, rel
+
+
+def _direction(rows) -> tuple[str, str] | None:
+    by_dir: dict[tuple[str, str], list[int]] = {}
+    for r in rows:
+        if r.kind == SEGMENT:
+            v = by_dir.setdefault((r.src, r.dst), [0, 0])
+            v[0] += r.length
+            v[1] += 1
+    if not by_dir:
+        return None
+    return max(by_dir, key=lambda k: (by_dir[k][0], by_dir[k][1]))
+
+
+def plot_time_sequence(events, path, title: str | None = None, left=None, right=None,
+                       direction: tuple[str, str] | None = None) -> tuple[str, str] | None:
+    """Draw the graph into `path` (PNG). Returns the (src, dst) direction drawn."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    events = list(events)
+    ladder = build_ladder(events, left=left, right=right, absolute=True, explain=False)
+    rows = ladder.rows
+    d = direction or _direction(rows)
+    fig, ax = plt.subplots(figsize=(10, 6), dpi=110)
+    if d is None:
+        ax.text(0.5, 0.5, "no segments", ha="center", va="center", transform=ax.transAxes)
+        fig.savefig(path, format="png")
+        plt.close(fig)
+        return None
+    src, dst = d
+    data = [r for r in rows if r.kind == SEGMENT and r.src == src and r.dst == dst]
+    acks = [r for r in rows if r.kind == SEGMENT and r.src == dst and r.dst == src
+            and "ACK" in r.flags and "RST" not in r.flags]
+    base = None
+    for r in data:
+        if "SYN" in r.flags:
+            base = r.seq
+            break
+    if base is None:
+        base = data[0].seq if data else 0
+
+    def y(v: int) -> int:
+        return rel(v, base)
+
+    t_min = min(r.t for r in data) if data else 0.0
+    t_max = max([r.t for r in data] + [r.deliver_t for r in acks if r.deliver_t] + [t_min])
+    t_max = max(t_max, t_min + 1e-3)
+    # the ACK and window lines, as the sender sees them (at delivery)
+    got = sorted((r.deliver_t, y(r.ack), y(r.ack) + r.wnd) for r in acks
+                 if r.deliver_t is not None and not r.lost and r.deliver_t <= t_max + 1e-9)
+    if got:
+        ts = [g[0] for g in got] + [t_max]
+        ax.step(ts, [g[1] for g in got] + [got[-1][1]], where="post", color="#2e7d32",
+                linewidth=1.3, label="ACK (cumulative, as received)")
+        ax.step(ts, [g[2] for g in got] + [got[-1][2]], where="post", color="#f9a825",
+                linewidth=1.3, label="receive window (ack + win)")
+    sent_label = rtx_label = lost_label = False
+    for r in data:
+        lo = y(r.seq)
+        hi = lo + max(r.seg_len, 0)
+        rtx = "rexmit" in r.tags
+        color = "#c62828" if rtx else "#1a237e"
+        kw = {}
+        if rtx and not rtx_label:
+            kw["label"] = "retransmission"
+            rtx_label = True
+        elif not rtx and not sent_label and r.length:
+            kw["label"] = "data segment (seq .. seq+len)"
+            sent_label = True
+        if r.seg_len:
+            ax.plot([r.t, r.t], [lo, hi], color=color, linewidth=1.6, **kw)
+            ax.plot([r.t - (t_max - t_min) * 0.002, r.t + (t_max - t_min) * 0.002], [hi, hi],
+                    color=color, linewidth=1.0)
+        if r.lost:
+            ax.plot([r.t], [hi], marker="x", color="#c62828", markersize=7,
+                    linestyle="none", **({"label": "lost"} if not lost_label else {}))
+            lost_label = True
+        for flag, letter in (("SYN", "S"), ("FIN", "F"), ("RST", "R")):
+            if flag in r.flags:
+                ax.annotate(letter, (r.t, hi), textcoords="offset points", xytext=(3, 2),
+                            fontsize=8, color=color)
+        if "window probe" in r.tags:
+            ax.annotate("P", (r.t, hi), textcoords="offset points", xytext=(3, 2), fontsize=8,
+                        color="#6a1b9a")
+    ax.set_xlabel("time (s)")
+    ax.set_ylabel(f"sequence number, relative (bytes)  [{src} → {dst}]")
+    ax.set_title(title or "time-sequence graph")
+    ax.grid(True, alpha=0.3)
+    handles, labels = ax.get_legend_handles_labels()
+    if handles:
+        ax.legend(loc="upper left", fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, format="png")
+    plt.close(fig)
+    return d

@@ -1,0 +1,223 @@
+"""The ladder as a standalone SVG: two lifelines, slanted arrows.
+
+Rows keep the order of the text ladder, one step apart, so that a 60 s
+TIME_WAIT does not take a kilometre of paper; an arrow starts at the row of
+its send and ends where its delivery time falls among the rows (so a reply
+starts where the segment that caused it arrives: the zigzag of the
+textbooks). Long silences are marked on the lifelines. Lost segments stop
+halfway at a red cross; explanations are tooltips (<title>) on their rows.
+"""
+from __future__ import annotations
+
+import math
+from html import escape
+
+from .model import ARRIVAL, ERROR, LEFT, NOTE, SEGMENT, STATE, TIMER, Ladder, Row
+from .text import options_text
+
+WIDTH = 1000
+X_LEFT, X_RIGHT = 260, 740
+TOP = 110
+STEP = 30
+GAP = 1.0
+
+COLORS = {"SYN": "#1b7f3b", "FIN": "#8e24aa", "RST": "#c62828", "data": "#1565c0",
+          "ACK": "#37474f"}
+STATE_COLORS = {"ESTABLISHED": "#1b7f3b", "TIME_WAIT": "#8e24aa", "CLOSED": "#757575",
+                "LISTEN": "#1565c0"}
+
+
+def _color(r: Row) -> str:
+    if "RST" in r.flags:
+        return COLORS["RST"]
+    if "SYN" in r.flags:
+        return COLORS["SYN"]
+    if "FIN" in r.flags:
+        return COLORS["FIN"]
+    if r.length:
+        return COLORS["data"]
+    return COLORS["ACK"]
+
+
+def _label(r: Row) -> str:
+    parts = []
+    if r.label:
+        parts.append(f"{r.label}:")
+    parts += [r.flag_text(), f"seq={r.shown_seq}"]
+    if "ACK" in r.flags:
+        parts.append(f"ack={r.shown_ack}")
+    parts.append(f"len={r.length}")
+    parts.append(f"win={r.wnd}")
+    if "SYN" in r.flags and r.options:
+        parts.append(options_text(r.options))
+    if r.tags:
+        parts.append("(" + ", ".join(r.tags) + ")")
+    return " ".join(parts)
+
+
+class _Y:
+    """Row index -> y, and time -> y by interpolation between rows."""
+
+    def __init__(self, rows: list[Row]):
+        self.times = [r.t for r in rows]
+        self.ys = []
+        y = TOP
+        prev = None
+        self.gaps = []
+        for r in rows:
+            if prev is not None and r.t - prev >= GAP:
+                self.gaps.append((y + STEP * 0.1, r.t - prev))
+                y += STEP * 0.8
+            self.ys.append(y)
+            y += STEP
+            prev = r.t
+        self.end = y
+
+    def at_time(self, t: float, after: int) -> float:
+        """The y of time t, at or below row `after`."""
+        ts, ys = self.times, self.ys
+        for k in range(after + 1, len(ts)):
+            if ts[k] >= t:
+                if ts[k] == t or k == after + 1 and ts[k - 1] >= t:
+                    return ys[k]
+                t0, y0 = ts[k - 1], ys[k - 1]
+                frac = (t - t0) / (ts[k] - t0) if ts[k] > t0 else 1.0
+                return max(ys[after] + STEP * 0.6, y0 + frac * (ys[k] - y0))
+        return ys[after] + STEP if ys else TOP
+
+
+def render_svg(ladder: Ladder, title: str | None = None, subtitle: str | None = None) -> str:
+    rows = [r for r in ladder.rows if r.kind != ARRIVAL]
+    Y = _Y(rows)
+    height = int(Y.end + 60)
+    out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{height}" '
+           f'viewBox="0 0 {WIDTH} {height}" font-family="DejaVu Sans, Helvetica, Arial, '
+           f'sans-serif">',
+           f"<title>{escape(title or 'TCP ladder diagram')}</title>",
+           '<defs>' + "".join(
+               f'<marker id="head-{c[1:]}" viewBox="0 0 10 10" refX="10" refY="5" '
+               f'markerWidth="8" markerHeight="8" orient="auto"><path d="M0,0 L10,5 L0,10 z" '
+               f'fill="{c}"/></marker>' for c in COLORS.values()) + '</defs>',
+           f'<rect width="{WIDTH}" height="{height}" fill="white"/>']
+    if title:
+        out.append(f'<text x="20" y="28" font-size="17" font-weight="bold">{escape(title)}</text>')
+    if subtitle:
+        out.append(f'<text x="20" y="48" font-size="11" fill="#555">{escape(subtitle)}</text>')
+    seq_note = "absolute seq/ack" if ladder.absolute else "seq/ack relative to each ISN"
+    out.append(f'<text x="20" y="64" font-size="11" fill="#555">{seq_note}; time in seconds; '
+               f'hover over a row for its explanation</text>')
+    # lifelines and their heads
+    for x, name, label in ((X_LEFT, ladder.left_name, ladder.left_label),
+                           (X_RIGHT, ladder.right_name, ladder.right_label)):
+        out.append(f'<text x="{x}" y="{TOP - 26}" font-size="14" font-weight="bold" '
+                   f'text-anchor="middle">{escape(name)}</text>')
+        out.append(f'<text x="{x}" y="{TOP - 12}" font-size="11" fill="#555" '
+                   f'text-anchor="middle">{escape(label)}</text>')
+        out.append(f'<line x1="{x}" y1="{TOP - 6}" x2="{x}" y2="{Y.end}" stroke="#999" '
+                   f'stroke-width="2"/>')
+    for y, dt in Y.gaps:
+        for x in (X_LEFT, X_RIGHT):
+            out.append(f'<rect x="{x - 8}" y="{y}" width="16" height="{STEP * 0.5:.0f}" '
+                       f'fill="white"/><line x1="{x - 8}" y1="{y + 2}" x2="{x + 8}" '
+                       f'y2="{y - 2}" stroke="#999"/><line x1="{x - 8}" y1="{y + STEP * 0.5 + 2:.1f}" '
+                       f'x2="{x + 8}" y2="{y + STEP * 0.5 - 2:.1f}" stroke="#999"/>')
+        out.append(f'<text x="{(X_LEFT + X_RIGHT) / 2}" y="{y + STEP * 0.35:.1f}" font-size="10" '
+                   f'fill="#777" text-anchor="middle">{dt:g} s later</text>')
+    last_state = ["", ""]
+    for i, r in enumerate(rows):
+        y = Y.ys[i]
+        tip = escape(" ".join(r.explain)) if r.explain else ""
+        group = [f'<g>{"<title>" + tip + "</title>" if tip else ""}']
+        group.append(f'<text x="20" y="{y + 4}" font-size="11" fill="#555">{r.t:.3f}</text>')
+        for k, (x, anchor, dx) in enumerate(((X_LEFT, "end", -10), (X_RIGHT, "start", 10))):
+            st = r.states[k]
+            if r.changed[k] or (st != last_state[k] and st):
+                bare = st.rsplit(" ", 1)[-1]
+                color = STATE_COLORS.get(bare, "#222")
+                group.append(f'<text x="{x + dx}" y="{y + 4}" font-size="12" '
+                             f'font-weight="bold" fill="{color}" text-anchor="{anchor}">'
+                             f'{escape(st)}</text>')
+            last_state[k] = st
+        if r.kind == SEGMENT:
+            group.extend(_arrow(r, y, Y, i))
+        elif r.kind == STATE:
+            pass                        # the new state, beside its lifeline, says it all
+        else:
+            text, color = _side_text(r, ladder)
+            if r.side == LEFT:
+                x, anchor = X_LEFT + 12, "start"
+            elif r.side is None:
+                x, anchor = (X_LEFT + X_RIGHT) / 2, "middle"
+            else:
+                x, anchor = X_RIGHT - 12, "end"
+            if r.kind == TIMER:
+                cx = x + 6 if anchor == "start" else x - 6
+                group.append(_clock(cx, y, color))
+                x = x + 16 if anchor == "start" else x - 16
+            group.append(f'<text x="{x}" y="{y + 4}" font-size="11" fill="{color}" '
+                         f'text-anchor="{anchor}" font-style="italic">{escape(text)}</text>')
+        group.append("</g>")
+        out.append("".join(group))
+    out.append("</svg>")
+    return "\n".join(out) + "\n"
+
+
+def _side_text(r: Row, ladder: Ladder) -> tuple[str, str]:
+    if r.kind == TIMER:
+        name = {"TIME_WAIT 2MSL": "2*MSL timer", "keepalive": "keep-alive timer",
+                "persist": "persist timer"}.get(r.text, r.text + " timer")
+        text = f"{name} expires"
+        if r.transitions:
+            text += f" → {r.transitions[-1][2]}"
+        return text, "#0d47a1"
+    if r.kind == STATE:
+        return f"{r.text.replace(' -> ', ' → ')}", "#333"
+    if r.kind == ERROR:
+        return f"⚠ {ladder.name(r.side)} application: {r.text}", "#c62828"
+    if r.kind == NOTE:
+        return f"✎ {r.text}", "#00695c"
+    return r.text, "#333"
+
+
+def _clock(x: float, y: float, color: str) -> str:
+    return (f'<circle cx="{x:.1f}" cy="{y:.1f}" r="6" fill="white" stroke="{color}" '
+            f'stroke-width="1.4"/><path d="M{x:.1f},{y - 4:.1f} L{x:.1f},{y:.1f} '
+            f'L{x + 3:.1f},{y + 1.5:.1f}" stroke="{color}" fill="none" stroke-width="1.2"/>')
+
+
+def _arrow(r: Row, y: float, Y: _Y, i: int) -> list[str]:
+    x0, x1 = (X_LEFT, X_RIGHT) if r.side == LEFT else (X_RIGHT, X_LEFT)
+    color = _color(r)
+    if r.deliver_t is not None:
+        y1 = Y.at_time(r.deliver_t, i)
+    else:
+        y1 = y + STEP
+    out = []
+    dash = ' stroke-dasharray="6 4"' if r.deliver_t is not None and r.deliver_t - r.t >= 1.0 else ""
+    if r.lost:
+        xm = x0 + (x1 - x0) * 0.6
+        ym = y + (y1 - y) * 0.6
+        out.append(f'<line x1="{x0}" y1="{y}" x2="{xm:.1f}" y2="{ym:.1f}" stroke="{color}" '
+                   f'stroke-width="1.6" stroke-dasharray="5 3"/>')
+        out.append(f'<path d="M{xm - 7:.1f},{ym - 7:.1f} L{xm + 7:.1f},{ym + 7:.1f} '
+                   f'M{xm - 7:.1f},{ym + 7:.1f} L{xm + 7:.1f},{ym - 7:.1f}" stroke="#c62828" '
+                   f'stroke-width="2.5"/>')
+        out.append(f'<text x="{xm:.1f}" y="{ym + 19:.1f}" font-size="10" fill="#c62828" '
+                   f'text-anchor="middle">lost{" (" + escape(r.reason) + ")" if r.reason else ""}'
+                   f'</text>')
+        lx, ly, ex, ey = x0, y, xm, ym
+    else:
+        out.append(f'<line x1="{x0}" y1="{y}" x2="{x1}" y2="{y1:.1f}" stroke="{color}" '
+                   f'stroke-width="1.6" marker-end="url(#head-{color[1:]})"{dash}/>')
+        lx, ly, ex, ey = x0, y, x1, y1
+    # the label along the arrow, reading left to right
+    ax, ay, bx, by = (lx, ly, ex, ey) if ex > lx else (ex, ey, lx, ly)
+    angle = math.degrees(math.atan2(by - ay, bx - ax))
+    # near the sender: arrows that converge on one arrival keep their labels apart
+    frac = 0.45 if r.lost else 0.4
+    mx, my = lx + (ex - lx) * frac, ly + (ey - ly) * frac
+    weight = ' font-weight="bold"' if "rexmit" in r.tags else ""
+    out.append(f'<text x="{mx:.1f}" y="{my - 4:.1f}" font-size="10.5" fill="{color}" '
+               f'text-anchor="middle"{weight} transform="rotate({angle:.2f} {mx:.1f} '
+               f'{my:.1f})">{escape(_label(r))}</text>')
+    return out
