@@ -265,6 +265,18 @@ def cmd_states(args) -> int:
     return 0
 
 
+# ------------------------------------------------------------------ packetdrill
+@command("packetdrill", "run packetdrill scripts against synack in virtual time",
+         argument("rest", nargs=argparse.REMAINDER,
+                  help="scripts and options (see `synack packetdrill --help`)"),
+         description="Run packetdrill scripts against a fresh synack host per script, in "
+                     "virtual time. All arguments go to the runner: `synack packetdrill "
+                     "--help` lists them.")
+def cmd_packetdrill(args) -> int:
+    from .packetdrill.runner import main as packetdrill_main
+    return packetdrill_main(args.rest)
+
+
 # --------------------------------------------------------------------------- main
 def build_parser() -> argparse.ArgumentParser:
     for mod in _PLUGINS:
@@ -288,6 +300,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv and argv[0] == "packetdrill":          # the runner has its own options
+        from .packetdrill.runner import main as packetdrill_main
+        return packetdrill_main(argv[1:])
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "_run", None):

@@ -73,14 +73,16 @@ def rfc_profile() -> Config:
 
 
 def linux_profile() -> Config:
-    """What Linux does by default (see ../shared/conformance/packetdrill/tcp/common/defaults.sh):
-    IW10, RTO min 200 ms, delayed ACK from 40 ms, wscale from a large receive
-    buffer, timestamps and SACK on, TIME_WAIT 60 s, 6 SYN retries."""
+    """What Linux does by default (the defaults packetdrill's scripts assume,
+    see ../shared/conformance/packetdrill/README.md): IW10, RTO min 200 ms,
+    delayed ACK from 40 ms, wscale 8 from a 15 MiB maximum receive buffer,
+    timestamps and SACK on, CUBIC, TIME_WAIT 60 s, 6 SYN retries."""
     return Config(
         rto_min=0.2, rto_max=120.0, syn_retries=6, synack_retries=5,
         delayed_ack_timeout=0.2, delayed_ack_min=0.04,
         initial_window=10, rcvbuf=131072, sndbuf=16384 * 4,
-        max_rcvbuf=6291456, msl=30.0, r2=15,
+        max_rcvbuf=15728640, msl=30.0, r2=15,   # tcp_rmem max 15 MiB -> wscale 8
+        congestion_control="cubic",
     )
 
 

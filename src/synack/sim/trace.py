@@ -86,7 +86,7 @@ class Trace:
 
 
 def record_to_dict(r: Record) -> dict:
-    t = round(r.t, 9)
+    t = round(float(r.t), 9)
     if r.type == "segment":
         seg: Segment = r.d
         d = {"t": t, "type": "segment", "event": r.a, "src": r.b, "dst": r.c,
