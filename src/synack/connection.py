@@ -73,7 +73,7 @@ class Connection:
         "rd_shut", "wr_shut", "orphan", "linger", "nodelay", "eof", "error", "urgent_pending",
         # retransmission and congestion
         "rtt", "cc", "retries", "rtt_seq", "rtt_time", "rtx_nxt", "dupacks", "recover",
-        "progress_time", "last_send_time", "syn_opts",
+        "progress_time", "last_send_time", "syn_opts", "syn_acked",
         # ACK policy
         "ack_now", "delack_segs", "quickack",
         # timers: absolute deadlines or None, and the earliest of them
@@ -132,6 +132,7 @@ class Connection:
         self.progress_time = 0.0
         self.last_send_time = 0.0
         self.syn_opts = NO_OPTIONS
+        self.syn_acked = False             # our SYN has been acknowledged
         self.ack_now = False
         self.delack_segs = 0
         self.quickack = 0
@@ -340,6 +341,7 @@ class Connection:
         self.snd_wl2 = seg.ack
         if _lt(self.iss, self.snd_una):
             # our SYN has been ACKed: ESTABLISHED, send <SEQ=SND.NXT><ACK=RCV.NXT><CTL=ACK>
+            self.syn_acked = True
             self.t_rexmt = None
             self.retries = 0
             self.rtt.backoff = 0
@@ -375,6 +377,14 @@ class Connection:
                     return
                 self.ts_recent_time = now     # §5.5: an idle connection takes it anyway
 
+        if st is SYN_RECEIVED and flags & SYN and flags & ACK and seq == self.irs:
+            # Simultaneous open (RFC 9293 §3.5 Figure 8, line 6): the peer's SYN,ACK
+            # repeats a SYN we already hold. Only the new part is processed
+            # (§3.10.7.4: trim what lies before RCV.NXT, the SYN included), so its
+            # ACK completes the handshake instead of failing the Table 6 test.
+            flags &= ~SYN
+            seq = (seq + 1) & MASK
+
         # First, check the sequence number (Table 6).
         plen = len(payload)
         slen = plen + (1 if flags & SYN else 0) + (1 if flags & FIN else 0)
@@ -391,7 +401,8 @@ class Connection:
             end_off = (seq + slen - 1 - rcv_nxt) & MASK
             acceptable = off < wnd or end_off < wnd
         if not acceptable:
-            if flags & RST:
+            zero_window_allowance = wnd == 0 and seq == rcv_nxt and not flags & SYN
+            if flags & RST and not zero_window_allowance:
                 self.host.count("drop_rst_out_of_window")
                 return
             if st is SYN_RECEIVED and flags & SYN and seq == self.irs and not flags & ACK:
@@ -401,13 +412,15 @@ class Connection:
                 self._send_syn(now)
                 return
             # Zero window: "special allowance should be made to accept valid
-            # ACKs, URGs, and RSTs" -- a probe at RCV.NXT still carries an ACK.
-            if wnd == 0 and seq == rcv_nxt and flags & ACK and not flags & SYN:
+            # ACKs, URGs, and RSTs" (MUST-66) -- a probe at RCV.NXT still carries
+            # an ACK, and a RST there resets even if it carries data (SHLD-2).
+            if zero_window_allowance and flags & (ACK | RST):
                 self.host.count("zero_window_probe_seen")
                 payload = b""
                 flags &= ~(FIN | PSH)
                 plen = slen = 0
-                self.ack_now = True
+                if not flags & RST:
+                    self.ack_now = True
             else:
                 self.host.count("drop_unacceptable_seq")
                 self._send_ack(now)
@@ -481,10 +494,12 @@ class Connection:
                     self.listener.stats_overflow += 1
                     return
                 self.snd_una = a
+                self.syn_acked = True
                 self.t_rexmt = None
-                self.retries = 0
                 self.rtt_sample_syn(now)
-                self.snd_wnd = seg.window << self.snd_wscale
+                self.retries = 0
+                # a SYN's window is never scaled (RFC 7323 §2.2)
+                self.snd_wnd = seg.window if seg.flags & SYN else seg.window << self.snd_wscale
                 self.max_snd_wnd = max(self.max_snd_wnd, self.snd_wnd)
                 self.snd_wl1 = seq
                 self.snd_wl2 = a
@@ -507,13 +522,16 @@ class Connection:
                 self.host.count("drop_ack_too_old")
                 self._send_ack(now)
                 return
-            self._process_ack(now, seg, a, seq, ts, plen)
+            # a FIN next in sequence: FIN-WAIT-1 may go straight to TIME-WAIT (eighth step)
+            fin_next = bool(flags & FIN) and seq == rcv_nxt
+            self._process_ack(now, seg, a, seq, ts, plen, fin_next)
             if self.state is CLOSED:
                 return
             st = self.state
             if st is CLOSING:
                 if self._fin_acked():
-                    self._enter_time_wait(now, "rcv ACK of FIN")
+                    # the peer's FIN was ACKed on the way into CLOSING: nothing to send
+                    self._enter_time_wait(now, "rcv ACK of FIN", send_ack=self.ack_now)
                 return
             if st is LAST_ACK:
                 if self._fin_acked():
@@ -562,10 +580,10 @@ class Connection:
         if self.ooo:
             self._drain_ooo()
             self.ack_now = True                    # a hole was filled: ACK at once
+        self._event(ev.READABLE)                   # before EOF: the data comes first
         if self.peer_fin_seq is not None and self.peer_fin_seq == self.rcv_nxt:
             self.peer_fin_seq = None
             self._rcv_fin(now)
-        self._event(ev.READABLE)
         if self.urgent_pending:
             self.urgent_pending = max(0, (self.rcv_up - self.rcv_nxt) & MASK if _lt(self.rcv_nxt, self.rcv_up) else 0)
         # Delayed ACK (RFC 9293 §3.8.6.3, RFC 1122 §4.2.3.2): ACK at least every
@@ -642,7 +660,8 @@ class Connection:
             self._enter_time_wait(now, "rcv FIN / snd ACK")
 
     # ------------------------------------------------------------ ACK processing
-    def _process_ack(self, now: float, seg: Segment, a: int, seq: int, ts, plen: int) -> None:
+    def _process_ack(self, now: float, seg: Segment, a: int, seq: int, ts, plen: int,
+                     fin_next: bool = False) -> None:
         """Fifth step for synchronized states: SND.UNA, the send window, RTT, loss."""
         una = self.snd_una
         acked = (a - una) & MASK
@@ -650,8 +669,11 @@ class Connection:
             self._ack_advance(now, a, acked, ts)
             self.dupacks = 0
         elif (acked == 0 and plen == 0 and not seg.flags & (SYN | FIN)
-              and self.snd_nxt != una and (seg.window << self.snd_wscale) == self.snd_wnd):
-            # RFC 5681 §2: a duplicate ACK (no data, no window change, data outstanding)
+              and self.snd_nxt != una and (seg.window << self.snd_wscale) == self.snd_wnd
+              and self.t_rexmt is not None):
+            # RFC 5681 §2: a duplicate ACK (no data, no window change, data
+            # outstanding under the retransmission timer: answers to zero-window
+            # probes are not duplicate ACKs, as in BSD)
             self._dupack(now)
         # Window update (SND.WL1/SND.WL2 rule of §3.10.7.4)
         if _lt(self.snd_wl1, seq) or (self.snd_wl1 == seq and _le(self.snd_wl2, a)):
@@ -664,7 +686,21 @@ class Connection:
             if wnd and self.t_persist is not None:
                 self.t_persist = None          # the window opened: stop probing
                 self.persist_backoff = 0
-        if self.state is FIN_WAIT_1 and self._fin_acked():
+                if self.snd_nxt != self.snd_una and self.t_rexmt is None:
+                    # The probe octet was not taken: resend from SND.UNA now
+                    # rather than leave a hole until the RTO; it is data in
+                    # flight under the retransmission timer from here on.
+                    self.rtx_nxt = self.snd_una
+                    self.t_rexmt = self._rto_deadline(now)
+            elif not wnd:
+                # The peer answers, with a zero window: retransmissions into a
+                # zero window are probes, and while they are answered the
+                # connection stays open (MUST-37, SHLD-17); R2 counts silence only.
+                self.retries = 0
+        if self.state is FIN_WAIT_1 and self._fin_acked() and not fin_next:
+            # (with the peer's FIN in this segment, the eighth step of §3.10.7.4
+            # takes FIN-WAIT-1 straight to TIME-WAIT: "our FIN has been ACKed
+            # (perhaps in this segment)")
             self._set_state(FIN_WAIT_2, "rcv ACK of FIN", now)
             if self.orphan and self.cfg.fin_wait_2_timeout is not None:
                 self.t_fin2 = now + self.cfg.fin_wait_2_timeout
@@ -676,6 +712,7 @@ class Connection:
             del self.sndq[:data_acked]
             self.sndq_seq = (self.sndq_seq + data_acked) & MASK
         self.snd_una = a
+        self.syn_acked = True
         self.retries = 0
         self.progress_time = now
         # RTT: timestamps give a sample on every ACK of new data (RFC 7323 §4.1);
@@ -687,7 +724,8 @@ class Connection:
         elif self.rtt_seq is not None and _le(self.rtt_seq, a):
             self.rtt.sample(now - self.rtt_time)
             self.rtt_seq = None
-        self.rtt.backoff = 0
+        # No `backoff = 0` here: RFC 6298 §5 keeps the backed-off RTO until a
+        # new RTT sample (which `rtt.sample` takes care of) collapses it.
         cc = self.cc
         flight = (self.snd_nxt - a) & MASK
         if cc.in_recovery:
@@ -705,7 +743,7 @@ class Connection:
         if self.rtx_nxt is not None and self.rtx_nxt == self.snd_nxt:
             self.rtx_nxt = None
         # RFC 6298 §5.2/5.3: stop the timer when all is acked, else restart it
-        self.t_rexmt = None if a == self.snd_nxt else now + self.rtt.current()
+        self.t_rexmt = None if a == self.snd_nxt else self._rto_deadline(now)
         if data_acked:
             self._event(ev.WRITABLE)
 
@@ -762,10 +800,12 @@ class Connection:
 
     def _on_rto(self, now: float) -> None:
         """RETRANSMISSION TIMEOUT: resend the head, back off (RFC 6298 §5.4-5.6)."""
-        st = self.state
         self.host._timer_fired(self, "RTO", now)
         self.retries += 1
-        if st is SYN_SENT or st is SYN_RECEIVED:
+        # Our SYN is at the front of the retransmission queue until it is ACKed:
+        # in SYN-SENT, SYN-RECEIVED, and FIN-WAIT-1 after a CLOSE in SYN-RECEIVED.
+        syn_unacked = not self.syn_acked
+        if syn_unacked:
             limit = self.cfg.synack_retries if self.passive else self.cfg.syn_retries
             if self.retries > limit:
                 # MUST-22: R2 for SYNs. A half-open entry just goes away.
@@ -776,7 +816,7 @@ class Connection:
                     self._terminate(now, "SYN retransmissions exhausted", error="ETIMEDOUT")
                 return
         else:
-            if self.cfg.user_timeout is not None and now - self.progress_time >= self.cfg.user_timeout:
+            if self.cfg.user_timeout is not None and now >= self.progress_time + self.cfg.user_timeout:
                 self.host.count("user_timeouts")
                 self._terminate(now, "user timeout", error="ETIMEDOUT")
                 return
@@ -788,7 +828,7 @@ class Connection:
                 self.host.count("r1_reached")     # negative advice to IP (MUST-20)
         self.rtt.back_off()
         self.rtt_seq = None                       # Karn: no sample from a retransmission
-        if st is SYN_SENT or st is SYN_RECEIVED:
+        if syn_unacked:
             self._send_syn(now)
         else:
             flight = (self.snd_nxt - self.snd_una) & MASK
@@ -797,19 +837,44 @@ class Connection:
             self.dupacks = 0
             self.rtx_nxt = self.snd_una
             self._retransmit_head(now)
-        self.t_rexmt = now + self.rtt.current()
+        self.t_rexmt = self._rto_deadline(now)
+
+    def _rto_deadline(self, now: float) -> float:
+        """When the retransmission timer armed now expires: RTO later (with
+        backoff), but no later than the user timeout, which must fire on time
+        (RFC 9293 §3.10.8 USER TIMEOUT; Linux clamps the RTO the same way)."""
+        d = now + self.rtt.current()
+        ut = self.cfg.user_timeout
+        if ut is not None:
+            limit = self.progress_time + ut
+            if limit < d:
+                d = limit if limit > now else now
+        return d
 
     def _on_persist(self, now: float) -> None:
         """Zero-window probe (RFC 9293 §3.8.6.1, MUST-35..37): one octet past the
-        window, backing off like the RTO; the connection never gives up on it."""
+        window, backing off like the RTO; the connection never gives up on it.
+
+        The probe octet is really sent: SND.NXT moves over it, so the ACK of a
+        receiver that has reopened its window and taken the octet is acceptable.
+        Until then the persist timer (not the retransmission timer, which would
+        count towards R2) resends it."""
         self.host._timer_fired(self, "persist", now)
-        if self.snd_wnd != 0 or self.snd_nxt != self.snd_una:
+        if self.snd_wnd != 0 or self.t_rexmt is not None:
             return
-        off = (self.snd_nxt - self.sndq_seq) & MASK
-        if off < len(self.sndq):
-            self._emit(ACK, self.snd_nxt, self.rcv_nxt, now, self.sndq[off:off + 1])
+        una, nxt = self.snd_una, self.snd_nxt
+        outstanding = (nxt - una) & MASK
+        if outstanding == 0:
+            off = (nxt - self.sndq_seq) & MASK
+            if off < len(self.sndq):
+                self._emit(ACK, nxt, self.rcv_nxt, now, bytes(self.sndq[off:off + 1]))
+                self.snd_nxt = (nxt + 1) & MASK
+            else:
+                self._emit(ACK, (nxt - 1) & MASK, self.rcv_nxt, now)
+        elif outstanding == 1:
+            self._send_from(una, now, 1, retransmit=False)   # the probe octet again
         else:
-            self._emit(ACK, (self.snd_nxt - 1) & MASK, self.rcv_nxt, now)
+            return
         self.persist_backoff += 1
         self.t_persist = now + min(self.rtt.rto * (1 << min(self.persist_backoff, 10)), self.cfg.rto_max)
 
@@ -930,7 +995,7 @@ class Connection:
             self.rtt_seq = new_nxt
             self.rtt_time = now
         if self.t_rexmt is None:
-            self.t_rexmt = now + self.rtt.current()
+            self.t_rexmt = self._rto_deadline(now)
         self.ack_now = False
 
     def _send_fin_segment(self, now: float) -> None:
@@ -942,14 +1007,18 @@ class Connection:
         self.fin_seq = seq
         self.snd_nxt = (seq + 1) & MASK
         if self.t_rexmt is None:
-            self.t_rexmt = now + self.rtt.current()
+            self.t_rexmt = self._rto_deadline(now)
 
     def _send_from(self, seq: int, now: float, limit: int, retransmit: bool) -> int:
-        """(Re)send up to `limit` octets starting at `seq`; return the sequence space used."""
+        """(Re)send up to `limit` octets starting at `seq`; return the sequence space used.
+        Only octets already sent (below SND.NXT) go out: new data beyond them is
+        _output_data's, within the window (RFC 9293 §3.8.6, SHLD-15)."""
         off = (seq - self.sndq_seq) & MASK
         q = self.sndq
-        if off < len(q):
-            n = min(limit, len(q) - off)
+        sent_end = self.fin_seq if self.fin_sent else self.snd_nxt
+        sent = (sent_end - seq) & MASK
+        if off < len(q) and 0 < sent < HALF:
+            n = min(limit, len(q) - off, sent)
             end = (seq + n) & MASK
             fin = self.fin_sent and end == self.fin_seq
             flags = ACK | (FIN if fin else 0) | (PSH if off + n == len(q) else 0)
@@ -1033,8 +1102,8 @@ class Connection:
             step = self.rcvbuf >> 1
             if step > self.rcv_mss:
                 step = self.rcv_mss
-            if free - cur < step and cur:
-                free = cur
+            if free - cur < step:
+                free = cur                         # MUST-39: hold the right edge
         elif free < cur:
             free = cur
         ws = self.rcv_wscale
@@ -1127,9 +1196,14 @@ class Connection:
         self.cc = create_cc(self.cfg.congestion_control, self.snd_mss, self.cfg.initial_window)
 
     def rtt_sample_syn(self, now: float) -> None:
-        """RTT from the handshake, if the SYN was not retransmitted (Karn)."""
+        """RTT from the handshake, if the SYN was not retransmitted (Karn, MUST-18).
+        Call before `retries` is reset. If the SYN (or SYN,ACK) timer did expire,
+        RFC 6298 (5.7): an RTO below 3 s is re-initialized to 3 s for the data."""
         if self.rtt_seq is not None and self.retries == 0:
             self.rtt.sample(now - self.rtt_time)
+        elif self.retries and self.rtt.srtt is None and self.rtt.rto < 3.0:
+            self.rtt.rto = min(3.0, self.rtt.rto_max)
+        self.rtt.backoff = 0
         self.rtt_seq = None
 
     def _ts_now(self, now: float) -> int:
@@ -1153,13 +1227,16 @@ class Connection:
         if self.listener is not None:
             self.listener.half_open_gone(self)
 
-    def _enter_time_wait(self, now: float, cause: str) -> None:
-        """TIME-WAIT for 2*MSL (MUST-13): hand the 4-tuple to a light table entry."""
+    def _enter_time_wait(self, now: float, cause: str, send_ack: bool = True) -> None:
+        """TIME-WAIT for 2*MSL (MUST-13): hand the 4-tuple to a light table entry.
+        `send_ack`: acknowledge the peer's FIN that brought us here."""
         self._set_state(TIME_WAIT, cause, now)
         self._clear_timers()
         self.sndq.clear()
-        self.ack_now = True
-        self._send_ack(now)
+        if send_ack:
+            self._send_ack(now)
+        self.ack_now = False
+        self.delack_segs = 0
         self.host._enter_time_wait(self, now)
 
     def _terminate(self, now: float, cause: str, error: str | None) -> None:

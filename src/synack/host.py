@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import heapq
+import ipaddress
 import itertools
 import os
 from collections import Counter
@@ -32,6 +33,20 @@ from .timewait import TimeWait
 
 WILDCARD_V4 = "0.0.0.0"
 WILDCARD_V6 = "::"
+
+
+def unicast(ip: str) -> bool:
+    """Whether `ip` can be one end of a TCP connection (RFC 1122 §3.2.1.3, RFC
+    9293 §3.9.2.3): not multicast, not unspecified, and for IPv4 not in
+    240.0.0.0/4 (reserved, which holds the limited broadcast 255.255.255.255).
+    A subnet-directed broadcast cannot be told without the prefix length."""
+    try:
+        a = ipaddress.ip_address(ip)
+    except ValueError:
+        return False
+    if a.is_multicast or a.is_unspecified:
+        return False
+    return not (a.version == 4 and a.is_reserved)
 
 
 class Host:
@@ -72,20 +87,34 @@ class Host:
         """A segment arrives from the network."""
         obj = self.conns.get((dst_ip, seg.dst_port, src_ip, seg.src_port))
         if obj is not None:
-            if type(obj) is TimeWait:
-                if not obj.on_segment(now, seg):
-                    return
-                # a new SYN took the 4-tuple over from TIME-WAIT: to the listener
-            else:
+            if type(obj) is not TimeWait:
                 obj.on_segment(now, seg)
                 return
-        lst = self.listeners.get((dst_ip, seg.dst_port))
-        if lst is None:
-            lst = self.listeners.get((WILDCARD_V6 if ":" in dst_ip else WILDCARD_V4, seg.dst_port))
+            # TIME-WAIT: a new SYN may reopen the 4-tuple, but only if a listener
+            # is there to take it (MAY-2); otherwise TIME-WAIT stands (MUST-13).
+            lst = self._listener_for(dst_ip, seg.dst_port)
+            if obj.on_segment(now, seg, lst is not None):
+                # ISS above every sequence number the old incarnation used
+                # (RFC 9293 §3.6.1 MAY-2 condition (1); Linux adds 65535 + 2 too).
+                lst.on_segment(now, src_ip, dst_ip, seg, (obj.snd_nxt + 0xFFFF + 2) & MASK)
+            return
+        if not unicast(dst_ip) or not unicast(src_ip):
+            # RFC 9293 §3.9.2.3 (MUST-57, MUST-63): a SYN to a broadcast or
+            # multicast address, or from an invalid source, is silently
+            # discarded -- "applicable to all incoming segments": no RST either.
+            self.count("drop_bad_address")
+            return
+        lst = self._listener_for(dst_ip, seg.dst_port)
         if lst is not None:
             lst.on_segment(now, src_ip, dst_ip, seg)
             return
         self._reset_closed(src_ip, dst_ip, seg)
+
+    def _listener_for(self, dst_ip: str, port: int) -> Listener | None:
+        lst = self.listeners.get((dst_ip, port))
+        if lst is None:
+            lst = self.listeners.get((WILDCARD_V6 if ":" in dst_ip else WILDCARD_V4, port))
+        return lst
 
     def receive_packet(self, now: float, data) -> None:
         """Raw IPv4/IPv6 bytes: decode, verify checksums, then `receive`. A bad
@@ -147,6 +176,10 @@ class Host:
         """Active OPEN (RFC 9293 §3.10.1): a new connection in SYN-SENT."""
         if not (0 < remote_port < 65536):
             raise os_error("EINVAL", "port out of range")
+        if not unicast(remote_ip):
+            # MUST-46 (RFC 9293 §3.9.1.1): an OPEN to a broadcast or multicast
+            # address is an error (Linux says ENETUNREACH)
+            raise os_error("ENETUNREACH", "not a unicast address")
         if local_ip is None:
             v6 = ":" in remote_ip
             local_ip = next((a for a in self.addresses if (":" in a) == v6), None)

@@ -63,8 +63,10 @@ class Listener:
         return None
 
     # ---------------------------------------------------------- segment arrives
-    def on_segment(self, now: float, src_ip: str, dst_ip: str, seg: Segment) -> None:
-        """RFC 9293 §3.10.7.2, LISTEN STATE."""
+    def on_segment(self, now: float, src_ip: str, dst_ip: str, seg: Segment,
+                   iss: int | None = None) -> None:
+        """RFC 9293 §3.10.7.2, LISTEN STATE. `iss`, when given, is the ISS to use
+        (a SYN that took a 4-tuple over from TIME-WAIT)."""
         host = self.host
         flags = seg.flags
         if flags & RST:                       # First: an incoming RST is ignored
@@ -93,7 +95,7 @@ class Listener:
                 return
             self._send_cookie(now, src_ip, dst_ip, seg)
             return
-        conn = self._new_child(now, src_ip, dst_ip, seg, iss=None)
+        conn = self._new_child(now, src_ip, dst_ip, seg, iss=iss)
         self.syn_queue[conn.key] = conn
         conn._send_syn(now)
         conn.t_rexmt = now + conn.rtt.current()
@@ -124,6 +126,10 @@ class Listener:
         conn.snd_wl2 = seg.ack
         conn.max_snd_wnd = seg.window
         conn.recover = conn.iss
+        # RCV.WND as the SYN,ACK announces it (never scaled, RFC 7323 §2.2). A
+        # SYN-cookie child never sends that SYN,ACK itself, so set it here, or its
+        # receive window would start at zero (RFC 9293 §3.3.1, §3.10.7.4).
+        conn.rcv_adv = (conn.rcv_nxt + min(conn.rcvbuf, 0xFFFF)) & MASK
         conn.rcv_wscale = conn._wanted_wscale() if (self.cfg.window_scaling and seg.options.wscale is not None) else None
         conn._take_syn_options(seg, now)
         if conn.rcv_wscale is None:

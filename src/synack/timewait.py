@@ -18,8 +18,8 @@ from .states import CLOSED, TIME_WAIT
 
 class TimeWait:
     __slots__ = ("host", "key", "name", "local_ip", "local_port", "remote_ip", "remote_port",
-                 "snd_nxt", "rcv_nxt", "rcv_wnd_field", "ts_recent", "ts_offset", "ts_ok",
-                 "deadline", "msl2", "conn_ref", "rst_kills", "dead", "state")
+                 "snd_nxt", "rcv_nxt", "rcv_wnd_field", "rcv_wnd", "ts_recent", "ts_offset", "ts_ok",
+                 "deadline", "msl2", "conn_ref", "rst_kills", "challenge_limit", "ts_on", "dead", "state")
 
     def __init__(self, conn, now: float):
         self.host = conn.host
@@ -30,11 +30,14 @@ class TimeWait:
         self.snd_nxt = conn.snd_nxt
         self.rcv_nxt = conn.rcv_nxt
         self.rcv_wnd_field = min((conn.rcv_adv - conn.rcv_nxt) & MASK, 0xFFFF << conn.rcv_wscale) >> conn.rcv_wscale
+        self.rcv_wnd = self.rcv_wnd_field << conn.rcv_wscale      # RCV.WND, for the RST checks
         self.ts_ok = conn.ts_ok
         self.ts_recent = conn.ts_recent
         self.ts_offset = conn.ts_offset
         self.msl2 = 2 * conn.cfg.msl
         self.rst_kills = conn.cfg.rst_in_time_wait
+        self.challenge_limit = conn.cfg.challenge_ack_limit
+        self.ts_on = conn.cfg.timestamps          # would a new incarnation use timestamps?
         self.deadline = now + self.msl2
         self.conn_ref = weakref.ref(conn)
         self.dead = False
@@ -43,31 +46,32 @@ class TimeWait:
     def __repr__(self) -> str:
         return f"<TimeWait {self.name} until {self.deadline:.3f}>"
 
-    def on_segment(self, now: float, seg: Segment) -> bool:
+    def on_segment(self, now: float, seg: Segment, can_reopen: bool = True) -> bool:
         """Handle a segment for the 4-tuple. Returns True when a new SYN takes the
-        4-tuple over and the host should give the segment to a listener."""
+        4-tuple over and the host should give the segment to a listener (only
+        when `can_reopen`: there is a listener to give it to)."""
         flags = seg.flags
         host = self.host
         if flags & RST:
-            # RFC 9293 §3.10.7.4: RST in TIME-WAIT -> CLOSED (RFC 5961: only at
-            # RCV.NXT exactly). With rst_in_time_wait off, RFC 1337 TW-assassination
-            # protection: ignore it.
-            if self.rst_kills and seg.seq == self.rcv_nxt:
+            # RFC 9293 §3.10.7.4 second (RFC 5961 §3.2): RST at RCV.NXT exactly ->
+            # CLOSED; elsewhere in the window -> challenge ACK; outside -> drop.
+            # With rst_in_time_wait off, RFC 1337 TW-assassination protection:
+            # every RST is ignored.
+            if not self.rst_kills:
+                host.count("time_wait_rst_ignored")
+            elif seg.seq == self.rcv_nxt:
                 self._close(now, "rcv RST")
+            elif ((seg.seq - self.rcv_nxt) & MASK) < self.rcv_wnd:
+                self._challenge_ack(now)
             else:
                 host.count("time_wait_rst_ignored")
             return False
         if flags & SYN and not flags & ACK:
-            newer = 0 < ((seg.seq - self.rcv_nxt) & MASK) < HALF
-            ts = seg.options.timestamp
-            if self.ts_ok and ts is not None:
-                newer = 0 < ((ts[0] - self.ts_recent) & MASK) < HALF   # RFC 6191 §2
-            if newer:
+            if self._syn_is_new(seg) and can_reopen:
                 host.count("time_wait_reused")
                 self._close(now, "new SYN takes over the 4-tuple")
                 return True
-            host.count("time_wait_challenge_acks")
-            self._ack(now)
+            self._challenge_ack(now)            # RFC 9293 §3.10.7.4 fourth (RFC 5961 §4)
             return False
         if flags & FIN and ((seg.seq + len(seg.payload) + 1) & MASK) == self.rcv_nxt:
             # The peer retransmitted its FIN: our last ACK was lost. ACK it again
@@ -81,11 +85,31 @@ class TimeWait:
             self._ack(now)            # an old duplicate: ACK and drop (§3.10.7.4 first step)
         return False
 
+    def _syn_is_new(self, seg: Segment) -> bool:
+        """RFC 6191 §2 (SHLD-4), falling back to RFC 1122 §4.2.2.13's sequence
+        number test: may this SYN open a new incarnation?"""
+        seq_newer = 0 < ((seg.seq - self.rcv_nxt) & MASK) < HALF
+        ts = seg.options.timestamp if self.ts_on else None
+        if ts is None:                            # the new incarnation would not use timestamps
+            return seq_newer
+        if not self.ts_ok:                        # the old one did not: timestamps protect the new
+            return True
+        d = (ts[0] - self.ts_recent) & MASK
+        return 0 < d < HALF or (d == 0 and seq_newer)
+
     def on_timer(self, now: float) -> None:
         if not self.dead and now >= self.deadline:
             self.host._timer_fired(self, "TIME_WAIT 2MSL", now)
             self.host.count("time_wait_expired")
             self._close(now, "2MSL timeout")
+
+    def _challenge_ack(self, now: float) -> None:
+        """RFC 5961 §3.2/§4.2 challenge ACK, under the host-wide limit of §7."""
+        if self.host.challenge_ack_allowed(now, self.challenge_limit):
+            self.host.count("time_wait_challenge_acks")
+            self._ack(now)
+        else:
+            self.host.count("challenge_acks_suppressed")
 
     def _ack(self, now: float) -> None:
         opts = NO_OPTIONS
