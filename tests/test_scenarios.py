@@ -506,9 +506,6 @@ def test_zero_window_persist_probes():
     assert res.facts["received"] == bytes(range(256)) * 32
 
 
-@pytest.mark.xfail(strict=False, reason="engine: the refused probe octet is counted as sent "
-                   "(SND.NXT moves over it); when the window reopens new data starts after it "
-                   "and only the RTO resends it")
 def test_zero_window_no_hole_after_reopening():
     ev = events("zero-window")
     zero = [e for e in sends(ev, src=SERVER_IP) if e["win"] == 0 and "ACK" in e["flags"]]
