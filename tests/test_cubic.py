@@ -17,7 +17,10 @@ def test_reno_halves_on_loss_and_collapses_on_timeout():
     cc = create("reno", MSS, 10)
     assert cc.cwnd == 10 * MSS
     cc.on_loss(20 * MSS, 0.0)                    # RFC 5681 §3.2 (2)
-    assert cc.ssthresh == 10 * MSS and cc.cwnd == 13 * MSS
+    # cwnd = ssthresh: the "+ 3*SMSS" inflation of §3.2 step 3 is NewReno
+    # fast-recovery bookkeeping the connection does itself (SACK recovery,
+    # RFC 6675 §5 (4.2), sets cwnd = ssthresh with no inflation)
+    assert cc.ssthresh == 10 * MSS and cc.cwnd == 10 * MSS
     cc.on_recovery_exit(0.1)
     assert cc.cwnd == 10 * MSS
     cc.on_timeout(20 * MSS, 0.2)                 # RFC 5681 §3.1 (4)

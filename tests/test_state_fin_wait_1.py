@@ -74,13 +74,17 @@ def test_fin_wait_1_data_out_of_window(fin_wait_1):
 
 def test_fin_wait_1_data_after_close_resets():
     """SHLD-3 (RFC 9293 §3.6.1): after a full close() nobody will read, so new
-    data is answered with a RST (<SEQ=SND.NXT>, as Linux does) and the
-    connection is gone."""
+    data is answered with a RST and the connection is gone. The RST is
+    <SEQ=SEG.ACK>, as Linux sends it (tcp_v4_send_reset for the segment; the
+    shared packetdrill script user_timeout.pkt expects `R 1:1(0)` with our FIN
+    at 1 unacknowledged). This test used to expect <SEQ=SND.NXT> (one past our
+    FIN), which a peer that has not yet received the FIN would find outside
+    its window (RFC 5961 §3) and ignore."""
     t = Tcp.established()
     t.close()
     t.take()
     assert t.send(flags=ACK | PSH, seq=REMOTE_SEQ, ack=LOCAL_SEQ, payload=b"late") == [
-        RECV._replace(flags=RST, seq=LOCAL_SEQ + 1, window=0)]
+        RECV._replace(flags=RST, seq=LOCAL_SEQ, window=0)]
     assert t.state is CLOSED and t.entry is None
 
 

@@ -14,7 +14,8 @@ from dataclasses import dataclass
 class Config:
     # --- segment size (RFC 9293 §3.7.1) --------------------------------------
     mtu: int = 1500                 #: link MTU used to derive the MSS we announce
-    mss: int | None = None          #: MSS to announce; None = MTU - 40 (IPv4) / - 60 (IPv6)
+    mss: int | None = None          #: MSS to announce, and a cap on the send MSS (TCP_MAXSEG);
+                                    #: None = MTU - 40 (IPv4) / - 60 (IPv6)
     # --- buffers ----------------------------------------------------------------
     rcvbuf: int = 65535             #: receive buffer (bytes); bounds the advertised window
     sndbuf: int = 65536             #: send buffer (bytes)
@@ -33,6 +34,13 @@ class Config:
     delayed_ack: bool = True
     delayed_ack_timeout: float = 0.2   #: at most 0.5 s (MUST-40)
     delayed_ack_min: float | None = None  #: Linux starts at 40 ms (quick-ack aside)
+    #: Linux's quick-ack mode: the first data of a connection (and data after an
+    #: idle gap longer than the RTO) is ACKed at once, for up to
+    #: min(rcv_wnd / (2 * rcv_mss), 16) ACKs, and an ACK goes out as soon as
+    #: more than one full-sized segment is unacknowledged. Off: RFC 1122
+    #: §4.2.3.2 delayed ACK, an ACK at least every second full-sized segment
+    #: (MUST-58), at most `delayed_ack_timeout` later (MUST-40).
+    quickack: bool = False
     # --- options (RFC 7323, RFC 2018) ------------------------------------------
     window_scaling: bool = True
     timestamps: bool = True
@@ -40,8 +48,28 @@ class Config:
     max_rcvbuf: int | None = None   #: largest receive buffer we may grow to: sets the wscale
     # --- sending ----------------------------------------------------------------
     nagle: bool = True              #: off = TCP_NODELAY (MUST-17)
+    #: PSH placement. "write": PSH on the segment that carries the last octet
+    #: of a SEND (MUST-61: the last buffered segment always has it). "linux":
+    #: that, and also on every second segment of a transmission burst, as
+    #: Linux's smallest TSO/GSO unit (tcp_min_tso_segs = 2) comes out.
+    psh: str = "write"
     initial_window: int | None = None  #: segments; None = RFC 5681 §3.1 by MSS
     congestion_control: str = "reno"
+    #: slow-start increase per ACK, in segments (RFC 5681 §3.1: at most one
+    #: SMSS per ACK; RFC 3465 allows 2); None = by every segment the ACK
+    #: newly delivers, as Linux (tcp_slow_start) does
+    abc_limit: int | None = 1
+    #: grow cwnd only while it is being used (RFC 7661's idea, Linux's
+    #: tcp_is_cwnd_limited): in slow start while cwnd < 2 * the largest flight
+    #: of the current window, in congestion avoidance only when cwnd-limited
+    cwnd_validation: bool = False
+    #: leave slow start on a rising round-trip time instead of by overflowing
+    #: the bottleneck queue: None (off: RFC 5681 only), "rfc9406" (HyStart++)
+    #: or "linux" (the delay test of Linux CUBIC's HyStart, on there by default)
+    hystart: str | None = None
+    #: Tail Loss Probe (RFC 8985 §7) on SACK connections
+    tlp: bool = False
+    tlp_max_ack_delay: float = 0.2  #: TLP.max_ack_delay, added to a one-segment flight's PTO
     # --- keep-alive (RFC 9293 §3.8.4) -----------------------------------------
     keepalive: bool = False         #: off by default (MUST-25)
     keepalive_idle: float = 7200.0  #: >= 2 hours by default (MUST-28)
@@ -75,14 +103,18 @@ def rfc_profile() -> Config:
 def linux_profile() -> Config:
     """What Linux does by default (the defaults packetdrill's scripts assume,
     see ../shared/conformance/packetdrill/README.md): IW10, RTO min 200 ms,
-    delayed ACK from 40 ms, wscale 8 from a 15 MiB maximum receive buffer,
-    timestamps and SACK on, CUBIC, TIME_WAIT 60 s, 6 SYN retries."""
+    delayed ACK from 40 ms with quick-ack mode, wscale 8 from a 15 MiB maximum
+    receive buffer, timestamps and SACK on, CUBIC, TIME_WAIT 60 s, 6 SYN
+    retries, slow start by delivered segments only while cwnd-limited, Tail
+    Loss Probe, PSH as Linux places it."""
     return Config(
         rto_min=0.2, rto_max=120.0, syn_retries=6, synack_retries=5,
         delayed_ack_timeout=0.2, delayed_ack_min=0.04,
         initial_window=10, rcvbuf=131072, sndbuf=16384 * 4,
         max_rcvbuf=15728640, msl=30.0, r2=15,   # tcp_rmem max 15 MiB -> wscale 8
         congestion_control="cubic",
+        quickack=True, psh="linux", abc_limit=None, cwnd_validation=True, tlp=True,
+        hystart="linux",
     )
 
 

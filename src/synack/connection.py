@@ -15,11 +15,15 @@ without rewinding it, as BSD and Linux do.
 from __future__ import annotations
 
 import errno as _errno
+from collections import deque
 
 from . import events as ev
 from .config import Config
+from .congestion import HyStart
 from .congestion import create as create_cc
+from .congestion import rfc5681_initial_window as _iw_bytes
 from .rtt import RttEstimator
+from .sack import Scoreboard
 from .segment import ACK, FIN, NO_OPTIONS, PSH, RST, SYN, URG, Options, Segment
 from .seq import HALF, MASK
 from .states import (CAN_RECEIVE, CAN_SEND, CLOSE_WAIT, CLOSED, CLOSING, ESTABLISHED,
@@ -29,12 +33,23 @@ from .states import (CAN_RECEIVE, CAN_SEND, CLOSE_WAIT, CLOSED, CLOSING, ESTABLI
 _TS_OPTION_LEN = 12        # NOP, NOP, kind 8 len 10 (RFC 7323 Appendix A layout)
 _MAX_WINDOW_FIELD = 0xFFFF
 _PAWS_IDLE = 24 * 86400.0  # RFC 7323 §5.5: TS.Recent is invalid after 24 days idle
+_MAX_QUICKACKS = 16        # Linux TCP_MAX_QUICKACKS
+_MIN_RCV_MSS = 536         # Linux TCP_MSS_DEFAULT: the first guess at the peer's segment size
+_SENDING = frozenset((ESTABLISHED, CLOSE_WAIT, FIN_WAIT_1, CLOSING, LAST_ACK))
 _ERRORS = {
     "ECONNRESET": ConnectionResetError,
     "ECONNREFUSED": ConnectionRefusedError,
     "ETIMEDOUT": TimeoutError,
     "ECONNABORTED": ConnectionAbortedError,
 }
+
+
+def _first(b: list) -> int:
+    return b[0]
+
+
+def _stamp(b: list) -> int:
+    return b[3]
 
 
 def _lt(a: int, b: int) -> bool:
@@ -67,17 +82,23 @@ class Connection:
         "snd_mss", "peer_mss", "rcv_mss", "snd_wscale", "rcv_wscale", "ts_ok", "ts_recent",
         "ts_recent_time", "ts_offset", "last_ack_sent", "sack_ok",
         # buffers
-        "sndq", "sndq_seq", "rcvq", "ooo", "ooo_bytes", "rcvbuf", "sndbuf",
-        "fin_queued", "fin_sent", "fin_seq", "peer_fin_seq",
+        "sndq", "sndq_seq", "rcvq", "oooq", "ooo_bytes", "ooo_stamp", "rcvbuf", "sndbuf",
+        "fin_queued", "fin_sent", "fin_seq", "peer_fin_seq", "push_seqs", "psh_pairs",
         # app-facing flags
-        "rd_shut", "wr_shut", "orphan", "linger", "nodelay", "eof", "error", "urgent_pending",
+        "rd_shut", "wr_shut", "orphan", "linger", "nodelay", "eof", "error", "urg_mode",
         # retransmission and congestion
         "rtt", "cc", "retries", "rtt_seq", "rtt_time", "rtx_nxt", "dupacks", "recover",
-        "progress_time", "last_send_time", "syn_opts", "syn_acked",
+        "progress_time", "last_send_time", "last_data_send", "syn_opts", "syn_acked",
+        # SACK-based loss recovery (RFC 6675) and the receiver's D-SACK (RFC 2883)
+        "board", "sack_recovery", "high_rxt", "rescue_rxt", "pipe", "dsack", "rxt_marks",
+        "rxt_again",
+        # cwnd validation (whether the window is in use) and Tail Loss Probe
+        "cwnd_limited", "max_flight", "cwnd_usage_seq", "tlp_end", "tlp_is_retrans",
+        "tlp_rtt_ok", "tail_seq", "hystart",
         # ACK policy
-        "ack_now", "delack_segs", "quickack",
+        "ack_now", "delack_segs", "quickack", "pingpong", "rcv_seg_mss", "last_data_rcv",
         # timers: absolute deadlines or None, and the earliest of them
-        "t_rexmt", "t_delack", "t_persist", "t_keep", "t_fin2", "persist_backoff",
+        "t_rexmt", "t_delack", "t_persist", "t_keep", "t_fin2", "t_pto", "persist_backoff",
         "keep_probes", "deadline", "transitions", "__weakref__",
     )
 
@@ -108,8 +129,13 @@ class Connection:
         self.sndq = bytearray()
         self.sndq_seq = 0
         self.rcvq = bytearray()
-        self.ooo: list[list] = []          # [[seq, bytes], ...] sorted, disjoint
+        # out-of-order data: [[start, end, [chunks], stamp], ...] sorted, disjoint;
+        # stamp orders the blocks by how recently they changed (RFC 2018 §4)
+        self.oooq: list[list] = []
         self.ooo_bytes = 0
+        self.ooo_stamp = 0
+        self.push_seqs: deque = deque()     # the sequence number after each SEND's last octet
+        self.psh_pairs = cfg.psh == "linux"
         self.rcvbuf = cfg.rcvbuf
         self.sndbuf = cfg.sndbuf
         self.fin_queued = self.fin_sent = False
@@ -120,9 +146,10 @@ class Connection:
         self.nodelay = not cfg.nagle
         self.eof = False
         self.error: str | None = None
-        self.urgent_pending = 0
+        self.urg_mode = False              # urgent data announced and not all read yet
         self.rtt = RttEstimator(cfg.rto_initial, cfg.rto_min, cfg.rto_max)
         self.cc = None
+        self.hystart = None                # HyStart state (RFC 9406 or Linux's), cfg.hystart
         self.retries = 0
         self.rtt_seq = None
         self.rtt_time = 0.0
@@ -131,12 +158,31 @@ class Connection:
         self.recover = 0
         self.progress_time = 0.0
         self.last_send_time = 0.0
+        self.last_data_send = None         # when new data last went out (RFC 5681 §4.1)
         self.syn_opts = NO_OPTIONS
         self.syn_acked = False             # our SYN has been acknowledged
+        self.board = None                  # the RFC 6675 scoreboard, once SACK is on
+        self.sack_recovery = False
+        self.high_rxt = self.rescue_rxt = None
+        self.pipe = 0
+        self.dsack = None                  # (start, end) to report first in the next ACK
+        self.rxt_marks: deque = deque()    # SACK recovery: (start, end, HighData) per retransmission
+        self.rxt_again: list = []          # retransmissions found lost, to send once more
+        self.cwnd_limited = False
+        self.max_flight = 0
+        self.cwnd_usage_seq = 0
+        self.tlp_end = None
+        self.tlp_is_retrans = False
+        self.tlp_rtt_ok = True             # an RTT sample since the last probe (RFC 8985 §7.3)
+        self.tail_seq = 0                  # where the last new segment sent began
         self.ack_now = False
         self.delack_segs = 0
         self.quickack = 0
+        self.pingpong = False
+        self.rcv_seg_mss = min(_MIN_RCV_MSS, self.rcv_mss)
+        self.last_data_rcv = None
         self.t_rexmt = self.t_delack = self.t_persist = self.t_keep = self.t_fin2 = None
+        self.t_pto = None
         self.persist_backoff = 0
         self.keep_probes = 0
         self.deadline = None
@@ -185,10 +231,34 @@ class Connection:
             return 0
         n = len(data) if len(data) <= room else room
         self.sndq += data[:n] if n < len(data) else data
+        # where this SEND ends: its last segment carries PSH (MUST-61, §3.9.1.2)
+        self.push_seqs.append((self.sndq_seq + len(self.sndq)) & MASK)
         if st is ESTABLISHED or st is CLOSE_WAIT:
             self._output(now)
             self._update_deadline()
         return n
+
+    def push(self, now: float) -> None:
+        """Send at once what Nagle is holding back (TCP_NODELAY switched on,
+        or a caller that wants its queued data out): one output pass that
+        ignores Nagle, within the windows as always."""
+        if self.state is ESTABLISHED or self.state is CLOSE_WAIT or self.fin_queued:
+            keep = self.nodelay
+            self.nodelay = True
+            try:
+                self._output(now)
+            finally:
+                self.nodelay = keep
+            self._update_deadline()
+
+    def set_rcvbuf(self, size: int, now: float) -> None:
+        """SO_RCVBUF on a live connection. A bigger buffer may open the window:
+        tell the peer at once (a window update, §3.8.6.2.2); a smaller one
+        never shrinks the window already offered (MUST-34's receiver side)."""
+        grew = size > self.rcvbuf
+        self.rcvbuf = max(1, int(size))
+        if grew and self.state not in (CLOSED, LISTEN, SYN_SENT, SYN_RECEIVED):
+            self._window_opened(now)
 
     def recv(self, n: int, now: float) -> bytes:
         """RECEIVE call (§3.10.3). Returns b"" at end of stream; raises
@@ -215,8 +285,15 @@ class Connection:
         raise BlockingIOError(_errno.EAGAIN, "no data yet")
 
     def shutdown(self, how: str, now: float) -> None:
-        """shutdown(2): "rd", "wr" or "rdwr". SHUT_WR queues our FIN (half-close)."""
-        if self.state in (CLOSED, LISTEN, SYN_SENT) and not self.error:
+        """shutdown(2): "rd", "wr" or "rdwr". SHUT_WR queues our FIN (half-close).
+        On a connection that is not (or no longer) connected: ENOTCONN, as
+        Linux says, also after a reset or timeout (the error itself was or
+        will be reported by the next read/write)."""
+        if self.state in (CLOSED, LISTEN, SYN_SENT):
+            if self.state is CLOSED and self.error:
+                # Linux (inet_shutdown) records the shutdown, queues nothing
+                self.rd_shut = self.rd_shut or how in ("rd", "rdwr")
+                self.wr_shut = self.wr_shut or how in ("wr", "rdwr")
             raise os_error("ENOTCONN")
         if how in ("rd", "rdwr"):
             self.rd_shut = True
@@ -239,7 +316,7 @@ class Connection:
         if self.linger == 0:
             self.abort(now)       # SO_LINGER {on, 0}: RST, no TIME_WAIT
             return
-        if self.cfg.abort_on_unread_close and (self.rcvq or self.ooo) and st is not TIME_WAIT:
+        if self.cfg.abort_on_unread_close and (self.rcvq or self.oooq) and st is not TIME_WAIT:
             # Linux (tcp_close): unread data makes close() abortive (RFC 2525 §2.17)
             self.abort(now)
             return
@@ -256,6 +333,7 @@ class Connection:
         if st in (SYN_RECEIVED, ESTABLISHED, FIN_WAIT_1, FIN_WAIT_2, CLOSE_WAIT):
             self._emit(RST | ACK, self.snd_nxt, self.rcv_nxt, now)
         self.sndq.clear()
+        self.push_seqs.clear()
         self.rcvq.clear()
         self.orphan = True
         if st is not CLOSED and st is not LISTEN:
@@ -268,6 +346,28 @@ class Connection:
         self.keep_probes = 0
         self.t_keep = now + self.cfg.keepalive_idle if on and self.state in (ESTABLISHED, CLOSE_WAIT) else None
         self._update_deadline()
+
+    @property
+    def ooo(self) -> list:
+        """Out-of-order data held, as [[seq, bytes], ...] in sequence order
+        (for inspection; the engine keeps chunk lists)."""
+        return [[b[0], b"".join(b[2])] for b in self.oooq]
+
+    def _read_seq(self) -> int:
+        """The sequence number of the next octet recv() returns."""
+        return (self.rcv_nxt - len(self.rcvq)) & MASK
+
+    @property
+    def urgent_pending(self) -> int:
+        """Octets still to be read up to the urgent pointer (MUST-33): 0 when
+        no urgent data is announced or it has all been read."""
+        if not self.urg_mode:
+            return 0
+        n = (self.rcv_up - self._read_seq()) & MASK
+        if n == 0 or n >= HALF:
+            self.urg_mode = False
+            return 0
+        return n
 
     @property
     def readable(self) -> int:
@@ -298,6 +398,16 @@ class Connection:
             self._rcv_syn_sent(now, seg)
         else:
             self._rcv_synchronized(now, seg)
+        batch = self.host._batch
+        if batch is not None and self.state is not CLOSED:
+            batch[id(self)] = self                 # MUST-59: answer after the whole batch
+            return
+        if self.state is not CLOSED:
+            self._output(now)
+        self._update_deadline()
+
+    def flush_output(self, now: float) -> None:
+        """Send what segment processing left due (Host.receive_batch)."""
         if self.state is not CLOSED:
             self._output(now)
         self._update_deadline()
@@ -423,6 +533,9 @@ class Connection:
                     self.ack_now = True
             else:
                 self.host.count("drop_unacceptable_seq")
+                if plen and self.sack_ok and ((seq + plen - rcv_nxt - 1) & MASK) >= HALF:
+                    # data wholly below RCV.NXT: a duplicate, reported as D-SACK (RFC 2883 §4)
+                    self.dsack = (seq, (seq + plen) & MASK)
                 self._send_ack(now)
                 return
         else:
@@ -435,6 +548,9 @@ class Connection:
                     seq = (seq + 1) & MASK
                 if before > plen:                 # only a FIN (or nothing) left
                     before = plen
+                if before and self.sack_ok:
+                    # the part below RCV.NXT arrived twice: D-SACK it (RFC 2883 §4)
+                    self.dsack = (seq, (seq + before) & MASK)
                 payload = payload[before:]
                 seq = (seq + before) & MASK
                 plen = len(payload)
@@ -479,11 +595,6 @@ class Connection:
         if not flags & ACK:
             self.host.count("drop_no_ack")
             return
-        if ts is not None and _le(seq, self.last_ack_sent):
-            # RFC 7323 §4.3: update TS.Recent from in-sequence segments
-            if ((ts[0] - self.ts_recent) & MASK) < HALF:
-                self.ts_recent = ts[0]
-                self.ts_recent_time = now
         a = seg.ack
         if st is SYN_RECEIVED:
             if _lt(self.snd_una, a) and _le(a, self.snd_nxt):
@@ -493,6 +604,8 @@ class Connection:
                     self.host.count("listen_overflow")
                     self.listener.stats_overflow += 1
                     return
+                if ts is not None:
+                    self._update_ts_recent(ts, seq, now)
                 self.snd_una = a
                 self.syn_acked = True
                 self.t_rexmt = None
@@ -522,6 +635,8 @@ class Connection:
                 self.host.count("drop_ack_too_old")
                 self._send_ack(now)
                 return
+            if ts is not None:
+                self._update_ts_recent(ts, seq, now)
             # a FIN next in sequence: FIN-WAIT-1 may go straight to TIME-WAIT (eighth step)
             fin_next = bool(flags & FIN) and seq == rcv_nxt
             self._process_ack(now, seg, a, seq, ts, plen, fin_next)
@@ -539,30 +654,52 @@ class Connection:
                 return
         self._rcv_text_and_fin(now, seq, payload, flags, seg)
 
+    def _update_ts_recent(self, ts, seq: int, now: float) -> None:
+        """RFC 7323 §4.3 (R3 of §5.3): SEG.TSval >= TS.Recent and SEG.SEQ <=
+        Last.ACK.sent -> TS.Recent = SEG.TSval. Done only once the segment has
+        passed the ACK check of §3.10.7.4 (fifth step), as Linux does
+        (tcp_replace_ts_recent after tcp_ack): a segment that is dropped for
+        an ACK of unsent data must not move TS.Recent, or one forged segment
+        would make PAWS drop every genuine one after it."""
+        if _le(seq, self.last_ack_sent) and ((ts[0] - self.ts_recent) & MASK) < HALF:
+            self.ts_recent = ts[0]
+            self.ts_recent_time = now
+
     def _rcv_text_and_fin(self, now: float, seq: int, payload: bytes, flags: int, seg: Segment) -> None:
         """Sixth (URG), seventh (text) and eighth (FIN) steps of §3.10.7.4."""
         st = self.state
-        # Sixth, check the URG bit (MUST-30..33): remember the urgent pointer.
+        # Sixth, check the URG bit (MUST-30..33): RCV.UP <- max(RCV.UP, SEG.UP),
+        # SEG.SEQ + SEG.UP being the octet after the urgent data (MUST-62).
+        # The user is told once per new urgent pointer (MUST-32), with how far
+        # it reaches past RCV.NXT (or, if it lies in data received but not
+        # yet read, past the read point); `urgent_pending` says at any time
+        # how much remains to be read up to it (MUST-33).
         if flags & URG and st in CAN_RECEIVE:
             up = (seq + seg.urgent) & MASK
-            if _lt(self.rcv_up, up) or self.urgent_pending == 0:
+            if _lt(self.rcv_up, up) or not self.urg_mode:
                 self.rcv_up = up
                 pending = (up - self.rcv_nxt) & MASK
-                if pending < HALF and pending > 0:
-                    self.urgent_pending = pending
+                if not 0 < pending < HALF:
+                    pending = (up - self._read_seq()) & MASK
+                if 0 < pending < HALF:
+                    self.urg_mode = True
                     self._event(ev.URGENT, pending)
         # Seventh, process the segment text.
         if payload and st in CAN_RECEIVE:
             if self.orphan:
-                # Data after close(): nobody will read it. Linux resets (tcp_rcv_state_process).
+                # Data after close(): nobody will read it (SHLD-3, RFC 1122
+                # §4.2.2.13: reset). Like Linux (tcp_rcv_state_process, then
+                # tcp_v4_send_reset for the segment) the RST is <SEQ=SEG.ACK>:
+                # the peer's own RCV.NXT, acceptable to it even when our FIN
+                # has not reached it yet (SND.NXT would be one past its window).
                 self.host.count("data_after_close")
-                self._emit(RST, self.snd_nxt, 0, now)
+                self._emit(RST, seg.ack, 0, now)
                 self._terminate(now, "ABORT / snd RST", error=None)
                 return
             if seq == self.rcv_nxt:
                 self._rcv_in_order(now, payload, flags)
             else:
-                self._rcv_out_of_order(seq, payload, flags)
+                self._rcv_out_of_order(now, seq, payload)
         elif payload:
             self.host.count("data_after_fin")
         # Eighth, check the FIN bit.
@@ -575,71 +712,130 @@ class Connection:
                 self.ack_now = True
 
     def _rcv_in_order(self, now: float, payload: bytes, flags: int) -> None:
+        n = len(payload)
         self.rcvq += payload
-        self.rcv_nxt = (self.rcv_nxt + len(payload)) & MASK
-        if self.ooo:
+        self.rcv_nxt = (self.rcv_nxt + n) & MASK
+        if self.oooq:
             self._drain_ooo()
             self.ack_now = True                    # a hole was filled: ACK at once
         self._event(ev.READABLE)                   # before EOF: the data comes first
         if self.peer_fin_seq is not None and self.peer_fin_seq == self.rcv_nxt:
             self.peer_fin_seq = None
             self._rcv_fin(now)
-        if self.urgent_pending:
-            self.urgent_pending = max(0, (self.rcv_up - self.rcv_nxt) & MASK if _lt(self.rcv_nxt, self.rcv_up) else 0)
+        # The size of the peer's full-sized segments, as Linux estimates it
+        # (tcp_measure_rcv_mss): the largest seen. A segment larger than our
+        # MSS was glued by an offload (LRO/GRO) and says nothing about it.
+        if self.rcv_seg_mss < n <= self.rcv_mss:
+            self.rcv_seg_mss = n
         # Delayed ACK (RFC 9293 §3.8.6.3, RFC 1122 §4.2.3.2): ACK at least every
-        # second full-sized segment (MUST-58); otherwise wait, at most 500 ms (MUST-40).
+        # second full-sized segment (MUST-58); otherwise wait, at most 500 ms
+        # (MUST-40). The ACK goes out from _output once the segment has been
+        # processed -- after the whole batch with Host.receive_batch (MUST-59).
         self.delack_segs += 1
-        if not self.cfg.delayed_ack or self.quickack > 0 or self.delack_segs >= 2:
+        cfg = self.cfg
+        unacked = (self.rcv_nxt - self.last_ack_sent) & MASK
+        if not cfg.delayed_ack:
             self.ack_now = True
-            if self.quickack > 0:
-                self.quickack -= 1
+        elif cfg.quickack:
+            # Linux: quick-ack mode for the first data and after an idle gap
+            # longer than the RTO (tcp_event_data_recv); in it, and whenever
+            # more than one full-sized segment is unacknowledged
+            # (__tcp_ack_snd_check), the ACK goes at once.
+            last = self.last_data_rcv
+            if last is None or now - last > self.rtt.rto:
+                self._enter_quickack()
+            self.last_data_rcv = now
+            if unacked > self.rcv_seg_mss or (self.quickack and not self.pingpong):
+                self.ack_now = True
+        elif self.delack_segs >= 2 or unacked >= 2 * self.rcv_seg_mss:
+            self.ack_now = True
 
-    def _rcv_out_of_order(self, seq: int, payload: bytes, flags: int) -> None:
-        """Hold a segment that starts past RCV.NXT (SHLD-31); ACK at once."""
+    def _enter_quickack(self) -> None:
+        """Linux tcp_incr_quickack: up to rcv_wnd / (2 * rcv_mss) immediate
+        ACKs (at least 2, at most 16) so a sender in slow start is not held
+        back by delayed ACKs."""
+        wnd = (self.rcv_adv - self.rcv_nxt) & MASK
+        if wnd >= HALF:
+            wnd = 0
+        q = wnd // (2 * self.rcv_seg_mss)
+        q = 2 if q < 2 else (_MAX_QUICKACKS if q > _MAX_QUICKACKS else q)
+        if q > self.quickack:
+            self.quickack = q
+
+    def _rcv_out_of_order(self, now: float, seq: int, payload: bytes) -> None:
+        """Hold a segment that starts past RCV.NXT (SHLD-31); ACK at once
+        (RFC 5681 §4.2: an out-of-order segment SHOULD be ACKed immediately).
+
+        Blocks are [start, end, [chunks], stamp]: a segment that extends a
+        block appends a chunk (no copying of what is already held), and the
+        stamp says which block changed last, for the SACK option (RFC 2018 §4)."""
         self.ack_now = True
+        if self.cfg.quickack:
+            self.pingpong = False                  # Linux tcp_enter_quickack_mode
+            self._enter_quickack()
         self.host.count("ooo_segments")
-        end = (seq + len(payload)) & MASK
-        ooo = self.ooo
-        # insert, merging overlaps (sequence arithmetic relative to RCV.NXT)
         base = self.rcv_nxt
         s_off = (seq - base) & MASK
-        e_off = (end - base) & MASK
-        merged = []
-        placed = False
-        for blk in ooo:
-            b_off = (blk[0] - base) & MASK
-            b_end = b_off + len(blk[1])
-            if b_end < s_off or e_off < b_off:
-                if not placed and e_off < b_off:
-                    merged.append([s_off, payload])
-                    placed = True
-                merged.append([b_off, blk[1]])
+        e_off = s_off + len(payload)
+        self.ooo_stamp += 1
+        stamp = self.ooo_stamp
+        blocks = [[(b[0] - base) & MASK, (b[1] - base) & MASK, b[2], b[3]] for b in self.oooq]
+        # the parts of the new segment no block holds yet
+        gaps = []
+        pos = s_off
+        for bs, be, _, _ in blocks:
+            if be <= pos:
                 continue
-            # overlap or adjacent: union
-            lo = min(b_off, s_off)
-            buf = bytearray(max(b_end, e_off) - lo)
-            buf[b_off - lo:b_end - lo] = blk[1]
-            buf[s_off - lo:e_off - lo] = payload
-            s_off, e_off, payload = lo, lo + len(buf), bytes(buf)
-        if not placed:
-            merged.append([s_off, payload])
-        merged.sort(key=lambda b: b[0])
-        self.ooo = [[(base + o) & MASK, d] for o, d in merged]
-        self.ooo_bytes = sum(len(d) for _, d in self.ooo)
+            if bs >= e_off:
+                break
+            if bs > pos:
+                gaps.append((pos, bs))
+            pos = be
+            if pos >= e_off:
+                break
+        if pos < e_off:
+            gaps.append((pos, e_off))
+        if not gaps:
+            # every octet is held already: a duplicate (RFC 2883 §4 D-SACK,
+            # then the block holding it, freshened, as the second block)
+            if self.sack_ok:
+                self.dsack = (seq, (seq + len(payload)) & MASK)
+            for b in blocks:
+                if b[0] <= s_off and e_off <= b[1]:
+                    b[3] = stamp
+        else:
+            for a, b in gaps:
+                piece = payload if (a == s_off and b == e_off) else payload[a - s_off:b - s_off]
+                blocks.append([a, b, [piece], stamp])
+                self.ooo_bytes += b - a
+            blocks.sort(key=_first)
+            merged = [blocks[0]]
+            for b in blocks[1:]:
+                last = merged[-1]
+                if b[0] <= last[1]:                # adjacent (gaps leave no overlap)
+                    last[1] = b[1]
+                    last[2].extend(b[2])
+                    if b[3] > last[3]:
+                        last[3] = b[3]
+                else:
+                    merged.append(b)
+            blocks = merged
+        self.oooq = [[(base + b[0]) & MASK, (base + b[1]) & MASK, b[2], b[3]] for b in blocks]
 
     def _drain_ooo(self) -> None:
-        ooo = self.ooo
+        ooo = self.oooq
         while ooo:
-            s, data = ooo[0]
+            s, e, chunks, _ = ooo[0]
             off = (self.rcv_nxt - s) & MASK
             if off >= HALF:            # still a hole before this block
                 break
             ooo.pop(0)
-            self.ooo_bytes -= len(data)
-            if off < len(data):
-                chunk = data[off:]
-                self.rcvq += chunk
-                self.rcv_nxt = (self.rcv_nxt + len(chunk)) & MASK
+            size = (e - s) & MASK
+            self.ooo_bytes -= size
+            if off < size:
+                data = chunks[0] if len(chunks) == 1 else b"".join(chunks)
+                self.rcvq += memoryview(data)[off:]
+                self.rcv_nxt = e
 
     def _rcv_fin(self, now: float) -> None:
         """Eighth step: the peer's FIN, in sequence."""
@@ -665,16 +861,35 @@ class Connection:
         """Fifth step for synchronized states: SND.UNA, the send window, RTT, loss."""
         una = self.snd_una
         acked = (a - una) & MASK
-        if acked and acked < HALF:
-            self._ack_advance(now, a, acked, ts)
-            self.dupacks = 0
-        elif (acked == 0 and plen == 0 and not seg.flags & (SYN | FIN)
+        advanced = 0 < acked < HALF
+        board = self.board
+        newly_sacked = 0
+        already = 0
+        sack_blocks = seg.options.sack if board is not None else ()
+        if board is not None and (sack_blocks or board.blocks):
+            # RFC 6675 §5: every ACK with SACK information updates the scoreboard
+            if advanced and board.blocks:
+                already = board.sacked_below(a, una)   # credited when it was SACKed
+            newly_sacked = board.update(a if advanced else una, self.snd_nxt, sack_blocks)
+        if advanced:
+            self._ack_advance(now, a, acked, ts, already)
+            if newly_sacked:
+                self._dupack(now)                  # RFC 6675 §2: new SACK info is a DupAck
+        elif newly_sacked:
+            self._dupack(now)
+        elif (acked == 0 and plen == 0 and not seg.flags & (SYN | FIN) and not sack_blocks
               and self.snd_nxt != una and (seg.window << self.snd_wscale) == self.snd_wnd
               and self.t_rexmt is not None):
             # RFC 5681 §2: a duplicate ACK (no data, no window change, data
             # outstanding under the retransmission timer: answers to zero-window
             # probes are not duplicate ACKs, as in BSD)
             self._dupack(now)
+        if self.tlp_end is not None:
+            self._tlp_ack(now, a, advanced, plen, sack_blocks)
+        if newly_sacked and self.t_pto is not None:
+            self.t_pto = None                      # RFC 8985 §7.2: no PTO once data is SACKed
+        if self.sack_recovery and self.rxt_marks and (newly_sacked or advanced):
+            self._lost_retransmissions()
         # Window update (SND.WL1/SND.WL2 rule of §3.10.7.4)
         if _lt(self.snd_wl1, seq) or (self.snd_wl1 == seq and _le(self.snd_wl2, a)):
             wnd = seg.window << self.snd_wscale
@@ -705,8 +920,9 @@ class Connection:
             if self.orphan and self.cfg.fin_wait_2_timeout is not None:
                 self.t_fin2 = now + self.cfg.fin_wait_2_timeout
 
-    def _ack_advance(self, now: float, a: int, acked: int, ts) -> None:
-        """New data acknowledged: SND.UNA moves, the send buffer shrinks."""
+    def _ack_advance(self, now: float, a: int, acked: int, ts, already: int = 0) -> None:
+        """New data acknowledged: SND.UNA moves, the send buffer shrinks.
+        `already`: octets of it the receiver had SACKed before."""
         data_acked = min(acked, len(self.sndq))
         if data_acked:
             del self.sndq[:data_acked]
@@ -717,50 +933,232 @@ class Connection:
         self.progress_time = now
         # RTT: timestamps give a sample on every ACK of new data (RFC 7323 §4.1);
         # otherwise time one segment, never a retransmitted one (Karn, MUST-18).
+        sample = None
         if ts is not None and ts[1]:
             r = (self._ts_now(now) - ts[1]) & MASK
             if r < HALF:
-                self.rtt.sample(r / 1000.0)
+                sample = r / 1000.0
         elif self.rtt_seq is not None and _le(self.rtt_seq, a):
-            self.rtt.sample(now - self.rtt_time)
+            sample = now - self.rtt_time
             self.rtt_seq = None
+        if sample is not None:
+            self.rtt.sample(sample)
+            self.tlp_rtt_ok = True
         # No `backoff = 0` here: RFC 6298 §5 keeps the backed-off RTO until a
         # new RTT sample (which `rtt.sample` takes care of) collapses it.
         cc = self.cc
         flight = (self.snd_nxt - a) & MASK
         if cc.in_recovery:
             if _le(self.recover, a):
-                cc.on_recovery_exit(now)       # RFC 6582 §3.2 step 3: full ACK
+                # RFC 6582 §3.2 step 3 / RFC 6675 §5 (A): the recovery point is ACKed
+                cc.on_recovery_exit(now)
                 self.rtx_nxt = None
-            else:
-                # RFC 6582 partial ACK: retransmit the next hole, deflate cwnd
+                self.sack_recovery = False
+                self.high_rxt = self.rescue_rxt = None
+                self.rxt_marks.clear()
+                self.rxt_again.clear()
+            elif not self.sack_recovery:
+                # RFC 6582 §3.2 step 4, partial ACK: retransmit the next hole,
+                # deflate cwnd by what was ACKed, add back one SMSS
                 self._retransmit_head(now)
                 cc.cwnd = max(cc.cwnd - acked + self.snd_mss, self.snd_mss)
+            # (SACK recovery: the scoreboard and pipe drive what is sent next)
         else:
-            cc.on_ack(acked, flight, now)
+            # Grow by what this ACK newly delivered. Octets the receiver SACKed
+            # before, or that duplicate ACKs already stood for (RFC 3042 limited
+            # transmit sent new data for them), are not counted twice -- Linux's
+            # tcp_remove_reno_sacks: max(acked - dupacks, 1) segments.
+            credit = acked - already
+            if self.dupacks and not already:
+                credit = acked - self.dupacks * self.snd_mss
+                floor = acked if acked < self.snd_mss else self.snd_mss
+                if credit < floor:
+                    credit = floor
+            hs = self.hystart
+            if hs is not None and cc.cwnd < cc.ssthresh and hs.phase != HyStart.DONE:
+                end = hs.window_end
+                div = hs.on_ack(end is not None and _le(end, a), self.snd_nxt, sample,
+                                cc.cwnd // self.snd_mss)
+                if div == 0:
+                    cc.ssthresh = cc.cwnd          # slow start is over: congestion avoidance
+                elif div > 1:
+                    credit //= div                 # conservative slow start
+            if credit > 0 and self._may_grow_cwnd():
+                cc.on_ack(credit, flight, now)
+        self.dupacks = 0                           # RFC 6675 §5: a cumulative ACK resets DupAcks
         if self.rtx_nxt is not None and _lt(self.rtx_nxt, a):
             self.rtx_nxt = a
         if self.rtx_nxt is not None and self.rtx_nxt == self.snd_nxt:
             self.rtx_nxt = None
         # RFC 6298 §5.2/5.3: stop the timer when all is acked, else restart it
-        self.t_rexmt = None if a == self.snd_nxt else self._rto_deadline(now)
+        if a == self.snd_nxt:
+            self.t_rexmt = None
+            self.t_pto = None
+        else:
+            self.t_rexmt = self._rto_deadline(now)
+            if self.t_pto is not None or self.cfg.tlp:
+                # RFC 8985 §7.2: restart the PTO on an ACK of new data
+                self._schedule_pto(now)
         if data_acked:
             self._event(ev.WRITABLE)
 
+    def _lost_retransmissions(self) -> None:
+        """A retransmission sent in SACK recovery is lost when data first sent
+        after it has reached the receiver while it has not: IsLost() (RFC 6675
+        §4) holds for the HighData of the moment it was sent. RFC 6675 alone
+        waits for the RTO here; this is RACK's rule (RFC 8985 §6.2: a segment
+        is lost if one sent later was delivered), with DupThresh standing in
+        for the reordering window. It is sent once more, ahead of NextSeg()."""
+        board = self.board
+        una = self.snd_una
+        mss = self.snd_mss
+        marks = self.rxt_marks
+        while marks:
+            start, end, high = marks[0]
+            if not _lt(una, end) or board.sacked_end(start, una) is not None:
+                marks.popleft()                    # delivered
+                continue
+            if _lt(high, una) or board.is_lost(high, una, mss):
+                marks.popleft()
+                self.host.count("lost_retransmissions")
+                self.rxt_again.append((start if _lt(una, start) else una, end))
+                continue
+            break
+
+    def _may_grow_cwnd(self) -> bool:
+        """cwnd validation (cfg.cwnd_validation; RFC 7661's concern, Linux's
+        tcp_is_cwnd_limited): grow only a window that is in use -- in slow
+        start while cwnd < 2 * the largest flight of the current window, in
+        congestion avoidance only when the sender was cwnd-limited."""
+        if not self.cfg.cwnd_validation or self.cwnd_limited:
+            return True
+        cc = self.cc
+        if cc.cwnd < cc.ssthresh:
+            return cc.cwnd < 2 * self.max_flight
+        return False
+
+    def _cwnd_validate(self, limited: bool) -> None:
+        """Linux tcp_cwnd_validate: per window of data (until SND.UNA passes
+        the SND.NXT of the last update), remember whether cwnd was the limit,
+        else the largest flight."""
+        flight = (self.snd_nxt - self.snd_una) & MASK
+        if (not _lt(self.snd_una, self.cwnd_usage_seq) or limited
+                or (not self.cwnd_limited and flight > self.max_flight)):
+            self.cwnd_limited = limited
+            self.max_flight = flight
+            self.cwnd_usage_seq = self.snd_nxt
+
     def _dupack(self, now: float) -> None:
-        """RFC 5681 §3.2 fast retransmit; RFC 6582 NewReno fast recovery."""
+        """A duplicate ACK: RFC 5681 §3.2 fast retransmit and RFC 6582 NewReno
+        fast recovery, or with SACK, RFC 6675 §5 steps (1)-(4). Limited
+        transmit (RFC 3042; RFC 6675 step (3)) needs nothing here: the sending
+        loop counts SACKed octets, and the first two duplicate ACKs, out of
+        the data in the pipe."""
         self.dupacks += 1
         cc = self.cc
         if cc.in_recovery:
-            cc.cwnd += self.snd_mss                # step 4: inflate
-        elif self.dupacks == 3 and _lt(self.recover, self.snd_una):
-            # RFC 6582 §3.2 step 2: only if the ACK covers more than `recover`
-            self.host.count("fast_retransmits")
-            self.recover = self.snd_nxt
-            cc.on_loss((self.snd_nxt - self.snd_una) & MASK, now)
-            self.rtt_seq = None
+            if not self.sack_recovery:
+                cc.cwnd += self.snd_mss            # RFC 5681 §3.2 step 4: inflate
+            return
+        if not _lt(self.recover, self.snd_una):
+            # RFC 6582 §3.2 step 2 (and RFC 6675 §5.1 after an RTO): no new
+            # recovery until the ACK covers more than `recover`
+            return
+        board = self.board
+        mss = self.snd_mss
+        if self.dupacks < 3 and not (board is not None and board.blocks
+                                     and board.is_lost(self.snd_una, self.snd_una, mss)):
+            return                                 # RFC 6675 §5 (1), (2)
+        # RFC 6675 §5 (4) / RFC 5681 §3.2 steps 2-3: enter loss recovery
+        self.host.count("fast_retransmits")
+        una = self.snd_una
+        self.recover = self.snd_nxt                # RecoveryPoint = HighData
+        cc.on_loss((self.snd_nxt - una) & MASK, now)
+        self.rtt_seq = None
+        self.tlp_end = None                        # RFC 8985 §7.1
+        self.t_pto = None
+        if self.hystart is not None:
+            self.hystart.stop()                    # RFC 9406 §4.2: a loss ends it
+        if board is not None and board.blocks:
+            self.sack_recovery = True
+            n = self._send_from(una, now, mss, retransmit=True)     # (4.3)
+            self.high_rxt = self.rescue_rxt = (una + n) & MASK
+            self.rxt_marks.clear()
+            self.rxt_again.clear()
+            self.rxt_marks.append((una, self.high_rxt, self.snd_nxt))
+        else:
+            self.sack_recovery = False
+            cc.cwnd = cc.ssthresh + 3 * mss        # RFC 5681 §3.2 step 3
             self._retransmit_head(now)
-            self.t_rexmt = now + self.rtt.current()
+        self.t_rexmt = self._rto_deadline(now)
+
+    # ------------------------------------------------------------ Tail Loss Probe
+    def _schedule_pto(self, now: float) -> None:
+        """RFC 8985 §7.2 TLP_calc_PTO: arm the probe timer after new data is
+        sent or ACKed, outside loss recovery and with nothing SACKed."""
+        if (not self.cfg.tlp or not self.sack_ok or self.cc.in_recovery or self.rtx_nxt is not None
+                or (self.board is not None and self.board.blocks) or self.tlp_end is not None
+                or self.snd_nxt == self.snd_una or self.t_persist is not None):
+            self.t_pto = None
+            return
+        srtt = self.rtt.srtt
+        if srtt is None:
+            pto = 1.0
+        else:
+            pto = 2 * srtt
+            if ((self.snd_nxt - self.snd_una) & MASK) <= self.snd_mss:
+                pto += self.cfg.tlp_max_ack_delay    # one segment: allow for a delayed ACK
+        d = now + pto
+        if self.t_rexmt is not None and d > self.t_rexmt:
+            d = self.t_rexmt                         # never later than the RTO would fire
+        self.t_pto = d
+
+    def _on_pto(self, now: float) -> None:
+        """RFC 8985 §7.3 TLP_send_probe."""
+        self.host._timer_fired(self, "PTO", now)
+        if self.snd_nxt == self.snd_una or self.state not in _SENDING:
+            return
+        if self.tlp_end is None and self.tlp_rtt_ok:
+            self.tlp_rtt_ok = False
+            if self._output_data(now, 1, probe=True):
+                self.tlp_is_retrans = False          # new data as the probe
+            else:
+                # the highest-sequence segment sent, once more: the last
+                # segment as it went out (a FIN sent on its own goes alone)
+                una = self.snd_una
+                start = self.tail_seq
+                if not (_le(una, start) and _lt(start, self.snd_nxt)):
+                    span = (self.snd_nxt - una) & MASK
+                    start = (self.snd_nxt - (span if span < self.snd_mss else self.snd_mss)) & MASK
+                self._send_from(start, now, self.snd_mss, retransmit=True)
+                self.tlp_is_retrans = True
+            self.tlp_end = self.snd_nxt
+            self.host.count("tlp_probes")
+        # "the sender MUST re-arm the RTO timer, not the PTO timer"
+        self.t_rexmt = self._rto_deadline(now)
+
+    def _tlp_ack(self, now: float, a: int, advanced: bool, plen: int, sack_blocks) -> None:
+        """RFC 8985 §7.4.2 TLP_process_ack."""
+        end = self.tlp_end
+        if not _le(end, a):
+            return
+        if not self.tlp_is_retrans:
+            self.tlp_end = None                      # TLP of new data delivered
+            return
+        board = self.board
+        d = board.last_dsack if board is not None else None
+        if d is not None and d[1] == end:
+            self.tlp_end = None                      # Case 1: a D-SACK for the probe
+        elif _lt(end, a):
+            # the probe repaired a single loss: respond as to a loss (RFC 5681)
+            self.tlp_end = None
+            self.host.count("tlp_recoveries")
+            cc = self.cc
+            if not cc.in_recovery:
+                cc.on_loss((self.snd_nxt - self.snd_una) & MASK, now)
+                cc.on_recovery_exit(now)
+        elif not advanced and not plen and not sack_blocks:
+            self.tlp_end = None                      # Case 2: a plain duplicate ACK
 
     def _fin_acked(self) -> bool:
         return self.fin_sent and self.snd_una == ((self.fin_seq + 1) & MASK)
@@ -768,6 +1166,9 @@ class Connection:
     # --------------------------------------------------------------- timers
     def on_timer(self, now: float) -> None:
         """Fire whichever timers are due (RFC 9293 §3.10.8)."""
+        if self.t_pto is not None and now >= self.t_pto:
+            self.t_pto = None
+            self._on_pto(now)                     # re-arms the RTO (RFC 8985 §7.3)
         if self.t_rexmt is not None and now >= self.t_rexmt:
             self.t_rexmt = None
             self._on_rto(now)
@@ -778,6 +1179,8 @@ class Connection:
             self.t_delack = None
             self.host._timer_fired(self, "delayed ACK", now)
             self.ack_now = True
+            if self.pingpong and self.cfg.quickack:
+                self.pingpong = False             # Linux: a missed delayed ACK ends ping-pong mode
         if self.t_persist is not None and now >= self.t_persist:
             self.t_persist = None
             self._on_persist(now)
@@ -833,7 +1236,25 @@ class Connection:
         else:
             flight = (self.snd_nxt - self.snd_una) & MASK
             self.cc.on_timeout(flight, now)
+            if self.hystart is not None:
+                self.hystart.stop()
+            # RFC 6675 §5.1: RecoveryPoint = HighData, SACK recovery ends; the
+            # SACK information is expunged (RFC 2018 §8: the receiver may have
+            # reneged) and rebuilt from the ACKs that follow
             self.recover = self.snd_nxt
+            self.sack_recovery = False
+            self.high_rxt = self.rescue_rxt = None
+            self.rxt_marks.clear()
+            self.rxt_again.clear()
+            if self.board is not None and self.retries > 1:
+                # A second timeout in a row: the receiver may have reneged
+                # (RFC 2018 §8), so forget its SACKs. After a first timeout
+                # they are kept and used (RFC 6675 §5.1 and its erratum 1610;
+                # Linux does the same), or go-back-N would resend everything
+                # the receiver already holds.
+                self.board.clear()
+            self.tlp_end = None                   # RFC 8985 §7.1
+            self.t_pto = None
             self.dupacks = 0
             self.rtx_nxt = self.snd_una
             self._retransmit_head(now)
@@ -897,7 +1318,7 @@ class Connection:
 
     def _update_deadline(self) -> None:
         d = None
-        for t in (self.t_rexmt, self.t_delack, self.t_persist, self.t_keep, self.t_fin2):
+        for t in (self.t_rexmt, self.t_delack, self.t_persist, self.t_keep, self.t_fin2, self.t_pto):
             if t is not None and (d is None or t < d):
                 d = t
         if d != self.deadline:
@@ -907,13 +1328,16 @@ class Connection:
 
     # ---------------------------------------------------------------- output
     def _output(self, now: float) -> None:
-        """Send what is due: new data within min(SND.WND, cwnd), our FIN, an ACK."""
+        """Send what is due: retransmissions, new data within the windows, our
+        FIN, an ACK."""
         st = self.state
         sent = False
-        if st is ESTABLISHED or st is CLOSE_WAIT or st is FIN_WAIT_1 or st is CLOSING or st is LAST_ACK:
-            if self.rtx_nxt is not None:
+        if st in _SENDING:
+            if self.sack_recovery:
+                sent = self._output_sack_recovery(now)
+            elif self.rtx_nxt is not None:
                 sent = self._output_retransmissions(now)
-            sent = self._output_data(now) or sent
+            sent = bool(self._output_data(now)) or sent
         if self.ack_now and not sent:
             if st is not CLOSED and st is not SYN_SENT and st is not LISTEN:
                 self._send_ack(now)
@@ -921,16 +1345,97 @@ class Connection:
             timeout = self.cfg.delayed_ack_min or self.cfg.delayed_ack_timeout
             self.t_delack = now + timeout
 
+    def _pipe_estimate(self, outstanding: int) -> int:
+        """Octets believed in the network, for the cwnd test. In SACK recovery
+        the RFC 6675 pipe; otherwise the flight less what is known to have
+        left it: SACKed octets (RFC 6675 §5 step (3)), or one segment for each
+        of the first two duplicate ACKs (RFC 3042 limited transmit)."""
+        if self.sack_recovery:
+            return self.pipe
+        board = self.board
+        if board is not None and board.sacked:
+            return outstanding - board.sacked
+        if self.dupacks and not self.cc.in_recovery:
+            return outstanding - (self.dupacks if self.dupacks < 2 else 2) * self.snd_mss
+        return outstanding
+
+    def _output_sack_recovery(self, now: float) -> bool:
+        """RFC 6675 §5 (C): while cwnd - pipe >= 1 SMSS, send what NextSeg()
+        names -- (1) a lost hole above HighRxt, (2) new data, (3) any unSACKed
+        hole below the highest SACK, (4) one rescue retransmission."""
+        board = self.board
+        cc = self.cc
+        mss = self.snd_mss
+        una = self.snd_una
+        self.pipe = board.pipe(una, self.snd_nxt, self.high_rxt, mss)
+        sent = False
+        again = self.rxt_again
+        while cc.cwnd - self.pipe >= mss:
+            if again:
+                # a retransmission found lost goes again first (see _lost_retransmissions)
+                seq, end = again.pop(0)
+                if not _lt(seq, end) or not _lt(seq, self.snd_nxt) or _lt(seq, una) \
+                        or board.sacked_end(seq, una) is not None:
+                    continue
+                used = self._send_from(seq, now, (end - seq) & MASK, retransmit=True)
+                if used:
+                    self.host.count("retransmits_again")
+                    self.pipe += used
+                    self.rxt_marks.append((seq, (seq + used) & MASK, self.snd_nxt))
+                    sent = True
+                continue
+            nxt = board.next_lost(una, self.snd_nxt, self.high_rxt, mss)
+            if nxt is None:
+                if self._output_data(now, 1):       # rule (2)
+                    sent = True
+                    continue
+                nxt = board.next_lost(una, self.snd_nxt, self.high_rxt, mss, require_lost=False)
+            if nxt is not None:
+                seq, n = nxt
+                used = self._send_from(seq, now, n, retransmit=True)
+                if not used:
+                    break
+                self.high_rxt = (seq + used) & MASK   # (C.2)
+                self.pipe += used                     # (C.4)
+                self.rxt_marks.append((seq, self.high_rxt, self.snd_nxt))
+                sent = True
+                continue
+            # rule (4): one rescue retransmission per recovery, of the highest
+            # unSACKed octet, when HighACK has passed RescueRxt
+            if self.rescue_rxt is None or _lt(self.rescue_rxt, una):
+                holes = board.holes(una, self.snd_nxt)
+                if holes:
+                    a, b = holes[-1]
+                    start = b - mss if b - mss > a else a
+                    used = self._send_from((una + start) & MASK, now, b - start, retransmit=True)
+                    if used:
+                        self.rescue_rxt = self.recover
+                        self.pipe += used
+                        sent = True
+                        continue
+            break
+        return sent
+
     def _output_retransmissions(self, now: float) -> bool:
-        """After an RTO: resend what was outstanding, as cwnd allows (go-back-N)."""
+        """After an RTO: resend what was outstanding, as cwnd allows (go-back-N),
+        skipping what the receiver has SACKed since (RFC 6675 §5.1: "filling
+        in the sequence space reported as missing")."""
         sent = False
         mss = self.snd_mss
+        board = self.board
         while self.rtx_nxt is not None:
             r = self.rtx_nxt
             if not _lt(r, self.snd_nxt):
                 self.rtx_nxt = None
                 break
-            pipe = (r - self.snd_una) & MASK
+            una = self.snd_una
+            pipe = (r - una) & MASK
+            if board is not None and board.blocks:
+                e = board.sacked_end(r, una)
+                if e is not None:
+                    self.rtx_nxt = e
+                    continue
+                pipe -= board.sacked_below(r, una)
             if pipe + mss > self.cc.cwnd and pipe:
                 break
             n = self._send_from(r, now, mss, retransmit=True)
@@ -941,32 +1446,52 @@ class Connection:
             sent = True
         return sent
 
-    def _output_data(self, now: float) -> bool:
-        sent = False
+    def _output_data(self, now: float, max_segs: int = 0, probe: bool = False) -> int:
+        """New data within min(send window, cwnd - pipe), then the FIN.
+        Returns the number of segments sent. `max_segs` stops early; `probe`
+        (a Tail Loss Probe) may exceed cwnd by one segment (RFC 8985 §7.3)."""
         mss = self.snd_mss
         q = self.sndq
+        cc = self.cc
+        count = 0
+        limited = False
+        if (self.snd_nxt == self.snd_una and self.last_data_send is not None
+                and len(q) > ((self.snd_nxt - self.sndq_seq) & MASK)
+                and now - self.last_data_send > self.rtt.rto):
+            # RFC 5681 §4.1: idle for more than an RTO, restart from the
+            # restart window RW = min(IW, cwnd)
+            self.last_data_send = None
+            iw = (self.cfg.initial_window * mss if self.cfg.initial_window
+                  else _iw_bytes(mss))
+            cc.on_idle_restart(iw)
         while True:
             una = self.snd_una
             nxt = self.snd_nxt
             off = (nxt - self.sndq_seq) & MASK
             avail = len(q) - off
-            flight = (nxt - una) & MASK
+            outstanding = (nxt - una) & MASK
             if avail <= 0:
                 if self.fin_queued and not self.fin_sent:
                     # FIN needs no window; it goes once all data has been sent
                     self._send_fin_segment(now)
-                    sent = True
+                    count += 1
                 break
-            wnd = self.snd_wnd if self.snd_wnd < self.cc.cwnd else self.cc.cwnd
-            usable = wnd - flight
+            usable = self.snd_wnd - outstanding
+            room = cc.cwnd - self._pipe_estimate(outstanding)
+            if probe:
+                room = mss
+            if room < usable:
+                if room < mss:
+                    limited = True
+                usable = room
             if usable <= 0:
-                if self.snd_wnd == 0 and flight == 0 and self.t_persist is None:
+                if self.snd_wnd == 0 and outstanding == 0 and self.t_persist is None:
                     self.t_persist = now + self.rtt.current()   # start the persist timer
                 break
             n = avail if avail < mss else mss
             if n > usable:
                 n = usable
-            if n < mss and flight:
+            if n < mss and outstanding:
                 if n < avail:
                     # RFC 9293 §3.8.6.2.1 sender SWS avoidance: a window-limited
                     # partial segment waits unless it is half the largest window.
@@ -975,22 +1500,64 @@ class Connection:
                 elif not self.nodelay and not self.fin_queued:
                     break                          # Nagle (RFC 896, §3.7.4); FIN pushes
             fin = self.fin_queued and n == avail
-            self._send_data(nxt, off, n, now, fin)
-            sent = True
-        return sent
+            self._send_data(nxt, off, n, now, fin, count)
+            count += 1
+            if max_segs and count >= max_segs:
+                break
+        if count:
+            if self.cfg.cwnd_validation:
+                if not limited:
+                    outstanding = (self.snd_nxt - self.snd_una) & MASK
+                    limited = self._pipe_estimate(outstanding) + mss > cc.cwnd
+                self._cwnd_validate(limited)
+            if not probe and self.cfg.tlp:
+                self._schedule_pto(now)
+        elif limited and self.cfg.cwnd_validation:
+            self._cwnd_validate(True)
+        return count
 
-    def _send_data(self, seq: int, off: int, n: int, now: float, fin: bool) -> None:
-        flags = ACK | PSH if off + n == len(self.sndq) else ACK   # PSH on the last segment (MUST-61)
+    def _send_data(self, seq: int, off: int, n: int, now: float, fin: bool, index: int = 0) -> None:
+        """One segment of new data. PSH when it carries the last octet of a
+        SEND (MUST-61); with the `linux` PSH policy also on every second
+        segment of a burst (`index` counts the segments of this burst)."""
+        base = self.snd_una
+        s_off = (seq - base) & MASK
+        e_off = s_off + n
+        psh = False
+        ps = self.push_seqs
+        while ps:
+            p_off = (ps[0] - base) & MASK
+            if p_off >= HALF:
+                ps.popleft()                       # already ACKed (sent by a probe)
+                continue
+            if p_off > e_off:
+                break
+            ps.popleft()
+            if p_off > s_off:
+                psh = True
+        if psh or (index & 1 and self.psh_pairs):
+            flags = ACK | PSH
+        else:
+            flags = ACK
         if fin:
             flags |= FIN
         if self.snd_nxt == self.snd_una:
             self.progress_time = now
         self._emit(flags, seq, self.rcv_nxt, now, bytes(self.sndq[off:off + n]))
+        self.tail_seq = seq
         new_nxt = (seq + n + (1 if fin else 0)) & MASK
         if fin:
             self.fin_sent = True
             self.fin_seq = (seq + n) & MASK
         self.snd_nxt = new_nxt
+        self.last_data_send = now
+        if self.sack_recovery:
+            self.pipe += n
+        if self.pingpong is False and self.last_data_rcv is not None and self.cfg.quickack:
+            # Linux tcp_event_data_sent: a reply within the ATO of the last
+            # data received means an interactive exchange: delay ACKs again
+            if now - self.last_data_rcv < (self.cfg.delayed_ack_min or self.cfg.delayed_ack_timeout):
+                self.pingpong = True
         if self.rtt_seq is None:
             self.rtt_seq = new_nxt
             self.rtt_time = now
@@ -1003,11 +1570,14 @@ class Connection:
         if self.snd_nxt == self.snd_una:
             self.progress_time = now
         self._emit(FIN | ACK, seq, self.rcv_nxt, now)
+        self.tail_seq = seq
         self.fin_sent = True
         self.fin_seq = seq
         self.snd_nxt = (seq + 1) & MASK
         if self.t_rexmt is None:
             self.t_rexmt = self._rto_deadline(now)
+        if self.cfg.tlp:
+            self._schedule_pto(now)
 
     def _send_from(self, seq: int, now: float, limit: int, retransmit: bool) -> int:
         """(Re)send up to `limit` octets starting at `seq`; return the sequence space used.
@@ -1065,6 +1635,8 @@ class Connection:
         """Build one segment with the window and options due, and queue it."""
         if flags & ACK:
             win = self._window_to_advertise()
+            if self.quickack and ack != self.last_ack_sent:
+                self.quickack -= 1                 # Linux tcp_dec_quickack_mode
             self.last_ack_sent = ack
             self.t_delack = None
             self.delack_segs = 0
@@ -1072,21 +1644,38 @@ class Connection:
         else:
             win = 0 if flags & RST else self._window_to_advertise()
         opts = NO_OPTIONS
-        if self.ts_ok and not flags & RST:
-            sack = self._sack_blocks() if self.sack_ok and self.ooo else ()
-            opts = Options(None, None, False, sack,
-                           (self._ts_now(now), self.ts_recent if flags & ACK else 0))
-        elif self.sack_ok and self.ooo and not flags & RST:
-            opts = Options(None, None, False, self._sack_blocks())
+        if not flags & RST:
+            sack = self._sack_blocks() if self.sack_ok and (self.oooq or self.dsack) else ()
+            if self.ts_ok:
+                opts = Options(None, None, False, sack,
+                               (self._ts_now(now), self.ts_recent if flags & ACK else 0))
+            elif sack:
+                opts = Options(None, None, False, sack)
+        elif self.ts_ok and flags & ACK:
+            # RFC 7323 §5.2: an <RST> sent because of a user abort SHOULD carry
+            # a Timestamps option (Linux: TSval now, TSecr TS.Recent)
+            opts = Options(None, None, False, (), (self._ts_now(now), self.ts_recent))
         self.last_send_time = now
         self.host.outbox.append((self.local_ip, self.remote_ip,
                                  Segment(self.local_port, self.remote_port, seq, ack, flags,
                                          win, 0, opts, payload)))
 
     def _sack_blocks(self) -> tuple:
-        """RFC 2018 §4: the most recently changed block first; at most 3 with TS."""
-        blocks = [((s), (s + len(d)) & MASK) for s, d in self.ooo]
-        return tuple(blocks[-1:] + blocks[:-1])[:3 if self.ts_ok else 4]
+        """RFC 2018 §4: the block holding the segment that triggered this ACK
+        first, then the others, most recently changed first; a D-SACK block
+        (RFC 2883 §4) before all of them, once. At most 3 blocks beside the
+        Timestamps option, 4 without."""
+        limit = 3 if self.ts_ok else 4
+        q = self.oooq
+        if len(q) == 1:
+            out = [(q[0][0], q[0][1])]
+        else:
+            out = [(b[0], b[1]) for b in sorted(q, key=_stamp, reverse=True)]
+        d = self.dsack
+        if d is not None:
+            self.dsack = None
+            out.insert(0, d)
+        return tuple(out[:limit])
 
     def _window_to_advertise(self) -> int:
         """The window field: free receive-buffer space, scaled, never shrinking the
@@ -1123,6 +1712,12 @@ class Connection:
             return
         cur = (self.rcv_adv - self.rcv_nxt) & MASK
         free = self.rcvbuf - len(self.rcvq) - self.ooo_bytes
+        # the window field can say at most 65535 << Rcv.Wind.Shift (RFC 7323
+        # §2.3): space beyond that is no reason for an update (Linux caps
+        # the same way in __tcp_select_window / tcp_cleanup_rbuf)
+        top = _MAX_WINDOW_FIELD << self.rcv_wscale
+        if free > top:
+            free = top
         step = min(self.rcvbuf >> 1, self.rcv_mss)
         if free - cur >= step and (cur < step or free >= 2 * cur):
             self._send_ack(now)
@@ -1181,19 +1776,32 @@ class Connection:
             self.ts_recent = o.timestamp[0]
             self.ts_recent_time = now
         self.sack_ok = bool(cfg.sack and o.sack_permitted)
+        if self.sack_ok and self.board is None:
+            self.board = Scoreboard()
         self._set_mss()
 
     def _set_mss(self) -> None:
-        # MUST-16: effective send MSS = min(peer MSS, what our MTU allows) - option bytes
-        mss = min(self.peer_mss, self.cfg.mtu - (60 if self.ipv6 else 40))
+        """MUST-16: effective send MSS = min(peer MSS, what our MTU allows) -
+        option bytes. A user MSS (TCP_MAXSEG, `cfg.mss`) caps it too, as
+        Linux's user_mss clamps mss_clamp before the options are taken off."""
+        cfg = self.cfg
+        mss = min(self.peer_mss, cfg.mtu - (60 if self.ipv6 else 40))
+        if cfg.mss is not None and cfg.mss < mss:
+            mss = cfg.mss
         if self.ts_ok:
             mss -= _TS_OPTION_LEN
         self.snd_mss = max(mss, 64)
         if self.cc is not None:
-            self.cc.set_mss(self.snd_mss, self.cfg.initial_window)
+            self.cc.set_mss(self.snd_mss, cfg.initial_window)
 
     def _init_cc(self) -> None:
-        self.cc = create_cc(self.cfg.congestion_control, self.snd_mss, self.cfg.initial_window)
+        cfg = self.cfg
+        cc = create_cc(cfg.congestion_control, self.snd_mss, cfg.initial_window)
+        cc.abc_limit = cfg.abc_limit
+        if hasattr(cc, "rtt"):
+            cc.rtt = self.rtt                     # CUBIC reads SRTT (RFC 9438 §4.2)
+        self.cc = cc
+        self.hystart = HyStart(cfg.hystart) if cfg.hystart else None
 
     def rtt_sample_syn(self, now: float) -> None:
         """RTT from the handshake, if the SYN was not retransmitted (Karn, MUST-18).
@@ -1201,6 +1809,7 @@ class Connection:
         RFC 6298 (5.7): an RTO below 3 s is re-initialized to 3 s for the data."""
         if self.rtt_seq is not None and self.retries == 0:
             self.rtt.sample(now - self.rtt_time)
+            self.tlp_rtt_ok = True
         elif self.retries and self.rtt.srtt is None and self.rtt.rto < 3.0:
             self.rtt.rto = min(3.0, self.rtt.rto_max)
         self.rtt.backoff = 0
@@ -1255,4 +1864,5 @@ class Connection:
 
     def _clear_timers(self) -> None:
         self.t_rexmt = self.t_delack = self.t_persist = self.t_keep = self.t_fin2 = None
+        self.t_pto = None
         self.deadline = None

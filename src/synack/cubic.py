@@ -44,8 +44,9 @@ class Cubic(CongestionControl):
             return
         mss = self.mss
         if self.cwnd < self.ssthresh:
-            self.cwnd += min(acked, mss)            # §4.10: standard slow start
-            return
+            acked = self._slow_start(acked)         # §4.10: standard slow start
+            if not acked:
+                return
         cw = self.cwnd / mss
         if self.t_epoch is None:                    # a congestion-avoidance stage begins
             self.t_epoch = now
@@ -87,8 +88,16 @@ class Cubic(CongestionControl):
 
     def on_loss(self, flight, now):
         self._reduce(flight)
-        self.cwnd = self.ssthresh + 3 * self.mss    # RFC 5681 §3.2 step 3 inflation
+        self.cwnd = self.ssthresh                   # §4.6 Figure 5: cwnd = max(ssthresh, 2)
         self.in_recovery = True
+
+    def on_idle_restart(self, iw):
+        """RFC 5681 §4.1 restart window; the cubic epoch starts afresh, or
+        W_cubic(t) would count the idle time as growth (Linux moves the
+        epoch on CA_EVENT_TX_START for the same reason)."""
+        super().on_idle_restart(iw)
+        self.t_epoch = None
+        self._frac = 0.0
 
     def on_timeout(self, flight, now):
         self._reduce(flight)                        # §4.8: ssthresh with beta_cubic

@@ -71,6 +71,7 @@ class Host:
         self._next_port = lo + seed % (hi - lo + 1)
         self._challenge_window = (-1.0, 0)
         self.record_transitions = False
+        self._batch: dict | None = None     # connections touched during receive_batch
         #: tracing hooks (None = off): on_state(host, obj, old, new, cause, now),
         #: on_timer(host, obj, what, now)
         self.on_state = None
@@ -115,6 +116,39 @@ class Host:
         if lst is None:
             lst = self.listeners.get((WILDCARD_V6 if ":" in dst_ip else WILDCARD_V4, port))
         return lst
+
+    def receive_batch(self, now: float, items) -> None:
+        """Several segments that arrived together: `(src_ip, dst_ip, segment)`
+        triples. Every one is processed before any connection sends its
+        ACK or data (MUST-59, RFC 9293 §3.8.6.3: "process all queued segments
+        before sending any ACK"), so a burst is answered by one ACK per
+        connection. Replies that answer one segment alone (RSTs, challenge
+        ACKs, duplicate-segment ACKs) still go at once."""
+        touched: dict[int, Connection] = {}
+        self._batch = touched
+        try:
+            for src, dst, seg in items:
+                self.receive(now, src, dst, seg)
+        finally:
+            self._batch = None
+        for conn in touched.values():
+            conn.flush_output(now)
+
+    def receive_packets(self, now: float, packets) -> None:
+        """`receive_batch` for raw IPv4/IPv6 packets (bad ones are counted drops)."""
+        from .wire import WireError, decode_ip
+        items = []
+        for data in packets:
+            try:
+                src, dst, seg = decode_ip(data)
+            except WireError as e:
+                self.count("drop_" + e.reason)
+                continue
+            if self._address_set and dst not in self._address_set:
+                self.count("drop_not_for_us")
+                continue
+            items.append((src, dst, seg))
+        self.receive_batch(now, items)
 
     def receive_packet(self, now: float, data) -> None:
         """Raw IPv4/IPv6 bytes: decode, verify checksums, then `receive`. A bad
@@ -216,10 +250,16 @@ class Host:
         return int.from_bytes(h, "big")
 
     def connections(self) -> list:
-        """Every connection and TIME-WAIT entry, for an `ss`-like view."""
+        """Every connection and TIME-WAIT entry, once each, for an `ss`-like
+        view. (A half-open child is both in the 4-tuple table and in its
+        listener's SYN queue; it is listed once.)"""
         out = list(self.conns.values())
+        seen = {id(o) for o in out}
         for lst in self.listeners.values():
-            out.extend(lst.syn_queue.values())
+            for c in lst.syn_queue.values():
+                if id(c) not in seen:
+                    seen.add(id(c))
+                    out.append(c)
         return out
 
     # ------------------------------------------------- called by connections

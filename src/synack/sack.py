@@ -18,12 +18,13 @@ def _off(x: int, base: int) -> int:
 
 
 class Scoreboard:
-    __slots__ = ("blocks", "sacked", "dsacks")
+    __slots__ = ("blocks", "sacked", "dsacks", "last_dsack")
 
     def __init__(self):
         self.blocks: list[list[int]] = []    # [[start, end], ...] absolute sequence numbers
         self.sacked = 0                      # octets currently marked SACKed
         self.dsacks = 0                      # D-SACK blocks seen (RFC 2883)
+        self.last_dsack: tuple[int, int] | None = None  # the D-SACK block of the last update
 
     def __bool__(self) -> bool:
         return bool(self.blocks)
@@ -36,9 +37,16 @@ class Scoreboard:
         """Update (): drop what SND.UNA covers, merge new blocks. Returns the
         number of octets newly SACKed (> 0 makes the ACK a "duplicate" in the
         RFC 6675 §2 sense)."""
+        self.last_dsack = None
+        if not sack_blocks:
+            if self.blocks:
+                blocks = self._trim(una)
+                self.blocks = [[(una + a) & MASK, (una + b) & MASK] for a, b in blocks]
+                self.sacked = sum(b - a for a, b in blocks)
+            return 0
         span = _off(high_data, una)
         blocks = self._trim(una)
-        before = self.sacked
+        before = sum(b - a for a, b in blocks)
         first = True
         for s, e in sack_blocks:
             so, eo = _off(s, una), _off(e, una)
@@ -46,10 +54,12 @@ class Scoreboard:
                 # below SND.UNA (a D-SACK, RFC 2883 §4) or not data we sent: not for the board
                 if first and (so >= HALF or eo >= HALF):
                     self.dsacks += 1
+                    self.last_dsack = (s, e)
                 first = False
                 continue
             if first and self._covered(so, eo, una, blocks):
                 self.dsacks += 1               # D-SACK of data already SACKed
+                self.last_dsack = (s, e)
             first = False
             blocks = self._insert(blocks, so, eo)
         self.blocks = [[(una + a) & MASK, (una + b) & MASK] for a, b in blocks]
@@ -85,6 +95,31 @@ class Scoreboard:
         return out
 
     # ------------------------------------------------------------ queries
+    def sacked_below(self, seq: int, una: int) -> int:
+        """Octets SACKed in [una, seq): what a cumulative ACK up to `seq`
+        covers that the receiver had already reported."""
+        lim = _off(seq, una)
+        if lim >= HALF:
+            return 0
+        total = 0
+        for s, e in self.blocks:
+            so, eo = _off(s, una), _off(e, una)
+            if so >= HALF:
+                so = 0
+            if eo >= HALF or so >= lim:
+                continue
+            total += (eo if eo < lim else lim) - so
+        return total
+
+    def sacked_end(self, seq: int, una: int) -> int | None:
+        """If `seq` lies inside a SACKed block, that block's end; else None."""
+        x = _off(seq, una)
+        for s, e in self.blocks:
+            so, eo = _off(s, una), _off(e, una)
+            if so <= x < eo:
+                return e
+        return None
+
     def highest_sacked(self, una: int) -> int:
         """The end of the highest SACK block (== una when there is none)."""
         if not self.blocks:
@@ -120,17 +155,45 @@ class Scoreboard:
             out.append((pos, span))
         return out
 
+    def _holes_lost(self, una: int, high_data: int, mss: int):
+        """Each hole (start, end offsets from `una`) with its IsLost answer,
+        in one pass: the SACKed blocks above a hole are all the blocks after
+        it, so their count and octets are suffix sums."""
+        offs = []
+        for s, e in self.blocks:
+            so, eo = _off(s, una), _off(e, una)
+            if so >= HALF:
+                so = 0
+            offs.append((so, eo))
+        n = len(offs)
+        suffix = [0] * (n + 1)
+        for i in range(n - 1, -1, -1):
+            suffix[i] = suffix[i + 1] + offs[i][1] - offs[i][0]
+        limit = (DUPTHRESH - 1) * mss
+        out = []
+        pos = 0
+        for i, (so, eo) in enumerate(offs):
+            if so > pos:
+                above = n - i
+                out.append((pos, so, above >= DUPTHRESH or suffix[i] > limit))
+            if eo > pos:
+                pos = eo
+        span = _off(high_data, una)
+        if pos < span:
+            out.append((pos, span, False))          # nothing SACKed above the tail
+        return out
+
     def pipe(self, una: int, high_data: int, high_rxt: int, mss: int) -> int:
         """SetPipe (), RFC 6675 §4: octets believed to be in the network."""
         rxt = _off(high_rxt, una)
         if rxt >= HALF:
             rxt = 0
         total = 0
-        for a, b in self.holes(una, high_data):
-            if not self.is_lost((una + a) & MASK, una, mss):
+        for a, b, lost in self._holes_lost(una, high_data, mss):
+            if not lost:
                 total += b - a                          # (a) not lost: still in flight
             if a < rxt:
-                total += min(b, rxt) - a                # (b) retransmitted: in flight again
+                total += (b if b < rxt else rxt) - a    # (b) retransmitted: in flight again
         return total
 
     def next_lost(self, una: int, high_data: int, high_rxt: int, mss: int,
@@ -143,11 +206,11 @@ class Scoreboard:
         rxt = _off(high_rxt, una)
         if rxt >= HALF:
             rxt = 0
-        for a, b in self.holes(una, high_data):
-            start = max(a, rxt)
+        for a, b, lost in self._holes_lost(una, high_data, mss):
+            start = a if a > rxt else rxt
             if start >= b or start >= top:
                 continue
-            if require_lost and not self.is_lost((una + start) & MASK, una, mss):
+            if require_lost and not lost:
                 continue
             return (una + start) & MASK, min(b - start, mss)
         return None
