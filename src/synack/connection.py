@@ -30,6 +30,7 @@ from .states import (CAN_RECEIVE, CAN_SEND, CLOSE_WAIT, CLOSED, CLOSING, ESTABLI
                      FIN_WAIT_1, FIN_WAIT_2, LAST_ACK, LISTEN, SYN_RECEIVED, SYN_SENT,
                      TIME_WAIT, TRANSITIONS, IllegalTransition, State)
 
+_new = tuple.__new__
 _TS_OPTION_LEN = 12        # NOP, NOP, kind 8 len 10 (RFC 7323 Appendix A layout)
 _MAX_WINDOW_FIELD = 0xFFFF
 _PAWS_IDLE = 24 * 86400.0  # RFC 7323 §5.5: TS.Recent is invalid after 24 days idle
@@ -1317,10 +1318,23 @@ class Connection:
             self.t_keep = now + cfg.keepalive_idle
 
     def _update_deadline(self) -> None:
-        d = None
-        for t in (self.t_rexmt, self.t_delack, self.t_persist, self.t_keep, self.t_fin2, self.t_pto):
-            if t is not None and (d is None or t < d):
-                d = t
+        # the earliest armed timer, written out: this runs after every event
+        d = self.t_rexmt
+        t = self.t_delack
+        if t is not None and (d is None or t < d):
+            d = t
+        t = self.t_persist
+        if t is not None and (d is None or t < d):
+            d = t
+        t = self.t_keep
+        if t is not None and (d is None or t < d):
+            d = t
+        t = self.t_fin2
+        if t is not None and (d is None or t < d):
+            d = t
+        t = self.t_pto
+        if t is not None and (d is None or t < d):
+            d = t
         if d != self.deadline:
             self.deadline = d
             if d is not None:
@@ -1647,18 +1661,20 @@ class Connection:
         if not flags & RST:
             sack = self._sack_blocks() if self.sack_ok and (self.oooq or self.dsack) else ()
             if self.ts_ok:
-                opts = Options(None, None, False, sack,
-                               (self._ts_now(now), self.ts_recent if flags & ACK else 0))
+                # tuple.__new__: a NamedTuple built without its argument parsing (hot path)
+                opts = _new(Options, (None, None, False, sack,
+                                      ((int(now * 1000) + self.ts_offset) & MASK,
+                                       self.ts_recent if flags & ACK else 0), ()))
             elif sack:
-                opts = Options(None, None, False, sack)
+                opts = _new(Options, (None, None, False, sack, None, ()))
         elif self.ts_ok and flags & ACK:
             # RFC 7323 §5.2: an <RST> sent because of a user abort SHOULD carry
             # a Timestamps option (Linux: TSval now, TSecr TS.Recent)
             opts = Options(None, None, False, (), (self._ts_now(now), self.ts_recent))
         self.last_send_time = now
         self.host.outbox.append((self.local_ip, self.remote_ip,
-                                 Segment(self.local_port, self.remote_port, seq, ack, flags,
-                                         win, 0, opts, payload)))
+                                 _new(Segment, (self.local_port, self.remote_port, seq, ack, flags,
+                                                win, 0, opts, payload))))
 
     def _sack_blocks(self) -> tuple:
         """RFC 2018 §4: the block holding the segment that triggered this ACK

@@ -35,18 +35,26 @@ WILDCARD_V4 = "0.0.0.0"
 WILDCARD_V6 = "::"
 
 
+_UNICAST_CACHE: dict[str, bool] = {}
+
+
 def unicast(ip: str) -> bool:
     """Whether `ip` can be one end of a TCP connection (RFC 1122 §3.2.1.3, RFC
     9293 §3.9.2.3): not multicast, not unspecified, and for IPv4 not in
     240.0.0.0/4 (reserved, which holds the limited broadcast 255.255.255.255).
-    A subnet-directed broadcast cannot be told without the prefix length."""
-    try:
-        a = ipaddress.ip_address(ip)
-    except ValueError:
-        return False
-    if a.is_multicast or a.is_unspecified:
-        return False
-    return not (a.version == 4 and a.is_reserved)
+    A subnet-directed broadcast cannot be told without the prefix length.
+    Answers are cached: parsing an address costs more than a whole segment."""
+    ok = _UNICAST_CACHE.get(ip)
+    if ok is None:
+        try:
+            a = ipaddress.ip_address(ip)
+        except ValueError:
+            ok = False
+        else:
+            ok = not (a.is_multicast or a.is_unspecified or (a.version == 4 and a.is_reserved))
+        if len(_UNICAST_CACHE) < 65536:
+            _UNICAST_CACHE[ip] = ok
+    return ok
 
 
 class Host:
