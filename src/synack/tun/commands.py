@@ -1,0 +1,651 @@
+"""The TUN subcommands of `synack`: serve, connect, ss, bench.
+
+    synack serve --tun                     echo, discard, chargen and HTTP on 192.0.2.2
+    synack connect --tun download          synack downloads from a kernel server
+    synack ss [--watch]                    the connection table of a running `synack serve`
+    synack bench                           synack against the kernel, side by side
+
+Each subcommand is a setup function (arguments) and a run function. They are
+registered with `synack.cli`'s ``@command`` hook when `synack.cli` imports
+this module (it is listed in ``synack.cli._PLUGINS``), with plain argparse by
+`register(subparsers)`, and ``python -m synack.tun.commands ...`` runs them
+without the main CLI.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import socket as _std_socket
+import sys
+import threading
+import time
+
+__all__ = ["register", "main", "cmd_serve", "cmd_connect", "cmd_ss", "cmd_bench",
+           "add_serve_parser", "add_connect_parser", "add_ss_parser", "add_bench_parser",
+           "control_path"]
+
+CONTROL_DIR = "/run/synack"
+
+
+def control_path(netns: str) -> str:
+    """Where a running `synack serve` answers `synack ss` (a Unix socket)."""
+    return os.path.join(CONTROL_DIR, f"{netns}.sock")
+
+
+# ===================================================================== arguments
+def _tun_arguments(p: argparse.ArgumentParser) -> None:
+    from .device import DEFAULT_IFNAME, KERNEL_V4, KERNEL_V6, LOCAL_V4, LOCAL_V6
+    g = p.add_argument_group("TUN device and namespace")
+    g.add_argument("--tun", action="store_true", default=True,
+                   help="talk to the kernel through a TUN device (the default, and so far the only way)")
+    g.add_argument("--mode", choices=("fast", "plain"), default="fast",
+                   help="fast: virtio header, MTU 65535, checksum offload, 64 KiB segments (default); "
+                        "plain: MTU 1500, every checksum in Python")
+    g.add_argument("--netns", default="synack", metavar="NAME",
+                   help="network namespace (default synack; created if missing and then removed)")
+    g.add_argument("--ifname", default=DEFAULT_IFNAME, help=f"TUN interface name (default {DEFAULT_IFNAME})")
+    g.add_argument("--kernel-v4", default=KERNEL_V4, metavar="ADDR/LEN",
+                   help=f"the kernel side's IPv4 address (default {KERNEL_V4})")
+    g.add_argument("--kernel-v6", default=KERNEL_V6, metavar="ADDR/LEN",
+                   help=f"the kernel side's IPv6 address (default {KERNEL_V6})")
+    g.add_argument("--local-v4", default=LOCAL_V4, metavar="ADDR", help=f"synack's IPv4 address (default {LOCAL_V4})")
+    g.add_argument("--local-v6", default=LOCAL_V6, metavar="ADDR", help=f"synack's IPv6 address (default {LOCAL_V6})")
+    g.add_argument("--no-ipv6", action="store_true", help="IPv4 only")
+    g.add_argument("--profile", choices=("linux", "rfc"), default="linux",
+                   help="engine timers and defaults (default linux)")
+
+
+def _open_stack(args):
+    """A TunStack for the command-line options, with clear errors."""
+    from .driver import TunStack, tun_config
+    from .netns import require_privileges
+    try:
+        require_privileges("the TUN device and its network namespace")
+    except PermissionError as e:
+        raise SystemExit(f"synack: {e}") from None
+    v6 = not args.no_ipv6
+    cfg = tun_config(args.mode, args.profile)
+    try:
+        return TunStack(args.mode, netns=args.netns, ifname=args.ifname,
+                        kernel_v4=args.kernel_v4, kernel_v6=args.kernel_v6 if v6 else None,
+                        local_v4=args.local_v4, local_v6=args.local_v6 if v6 else None, config=cfg)
+    except FileExistsError:
+        raise SystemExit(f"synack: a link named {args.ifname!r} already exists in namespace "
+                         f"{args.netns!r}: is another synack running there? (choose another "
+                         f"--ifname or --netns)") from None
+    except PermissionError as e:
+        raise SystemExit(f"synack: {e}") from None
+
+
+def _mode_text(stack) -> str:
+    if stack.mode == "fast":
+        return (f"fast mode: MTU {stack.dev.mtu}, virtio-net header, checksum offload, "
+                f"segments up to 64 KiB")
+    return f"plain mode: MTU {stack.dev.mtu}, checksums computed in Python"
+
+
+# ========================================================================= serve
+def add_serve_parser(subparsers) -> argparse.ArgumentParser:
+    p = subparsers.add_parser("serve", help="run echo, discard, chargen and HTTP on synack, over a TUN",
+                              description=_SERVE_DOC)
+    setup_serve(p)
+    p.set_defaults(_run=cmd_serve)
+    return p
+
+
+_SERVE_DOC = """Run services on synack's side of a TUN device inside a network namespace:
+echo (7), discard (9), chargen (19) and an HTTP/1.1 server (8080). Everything
+the command creates is removed when it ends (Ctrl-C, SIGTERM, or --duration).
+`synack ss` shows its connection table while it runs."""
+
+
+def setup_serve(p: argparse.ArgumentParser) -> None:
+    _tun_arguments(p)
+    g = p.add_argument_group("services")
+    g.add_argument("--services", default="echo,discard,chargen,http",
+                   help="comma-separated subset of echo,discard,chargen,http (default all)")
+    for name, port in (("echo", 7), ("discard", 9), ("chargen", 19), ("http", 8080)):
+        g.add_argument(f"--{name}-port", type=int, default=port, metavar="PORT",
+                       help=f"port of {name} (default {port})")
+    g.add_argument("--root", metavar="DIR", help="serve the files under DIR at http://.../files/")
+    g.add_argument("--backlog", type=int, default=1024, help="listen backlog (default 1024)")
+    g.add_argument("--duration", type=float, default=None, metavar="SECONDS",
+                   help="stop after this long (default: until Ctrl-C)")
+    g.add_argument("--stats", type=float, default=0, metavar="SECONDS",
+                   help="print a line of counters this often (default never)")
+
+
+def cmd_serve(args) -> int:
+    from .services import SERVICES, ServiceHost
+    wanted = [s.strip() for s in args.services.split(",") if s.strip()]
+    unknown = [s for s in wanted if s not in SERVICES]
+    if unknown:
+        raise SystemExit(f"synack serve: unknown service(s) {', '.join(unknown)}; "
+                         f"known: {', '.join(SERVICES)}")
+    if args.root and not os.path.isdir(args.root):
+        raise SystemExit(f"synack serve: --root {args.root!r} is not a directory")
+    stack = _open_stack(args)
+    control = None
+    try:
+        services = []
+        for name in wanted:
+            port = getattr(args, f"{name}_port")
+            if name == "http":
+                services.append(SERVICES[name](port, root=args.root, stack=stack))
+            else:
+                services.append(SERVICES[name](port))
+        hub = ServiceHost(stack, services, backlog=args.backlog).start()
+        control = ControlServer(stack, hub).start()
+        _print_banner(stack, hub, control)
+        _serve_loop(stack, hub, args)
+    except KeyboardInterrupt:
+        print("\nsynack serve: stopping", file=sys.stderr)
+    finally:
+        if control is not None:
+            control.close()
+        stack.close()
+    if stack.error is not None:
+        print(f"synack serve: the driver failed: {stack.error!r}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _serve_loop(stack, hub, args) -> None:
+    end = None if args.duration is None else time.monotonic() + args.duration
+    next_stats = time.monotonic() + args.stats if args.stats else None
+    while True:
+        now = time.monotonic()
+        if end is not None and now >= end:
+            return
+        if stack.error is not None:
+            return
+        waits = [1.0]
+        if end is not None:
+            waits.append(end - now)
+        if next_stats is not None:
+            if now >= next_stats:
+                print(_stats_line(stack, hub), flush=True)
+                next_stats += args.stats
+            waits.append(max(0.0, next_stats - now))
+        time.sleep(max(0.0, min(waits)))
+
+
+def _stats_line(stack, hub) -> str:
+    with stack.lock:
+        conns = len(stack.host.conns)
+        st = dict(stack.stats)
+    svc = " ".join(f"{name}:{d['connections']}c/{d['bytes_in'] + d['bytes_out']}B"
+                   for name, d in hub.stats().items())
+    return (f"[{time.strftime('%H:%M:%S')}] connections {conns} | frames in {st.get('frames_in', 0)} "
+            f"out {st.get('frames_out', 0)} | {svc}")
+
+
+def _print_banner(stack, hub, control) -> None:
+    ns = stack.netns
+    v4, v6 = stack.local_v4, stack.local_v6
+    ports = {svc.name: svc.port for svc in hub.services}
+    lines = [f"synack is serving on {stack.dev.ifname} in network namespace {ns!r} ({_mode_text(stack)})",
+             "  kernel side: " + ", ".join(str(a) for a in (stack.dev.kernel_v4, stack.dev.kernel_v6) if a)
+             + "   synack: " + ", ".join(a for a in (v4, v6) if a), ""]
+    ex = f"ip netns exec {ns}"
+    host = v4 or f"[{v6}]"
+    py = "python3 -c"
+    if "http" in ports:
+        url = f"http://{host}:{ports['http']}"
+        lines += [f"  http     {ports['http']:<5}  {ex} curl {url}/",
+                  f"                  {ex} curl -o /dev/null {url}/bytes/100MB",
+                  f"                  {ex} curl -T FILE {url}/upload      (answers with the SHA-256)"]
+        if v6 and v4:
+            lines.append(f"                  {ex} curl -o /dev/null 'http://[{v6}]:{ports['http']}/bytes/1GB'")
+    if "echo" in ports:
+        lines.append(f"  echo     {ports['echo']:<5}  {ex} {py} 'import socket; s=socket.create_connection("
+                     f"(\"{v4 or v6}\",{ports['echo']})); s.sendall(b\"hi\\n\"); print(s.recv(99))'")
+    if "discard" in ports:
+        lines.append(f"  discard  {ports['discard']:<5}  {ex} {py} 'import socket; socket.create_connection("
+                     f"(\"{v4 or v6}\",{ports['discard']})).sendall(bytes(100_000_000))'")
+    if "chargen" in ports:
+        lines.append(f"  chargen  {ports['chargen']:<5}  {ex} sh -c 'curl -s telnet://{host}:{ports['chargen']}"
+                     f" | head -3'")
+    lines += ["",
+              f"  connection table:  synack ss --netns {ns}   (or --watch for a live view; the kernel's: "
+              f"{ex} ss -tan)",
+              f"  capture:           {ex} tshark -i {stack.dev.ifname}",
+              "Ctrl-C stops it and removes everything it created."]
+    print("\n".join(lines), flush=True)
+
+
+# ================================================================= control socket
+class ControlServer:
+    """A Unix socket on which a running `synack serve` answers `synack ss`.
+
+    Request: one line, ``ss [STATE ...]`` or ``stats``. Answer: one JSON
+    object, then the socket is closed."""
+
+    def __init__(self, stack, hub=None, path: str | None = None):
+        self.stack = stack
+        self.hub = hub
+        self.path = path or control_path(stack.netns)
+        self.sock = None
+        self._thread = None
+
+    def start(self) -> "ControlServer":
+        os.makedirs(os.path.dirname(self.path), exist_ok=True)
+        if os.path.exists(self.path):
+            try:                                        # a live one answers; a stale one does not
+                probe = _std_socket.socket(_std_socket.AF_UNIX)
+                probe.settimeout(0.5)
+                probe.connect(self.path)
+                probe.close()
+                print(f"synack: {self.path} belongs to another running synack; `synack ss` will "
+                      "show that one", file=sys.stderr)
+                return self
+            except OSError:
+                os.unlink(self.path)
+        s = _std_socket.socket(_std_socket.AF_UNIX)
+        s.bind(self.path)
+        os.chmod(self.path, 0o600)
+        s.listen(8)
+        self.sock = s
+        self._thread = threading.Thread(target=self._loop, name="synack-control", daemon=True)
+        self._thread.start()
+        return self
+
+    def _loop(self) -> None:
+        while True:
+            try:
+                c, _ = self.sock.accept()
+            except OSError:
+                return
+            try:
+                c.settimeout(2.0)
+                req = b""
+                while not req.endswith(b"\n") and len(req) < 4096:
+                    d = c.recv(4096)
+                    if not d:
+                        break
+                    req += d
+                c.sendall(json.dumps(self.answer(req.decode(errors="replace").split())).encode())
+            except OSError:
+                pass
+            finally:
+                c.close()
+
+    def answer(self, words: list[str]) -> dict:
+        stack = self.stack
+        if words and words[0] == "stats":
+            with stack.lock:
+                out = {"driver": dict(stack.stats), "engine": dict(stack.host.stats)}
+            if self.hub is not None:
+                out["services"] = self.hub.stats()
+            return out
+        states = words[1:] or None
+        rows = stack.ss(states=states)
+        return {"netns": stack.netns, "ifname": stack.dev.ifname, "mode": stack.mode,
+                "rows": [_row_json(r) for r in rows]}
+
+    def close(self) -> None:
+        if self.sock is None:
+            return
+        try:
+            self.sock.close()
+        finally:
+            self.sock = None
+            try:
+                os.unlink(self.path)
+                os.rmdir(os.path.dirname(self.path))     # only if no other synack uses it
+            except OSError:
+                pass
+
+
+def _row_json(r) -> dict:
+    return {"state": r.state, "recv_q": r.recv_q, "send_q": r.send_q, "local": list(r.local),
+            "peer": list(r.peer), "kind": r.kind,
+            "timer": None if r.timer is None else [r.timer.name, r.timer.expires, r.timer.count]}
+
+
+def query_control(netns: str, request: str, timeout: float = 5.0) -> dict:
+    path = control_path(netns)
+    s = _std_socket.socket(_std_socket.AF_UNIX)
+    s.settimeout(timeout)
+    try:
+        s.connect(path)
+    except (FileNotFoundError, ConnectionRefusedError):
+        raise SystemExit(f"synack ss: no synack is serving in namespace {netns!r} "
+                         f"({path} is missing or dead); start one with `synack serve --tun`") from None
+    except PermissionError:
+        raise SystemExit(f"synack ss: no permission to open {path} (run as root)") from None
+    with s:
+        s.sendall(request.encode() + b"\n")
+        chunks = []
+        while True:
+            d = s.recv(65536)
+            if not d:
+                break
+            chunks.append(d)
+    return json.loads(b"".join(chunks))
+
+
+# ============================================================================ ss
+def add_ss_parser(subparsers) -> argparse.ArgumentParser:
+    p = subparsers.add_parser("ss", help="connection table of a running `synack serve`",
+                              description="Show the connection table of a running `synack serve`, "
+                                          "like `ss -tano` shows the kernel's.")
+    setup_ss(p)
+    p.set_defaults(_run=cmd_ss)
+    return p
+
+
+def setup_ss(p: argparse.ArgumentParser) -> None:
+    p.add_argument("state", nargs="*", help="only these states (established, time-wait, listen, "
+                                            "connected, synchronized, ...)")
+    p.add_argument("--netns", default="synack", help="the namespace synack serves in (default synack)")
+    p.add_argument("--watch", nargs="?", type=float, const=1.0, default=None, metavar="SECONDS",
+                   help="redraw every SECONDS (default 1) until Ctrl-C")
+    p.add_argument("--json", action="store_true", help="the rows as JSON")
+    p.add_argument("--stats", action="store_true", help="the driver's and engine's counters instead")
+
+
+def _format_rows(data: dict) -> str:
+    from ..api.ss import SocketRow, Timer, format_table
+    rows = []
+    for r in data["rows"]:
+        peer = tuple(r["peer"])
+        timer = None if r["timer"] is None else Timer(*r["timer"])
+        rows.append(SocketRow(r["state"], r["recv_q"], r["send_q"], tuple(r["local"]), peer, timer,
+                              None, r["kind"]))
+    return format_table(rows) or "(no sockets)\n"
+
+
+def cmd_ss(args) -> int:
+    if args.stats:
+        print(json.dumps(query_control(args.netns, "stats"), indent=2))
+        return 0
+    request = " ".join(["ss", *args.state])
+    if args.watch is None:
+        data = query_control(args.netns, request)
+        if args.json:
+            print(json.dumps(data["rows"]))
+        else:
+            sys.stdout.write(_format_rows(data))
+        return 0
+    try:
+        while True:
+            data = query_control(args.netns, request)
+            counts: dict = {}
+            for r in data["rows"]:
+                counts[r["state"]] = counts.get(r["state"], 0) + 1
+            head = (f"synack on {data['ifname']} in {data['netns']} ({data['mode']})  "
+                    f"{time.strftime('%H:%M:%S')}  " + "  ".join(f"{k} {v}" for k, v in sorted(counts.items())))
+            body = _format_rows(data)
+            lines = body.splitlines()
+            try:
+                height = os.get_terminal_size().lines - 2
+            except OSError:
+                height = 40
+            if len(lines) > height:
+                lines = lines[:height - 1] + [f"... {len(lines) - height + 1} more"]
+            sys.stdout.write("\x1b[H\x1b[2J" + head + "\n\n" + "\n".join(lines) + "\n")
+            sys.stdout.flush()
+            time.sleep(args.watch)
+    except KeyboardInterrupt:
+        return 0
+
+
+# ======================================================================= connect
+def add_connect_parser(subparsers) -> argparse.ArgumentParser:
+    p = subparsers.add_parser("connect", help="synack as a client of a kernel server, over a TUN",
+                              description=_CONNECT_DOC)
+    setup_connect(p)
+    p.set_defaults(_run=cmd_connect)
+    return p
+
+
+_CONNECT_DOC = """Run a synack client against a server on the kernel's side of the TUN and
+print the throughput. By default the server is started for you inside the
+namespace (a small Python program on kernel sockets); --server HOST:PORT uses
+one you run yourself (in an existing namespace, --netns), --url an HTTP one."""
+
+
+def setup_connect(p: argparse.ArgumentParser) -> None:
+    from .services import parse_size
+    p.add_argument("what", choices=("download", "upload", "echo"),
+                   help="download: the kernel sends, synack reads; upload: synack sends; "
+                        "echo: synack sends and reads the same octets back")
+    p.add_argument("--size", type=parse_size, default=100_000_000,
+                   help="octets to move (default 100MB; 64k, 1GiB ... accepted)")
+    p.add_argument("--server", metavar="HOST:PORT",
+                   help="use this kernel-side server instead of starting one")
+    p.add_argument("--url", metavar="URL", help="download: GET this URL (HTTP/1.0) from a kernel server")
+    p.add_argument("--port", type=int, default=5001, help="port for the server started for you (default 5001)")
+    p.add_argument("--hash", action="store_true", help="compare SHA-256 on both sides")
+    p.add_argument("-6", dest="ipv6", action="store_true", help="use IPv6")
+    _tun_arguments(p)
+
+
+def cmd_connect(args) -> int:
+    from .kernelside import _block
+    stack = _open_stack(args)
+    try:
+        return _connect(stack, args, _block())
+    except KeyboardInterrupt:
+        return 130
+    finally:
+        stack.close()
+
+
+def _connect(stack, args, block: bytes) -> int:
+    import hashlib
+    import subprocess
+    kernel = stack.kernel_v6 if args.ipv6 else stack.kernel_v4
+    if kernel is None:
+        raise SystemExit("synack connect: no kernel address of that family")
+    server = None
+    if args.url:
+        return _http_download(stack, args)
+    if args.server:
+        host, _, port = args.server.rpartition(":")
+        target = (host.strip("[]"), int(port))
+    else:
+        bind = "::" if args.ipv6 else "0.0.0.0"
+        ks = [sys.executable, "-m", "synack.tun.kernelside"]
+        argv = {"download": ks + ["source", str(args.port), str(args.size)],
+                "upload": ks + ["sink", str(args.port)] + ([] if args.hash else ["--no-hash"]),
+                "echo": ks + ["echo", str(args.port)]}[args.what] + ["--bind", bind, "--count", "1"]
+        server = stack.ns.popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        line = server.stdout.readline()
+        if not line:
+            raise SystemExit(f"synack connect: the kernel-side server did not start: {server.stderr.read()}")
+        target = (kernel, args.port)
+    fam = _std_socket.AF_INET6 if ":" in target[0] else _std_socket.AF_INET
+    s = stack.socket(fam)
+    s.settimeout(30)
+    t0 = time.perf_counter()
+    s.connect(target)
+    t_conn = time.perf_counter() - t0
+    h = hashlib.sha256() if args.hash else None
+    view = memoryview(block)
+    n = 0
+    t0 = time.perf_counter()
+    if args.what == "download":
+        while True:
+            d = s.recv(1 << 22)
+            if not d:
+                break
+            n += len(d)
+            if h is not None:
+                h.update(d)
+    elif args.what == "upload":
+        left, pos = args.size, 0
+        while left > 0:
+            k = min(left, len(block) - pos)
+            s.sendall(view[pos:pos + k])
+            if h is not None:
+                h.update(view[pos:pos + k])
+            left -= k
+            pos = (pos + k) % len(block)
+            n += k
+        s.shutdown(_std_socket.SHUT_WR)
+        reply = b""
+        while True:
+            d = s.recv(65536)
+            if not d:
+                break
+            reply += d
+    else:
+        got = {"n": 0}
+        rh = hashlib.sha256() if args.hash else None
+
+        def reader():
+            while True:
+                d = s.recv(1 << 22)
+                if not d:
+                    break
+                got["n"] += len(d)
+                if rh is not None:
+                    rh.update(d)
+        th = threading.Thread(target=reader, daemon=True)
+        th.start()
+        left, pos = args.size, 0
+        while left > 0:
+            k = min(left, len(block) - pos)
+            s.sendall(view[pos:pos + k])
+            if h is not None:
+                h.update(view[pos:pos + k])
+            left -= k
+            pos = (pos + k) % len(block)
+        s.shutdown(_std_socket.SHUT_WR)
+        th.join()
+        n = got["n"]
+    dt = time.perf_counter() - t0
+    s.close()
+    print(f"synack connect {args.what}: {n:,} octets in {dt:.3f} s = {n / dt / 1e6:,.1f} MB/s "
+          f"({n * 8 / dt / 1e9:.2f} Gbit/s); connect took {t_conn * 1e3:.2f} ms; "
+          f"server {target[0]}:{target[1]} ({stack.mode} mode)")
+    status = 0
+    if args.what == "upload" and server is not None:
+        res = json.loads(server.stdout.readline() or "{}")
+        ok = res.get("bytes") == n and (h is None or res.get("sha256") == h.hexdigest())
+        print(f"  kernel received {res.get('bytes', '?'):,} octets"
+              + (f", sha256 {'matches' if ok else 'DIFFERS'}" if h is not None else ""))
+        status = 0 if ok else 1
+    elif args.what == "download" and h is not None and server is not None:
+        from .services import pattern_sha256
+        ok = h.hexdigest() == pattern_sha256(args.size) and n == args.size
+        print(f"  sha256 {'matches' if ok else 'DIFFERS from'} what the kernel sent")
+        status = 0 if ok else 1
+    elif args.what == "echo":
+        ok = n == args.size and (rh is None or rh.hexdigest() == h.hexdigest())
+        if not ok:
+            print(f"  echo returned {n} of {args.size} octets" + (" (content differs)" if h else ""))
+            status = 1
+        elif h is not None:
+            print("  sha256 of the echo matches what was sent")
+    if server is not None:
+        try:
+            server.wait(5)
+        except Exception:
+            pass
+    return status
+
+
+def _http_download(stack, args) -> int:
+    import hashlib
+    from urllib.parse import urlsplit
+    u = urlsplit(args.url)
+    if u.scheme != "http" or not u.hostname:
+        raise SystemExit("synack connect: --url takes http://HOST[:PORT]/PATH")
+    fam = _std_socket.AF_INET6 if ":" in u.hostname else _std_socket.AF_INET
+    s = stack.socket(fam)
+    s.settimeout(30)
+    s.connect((u.hostname, u.port or 80))
+    path = u.path or "/"
+    if u.query:
+        path += "?" + u.query
+    s.sendall(f"GET {path} HTTP/1.0\r\nHost: {u.netloc}\r\nUser-Agent: synack\r\n\r\n".encode())
+    t0 = time.perf_counter()
+    head = b""
+    while b"\r\n\r\n" not in head:
+        d = s.recv(65536)
+        if not d:
+            break
+        head += d
+    head, _, body = head.partition(b"\r\n\r\n")
+    h = hashlib.sha256(body) if args.hash else None
+    n = len(body)
+    while True:
+        d = s.recv(1 << 22)
+        if not d:
+            break
+        n += len(d)
+        if h is not None:
+            h.update(d)
+    dt = time.perf_counter() - t0
+    s.close()
+    status_line = head.split(b"\r\n", 1)[0].decode(errors="replace")
+    print(f"synack connect download {args.url}: {status_line}; {n:,} octets of body in {dt:.3f} s = "
+          f"{n / dt / 1e6:,.1f} MB/s" + (f"; sha256 {h.hexdigest()}" if h is not None else ""))
+    return 0 if " 200 " in status_line + " " else 1
+
+
+# ========================================================================= bench
+def add_bench_parser(subparsers) -> argparse.ArgumentParser:
+    from .. import bench
+    p = subparsers.add_parser("bench", help="synack against the kernel: throughput, connections/s, memory",
+                              description=bench.__doc__.split("\n\n")[0])
+    bench.add_arguments(p)
+    p.set_defaults(_run=cmd_bench)
+    return p
+
+
+def setup_bench(p: argparse.ArgumentParser) -> None:
+    from .. import bench
+    bench.add_arguments(p)
+
+
+def cmd_bench(args) -> int:
+    from .. import bench
+    return bench.command(args)
+
+
+# ===================================================================== registration
+def register(subparsers) -> None:
+    """Add serve, connect, ss and bench to an argparse subparsers object."""
+    add_serve_parser(subparsers)
+    add_connect_parser(subparsers)
+    add_ss_parser(subparsers)
+    add_bench_parser(subparsers)
+
+
+def _register_with_cli() -> None:
+    """Use synack.cli's @command hook when it is there."""
+    try:
+        from ..cli import command
+    except ImportError:
+        return
+    command("serve", "run echo, discard, chargen and HTTP on synack, over a TUN", setup_serve,
+            description=_SERVE_DOC)(cmd_serve)
+    command("connect", "synack as a client of a kernel server, over a TUN", setup_connect,
+            description=_CONNECT_DOC)(cmd_connect)
+    command("ss", "connection table of a running `synack serve`", setup_ss,
+            description="Show the connection table of a running `synack serve`, like `ss -tano` "
+                        "shows the kernel's.")(cmd_ss)
+    command("bench", "synack against the kernel: throughput, connections/s, memory", setup_bench,
+            description="Measure synack against the Linux kernel on this machine (needs root): bulk "
+                        "throughput both ways, connections per second, memory per idle connection, "
+                        "and the simulator's lifecycle rate.")(cmd_bench)
+
+
+_register_with_cli()
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(prog="python -m synack.tun.commands")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    register(sub)
+    args = p.parse_args(argv)
+    return int(args._run(args) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
