@@ -65,8 +65,11 @@ def test_syn_sent_syn_ack_with_fin(syn_sent):
     """RFC 9293 §3.10.7.3 then §3.10.7.4 eighth: a FIN on the SYN,ACK moves us
     on to CLOSE-WAIT and is acknowledged."""
     t = syn_sent
+    # The window our SYN offered ends at IRS+1+4096; the FIN takes one sequence
+    # number of it, and the right edge is not moved on by one octet (receiver
+    # SWS avoidance, RFC 9293 §3.8.6.2.2, MUST-39): 4095 is offered.
     assert t.send(PEER_SYN_ACK._replace(flags=SYN | ACK | FIN)) == [
-        RECV._replace(flags=ACK, seq=LOCAL_SEQ, ack=REMOTE_SEQ + 1)]
+        RECV._replace(flags=ACK, seq=LOCAL_SEQ, ack=REMOTE_SEQ + 1, window=4095)]
     assert t.conn.state is CLOSE_WAIT
     assert kinds(t.events()) == ["connected", "eof"]
     assert t.read() == b""

@@ -441,6 +441,9 @@ class Connection:
             return
         self.irs = seg.seq
         self.rcv_nxt = (seg.seq + 1) & MASK
+        # The window our SYN offered (never scaled, RFC 7323 §2.2) counts from
+        # RCV.NXT, which only now exists: rebase the right edge on it.
+        self.rcv_adv = (self.rcv_nxt + min(self.rcvbuf, 0xFFFF)) & MASK
         self.last_ack_sent = self.rcv_nxt
         self._take_syn_options(seg, now)
         if ack_ok:
