@@ -70,6 +70,7 @@ class Config:
     #: Tail Loss Probe (RFC 8985 §7) on SACK connections
     tlp: bool = False
     tlp_max_ack_delay: float = 0.2  #: TLP.max_ack_delay, added to a one-segment flight's PTO
+    tlp_extra: float = 0.0          #: added to 2*SRTT for a multi-segment flight (Linux: 2 ms)
     # --- keep-alive (RFC 9293 §3.8.4) -----------------------------------------
     keepalive: bool = False         #: off by default (MUST-25)
     keepalive_idle: float = 7200.0  #: >= 2 hours by default (MUST-28)
@@ -113,7 +114,7 @@ def linux_profile() -> Config:
         initial_window=10, rcvbuf=131072, sndbuf=16384 * 4,
         max_rcvbuf=15728640, msl=30.0, r2=15,   # tcp_rmem max 15 MiB -> wscale 8
         congestion_control="cubic",
-        quickack=True, psh="linux", abc_limit=None, cwnd_validation=True, tlp=True,
+        quickack=True, psh="linux", abc_limit=None, cwnd_validation=True, tlp=True, tlp_extra=0.002,
         hystart="linux",
     )
 

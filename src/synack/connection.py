@@ -1112,6 +1112,10 @@ class Connection:
             pto = 2 * srtt
             if ((self.snd_nxt - self.snd_una) & MASK) <= self.snd_mss:
                 pto += self.cfg.tlp_max_ack_delay    # one segment: allow for a delayed ACK
+            else:
+                # Linux adds a small margin (TCP_TIMEOUT_MIN, 2 ms) so that a
+                # sub-millisecond path (a TUN, loopback) does not probe spuriously
+                pto += self.cfg.tlp_extra
         d = now + pto
         if self.t_rexmt is not None and d > self.t_rexmt:
             d = self.t_rexmt                         # never later than the RTO would fire
