@@ -15,7 +15,6 @@ without rewinding it, as BSD and Linux do.
 from __future__ import annotations
 
 import errno as _errno
-from collections import deque
 
 from . import events as ev
 from .config import Config
@@ -73,7 +72,7 @@ class Connection:
     """The TCB (RFC 9293 §3.3.1) and everything done to it."""
 
     __slots__ = (
-        "host", "cfg", "key", "local_ip", "local_port", "remote_ip", "remote_port", "name",
+        "host", "cfg", "key", "local_ip", "local_port", "remote_ip", "remote_port",
         "state", "passive", "listener", "ipv6",
         # send sequence space (RFC 9293 §3.3.1, Figure 4)
         "iss", "snd_una", "snd_nxt", "snd_wnd", "snd_wl1", "snd_wl2", "max_snd_wnd", "snd_up",
@@ -110,7 +109,6 @@ class Connection:
         self.local_ip, self.local_port = local_ip, local_port
         self.remote_ip, self.remote_port = remote_ip, remote_port
         self.key = (local_ip, local_port, remote_ip, remote_port)
-        self.name = f"{local_ip}:{local_port}>{remote_ip}:{remote_port}"
         self.ipv6 = ":" in local_ip
         self.state = CLOSED
         self.passive = False
@@ -135,7 +133,8 @@ class Connection:
         self.oooq: list[list] = []
         self.ooo_bytes = 0
         self.ooo_stamp = 0
-        self.push_seqs: deque = deque()     # the sequence number after each SEND's last octet
+        # short queues as lists: an empty list is 56 bytes, an empty deque 760
+        self.push_seqs: list = []          # the sequence number after each SEND's last octet
         self.psh_pairs = cfg.psh == "linux"
         self.rcvbuf = cfg.rcvbuf
         self.sndbuf = cfg.sndbuf
@@ -167,7 +166,7 @@ class Connection:
         self.high_rxt = self.rescue_rxt = None
         self.pipe = 0
         self.dsack = None                  # (start, end) to report first in the next ACK
-        self.rxt_marks: deque = deque()    # SACK recovery: (start, end, HighData) per retransmission
+        self.rxt_marks: list = []          # SACK recovery: (start, end, HighData) per retransmission
         self.rxt_again: list = []          # retransmissions found lost, to send once more
         self.cwnd_limited = False
         self.max_flight = 0
@@ -188,6 +187,11 @@ class Connection:
         self.keep_probes = 0
         self.deadline = None
         self.transitions: list | None = None
+
+    @property
+    def name(self) -> str:
+        """local>remote, for messages and traces (made on demand: it is rarely read)."""
+        return f"{self.local_ip}:{self.local_port}>{self.remote_ip}:{self.remote_port}"
 
     def __repr__(self) -> str:
         return f"<Connection {self.name} {self.state}>"
@@ -1020,10 +1024,10 @@ class Connection:
         while marks:
             start, end, high = marks[0]
             if not _lt(una, end) or board.sacked_end(start, una) is not None:
-                marks.popleft()                    # delivered
+                marks.pop(0)                    # delivered
                 continue
             if _lt(high, una) or board.is_lost(high, una, mss):
-                marks.popleft()
+                marks.pop(0)
                 self.host.count("lost_retransmissions")
                 self.rxt_again.append((start if _lt(una, start) else una, end))
                 continue
@@ -1549,11 +1553,11 @@ class Connection:
         while ps:
             p_off = (ps[0] - base) & MASK
             if p_off >= HALF:
-                ps.popleft()                       # already ACKed (sent by a probe)
+                ps.pop(0)                       # already ACKed (sent by a probe)
                 continue
             if p_off > e_off:
                 break
-            ps.popleft()
+            ps.pop(0)
             if p_off > s_off:
                 psh = True
         if psh or (index & 1 and self.psh_pairs):
