@@ -434,6 +434,19 @@ def cmd_connect(args) -> int:
         stack.close()
 
 
+def _send_pattern(s, block: bytes, view: memoryview, size: int, h) -> int:
+    """Send `size` octets of the repeating `block` (hashing them into `h`)."""
+    left, pos = size, 0
+    while left > 0:
+        k = min(left, len(block) - pos)
+        s.sendall(view[pos:pos + k])
+        if h is not None:
+            h.update(view[pos:pos + k])
+        left -= k
+        pos = (pos + k) % len(block)
+    return size
+
+
 def _connect(stack, args, block: bytes) -> int:
     import hashlib
     import subprocess
@@ -476,15 +489,7 @@ def _connect(stack, args, block: bytes) -> int:
             if h is not None:
                 h.update(d)
     elif args.what == "upload":
-        left, pos = args.size, 0
-        while left > 0:
-            k = min(left, len(block) - pos)
-            s.sendall(view[pos:pos + k])
-            if h is not None:
-                h.update(view[pos:pos + k])
-            left -= k
-            pos = (pos + k) % len(block)
-            n += k
+        n = _send_pattern(s, block, view, args.size, h)
         s.shutdown(_std_socket.SHUT_WR)
         reply = b""
         while True:
@@ -506,14 +511,7 @@ def _connect(stack, args, block: bytes) -> int:
                     rh.update(d)
         th = threading.Thread(target=reader, daemon=True)
         th.start()
-        left, pos = args.size, 0
-        while left > 0:
-            k = min(left, len(block) - pos)
-            s.sendall(view[pos:pos + k])
-            if h is not None:
-                h.update(view[pos:pos + k])
-            left -= k
-            pos = (pos + k) % len(block)
+        _send_pattern(s, block, view, args.size, h)
         s.shutdown(_std_socket.SHUT_WR)
         th.join()
         n = got["n"]
