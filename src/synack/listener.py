@@ -107,6 +107,7 @@ class Listener:
         conn._update_deadline()
 
     def _new_child(self, now: float, src_ip: str, dst_ip: str, seg: Segment, iss: int | None,
+                   cause: str = "rcv SYN / snd SYN,ACK",
                    ) -> Connection:
         host = self.host
         conn = Connection(host, self.cfg, dst_ip, seg.dst_port, src_ip, seg.src_port)
@@ -136,7 +137,7 @@ class Listener:
             conn.rcv_wscale = 0
         conn._init_cc()
         host._attach(conn)
-        conn._set_state(SYN_RECEIVED, "rcv SYN / snd SYN,ACK", now)
+        conn._set_state(SYN_RECEIVED, cause, now)
         return conn
 
     # ----------------------------------------------------------- SYN cookies
@@ -185,7 +186,8 @@ class Listener:
         syn_opts = Options(mss=mss, wscale=ws if self.cfg.window_scaling else None,
                            sack_permitted=sackp, timestamp=(ts[0], 0) if ts else None)
         fake_syn = Segment(seg.src_port, seg.dst_port, client_isn, 0, SYN, seg.window, 0, syn_opts)
-        conn = self._new_child(now, src_ip, dst_ip, fake_syn, iss=(seg.ack - 1) & MASK)
+        conn = self._new_child(now, src_ip, dst_ip, fake_syn, iss=(seg.ack - 1) & MASK,
+                               cause="rcv ACK with a valid SYN cookie (RFC 4987 §3.6)")
         if ts is not None and conn.ts_ok:
             conn.ts_offset = (ts[1] - int(now * 1000)) & MASK   # keep our TSval clock continuous
         conn.syn_opts = syn_opts
