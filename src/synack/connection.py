@@ -30,6 +30,9 @@ from .states import (CAN_RECEIVE, CAN_SEND, CLOSE_WAIT, CLOSED, CLOSING, ESTABLI
                      TIME_WAIT, TRANSITIONS, IllegalTransition, State)
 
 _new = tuple.__new__
+#: the value of a short queue that has never been used: sharing one empty tuple
+#: saves a 56-byte list per queue per connection (idle connections are many)
+_EMPTY = ()
 _TS_OPTION_LEN = 12        # NOP, NOP, kind 8 len 10 (RFC 7323 Appendix A layout)
 _MAX_WINDOW_FIELD = 0xFFFF
 _PAWS_IDLE = 24 * 86400.0  # RFC 7323 §5.5: TS.Recent is invalid after 24 days idle
@@ -130,11 +133,11 @@ class Connection:
         self.rcvq = bytearray()
         # out-of-order data: [[start, end, [chunks], stamp], ...] sorted, disjoint;
         # stamp orders the blocks by how recently they changed (RFC 2018 §4)
-        self.oooq: list[list] = []
+        self.oooq: list[list] = _EMPTY    # replaced by a list on first use
         self.ooo_bytes = 0
         self.ooo_stamp = 0
-        # short queues as lists: an empty list is 56 bytes, an empty deque 760
-        self.push_seqs: list = []          # the sequence number after each SEND's last octet
+        # short queues as lists (an empty deque is 760 bytes), and none until used
+        self.push_seqs: list = _EMPTY      # the sequence number after each SEND's last octet
         self.psh_pairs = cfg.psh == "linux"
         self.rcvbuf = cfg.rcvbuf
         self.sndbuf = cfg.sndbuf
@@ -166,8 +169,8 @@ class Connection:
         self.high_rxt = self.rescue_rxt = None
         self.pipe = 0
         self.dsack = None                  # (start, end) to report first in the next ACK
-        self.rxt_marks: list = []          # SACK recovery: (start, end, HighData) per retransmission
-        self.rxt_again: list = []          # retransmissions found lost, to send once more
+        self.rxt_marks: list = _EMPTY      # SACK recovery: (start, end, HighData) per retransmission
+        self.rxt_again: list = _EMPTY      # retransmissions found lost, to send once more
         self.cwnd_limited = False
         self.max_flight = 0
         self.cwnd_usage_seq = 0
@@ -237,7 +240,10 @@ class Connection:
         n = len(data) if len(data) <= room else room
         self.sndq += data[:n] if n < len(data) else data
         # where this SEND ends: its last segment carries PSH (MUST-61, §3.9.1.2)
-        self.push_seqs.append((self.sndq_seq + len(self.sndq)) & MASK)
+        ps = self.push_seqs
+        if ps is _EMPTY:
+            ps = self.push_seqs = []
+        ps.append((self.sndq_seq + len(self.sndq)) & MASK)
         if st is ESTABLISHED or st is CLOSE_WAIT:
             self._output(now)
             self._update_deadline()
@@ -338,7 +344,7 @@ class Connection:
         if st in (SYN_RECEIVED, ESTABLISHED, FIN_WAIT_1, FIN_WAIT_2, CLOSE_WAIT):
             self._emit(RST | ACK, self.snd_nxt, self.rcv_nxt, now)
         self.sndq.clear()
-        self.push_seqs.clear()
+        self.push_seqs = _EMPTY
         self.rcvq.clear()
         self.orphan = True
         if st is not CLOSED and st is not LISTEN:
@@ -963,8 +969,8 @@ class Connection:
                 self.rtx_nxt = None
                 self.sack_recovery = False
                 self.high_rxt = self.rescue_rxt = None
-                self.rxt_marks.clear()
-                self.rxt_again.clear()
+                self.rxt_marks = _EMPTY
+                self.rxt_again = _EMPTY
             elif not self.sack_recovery:
                 # RFC 6582 §3.2 step 4, partial ACK: retransmit the next hole,
                 # deflate cwnd by what was ACKed, add back one SMSS
@@ -982,7 +988,7 @@ class Connection:
                 floor = acked if acked < self.snd_mss else self.snd_mss
                 if credit < floor:
                     credit = floor
-            hs = self.hystart
+            hs = self.hystart if self.hystart is not None else self._get_hystart()
             if hs is not None and cc.cwnd < cc.ssthresh and hs.phase != HyStart.DONE:
                 end = hs.window_end
                 div = hs.on_ack(end is not None and _le(end, a), self.snd_nxt, sample,
@@ -1029,7 +1035,7 @@ class Connection:
             if _lt(high, una) or board.is_lost(high, una, mss):
                 marks.pop(0)
                 self.host.count("lost_retransmissions")
-                self.rxt_again.append((start if _lt(una, start) else una, end))
+                self._queue_again((start if _lt(una, start) else una, end))
                 continue
             break
 
@@ -1085,15 +1091,15 @@ class Connection:
         self.rtt_seq = None
         self.tlp_end = None                        # RFC 8985 §7.1
         self.t_pto = None
-        if self.hystart is not None:
-            self.hystart.stop()                    # RFC 9406 §4.2: a loss ends it
+        if self.cfg.hystart:
+            self._get_hystart().stop()                    # RFC 9406 §4.2: a loss ends it
         if board is not None and board.blocks:
             self.sack_recovery = True
             n = self._send_from(una, now, mss, retransmit=True)     # (4.3)
             self.high_rxt = self.rescue_rxt = (una + n) & MASK
-            self.rxt_marks.clear()
-            self.rxt_again.clear()
-            self.rxt_marks.append((una, self.high_rxt, self.snd_nxt))
+            self.rxt_marks = _EMPTY
+            self.rxt_again = _EMPTY
+            self._mark_rxt((una, self.high_rxt, self.snd_nxt))
         else:
             self.sack_recovery = False
             cc.cwnd = cc.ssthresh + 3 * mss        # RFC 5681 §3.2 step 3
@@ -1248,16 +1254,16 @@ class Connection:
         else:
             flight = (self.snd_nxt - self.snd_una) & MASK
             self.cc.on_timeout(flight, now)
-            if self.hystart is not None:
-                self.hystart.stop()
+            if self.cfg.hystart:
+                self._get_hystart().stop()
             # RFC 6675 §5.1: RecoveryPoint = HighData, SACK recovery ends; the
             # SACK information is expunged (RFC 2018 §8: the receiver may have
             # reneged) and rebuilt from the ACKs that follow
             self.recover = self.snd_nxt
             self.sack_recovery = False
             self.high_rxt = self.rescue_rxt = None
-            self.rxt_marks.clear()
-            self.rxt_again.clear()
+            self.rxt_marks = _EMPTY
+            self.rxt_again = _EMPTY
             if self.board is not None and self.retries > 1:
                 # A second timeout in a row: the receiver may have reneged
                 # (RFC 2018 §8), so forget its SACKs. After a first timeout
@@ -1327,6 +1333,24 @@ class Connection:
             self.t_keep = now + cfg.keepalive_interval
         else:
             self.t_keep = now + cfg.keepalive_idle
+
+    def _mark_rxt(self, mark: tuple) -> None:
+        if self.rxt_marks is _EMPTY:
+            self.rxt_marks = []
+        self.rxt_marks.append(mark)
+
+    def _queue_again(self, rng: tuple) -> None:
+        if self.rxt_again is _EMPTY:
+            self.rxt_again = []
+        self.rxt_again.append(rng)
+
+    def _get_hystart(self):
+        """HyStart's state, made when first needed (at the first ACK of data,
+        or at a loss that stops it): idle connections never carry it."""
+        hs = self.hystart
+        if hs is None and self.cfg.hystart:
+            hs = self.hystart = HyStart(self.cfg.hystart)
+        return hs
 
     def _update_deadline(self) -> None:
         # the earliest armed timer, written out: this runs after every event
@@ -1406,7 +1430,7 @@ class Connection:
                 if used:
                     self.host.count("retransmits_again")
                     self.pipe += used
-                    self.rxt_marks.append((seq, (seq + used) & MASK, self.snd_nxt))
+                    self._mark_rxt((seq, (seq + used) & MASK, self.snd_nxt))
                     sent = True
                 continue
             nxt = board.next_lost(una, self.snd_nxt, self.high_rxt, mss)
@@ -1422,7 +1446,7 @@ class Connection:
                     break
                 self.high_rxt = (seq + used) & MASK   # (C.2)
                 self.pipe += used                     # (C.4)
-                self.rxt_marks.append((seq, self.high_rxt, self.snd_nxt))
+                self._mark_rxt((seq, self.high_rxt, self.snd_nxt))
                 sent = True
                 continue
             # rule (4): one rescue retransmission per recovery, of the highest
@@ -1828,7 +1852,7 @@ class Connection:
         if hasattr(cc, "rtt"):
             cc.rtt = self.rtt                     # CUBIC reads SRTT (RFC 9438 §4.2)
         self.cc = cc
-        self.hystart = HyStart(cfg.hystart) if cfg.hystart else None
+        self.hystart = None                       # made on first use (_get_hystart)
 
     def rtt_sample_syn(self, now: float) -> None:
         """RTT from the handshake, if the SYN was not retransmitted (Karn, MUST-18).

@@ -21,7 +21,9 @@ class Scoreboard:
     __slots__ = ("blocks", "sacked", "dsacks", "last_dsack")
 
     def __init__(self):
-        self.blocks: list[list[int]] = []    # [[start, end], ...] absolute sequence numbers
+        # [[start, end], ...] absolute sequence numbers; always replaced whole, so
+        # an unused board shares one empty tuple instead of holding a list
+        self.blocks: list[list[int]] = ()
         self.sacked = 0                      # octets currently marked SACKed
         self.dsacks = 0                      # D-SACK blocks seen (RFC 2883)
         self.last_dsack: tuple[int, int] | None = None  # the D-SACK block of the last update
@@ -30,7 +32,7 @@ class Scoreboard:
         return bool(self.blocks)
 
     def clear(self) -> None:
-        self.blocks.clear()
+        self.blocks = ()
         self.sacked = 0
 
     def update(self, una: int, high_data: int, sack_blocks) -> int:
