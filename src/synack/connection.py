@@ -470,6 +470,7 @@ class Connection:
             self.retries = 0
             self.rtt.backoff = 0
             self._set_state(ESTABLISHED, "rcv SYN,ACK / snd ACK", now)
+            self.syn_opts = NO_OPTIONS               # needed only to resend a SYN,ACK
             self._event(ev.CONNECTED)
             self.ack_now = True
             if seg.payload or flags & (FIN | URG):
@@ -631,6 +632,7 @@ class Connection:
                 self.snd_wl1 = seq
                 self.snd_wl2 = a
                 self._set_state(ESTABLISHED, "rcv ACK of SYN", now)
+                self.syn_opts = NO_OPTIONS               # needed only to resend a SYN,ACK
                 self._event(ev.CONNECTED)
                 if self.passive and self.listener is not None:
                     self.listener.established(self)
