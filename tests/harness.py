@@ -85,9 +85,11 @@ def seq(n: int) -> int:
 
 
 def cfg(**changes) -> Config:
-    """The harness's default Config, with `changes` applied."""
+    """The harness's default Config, with `changes` applied. Options off and
+    immediate ACKs for exact expectations; Reno (RFC 5681), whose window
+    arithmetic the per-state tests spell out (CUBIC has its own tests)."""
     base = Config(delayed_ack=False, timestamps=False, sack=False, window_scaling=False,
-                  rcvbuf=WINDOW)
+                  rcvbuf=WINDOW, congestion_control="reno")
     return base.replace(**changes) if changes else base
 
 

@@ -54,7 +54,7 @@ class Config:
     #: Linux's smallest TSO/GSO unit (tcp_min_tso_segs = 2) comes out.
     psh: str = "write"
     initial_window: int | None = None  #: segments; None = RFC 5681 §3.1 by MSS
-    congestion_control: str = "reno"
+    congestion_control: str = "cubic"   #: RFC 9438, the default; "reno" is RFC 5681
     #: slow-start increase per ACK, in segments (RFC 5681 §3.1: at most one
     #: SMSS per ACK; RFC 3465 allows 2); None = by every segment the ACK
     #: newly delivers, as Linux (tcp_slow_start) does
