@@ -11,20 +11,14 @@ from synack.wire import (BadChecksum, MalformedSegment, NotTcp, WireError,
                          address_family, decode_ip, encode_ip, encode_tcp)
 from synack.wire.ip import unwrap_ip, wrap_tcp
 
+from wireref import reference_ones_sum
+
 V4 = ("192.0.2.1", "198.51.100.7")
 V6 = ("2001:db8::1", "fe80::aa:bb")
 U32 = st.integers(0, 2**32 - 1)
 U16 = st.integers(0, 0xFFFF)
 
 
-def reference_ones_sum(data: bytes) -> int:
-    if len(data) % 2:
-        data += b"\x00"
-    total = 0
-    for i in range(0, len(data), 2):
-        total += (data[i] << 8) | data[i + 1]
-        total = (total & 0xFFFF) + (total >> 16)
-    return total
 
 
 def v4_packet(tcp: bytes, *, ihl=5, total=None, frag=0x4000, proto=6,

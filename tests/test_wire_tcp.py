@@ -12,6 +12,8 @@ from synack.wire import (BadChecksum, MalformedSegment, WireError, decode_tcp,
                          encode_tcp)
 from synack.wire.tcp import encode_options
 
+from wireref import reference_ones_sum
+
 V4 = ("192.0.2.1", "198.51.100.7")
 V6 = ("2001:db8::1", "2001:db8:ffff::22")
 U32 = st.integers(0, 2**32 - 1)
@@ -21,14 +23,6 @@ U16 = st.integers(0, 0xFFFF)
 # ---------------------------------------------------------------- helpers
 
 
-def reference_ones_sum(data: bytes) -> int:
-    if len(data) % 2:
-        data += b"\x00"
-    total = 0
-    for i in range(0, len(data), 2):
-        total += (data[i] << 8) | data[i + 1]
-        total = (total & 0xFFFF) + (total >> 16)
-    return total
 
 
 def pseudo(src_ip, dst_ip, length):

@@ -1,4 +1,4 @@
-"""SYN cookies (RFC 4987 §3.6).
+"""SYN cookies (RFC 4987 §3.6; the encoding is its Appendix A).
 
 When the SYN queue is full a listener can answer a SYN without keeping any
 state: the SYN,ACK's ISN itself carries what the connection needs.

@@ -49,6 +49,20 @@ def _flood(st: Stage, n: int, at: float = 0.0) -> None:
     st.quiet.add("spoofed")
 
 
+def _flooded_server(st: Stage, cookies: str):
+    """A client, and a server whose SYN queue (backlog 4) spoofed SYNs have filled."""
+    c = st.host("client", CLIENT_IP)
+    s = st.host("server", SERVER_IP, syn_cookies=cookies)
+    st.link(c, s)
+    lst = s.listen(80, backlog=4)
+    _flood(st, 4)
+    st.run(until=0.05)
+    st.note(f"server: SYN queue full, {len(lst.listener.syn_queue)} of 4 half-open "
+            f"connections (SYN_RECEIVED)", side="right")
+    st.run(until=0.1)
+    return c, s, lst
+
+
 @scenario("syn-flood", "A SYN flood fills the SYN queue",
           "spoofed SYNs fill the SYN queue; a legitimate client gets no answer")
 def syn_flood(st: Stage) -> None:
@@ -64,15 +78,7 @@ def syn_flood(st: Stage) -> None:
     SYN cookies (the syn-cookies scenario) are the classic defence; here
     they are off.
     """
-    c = st.host("client", CLIENT_IP)
-    s = st.host("server", SERVER_IP, syn_cookies="off")
-    st.link(c, s)
-    lst = s.listen(80, backlog=4)
-    _flood(st, 4)
-    st.run(until=0.05)
-    st.note(f"server: SYN queue full, {len(lst.listener.syn_queue)} of 4 half-open "
-            f"connections (SYN_RECEIVED)", side="right")
-    st.run(until=0.1)
+    c, s, lst = _flooded_server(st, cookies="off")
     conn = c.connect(SERVER_IP, 80)
     st.run(until=12.0)
     st.facts["client_state"] = conn.state
@@ -109,15 +115,7 @@ def syn_cookies(st: Stage) -> None:
     it (RFC 4987 §3.6). The price: options that the cookie cannot hold
     (window scaling, SACK without timestamps) are lost for that connection.
     """
-    c = st.host("client", CLIENT_IP)
-    s = st.host("server", SERVER_IP, syn_cookies="when-full")
-    st.link(c, s)
-    lst = s.listen(80, backlog=4)
-    _flood(st, 4)
-    st.run(until=0.05)
-    st.note(f"server: SYN queue full, {len(lst.listener.syn_queue)} of 4 half-open "
-            f"connections (SYN_RECEIVED)", side="right")
-    st.run(until=0.1)
+    c, s, lst = _flooded_server(st, cookies="when-full")
     conn = c.connect(SERVER_IP, 80)
     st.wait(lambda: conn.state is ESTABLISHED and bool(lst.listener.accept_queue))
     sconn = lst.accept()
