@@ -40,6 +40,7 @@ def main(argv=None):
     if args.json:
         print(json.dumps(res))
     else:
+        print(f"build: {res['lifecycle_trace_off']['build']}")
         print(f"lifecycles/CPU-s, tracing off : {off}")
         print(f"lifecycles/CPU-s, tracing on  : {on}  (tracing costs {res['tracing_cost_pct']}%)")
         for key in ("lifecycle_trace_off", "lifecycle_trace_on"):

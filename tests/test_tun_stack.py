@@ -465,6 +465,9 @@ def test_bench_json_sim_only(capsys):
     assert bench.main(["--only", "sim", "--sim", "200", "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
     assert out["sim_lifecycles_per_cpu_s"] > 0
+    # the report names the build it measured (make test runs both)
+    want = "compiled" if os.environ.get("SYNACK_EXPECT_COMPILED") == "1" else "pure"
+    assert out["build"] == want and out["sim"]["build"] == want
 
 
 def test_commands_register_with_the_cli():

@@ -44,6 +44,13 @@ VETH_A, VETH_B = "198.51.100.1", "198.51.100.2"
 _KS = [sys.executable, "-m", "synack.tun.kernelside"]
 
 
+def build_name() -> str:
+    """"compiled" when the mypyc build of the hot modules is the one running
+    (`make compiled`, then PYTHONPATH=build/compiled/src), else "pure"."""
+    from . import compiled_modules
+    return "compiled" if compiled_modules() else "pure"
+
+
 # ======================================================================= simulator
 REQ = b"q" * 1024
 RESP = b"r" * 1024
@@ -87,14 +94,23 @@ def sim_lifecycles(n: int, trace: bool = False, spacing: float = 0.0001) -> dict
 
     net.on_event = on_event
     chost = client.host
-    for i in range(n):
-        net.call_at(i * spacing, chost.connect, i * spacing, "10.0.0.2", 80)
+
+    def opener(i: int) -> None:
+        # one connect every `spacing` seconds, each scheduling the next (the
+        # event queue stays short, as it would with a real client)
+        t = i * spacing
+        chost.connect(t, "10.0.0.2", 80)
+        if i + 1 < n:
+            net.call_at(t + spacing, opener, i + 1)
+    if n:
+        net.call_at(0.0, opener, 0)
     c0, w0 = time.process_time(), time.perf_counter()
     net.run()
     cpu, wall = time.process_time() - c0, time.perf_counter() - w0
     done = chost.stats["time_wait_expired"]
     res = {"lifecycles": n, "completed": done, "cpu_s": round(cpu, 3), "wall_s": round(wall, 3),
-           "lifecycles_per_cpu_s": round(done / cpu), "segments": net.stats["sent"], "trace": trace}
+           "lifecycles_per_cpu_s": round(done / cpu), "segments": net.stats["sent"], "trace": trace,
+           "build": build_name()}
     if done != n:
         # an engine problem, not the benchmark's: report it rather than hide the rate
         res["incomplete"] = {"client": dict(chost.stats), "server": dict(server.host.stats)}
@@ -436,7 +452,8 @@ def run(args) -> dict:
     from .tun.netns import reap_stale, require_privileges
     only = set((args.only or "bulk,conn,idle,sim").split(","))
     res: dict = {"machine": {"cpus": os.cpu_count(), "python": sys.version.split()[0],
-                             "kernel": os.uname().release}, "mode": args.mode}
+                             "kernel": os.uname().release}, "mode": args.mode,
+                 "build": build_name()}
     if only & {"bulk", "conn", "idle"}:
         require_privileges("the benchmark's namespaces and TUN devices")
         reap_stale()
@@ -520,8 +537,8 @@ def format_table(res: dict) -> str:
                                for j, c in enumerate(r)).rstrip())
         if i == 0:
             lines.append("-" * len(lines[0]))
-    notes = [f"mode {res.get('mode')}; {res['machine']['cpus']} CPUs, Linux {res['machine']['kernel']}, "
-             f"Python {res['machine']['python']}"]
+    notes = [f"mode {res.get('mode')}; {res.get('build', 'pure')} build; {res['machine']['cpus']} CPUs, "
+             f"Linux {res['machine']['kernel']}, Python {res['machine']['python']}"]
     if "bulk" in res:
         b = res["bulk"]
         notes.append(f"bulk: median of {len(b['synack']['in_MBps'])} rounds of "

@@ -18,7 +18,9 @@ The interface, all sizes in bytes:
 """
 from __future__ import annotations
 
-from typing import Callable
+from typing import Callable, ClassVar, Final
+
+from ._mypyc import mypyc_attr
 
 _REGISTRY: dict[str, Callable[..., "CongestionControl"]] = {}
 
@@ -59,8 +61,10 @@ def rfc5681_initial_window(mss: int) -> int:
     return 4 * mss
 
 
+# mypyc: controllers may be subclassed in Python (tests trace on_loss that way)
+@mypyc_attr(allow_interpreted_subclasses=True)
 class CongestionControl:
-    name = "base"
+    name: ClassVar[str] = "base"
     __slots__ = ("mss", "cwnd", "ssthresh", "in_recovery", "abc_limit")
 
     def __init__(self, mss: int, initial_window: int | None):
@@ -111,16 +115,16 @@ class CongestionControl:
         self.cwnd = min(self.cwnd, iw)
 
 
-@register("reno")
+@mypyc_attr(allow_interpreted_subclasses=True)
 class Reno(CongestionControl):
     """RFC 5681: slow start, congestion avoidance, halve on loss."""
     __slots__ = ("_ca_acc",)
 
-    def __init__(self, mss, initial_window):
+    def __init__(self, mss: int, initial_window: int | None):
         super().__init__(mss, initial_window)
         self._ca_acc = 0
 
-    def on_ack(self, acked, flight, now):
+    def on_ack(self, acked: int, flight: int, now: float) -> None:
         if self.in_recovery:
             return
         if self.cwnd < self.ssthresh:
@@ -133,16 +137,20 @@ class Reno(CongestionControl):
             self._ca_acc -= self.cwnd
             self.cwnd += self.mss
 
-    def on_loss(self, flight, now):
+    def on_loss(self, flight: int, now: float) -> None:
         # §3.2 step 2: ssthresh = max(FlightSize / 2, 2*SMSS)
         self.ssthresh = max(flight // 2, 2 * self.mss)
         self.cwnd = self.ssthresh
         self._ca_acc = 0
         self.in_recovery = True
 
-    def on_timeout(self, flight, now):
+    def on_timeout(self, flight: int, now: float) -> None:
         super().on_timeout(flight, now)
         self._ca_acc = 0
+
+
+# registered by a call, not as a decorator: mypyc compiles only undecorated classes natively
+register("reno")(Reno)
 
 
 class HyStart:
@@ -164,15 +172,17 @@ class HyStart:
     Rounds are RFC 9406 §4.2's: a round ends when an ACK covers `window_end`,
     SND.NXT at its start.
     """
-    MIN_RTT_THRESH = 0.004
-    MAX_RTT_THRESH = 0.016
-    MIN_RTT_DIVISOR = 8
-    N_RTT_SAMPLE = 8
-    CSS_GROWTH_DIVISOR = 4
-    CSS_ROUNDS = 5
-    LOW_WINDOW = 16                 # Linux hystart_low_window, in segments
+    MIN_RTT_THRESH: Final = 0.004
+    MAX_RTT_THRESH: Final = 0.016
+    MIN_RTT_DIVISOR: Final = 8
+    N_RTT_SAMPLE: Final = 8
+    CSS_GROWTH_DIVISOR: Final = 4
+    CSS_ROUNDS: Final = 5
+    LOW_WINDOW: Final = 16          # Linux hystart_low_window, in segments
 
-    SLOW_START, CSS, DONE = 0, 1, 2
+    SLOW_START: Final = 0
+    CSS: Final = 1
+    DONE: Final = 2
 
     __slots__ = ("mode", "phase", "window_end", "last_round_min", "cur_round_min", "samples",
                  "css_baseline", "css_rounds", "min_rtt")
@@ -182,13 +192,13 @@ class HyStart:
             raise ValueError(f"unknown HyStart flavour {mode!r}")
         self.mode = mode
         self.phase = self.SLOW_START
-        self.window_end = None
-        self.last_round_min = None
-        self.cur_round_min = None
+        self.window_end: int | None = None
+        self.last_round_min: float | None = None
+        self.cur_round_min: float | None = None
         self.samples = 0
-        self.css_baseline = None
+        self.css_baseline: float | None = None
         self.css_rounds = 0
-        self.min_rtt = None
+        self.min_rtt: float | None = None
 
     @classmethod
     def _thresh(cls, base: float) -> float:
@@ -222,7 +232,9 @@ class HyStart:
         if self.samples >= self.N_RTT_SAMPLE and self.cur_round_min is not None:
             cur = self.cur_round_min
             if self.mode == "linux":
-                if cwnd_segs >= self.LOW_WINDOW and cur > self.min_rtt + self._thresh(self.min_rtt):
+                min_rtt = self.min_rtt
+                assert min_rtt is not None          # set with the first sample
+                if cwnd_segs >= self.LOW_WINDOW and cur > min_rtt + self._thresh(min_rtt):
                     self.phase = self.DONE
                     return 0
             elif self.phase == self.SLOW_START and self.last_round_min is not None:
@@ -230,7 +242,7 @@ class HyStart:
                     self.css_baseline = cur          # RFC 9406 §4.2: enter CSS
                     self.phase = self.CSS
                     self.css_rounds = 0
-            elif self.phase == self.CSS and cur < self.css_baseline:
+            elif self.phase == self.CSS and cur < self.css_baseline:  # type: ignore[operator]
                 self.css_baseline = None             # RFC 9406 §4.2: back to slow start
                 self.phase = self.SLOW_START
         return self.CSS_GROWTH_DIVISOR if self.phase == self.CSS else 1

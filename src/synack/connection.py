@@ -15,8 +15,10 @@ without rewinding it, as BSD and Linux do.
 from __future__ import annotations
 
 import errno as _errno
+from typing import TYPE_CHECKING, Any
 
 from . import events as ev
+from ._mypyc import mypyc_attr
 from .config import Config
 from .congestion import HyStart
 from .congestion import create as create_cc
@@ -28,6 +30,10 @@ from .seq import HALF, MASK
 from .states import (CAN_RECEIVE, CAN_SEND, CLOSE_WAIT, CLOSED, CLOSING, ESTABLISHED,
                      FIN_WAIT_1, FIN_WAIT_2, LAST_ACK, LISTEN, SYN_RECEIVED, SYN_SENT,
                      TIME_WAIT, TRANSITIONS, IllegalTransition, State)
+
+if TYPE_CHECKING:
+    from .host import Host
+    from .listener import Listener
 
 _new = tuple.__new__
 #: the value of a short queue that has never been used: sharing one empty tuple
@@ -71,6 +77,9 @@ def os_error(name: str, text: str | None = None) -> OSError:
     return cls(code, text or os.strerror(code))
 
 
+# mypyc: allow_interpreted_subclasses for the weakref-able subclass made by
+# _weakref_able at the end of this module
+@mypyc_attr(allow_interpreted_subclasses=True)
 class Connection:
     """The TCB (RFC 9293 §3.3.1) and everything done to it."""
 
@@ -105,7 +114,7 @@ class Connection:
         "keep_probes", "deadline", "transitions", "__weakref__",
     )
 
-    def __init__(self, host, cfg: Config, local_ip: str, local_port: int,
+    def __init__(self, host: Host, cfg: Config, local_ip: str, local_port: int,
                  remote_ip: str, remote_port: int):
         self.host = host
         self.cfg = cfg
@@ -115,14 +124,16 @@ class Connection:
         self.ipv6 = ":" in local_ip
         self.state = CLOSED
         self.passive = False
-        self.listener = None
+        self.listener: Listener | None = None
         self.iss = self.snd_una = self.snd_nxt = 0
         self.snd_wnd = self.snd_wl1 = self.snd_wl2 = self.max_snd_wnd = self.snd_up = 0
         self.irs = self.rcv_nxt = self.rcv_adv = self.rcv_up = 0
         self.rcv_mss = cfg.announced_mss(self.ipv6)
         self.peer_mss = 1220 if self.ipv6 else 536          # MUST-15 default
         self.snd_mss = self.peer_mss
-        self.snd_wscale = self.rcv_wscale = 0
+        self.snd_wscale = 0
+        # None only on a passive child while its SYN's options are read (Listener)
+        self.rcv_wscale: int | None = 0
         self.ts_ok = self.sack_ok = False
         self.ts_recent = 0
         self.ts_recent_time = 0.0
@@ -133,48 +144,49 @@ class Connection:
         self.rcvq = bytearray()
         # out-of-order data: [[start, end, [chunks], stamp], ...] sorted, disjoint;
         # stamp orders the blocks by how recently they changed (RFC 2018 §4)
-        self.oooq: list[list] = _EMPTY    # replaced by a list on first use
+        self.oooq: Any = _EMPTY           # replaced by a list on first use
         self.ooo_bytes = 0
         self.ooo_stamp = 0
         # short queues as lists (an empty deque is 760 bytes), and none until used
-        self.push_seqs: list = _EMPTY      # the sequence number after each SEND's last octet
+        self.push_seqs: Any = _EMPTY       # the sequence number after each SEND's last octet
         self.psh_pairs = cfg.psh == "linux"
         self.rcvbuf = cfg.rcvbuf
         self.sndbuf = cfg.sndbuf
         self.fin_queued = self.fin_sent = False
         self.fin_seq = 0
-        self.peer_fin_seq = None
+        self.peer_fin_seq: int | None = None
         self.rd_shut = self.wr_shut = self.orphan = False
-        self.linger = None
+        self.linger: int | None = None
         self.nodelay = not cfg.nagle
         self.eof = False
         self.error: str | None = None
         self.urg_mode = False              # urgent data announced and not all read yet
         self.rtt = RttEstimator(cfg.rto_initial, cfg.rto_min, cfg.rto_max)
-        self.cc = None
-        self.hystart = None                # HyStart state (RFC 9406 or Linux's), cfg.hystart
+        self.cc: Any = None                # a CongestionControl once the SYN goes out
+        self.hystart: HyStart | None = None  # HyStart state (RFC 9406 or Linux's), cfg.hystart
         self.retries = 0
-        self.rtt_seq = None
+        self.rtt_seq: int | None = None
         self.rtt_time = 0.0
-        self.rtx_nxt = None
+        self.rtx_nxt: int | None = None
         self.dupacks = 0
         self.recover = 0
         self.progress_time = 0.0
         self.last_send_time = 0.0
-        self.last_data_send = None         # when new data last went out (RFC 5681 §4.1)
+        self.last_data_send: float | None = None  # when new data last went out (RFC 5681 §4.1)
         self.syn_opts = NO_OPTIONS
         self.syn_acked = False             # our SYN has been acknowledged
-        self.board = None                  # the RFC 6675 scoreboard, once SACK is on
+        self.board: Scoreboard | None = None  # the RFC 6675 scoreboard, once SACK is on
         self.sack_recovery = False
-        self.high_rxt = self.rescue_rxt = None
+        self.high_rxt: int | None = None
+        self.rescue_rxt: int | None = None
         self.pipe = 0
-        self.dsack = None                  # (start, end) to report first in the next ACK
-        self.rxt_marks: list = _EMPTY      # SACK recovery: (start, end, HighData) per retransmission
-        self.rxt_again: list = _EMPTY      # retransmissions found lost, to send once more
+        self.dsack: tuple[int, int] | None = None  # (start, end) to report first in the next ACK
+        self.rxt_marks: Any = _EMPTY       # SACK recovery: (start, end, HighData) per retransmission
+        self.rxt_again: Any = _EMPTY       # retransmissions found lost, to send once more
         self.cwnd_limited = False
         self.max_flight = 0
         self.cwnd_usage_seq = 0
-        self.tlp_end = None
+        self.tlp_end: int | None = None
         self.tlp_is_retrans = False
         self.tlp_rtt_ok = True             # an RTT sample since the last probe (RFC 8985 §7.3)
         self.tail_seq = 0                  # where the last new segment sent began
@@ -183,12 +195,16 @@ class Connection:
         self.quickack = 0
         self.pingpong = False
         self.rcv_seg_mss = min(_MIN_RCV_MSS, self.rcv_mss)
-        self.last_data_rcv = None
-        self.t_rexmt = self.t_delack = self.t_persist = self.t_keep = self.t_fin2 = None
-        self.t_pto = None
+        self.last_data_rcv: float | None = None
+        self.t_rexmt: float | None = None
+        self.t_delack: float | None = None
+        self.t_persist: float | None = None
+        self.t_keep: float | None = None
+        self.t_fin2: float | None = None
+        self.t_pto: float | None = None
         self.persist_backoff = 0
         self.keep_probes = 0
-        self.deadline = None
+        self.deadline: float | None = None
         self.transitions: list | None = None
 
     @property
@@ -820,10 +836,10 @@ class Connection:
                 if b[0] <= s_off and e_off <= b[1]:
                     b[3] = stamp
         else:
-            for a, b in gaps:
-                piece = payload if (a == s_off and b == e_off) else payload[a - s_off:b - s_off]
-                blocks.append([a, b, [piece], stamp])
-                self.ooo_bytes += b - a
+            for lo, hi in gaps:        # (not a, b: under mypyc b is typed by the block loop above)
+                piece = payload if (lo == s_off and hi == e_off) else payload[lo - s_off:hi - s_off]
+                blocks.append([lo, hi, [piece], stamp])
+                self.ooo_bytes += hi - lo
             blocks.sort(key=_first)
             merged = [blocks[0]]
             for b in blocks[1:]:
@@ -1026,6 +1042,7 @@ class Connection:
         is lost if one sent later was delivered), with DupThresh standing in
         for the reordering window. It is sent once more, ahead of NextSeg()."""
         board = self.board
+        assert board is not None            # SACK recovery runs only with a scoreboard
         una = self.snd_una
         mss = self.snd_mss
         marks = self.rxt_marks
@@ -1160,6 +1177,7 @@ class Connection:
     def _tlp_ack(self, now: float, a: int, advanced: bool, plen: int, sack_blocks) -> None:
         """RFC 8985 §7.4.2 TLP_process_ack."""
         end = self.tlp_end
+        assert end is not None              # called only while a probe is out
         if not _le(end, a):
             return
         if not self.tlp_is_retrans:
@@ -1415,10 +1433,11 @@ class Connection:
         names -- (1) a lost hole above HighRxt, (2) new data, (3) any unSACKed
         hole below the highest SACK, (4) one rescue retransmission."""
         board = self.board
+        assert board is not None            # SACK recovery runs only with a scoreboard
         cc = self.cc
         mss = self.snd_mss
         una = self.snd_una
-        self.pipe = board.pipe(una, self.snd_nxt, self.high_rxt, mss)
+        self.pipe = board.pipe(una, self.snd_nxt, self.high_rxt, mss)  # type: ignore[arg-type]
         sent = False
         again = self.rxt_again
         while cc.cwnd - self.pipe >= mss:
@@ -1435,12 +1454,13 @@ class Connection:
                     self._mark_rxt((seq, (seq + used) & MASK, self.snd_nxt))
                     sent = True
                 continue
-            nxt = board.next_lost(una, self.snd_nxt, self.high_rxt, mss)
+            nxt = board.next_lost(una, self.snd_nxt, self.high_rxt, mss)  # type: ignore[arg-type]
             if nxt is None:
                 if self._output_data(now, 1):       # rule (2)
                     sent = True
                     continue
-                nxt = board.next_lost(una, self.snd_nxt, self.high_rxt, mss, require_lost=False)
+                nxt = board.next_lost(una, self.snd_nxt, self.high_rxt, mss,  # type: ignore[arg-type]
+                                      require_lost=False)
             if nxt is not None:
                 seq, n = nxt
                 used = self._send_from(seq, now, n, retransmit=True)
@@ -1749,6 +1769,7 @@ class Connection:
         elif free < cur:
             free = cur
         ws = self.rcv_wscale
+        assert ws is not None                  # settled by _take_syn_options
         field = free >> ws
         if (field << ws) < cur:
             field += 1
@@ -1768,7 +1789,9 @@ class Connection:
         # the window field can say at most 65535 << Rcv.Wind.Shift (RFC 7323
         # §2.3): space beyond that is no reason for an update (Linux caps
         # the same way in __tcp_select_window / tcp_cleanup_rbuf)
-        top = _MAX_WINDOW_FIELD << self.rcv_wscale
+        ws = self.rcv_wscale
+        assert ws is not None                  # settled by _take_syn_options
+        top = _MAX_WINDOW_FIELD << ws
         if free > top:
             free = top
         step = min(self.rcvbuf >> 1, self.rcv_mss)
@@ -1919,3 +1942,22 @@ class Connection:
         self.t_rexmt = self.t_delack = self.t_persist = self.t_keep = self.t_fin2 = None
         self.t_pto = None
         self.deadline = None
+
+
+
+def _weakref_able(cls: type[Connection]) -> type[Connection]:
+    """`cls` itself when its instances take weak references (the pure package:
+    `__weakref__` is in its __slots__), else a subclass that adds the slot.
+    Under mypyc, Connection is a native class and those have no weak
+    references; TimeWait needs one. The subclass is an ordinary Python class,
+    so CPython's own deallocator clears the references, and every method and
+    attribute stays the compiled one."""
+    if cls.__weakrefoffset__:
+        return cls
+    return type("Connection", (cls,), {"__slots__": ("__weakref__",), "__module__": __name__,
+                                       "__qualname__": "Connection"})
+
+
+#: what hosts and listeners instantiate: Connection, or its weakref-able
+#: subclass in the mypyc build
+new_connection = _weakref_able(Connection)

@@ -11,35 +11,37 @@ exposed in bytes through `cwnd`/`ssthresh` like every controller here.
 """
 from __future__ import annotations
 
+from ._mypyc import mypyc_attr
 from .congestion import CongestionControl, register
+from .rtt import RttEstimator
 
 C = 0.4
 BETA = 0.7
 ALPHA = 3 * (1 - BETA) / (1 + BETA)
 
 
-@register("cubic")
+@mypyc_attr(allow_interpreted_subclasses=True)
 class Cubic(CongestionControl):
     __slots__ = ("w_max", "k", "t_epoch", "cwnd_epoch", "w_est", "cwnd_prior",
                  "fast_convergence", "rtt", "_frac")
 
-    def __init__(self, mss, initial_window):
+    def __init__(self, mss: int, initial_window: int | None):
         super().__init__(mss, initial_window)
         self.w_max = 0.0
         self.k = 0.0
-        self.t_epoch = None
+        self.t_epoch: float | None = None
         self.cwnd_epoch = 0.0
         self.w_est = 0.0
         self.cwnd_prior = 0.0
         self.fast_convergence = True      # §4.7 SHOULD (Linux has it on)
-        self.rtt = None                   # the connection's RttEstimator (for SRTT)
+        self.rtt: RttEstimator | None = None  # the connection's RttEstimator (for SRTT)
         self._frac = 0.0                  # sub-byte growth carried between ACKs
 
     def _srtt(self) -> float:
         r = self.rtt
         return r.srtt if r is not None and r.srtt is not None else 0.1
 
-    def on_ack(self, acked, flight, now):
+    def on_ack(self, acked: int, flight: int, now: float) -> None:
         if self.in_recovery:
             return
         mss = self.mss
@@ -86,12 +88,12 @@ class Cubic(CongestionControl):
         self.t_epoch = None
         self._frac = 0.0
 
-    def on_loss(self, flight, now):
+    def on_loss(self, flight: int, now: float) -> None:
         self._reduce(flight)
         self.cwnd = self.ssthresh                   # §4.6 Figure 5: cwnd = max(ssthresh, 2)
         self.in_recovery = True
 
-    def on_idle_restart(self, iw):
+    def on_idle_restart(self, iw: int) -> None:
         """RFC 5681 §4.1 restart window; the cubic epoch starts afresh, or
         W_cubic(t) would count the idle time as growth (Linux moves the
         epoch on CA_EVENT_TX_START for the same reason)."""
@@ -99,8 +101,12 @@ class Cubic(CongestionControl):
         self.t_epoch = None
         self._frac = 0.0
 
-    def on_timeout(self, flight, now):
+    def on_timeout(self, flight: int, now: float) -> None:
         self._reduce(flight)                        # §4.8: ssthresh with beta_cubic
         self.w_max = 0.0                            # K = 0, W_max = cwnd at CA start
         self.cwnd = self.mss
         self.in_recovery = False
+
+
+# registered by a call, not as a decorator: mypyc compiles only undecorated classes natively
+register("cubic")(Cubic)

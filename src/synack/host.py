@@ -20,9 +20,10 @@ import ipaddress
 import itertools
 import os
 from collections import Counter
+from typing import Any, Callable
 
 from .config import Config, rfc_profile
-from .connection import Connection, os_error
+from .connection import Connection, new_connection, os_error
 from .cookies import CookieJar
 from .isn import IsnGenerator
 from .listener import Listener
@@ -67,6 +68,7 @@ class Host:
         self.secret = secret if secret is not None else os.urandom(32)
         self.isn = isn or IsnGenerator(self.secret)
         self.cookies = CookieJar(self.secret)
+        self._ts_hash = hashlib.blake2s(key=self.secret[:32], digest_size=4)
         self.conns: dict[tuple, Connection | TimeWait] = {}
         self.listeners: dict[tuple[str, int], Listener] = {}
         self.outbox: list[tuple[str, str, Segment]] = []
@@ -82,8 +84,8 @@ class Host:
         self._batch: dict | None = None     # connections touched during receive_batch
         #: tracing hooks (None = off): on_state(host, obj, old, new, cause, now),
         #: on_timer(host, obj, what, now)
-        self.on_state = None
-        self.on_timer = None
+        self.on_state: Callable[..., Any] | None = None
+        self.on_timer: Callable[..., Any] | None = None
 
     def __repr__(self) -> str:
         return f"<Host {self.name} conns={len(self.conns)} listeners={len(self.listeners)}>"
@@ -103,6 +105,7 @@ class Host:
             # is there to take it (MAY-2); otherwise TIME-WAIT stands (MUST-13).
             lst = self._listener_for(dst_ip, seg.dst_port)
             if obj.on_segment(now, seg, lst is not None):
+                assert lst is not None              # True only when a listener can take it
                 # ISS above every sequence number the old incarnation used
                 # (RFC 9293 §3.6.1 MAY-2 condition (1); Linux adds 65535 + 2 too).
                 lst.on_segment(now, src_ip, dst_ip, seg, (obj.snd_nxt + 0xFFFF + 2) & MASK)
@@ -224,15 +227,18 @@ class Host:
             raise os_error("ENETUNREACH", "not a unicast address")
         if local_ip is None:
             v6 = ":" in remote_ip
-            local_ip = next((a for a in self.addresses if (":" in a) == v6), None)
-            if local_ip is None:
+            for a in self.addresses:
+                if (":" in a) == v6:
+                    local_ip = a
+                    break
+            else:
                 raise os_error("EADDRNOTAVAIL", "no local address of that family")
         if local_port == 0:
             local_port = self.ephemeral_port(local_ip, remote_ip, remote_port)
         key = (local_ip, local_port, remote_ip, remote_port)
         if key in self.conns:
             raise os_error("EADDRINUSE" if type(self.conns[key]) is not TimeWait else "EADDRNOTAVAIL")
-        conn = Connection(self, config or self.config, local_ip, local_port, remote_ip, remote_port)
+        conn = new_connection(self, config or self.config, local_ip, local_port, remote_ip, remote_port)
         conn.transitions = [] if self.record_transitions else None
         conn.ts_offset = self.ts_offset(key)
         self.conns[key] = conn
@@ -254,8 +260,9 @@ class Host:
 
     def ts_offset(self, key) -> int:
         """A per-connection TSval offset (RFC 7323 §7.1 suggests randomizing it)."""
-        h = hashlib.blake2s(repr(key).encode(), key=self.secret[:32], digest_size=4).digest()
-        return int.from_bytes(h, "big")
+        h = self._ts_hash.copy()             # keyed once (Host.__init__), not per call
+        h.update(repr(key).encode())
+        return int.from_bytes(h.digest(), "big")
 
     def connections(self) -> list:
         """Every connection and TIME-WAIT entry, once each, for an `ss`-like

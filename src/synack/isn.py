@@ -13,17 +13,18 @@ from .seq import MASK
 
 
 class IsnGenerator:
-    __slots__ = ("_key",)
+    __slots__ = ("_key", "_keyed")
 
     def __init__(self, secret: bytes | None = None):
         self._key = (secret or os.urandom(32))[:32]
+        self._keyed = hashlib.blake2s(key=self._key, digest_size=4)   # copied per call
 
     def __call__(self, now: float, local_ip: str, local_port: int,
                  remote_ip: str, remote_port: int) -> int:
         m = int(now * 250_000)                      # the 4 us clock (MUST-8)
-        f = hashlib.blake2s(f"{local_ip}|{local_port}|{remote_ip}|{remote_port}".encode(),
-                            key=self._key, digest_size=4).digest()
-        return (m + int.from_bytes(f, "big")) & MASK
+        h = self._keyed.copy()
+        h.update(f"{local_ip}|{local_port}|{remote_ip}|{remote_port}".encode())
+        return (m + int.from_bytes(h.digest(), "big")) & MASK
 
 
 class FixedIsn:

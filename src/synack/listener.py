@@ -14,7 +14,7 @@ from collections import deque
 
 from . import events as ev
 from .config import Config
-from .connection import Connection
+from .connection import Connection, new_connection
 from .cookies import CookieJar, ts_decode, ts_encode
 from .segment import ACK, RST, SYN, Options, Segment
 from .seq import MASK
@@ -110,7 +110,7 @@ class Listener:
                    cause: str = "rcv SYN / snd SYN,ACK",
                    ) -> Connection:
         host = self.host
-        conn = Connection(host, self.cfg, dst_ip, seg.dst_port, src_ip, seg.src_port)
+        conn = new_connection(host, self.cfg, dst_ip, seg.dst_port, src_ip, seg.src_port)
         conn.passive = True
         conn.listener = self
         conn.state = LISTEN                   # the child starts as a copy of the listener
@@ -149,7 +149,7 @@ class Listener:
         isn, mss = host.cookies.make(now, key4, seg.seq, mss_in)
         host.count("syn_cookies_sent")
         # Build the SYN,ACK a real child would send, without keeping the child.
-        probe = Connection(host, self.cfg, dst_ip, seg.dst_port, src_ip, seg.src_port)
+        probe = new_connection(host, self.cfg, dst_ip, seg.dst_port, src_ip, seg.src_port)
         probe.passive = True
         probe.state = SYN_RECEIVED
         probe.iss = isn

@@ -20,10 +20,10 @@ def _off(x: int, base: int) -> int:
 class Scoreboard:
     __slots__ = ("blocks", "sacked", "dsacks", "last_dsack")
 
-    def __init__(self):
+    def __init__(self) -> None:
         # [[start, end], ...] absolute sequence numbers; always replaced whole, so
         # an unused board shares one empty tuple instead of holding a list
-        self.blocks: list[list[int]] = ()
+        self.blocks: list[list[int]] | tuple[()] = ()
         self.sacked = 0                      # octets currently marked SACKed
         self.dsacks = 0                      # D-SACK blocks seen (RFC 2883)
         self.last_dsack: tuple[int, int] | None = None  # the D-SACK block of the last update
@@ -81,11 +81,11 @@ class Scoreboard:
         return out
 
     @staticmethod
-    def _covered(so, eo, una, blocks) -> bool:
+    def _covered(so: int, eo: int, una: int, blocks: list[list[int]]) -> bool:
         return any(a <= so and eo <= b for a, b in blocks)
 
     @staticmethod
-    def _insert(blocks, so, eo):
+    def _insert(blocks: list[list[int]], so: int, eo: int) -> list[list[int]]:
         out = []
         for a, b in blocks:
             if b < so or eo < a:

@@ -18,14 +18,16 @@ import hashlib
 import heapq
 import itertools
 import random
+from collections import Counter
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Any, Callable
 
 from ..config import Config
 from ..connection import Connection
 from ..host import Host
 from ..listener import Listener
 from ..segment import Segment
+from ..states import State
 from .trace import Trace
 
 _DELIVER = 0
@@ -53,7 +55,7 @@ class LinkParams:
 @dataclass
 class Fault:
     """A scripted fault: act on the segments `match` accepts, `count` times."""
-    match: Callable[["Packet"], bool]
+    match: Callable[["Packet"], Any]  # truthy: a match
     action: str                       # "drop" or "delay"
     count: int | None = 1             # None = every match
     extra: float = 0.0
@@ -91,7 +93,9 @@ class Network:
         self.stats = {"sent": 0, "delivered": 0, "dropped": 0}
         #: on_event(simhost, event): called for every engine event (connected,
         #: readable, eof, acceptable, ...) right after the step that caused it.
-        self.on_event = None
+        self.on_event: Any = None
+        #: the socket API's router for this network (synack.api.stack), once made
+        self._synack_api_router: Any = None
 
     # ------------------------------------------------------------------ build
     def add_host(self, *addresses: str, config: Config | None = None, name: str | None = None,
@@ -132,13 +136,13 @@ class Network:
         return lp
 
     # ------------------------------------------------------------------ faults
-    def drop(self, match: Callable[[Packet], bool], count: int | None = 1) -> Fault:
+    def drop(self, match: Callable[[Packet], Any], count: int | None = 1) -> Fault:
         """Drop the next `count` segments that `match` accepts (None: all of them)."""
         f = Fault(match, "drop", count)
         self.faults.append(f)
         return f
 
-    def delay(self, match: Callable[[Packet], bool], extra: float, count: int | None = 1) -> Fault:
+    def delay(self, match: Callable[[Packet], Any], extra: float, count: int | None = 1) -> Fault:
         f = Fault(match, "delay", count, extra)
         self.faults.append(f)
         return f
@@ -194,7 +198,7 @@ class Network:
     def run_for(self, seconds: float) -> float:
         return self.run(until=self.now + seconds)
 
-    def run_until(self, condition: Callable[[], bool], timeout: float = 3600.0) -> bool:
+    def run_until(self, condition: Callable[[], Any], timeout: float = 3600.0) -> bool:
         """Step events until `condition()` holds; False if time ran out first."""
         deadline = self.now + timeout
         q = self._q
@@ -234,10 +238,10 @@ class Network:
             self._push(d, _WAKE, sh, None)
 
     def _on_state(self, host, obj, old, new, cause, now) -> None:
-        self.trace.state(now, host.name, obj, old, new, cause)
+        self.trace.state(now, host.name, obj, old, new, cause)  # type: ignore[union-attr]
 
     def _on_timer(self, host, obj, what, now) -> None:
-        self.trace.timer(now, host.name, obj, what)
+        self.trace.timer(now, host.name, obj, what)  # type: ignore[union-attr]
 
     def _transmit_injected(self, src: str, dst: str, seg: Segment) -> None:
         sender = self._by_addr.get(src)
@@ -336,7 +340,7 @@ class SimHost:
         return self.host.addresses[0]
 
     @property
-    def stats(self):
+    def stats(self) -> Counter:
         return self.host.stats
 
     def listen(self, port: int, backlog: int = 128, config: Config | None = None,
@@ -361,7 +365,7 @@ class SimListener:
         return f"<SimListener {self.listener!r}>"
 
     @property
-    def state(self):
+    def state(self) -> State:
         return self.listener.state
 
     def accept(self) -> "SimConnection | None":
@@ -385,11 +389,11 @@ class SimConnection:
         return f"<SimConnection {self.conn.name} {self.conn.state}>"
 
     @property
-    def state(self):
+    def state(self) -> State:
         return self.conn.state
 
     @property
-    def error(self):
+    def error(self) -> str | None:
         return self.conn.error
 
     @property

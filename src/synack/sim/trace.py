@@ -12,7 +12,7 @@ JSON Lines form happens only when asked. Event shapes (see docs/trace-format.md)
 from __future__ import annotations
 
 import json
-from typing import Iterable, NamedTuple
+from typing import Any, Iterable, NamedTuple
 
 from ..segment import Segment, flag_names
 
@@ -43,7 +43,7 @@ def _fmt_ip(ip: str) -> str:
 class Trace:
     """A list of `Record`s with renderers."""
 
-    def __init__(self):
+    def __init__(self) -> None:
         self.records: list[Record] = []
 
     def __len__(self) -> int:
@@ -88,7 +88,7 @@ class Trace:
 def record_to_dict(r: Record) -> dict:
     t = round(float(r.t), 9)
     if r.type == "segment":
-        seg: Segment = r.d
+        seg: Any = r.d                      # a Segment
         d = {"t": t, "type": "segment", "event": r.a, "src": r.b, "dst": r.c,
              "flags": flag_names(seg.flags), "seq": seg.seq, "ack": seg.ack,
              "len": len(seg.payload), "win": seg.window, "options": seg.options.describe()}
@@ -97,7 +97,7 @@ def record_to_dict(r: Record) -> dict:
         return d
     if r.type == "state":
         return {"t": t, "type": "state", "host": r.a, "local": r.b, "remote": r.c,
-                "from": r.d[0], "to": r.d[1], "cause": r.e}
+                "from": r.d[0], "to": r.d[1], "cause": r.e}  # type: ignore[index]
     if r.type == "timer":
         return {"t": t, "type": "timer", "host": r.a, "local": r.b, "remote": r.c, "timer": r.d}
     d = {"t": t, "type": "app", "host": r.a, "local": r.b, "remote": r.c, "event": r.d}

@@ -327,7 +327,7 @@ class TunStack(RealtimeStack):
         lock = self.lock
         try:
             while self._running:
-                frames = []
+                frames: list = []
                 try:
                     while len(frames) < batch:
                         frames.append(read(fd, bufsize))
@@ -566,7 +566,7 @@ class TunStack(RealtimeStack):
         imp = self.impair
         held = None
         if imp is not None and imp.outbound:
-            held = []
+            held: list = []
             writev = _collect(held)
         for src, dst, seg in out:
             if dst in own:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import socket
 import struct
+from typing import Any
 
 from ..segment import NO_OPTIONS, Options, Segment
 from .checksum import PROTO_TCP, fold, word_value
@@ -237,6 +238,7 @@ def encode_tcp(seg: Segment, src_ip: str, dst_ip: str, *,
     """
     sport, dport, seq, ack, flags, window, urgent, opts, payload = seg
     ts_fast = opts is not NO_OPTIONS and _ts_only(opts)
+    tsopt: Any = opts[4]                    # (TSval, TSecr) when ts_fast
     if ts_fast:
         option_bytes = b""
         hlen = 32
@@ -260,7 +262,7 @@ def encode_tcp(seg: Segment, src_ip: str, dst_ip: str, *,
                  + sport + dport + seq + ack + (offset_byte << 8 | flags)
                  + window + urgent)
         if ts_fast:
-            total += _NOP_NOP_TS_VALUE + opts[4][0] + opts[4][1]
+            total += _NOP_NOP_TS_VALUE + tsopt[0] + tsopt[1]
         elif option_bytes:
             total += int.from_bytes(option_bytes, "big")
         if payload:
@@ -270,7 +272,7 @@ def encode_tcp(seg: Segment, src_ip: str, dst_ip: str, *,
         if ts_fast:
             header = _HEADER_TS.pack(sport, dport, seq, ack, offset_byte,
                                      flags, window, csum, urgent,
-                                     _NOP_NOP_TS, *opts[4])
+                                     _NOP_NOP_TS, *tsopt)
         else:
             header = _HEADER.pack(sport, dport, seq, ack, offset_byte, flags,
                                   window, csum, urgent)

@@ -1,0 +1,35 @@
+"""`mypyc_attr` for the optional mypyc build (setup.py, SYNACK_MYPYC=1).
+
+mypyc reads the decorator when it compiles a module; at run time it changes
+nothing. The pure package must not need mypy_extensions installed, so without
+it the decorator is a no-op of our own.
+
+Known cost: native classes take no weak references, and a TIME-WAIT entry
+holds its Connection by a weak one (the entry must stay light; a strong
+reference would keep every closed connection alive for 2*MSL). So Connection
+allows interpreted subclasses and hosts instantiate a Python subclass that adds
+`__weakref__`; every method call on it then goes through mypyc's glue. Measured
+with callgrind on the simulator benchmark: 695,000 instructions per lifecycle,
+against 571,000 with a strong reference instead.
+"""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from mypy_extensions import mypyc_attr
+else:
+    try:
+        from mypy_extensions import mypyc_attr
+    except ImportError:                              # the pure install
+        def mypyc_attr(*attrs: str, **kwattrs: Any):
+            return lambda cls: cls
+
+#: the modules setup.py compiles with SYNACK_MYPYC=1: the engine's hot path,
+#: which every segment and timer of the simulator goes through, and the wire
+#: codec that every packet of the TUN driver goes through
+COMPILED_MODULES = ("seq", "segment", "config", "events", "isn", "cookies", "rtt",
+                    "congestion", "cubic", "sack", "timewait", "listener", "host",
+                    "connection", "sim.network", "wire.checksum", "wire.ip", "wire.tcp")
+
+__all__ = ["mypyc_attr", "COMPILED_MODULES"]
