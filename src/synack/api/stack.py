@@ -738,12 +738,7 @@ class RealtimeStack(Stack):
                     now = self.now()
                     for raw in io.packets():
                         host.receive_packet(now, raw)
-                    local = self._local
-                    while local:
-                        host.receive_packet(now, local.popleft())
-                    host.poll(now)
-                    self._flush()
-                    d = host.next_deadline()
+                    d = self._settle(now)
                     self._planned_wake = d
                     busy = bool(self._local)
                 if busy:
@@ -754,6 +749,17 @@ class RealtimeStack(Stack):
             self._running = False
             self.poke()
             raise
+
+    def _settle(self, now: float) -> float | None:
+        """After a pass's input (lock held): packets between local sockets,
+        due timers, then output and events. Returns the next timer deadline."""
+        host = self.host
+        local = self._local
+        while local:
+            host.receive_packet(now, local.popleft())
+        host.poll(now)
+        self._flush()
+        return host.next_deadline()
 
     def _flush(self) -> None:
         """The outbox to the wire, the events to the waiters (lock held)."""

@@ -351,7 +351,6 @@ class TunStack(RealtimeStack):
     def _run_pass(self, frames: list):
         """One pass of the loop (lock held): frames in, timers, output. Returns
         (when to wake next, whether to come back at once)."""
-        host = self.host
         now = time.monotonic()
         imp = self.impair
         if imp is not None:
@@ -362,12 +361,7 @@ class TunStack(RealtimeStack):
             self.stats["frames_in"] += len(frames)
             self.stats["batches"] += 1
             self._receive_frames(frames, now)
-        local = self._local
-        while local:
-            host.receive_packet(now, local.popleft())
-        host.poll(now)
-        self._flush()
-        d = host.next_deadline()
+        d = self._settle(now)
         if imp is not None and imp.holding:
             r = imp.next_release()
             d = r if d is None or r < d else d
