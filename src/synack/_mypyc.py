@@ -29,7 +29,7 @@ else:
 #: which every segment and timer of the simulator goes through. (Not the wire
 #: codec: compiled, its exception classes lose the class attribute `reason`
 #: that subclasses override, and it gained nothing measurable on the TUN.)
-COMPILED_MODULES = ("seq", "segment", "config", "events", "isn", "cookies", "rtt",
+COMPILED_MODULES = ("seq", "segment", "states", "config", "events", "isn", "cookies", "rtt",
                     "congestion", "cubic", "sack", "timewait", "listener", "host",
                     "connection", "sim.network")
 

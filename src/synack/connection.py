@@ -15,7 +15,7 @@ without rewinding it, as BSD and Linux do.
 from __future__ import annotations
 
 import errno as _errno
-from typing import TYPE_CHECKING, Any
+from typing import Any, Final, TYPE_CHECKING
 
 from . import events as ev
 from ._mypyc import mypyc_attr
@@ -38,13 +38,13 @@ if TYPE_CHECKING:
 _new = tuple.__new__
 #: the value of a short queue that has never been used: sharing one empty tuple
 #: saves a 56-byte list per queue per connection (idle connections are many)
-_EMPTY = ()
-_TS_OPTION_LEN = 12        # NOP, NOP, kind 8 len 10 (RFC 7323 Appendix A layout)
-_MAX_WINDOW_FIELD = 0xFFFF
-_PAWS_IDLE = 24 * 86400.0  # RFC 7323 §5.5: TS.Recent is invalid after 24 days idle
-_MAX_QUICKACKS = 16        # Linux TCP_MAX_QUICKACKS
-_MIN_RCV_MSS = 536         # Linux TCP_MSS_DEFAULT: the first guess at the peer's segment size
-_SENDING = frozenset((ESTABLISHED, CLOSE_WAIT, FIN_WAIT_1, CLOSING, LAST_ACK))
+_EMPTY: Final = ()
+_TS_OPTION_LEN: Final = 12        # NOP, NOP, kind 8 len 10 (RFC 7323 Appendix A layout)
+_MAX_WINDOW_FIELD: Final = 0xFFFF
+_PAWS_IDLE: Final = 24 * 86400.0  # RFC 7323 §5.5: TS.Recent is invalid after 24 days idle
+_MAX_QUICKACKS: Final = 16        # Linux TCP_MAX_QUICKACKS
+_MIN_RCV_MSS: Final = 536         # Linux TCP_MSS_DEFAULT: the first guess at the peer's segment size
+_SENDING: Final = frozenset((ESTABLISHED, CLOSE_WAIT, FIN_WAIT_1, CLOSING, LAST_ACK))
 _ERRORS = {
     "ECONNRESET": ConnectionResetError,
     "ECONNREFUSED": ConnectionRefusedError,
@@ -81,7 +81,14 @@ def os_error(name: str, text: str | None = None) -> OSError:
 # _weakref_able at the end of this module
 @mypyc_attr(allow_interpreted_subclasses=True)
 class Connection:
-    """The TCB (RFC 9293 §3.3.1) and everything done to it."""
+    """The TCB (RFC 9293 §3.3.1) and everything done to it.
+
+    Internal calls name the class, `Connection._output(self, now)` rather than
+    `self._output(now)`: in the compiled build the instances belong to a Python
+    subclass (for weak references, see `_weakref_able`), and a call through
+    `self` would be dispatched through Python. Naming the class makes it a
+    direct C call; in pure Python the two are the same call.
+    """
 
     __slots__ = (
         "host", "cfg", "key", "local_ip", "local_port", "remote_ip", "remote_port",
@@ -233,13 +240,13 @@ class Connection:
         self.snd_una = iss
         self.snd_nxt = (iss + 1) & MASK
         self.sndq_seq = self.snd_nxt
-        self.rcv_wscale = self._wanted_wscale()
-        self._init_cc()
-        self._set_state(SYN_SENT, "active OPEN / snd SYN", now)
-        self._send_syn(now)
+        self.rcv_wscale = Connection._wanted_wscale(self)
+        Connection._init_cc(self)
+        Connection._set_state(self, SYN_SENT, "active OPEN / snd SYN", now)
+        Connection._send_syn(self, now)
         self.t_rexmt = now + self.rtt.current()
         self.progress_time = now
-        self._update_deadline()
+        Connection._update_deadline(self)
 
     def send(self, data, now: float) -> int:
         """SEND call (§3.10.2): queue what fits in the send buffer; return its size."""
@@ -261,8 +268,8 @@ class Connection:
             ps = self.push_seqs = []
         ps.append((self.sndq_seq + len(self.sndq)) & MASK)
         if st is ESTABLISHED or st is CLOSE_WAIT:
-            self._output(now)
-            self._update_deadline()
+            Connection._output(self, now)
+            Connection._update_deadline(self)
         return n
 
     def push(self, now: float) -> None:
@@ -273,10 +280,10 @@ class Connection:
             keep = self.nodelay
             self.nodelay = True
             try:
-                self._output(now)
+                Connection._output(self, now)
             finally:
                 self.nodelay = keep
-            self._update_deadline()
+            Connection._update_deadline(self)
 
     def set_rcvbuf(self, size: int, now: float) -> None:
         """SO_RCVBUF on a live connection. A bigger buffer may open the window:
@@ -285,7 +292,7 @@ class Connection:
         grew = size > self.rcvbuf
         self.rcvbuf = max(1, int(size))
         if grew and self.state not in (CLOSED, LISTEN, SYN_SENT, SYN_RECEIVED):
-            self._window_opened(now)
+            Connection._window_opened(self, now)
 
     def recv(self, n: int, now: float) -> bytes:
         """RECEIVE call (§3.10.3). Returns b"" at end of stream; raises
@@ -299,7 +306,7 @@ class Connection:
             else:
                 data = bytes(q[:n])
                 del q[:n]
-            self._window_opened(now)
+            Connection._window_opened(self, now)
             return data
         if self.error:
             raise os_error(self.error)
@@ -326,8 +333,8 @@ class Connection:
             self.rd_shut = True
         if how in ("wr", "rdwr") and not self.wr_shut:
             self.wr_shut = True
-            self._queue_fin(now)
-        self._update_deadline()
+            Connection._queue_fin(self, now)
+        Connection._update_deadline(self)
 
     def close(self, now: float) -> None:
         """CLOSE call (§3.10.4), with the socket API's full-close meaning."""
@@ -338,7 +345,7 @@ class Connection:
             return
         if st is SYN_SENT:
             # §3.10.4 SYN-SENT: delete the TCB, "error: closing" to pending calls
-            self._terminate(now, "CLOSE", error=None)
+            Connection._terminate(self, now, "CLOSE", error=None)
             return
         if self.linger == 0:
             self.abort(now)       # SO_LINGER {on, 0}: RST, no TIME_WAIT
@@ -349,22 +356,22 @@ class Connection:
             return
         if not self.wr_shut:
             self.wr_shut = True
-            self._queue_fin(now)
+            Connection._queue_fin(self, now)
         if self.state is FIN_WAIT_2 and self.cfg.fin_wait_2_timeout is not None:
             self.t_fin2 = now + self.cfg.fin_wait_2_timeout
-        self._update_deadline()
+        Connection._update_deadline(self)
 
     def abort(self, now: float) -> None:
         """ABORT call (§3.10.5): send RST in synchronized states, flush, CLOSED."""
         st = self.state
         if st in (SYN_RECEIVED, ESTABLISHED, FIN_WAIT_1, FIN_WAIT_2, CLOSE_WAIT):
-            self._emit(RST | ACK, self.snd_nxt, self.rcv_nxt, now)
+            Connection._emit(self, RST | ACK, self.snd_nxt, self.rcv_nxt, now)
         self.sndq.clear()
         self.push_seqs = _EMPTY
         self.rcvq.clear()
         self.orphan = True
         if st is not CLOSED and st is not LISTEN:
-            self._terminate(now, "ABORT / snd RST", error=None)
+            Connection._terminate(self, now, "ABORT / snd RST", error=None)
 
     # ------------------------------------------------------------ properties
     def set_keepalive(self, on: bool, now: float) -> None:
@@ -372,7 +379,7 @@ class Connection:
         self.cfg = self.cfg.replace(keepalive=on)
         self.keep_probes = 0
         self.t_keep = now + self.cfg.keepalive_idle if on and self.state in (ESTABLISHED, CLOSE_WAIT) else None
-        self._update_deadline()
+        Connection._update_deadline(self)
 
     @property
     def ooo(self) -> list:
@@ -390,7 +397,7 @@ class Connection:
         no urgent data is announced or it has all been read."""
         if not self.urg_mode:
             return 0
-        n = (self.rcv_up - self._read_seq()) & MASK
+        n = (self.rcv_up - Connection._read_seq(self)) & MASK
         if n == 0 or n >= HALF:
             self.urg_mode = False
             return 0
@@ -422,22 +429,22 @@ class Connection:
             self.keep_probes = 0                   # anything heard: the peer is alive
             self.t_keep = now + self.cfg.keepalive_idle
         if self.state is SYN_SENT:
-            self._rcv_syn_sent(now, seg)
+            Connection._rcv_syn_sent(self, now, seg)
         else:
-            self._rcv_synchronized(now, seg)
+            Connection._rcv_synchronized(self, now, seg)
         batch = self.host._batch
         if batch is not None and self.state is not CLOSED:
             batch[id(self)] = self                 # MUST-59: answer after the whole batch
             return
         if self.state is not CLOSED:
-            self._output(now)
-        self._update_deadline()
+            Connection._output(self, now)
+        Connection._update_deadline(self)
 
     def flush_output(self, now: float) -> None:
         """Send what segment processing left due (Host.receive_batch)."""
         if self.state is not CLOSED:
-            self._output(now)
-        self._update_deadline()
+            Connection._output(self, now)
+        Connection._update_deadline(self)
 
     def _rcv_syn_sent(self, now: float, seg: Segment) -> None:
         """RFC 9293 §3.10.7.3."""
@@ -448,7 +455,7 @@ class Connection:
             a = seg.ack
             if _le(a, self.iss) or _lt(self.snd_nxt, a):
                 if not flags & RST:
-                    self._emit_rst_for(seg, now)
+                    Connection._emit_rst_for(self, seg, now)
                 self.host.count("drop_bad_ack_syn_sent")
                 return
             ack_ok = _lt(self.snd_una, a) and _le(a, self.snd_nxt)
@@ -457,7 +464,7 @@ class Connection:
             # RFC 5961 §3 / RFC 9293 SHOULD: a RST must carry exactly our SYN's
             # acknowledgement to be believed; RST without ACK is dropped.
             if ack_ok:
-                self._terminate(now, "rcv RST", error="ECONNREFUSED")
+                Connection._terminate(self, now, "rcv RST", error="ECONNREFUSED")
             else:
                 self.host.count("drop_rst_syn_sent")
             return
@@ -471,7 +478,7 @@ class Connection:
         # RCV.NXT, which only now exists: rebase the right edge on it.
         self.rcv_adv = (self.rcv_nxt + min(self.rcvbuf, 0xFFFF)) & MASK
         self.last_ack_sent = self.rcv_nxt
-        self._take_syn_options(seg, now)
+        Connection._take_syn_options(self, seg, now)
         if ack_ok:
             self.snd_una = seg.ack
             self.rtt_sample_syn(now)
@@ -485,18 +492,18 @@ class Connection:
             self.t_rexmt = None
             self.retries = 0
             self.rtt.backoff = 0
-            self._set_state(ESTABLISHED, "rcv SYN,ACK / snd ACK", now)
+            Connection._set_state(self, ESTABLISHED, "rcv SYN,ACK / snd ACK", now)
             self.syn_opts = NO_OPTIONS               # needed only to resend a SYN,ACK
-            self._event(ev.CONNECTED)
+            Connection._event(self, ev.CONNECTED)
             self.ack_now = True
             if seg.payload or flags & (FIN | URG):
                 # continue at the sixth step of §3.10.7.4 with the SYN trimmed off
-                self._rcv_text_and_fin(now, (seg.seq + 1) & MASK, seg.payload, flags, seg)
+                Connection._rcv_text_and_fin(self, now, (seg.seq + 1) & MASK, seg.payload, flags, seg)
         else:
             # simultaneous open (MUST-10): SYN-RECEIVED, send <SEQ=ISS><ACK=RCV.NXT><CTL=SYN,ACK>
             self.passive = False
-            self._set_state(SYN_RECEIVED, "rcv SYN (simultaneous open) / snd SYN,ACK", now)
-            self._send_syn(now)
+            Connection._set_state(self, SYN_RECEIVED, "rcv SYN (simultaneous open) / snd SYN,ACK", now)
+            Connection._send_syn(self, now)
             self.t_rexmt = now + self.rtt.current()
 
     def _rcv_synchronized(self, now: float, seg: Segment) -> None:
@@ -514,7 +521,7 @@ class Connection:
             if ((self.ts_recent - ts[0]) & MASK) and ((ts[0] - self.ts_recent) & 0x80000000):
                 if now - self.ts_recent_time <= _PAWS_IDLE:
                     self.host.count("drop_paws")
-                    self._send_ack(now)
+                    Connection._send_ack(self, now)
                     return
                 self.ts_recent_time = now     # §5.5: an idle connection takes it anyway
 
@@ -550,7 +557,7 @@ class Connection:
                 # A retransmitted SYN: our SYN,ACK was lost, so send it again
                 # (Linux does the same; the RFC's plain ACK would not help the peer).
                 self.host.count("syn_retransmit_seen")
-                self._send_syn(now)
+                Connection._send_syn(self, now)
                 return
             # Zero window: "special allowance should be made to accept valid
             # ACKs, URGs, and RSTs" (MUST-66) -- a probe at RCV.NXT still carries
@@ -567,7 +574,7 @@ class Connection:
                 if plen and self.sack_ok and ((seq + plen - rcv_nxt - 1) & MASK) >= HALF:
                     # data wholly below RCV.NXT: a duplicate, reported as D-SACK (RFC 2883 §4)
                     self.dsack = (seq, (seq + plen) & MASK)
-                self._send_ack(now)
+                Connection._send_ack(self, now)
                 return
         else:
             # Trim to the idealised segment starting at RCV.NXT inside the window.
@@ -596,30 +603,30 @@ class Connection:
         # Second, check the RST bit (RFC 5961 §3 checks).
         if flags & RST:
             if seg.seq != rcv_nxt and self.cfg.rfc5961:
-                self._challenge_ack(now)
+                Connection._challenge_ack(self, now)
                 return
             if st is SYN_RECEIVED:
                 if self.passive:
-                    self._return_to_listen(now)
+                    Connection._return_to_listen(self, now)
                 else:
-                    self._terminate(now, "rcv RST (active open)", error="ECONNREFUSED")
+                    Connection._terminate(self, now, "rcv RST (active open)", error="ECONNREFUSED")
             elif st in (ESTABLISHED, FIN_WAIT_1, FIN_WAIT_2, CLOSE_WAIT):
-                self._terminate(now, "rcv RST", error="ECONNRESET")
+                Connection._terminate(self, now, "rcv RST", error="ECONNRESET")
             else:                                 # CLOSING, LAST-ACK
-                self._terminate(now, "rcv RST", error=None)
+                Connection._terminate(self, now, "rcv RST", error=None)
             return
 
         # Fourth, check the SYN bit (third, security, does not apply).
         if flags & SYN:
             if st is SYN_RECEIVED and self.passive:
                 # §3.10.7.4: return this connection to LISTEN
-                self._return_to_listen(now)
+                Connection._return_to_listen(self, now)
                 return
             if self.cfg.rfc5961:
-                self._challenge_ack(now)          # RFC 5961 §4
+                Connection._challenge_ack(self, now)          # RFC 5961 §4
             else:
-                self._emit(RST, self.snd_nxt, 0, now)
-                self._terminate(now, "rcv SYN in window", error="ECONNRESET")
+                Connection._emit(self, RST, self.snd_nxt, 0, now)
+                Connection._terminate(self, now, "rcv SYN in window", error="ECONNRESET")
             return
 
         # Fifth, check the ACK field.
@@ -636,7 +643,7 @@ class Connection:
                     self.listener.stats_overflow += 1
                     return
                 if ts is not None:
-                    self._update_ts_recent(ts, seq, now)
+                    Connection._update_ts_recent(self, ts, seq, now)
                 self.snd_una = a
                 self.syn_acked = True
                 self.t_rexmt = None
@@ -647,44 +654,44 @@ class Connection:
                 self.max_snd_wnd = max(self.max_snd_wnd, self.snd_wnd)
                 self.snd_wl1 = seq
                 self.snd_wl2 = a
-                self._set_state(ESTABLISHED, "rcv ACK of SYN", now)
+                Connection._set_state(self, ESTABLISHED, "rcv ACK of SYN", now)
                 self.syn_opts = NO_OPTIONS               # needed only to resend a SYN,ACK
-                self._event(ev.CONNECTED)
+                Connection._event(self, ev.CONNECTED)
                 if self.passive and self.listener is not None:
                     self.listener.established(self)
                 st = ESTABLISHED
             else:
                 self.host.count("drop_bad_ack_syn_received")
-                self._emit(RST, a, 0, now)
+                Connection._emit(self, RST, a, 0, now)
                 return
         else:
             # RFC 5961 §5: (SND.UNA - MAX.SND.WND) =< SEG.ACK =< SND.NXT
             if _lt(self.snd_nxt, a):
                 self.host.count("drop_ack_too_new")
-                self._send_ack(now)
+                Connection._send_ack(self, now)
                 return
             if self.cfg.rfc5961 and _lt(a, (self.snd_una - self.max_snd_wnd) & MASK):
                 self.host.count("drop_ack_too_old")
-                self._send_ack(now)
+                Connection._send_ack(self, now)
                 return
             if ts is not None:
-                self._update_ts_recent(ts, seq, now)
+                Connection._update_ts_recent(self, ts, seq, now)
             # a FIN next in sequence: FIN-WAIT-1 may go straight to TIME-WAIT (eighth step)
             fin_next = bool(flags & FIN) and seq == rcv_nxt
-            self._process_ack(now, seg, a, seq, ts, plen, fin_next)
+            Connection._process_ack(self, now, seg, a, seq, ts, plen, fin_next)
             if self.state is CLOSED:
                 return
             st = self.state
             if st is CLOSING:
-                if self._fin_acked():
+                if Connection._fin_acked(self):
                     # the peer's FIN was ACKed on the way into CLOSING: nothing to send
-                    self._enter_time_wait(now, "rcv ACK of FIN", send_ack=self.ack_now)
+                    Connection._enter_time_wait(self, now, "rcv ACK of FIN", send_ack=self.ack_now)
                 return
             if st is LAST_ACK:
-                if self._fin_acked():
-                    self._terminate(now, "rcv ACK of FIN", error=None)
+                if Connection._fin_acked(self):
+                    Connection._terminate(self, now, "rcv ACK of FIN", error=None)
                 return
-        self._rcv_text_and_fin(now, seq, payload, flags, seg)
+        Connection._rcv_text_and_fin(self, now, seq, payload, flags, seg)
 
     def _update_ts_recent(self, ts, seq: int, now: float) -> None:
         """RFC 7323 §4.3 (R3 of §5.3): SEG.TSval >= TS.Recent and SEG.SEQ <=
@@ -712,10 +719,10 @@ class Connection:
                 self.rcv_up = up
                 pending = (up - self.rcv_nxt) & MASK
                 if not 0 < pending < HALF:
-                    pending = (up - self._read_seq()) & MASK
+                    pending = (up - Connection._read_seq(self)) & MASK
                 if 0 < pending < HALF:
                     self.urg_mode = True
-                    self._event(ev.URGENT, pending)
+                    Connection._event(self, ev.URGENT, pending)
         # Seventh, process the segment text.
         if payload and st in CAN_RECEIVE:
             if self.orphan:
@@ -725,20 +732,20 @@ class Connection:
                 # the peer's own RCV.NXT, acceptable to it even when our FIN
                 # has not reached it yet (SND.NXT would be one past its window).
                 self.host.count("data_after_close")
-                self._emit(RST, seg.ack, 0, now)
-                self._terminate(now, "ABORT / snd RST", error=None)
+                Connection._emit(self, RST, seg.ack, 0, now)
+                Connection._terminate(self, now, "ABORT / snd RST", error=None)
                 return
             if seq == self.rcv_nxt:
-                self._rcv_in_order(now, payload, flags)
+                Connection._rcv_in_order(self, now, payload, flags)
             else:
-                self._rcv_out_of_order(now, seq, payload)
+                Connection._rcv_out_of_order(self, now, seq, payload)
         elif payload:
             self.host.count("data_after_fin")
         # Eighth, check the FIN bit.
         if flags & FIN:
             fin_seq = (seq + len(payload)) & MASK
             if fin_seq == self.rcv_nxt:
-                self._rcv_fin(now)
+                Connection._rcv_fin(self, now)
             elif self.peer_fin_seq is None:
                 self.peer_fin_seq = fin_seq       # FIN beyond a hole: wait for the data
                 self.ack_now = True
@@ -748,12 +755,12 @@ class Connection:
         self.rcvq += payload
         self.rcv_nxt = (self.rcv_nxt + n) & MASK
         if self.oooq:
-            self._drain_ooo()
+            Connection._drain_ooo(self)
             self.ack_now = True                    # a hole was filled: ACK at once
-        self._event(ev.READABLE)                   # before EOF: the data comes first
+        Connection._event(self, ev.READABLE)                   # before EOF: the data comes first
         if self.peer_fin_seq is not None and self.peer_fin_seq == self.rcv_nxt:
             self.peer_fin_seq = None
-            self._rcv_fin(now)
+            Connection._rcv_fin(self, now)
         # The size of the peer's full-sized segments, as Linux estimates it
         # (tcp_measure_rcv_mss): the largest seen. A segment larger than our
         # MSS was glued by an offload (LRO/GRO) and says nothing about it.
@@ -775,7 +782,7 @@ class Connection:
             # (__tcp_ack_snd_check), the ACK goes at once.
             last = self.last_data_rcv
             if last is None or now - last > self.rtt.rto:
-                self._enter_quickack()
+                Connection._enter_quickack(self)
             self.last_data_rcv = now
             if unacked > self.rcv_seg_mss or (self.quickack and not self.pingpong):
                 self.ack_now = True
@@ -804,7 +811,7 @@ class Connection:
         self.ack_now = True
         if self.cfg.quickack:
             self.pingpong = False                  # Linux tcp_enter_quickack_mode
-            self._enter_quickack()
+            Connection._enter_quickack(self)
         self.host.count("ooo_segments")
         base = self.rcv_nxt
         s_off = (seq - base) & MASK
@@ -875,17 +882,17 @@ class Connection:
         self.ack_now = True
         if not self.eof:
             self.eof = True
-            self._event(ev.EOF)
+            Connection._event(self, ev.EOF)
         st = self.state
         if st is ESTABLISHED or st is SYN_RECEIVED:
-            self._set_state(CLOSE_WAIT, "rcv FIN / snd ACK", now)
+            Connection._set_state(self, CLOSE_WAIT, "rcv FIN / snd ACK", now)
         elif st is FIN_WAIT_1:
-            if self._fin_acked():
-                self._enter_time_wait(now, "rcv FIN,ACK of FIN / snd ACK")
+            if Connection._fin_acked(self):
+                Connection._enter_time_wait(self, now, "rcv FIN,ACK of FIN / snd ACK")
             else:
-                self._set_state(CLOSING, "rcv FIN / snd ACK", now)
+                Connection._set_state(self, CLOSING, "rcv FIN / snd ACK", now)
         elif st is FIN_WAIT_2:
-            self._enter_time_wait(now, "rcv FIN / snd ACK")
+            Connection._enter_time_wait(self, now, "rcv FIN / snd ACK")
 
     # ------------------------------------------------------------ ACK processing
     def _process_ack(self, now: float, seg: Segment, a: int, seq: int, ts, plen: int,
@@ -904,24 +911,24 @@ class Connection:
                 already = board.sacked_below(a, una)   # credited when it was SACKed
             newly_sacked = board.update(a if advanced else una, self.snd_nxt, sack_blocks)
         if advanced:
-            self._ack_advance(now, a, acked, ts, already)
+            Connection._ack_advance(self, now, a, acked, ts, already)
             if newly_sacked:
-                self._dupack(now)                  # RFC 6675 §2: new SACK info is a DupAck
+                Connection._dupack(self, now)                  # RFC 6675 §2: new SACK info is a DupAck
         elif newly_sacked:
-            self._dupack(now)
+            Connection._dupack(self, now)
         elif (acked == 0 and plen == 0 and not seg.flags & (SYN | FIN) and not sack_blocks
               and self.snd_nxt != una and (seg.window << self.snd_wscale) == self.snd_wnd
               and self.t_rexmt is not None):
             # RFC 5681 §2: a duplicate ACK (no data, no window change, data
             # outstanding under the retransmission timer: answers to zero-window
             # probes are not duplicate ACKs, as in BSD)
-            self._dupack(now)
+            Connection._dupack(self, now)
         if self.tlp_end is not None:
-            self._tlp_ack(now, a, advanced, plen, sack_blocks)
+            Connection._tlp_ack(self, now, a, advanced, plen, sack_blocks)
         if newly_sacked and self.t_pto is not None:
             self.t_pto = None                      # RFC 8985 §7.2: no PTO once data is SACKed
         if self.sack_recovery and self.rxt_marks and (newly_sacked or advanced):
-            self._lost_retransmissions()
+            Connection._lost_retransmissions(self)
         # Window update (SND.WL1/SND.WL2 rule of §3.10.7.4)
         if _lt(self.snd_wl1, seq) or (self.snd_wl1 == seq and _le(self.snd_wl2, a)):
             wnd = seg.window << self.snd_wscale
@@ -938,17 +945,17 @@ class Connection:
                     # rather than leave a hole until the RTO; it is data in
                     # flight under the retransmission timer from here on.
                     self.rtx_nxt = self.snd_una
-                    self.t_rexmt = self._rto_deadline(now)
+                    self.t_rexmt = Connection._rto_deadline(self, now)
             elif not wnd:
                 # The peer answers, with a zero window: retransmissions into a
                 # zero window are probes, and while they are answered the
                 # connection stays open (MUST-37, SHLD-17); R2 counts silence only.
                 self.retries = 0
-        if self.state is FIN_WAIT_1 and self._fin_acked() and not fin_next:
+        if self.state is FIN_WAIT_1 and Connection._fin_acked(self) and not fin_next:
             # (with the peer's FIN in this segment, the eighth step of §3.10.7.4
             # takes FIN-WAIT-1 straight to TIME-WAIT: "our FIN has been ACKed
             # (perhaps in this segment)")
-            self._set_state(FIN_WAIT_2, "rcv ACK of FIN", now)
+            Connection._set_state(self, FIN_WAIT_2, "rcv ACK of FIN", now)
             if self.orphan and self.cfg.fin_wait_2_timeout is not None:
                 self.t_fin2 = now + self.cfg.fin_wait_2_timeout
 
@@ -967,7 +974,7 @@ class Connection:
         # otherwise time one segment, never a retransmitted one (Karn, MUST-18).
         sample = None
         if ts is not None and ts[1]:
-            r = (self._ts_now(now) - ts[1]) & MASK
+            r = (Connection._ts_now(self, now) - ts[1]) & MASK
             if r < HALF:
                 sample = r / 1000.0
         elif self.rtt_seq is not None and _le(self.rtt_seq, a):
@@ -992,7 +999,7 @@ class Connection:
             elif not self.sack_recovery:
                 # RFC 6582 §3.2 step 4, partial ACK: retransmit the next hole,
                 # deflate cwnd by what was ACKed, add back one SMSS
-                self._retransmit_head(now)
+                Connection._retransmit_head(self, now)
                 cc.cwnd = max(cc.cwnd - acked + self.snd_mss, self.snd_mss)
             # (SACK recovery: the scoreboard and pipe drive what is sent next)
         else:
@@ -1006,7 +1013,7 @@ class Connection:
                 floor = acked if acked < self.snd_mss else self.snd_mss
                 if credit < floor:
                     credit = floor
-            hs = self.hystart if self.hystart is not None else self._get_hystart()
+            hs = self.hystart if self.hystart is not None else Connection._get_hystart(self)
             if hs is not None and cc.cwnd < cc.ssthresh and hs.phase != HyStart.DONE:
                 end = hs.window_end
                 div = hs.on_ack(end is not None and _le(end, a), self.snd_nxt, sample,
@@ -1015,7 +1022,7 @@ class Connection:
                     cc.ssthresh = cc.cwnd          # slow start is over: congestion avoidance
                 elif div > 1:
                     credit //= div                 # conservative slow start
-            if credit > 0 and self._may_grow_cwnd():
+            if credit > 0 and Connection._may_grow_cwnd(self):
                 cc.on_ack(credit, flight, now)
         self.dupacks = 0                           # RFC 6675 §5: a cumulative ACK resets DupAcks
         if self.rtx_nxt is not None and _lt(self.rtx_nxt, a):
@@ -1027,12 +1034,12 @@ class Connection:
             self.t_rexmt = None
             self.t_pto = None
         else:
-            self.t_rexmt = self._rto_deadline(now)
+            self.t_rexmt = Connection._rto_deadline(self, now)
             if self.t_pto is not None or self.cfg.tlp:
                 # RFC 8985 §7.2: restart the PTO on an ACK of new data
-                self._schedule_pto(now)
+                Connection._schedule_pto(self, now)
         if data_acked:
-            self._event(ev.WRITABLE)
+            Connection._event(self, ev.WRITABLE)
 
     def _lost_retransmissions(self) -> None:
         """A retransmission sent in SACK recovery is lost when data first sent
@@ -1054,7 +1061,7 @@ class Connection:
             if _lt(high, una) or board.is_lost(high, una, mss):
                 marks.pop(0)
                 self.host.count("lost_retransmissions")
-                self._queue_again((start if _lt(una, start) else una, end))
+                Connection._queue_again(self, (start if _lt(una, start) else una, end))
                 continue
             break
 
@@ -1111,19 +1118,19 @@ class Connection:
         self.tlp_end = None                        # RFC 8985 §7.1
         self.t_pto = None
         if self.cfg.hystart:
-            self._get_hystart().stop()                    # RFC 9406 §4.2: a loss ends it
+            Connection._get_hystart(self).stop()                    # RFC 9406 §4.2: a loss ends it
         if board is not None and board.blocks:
             self.sack_recovery = True
-            n = self._send_from(una, now, mss, retransmit=True)     # (4.3)
+            n = Connection._send_from(self, una, now, mss, retransmit=True)     # (4.3)
             self.high_rxt = self.rescue_rxt = (una + n) & MASK
             self.rxt_marks = _EMPTY
             self.rxt_again = _EMPTY
-            self._mark_rxt((una, self.high_rxt, self.snd_nxt))
+            Connection._mark_rxt(self, (una, self.high_rxt, self.snd_nxt))
         else:
             self.sack_recovery = False
             cc.cwnd = cc.ssthresh + 3 * mss        # RFC 5681 §3.2 step 3
-            self._retransmit_head(now)
-        self.t_rexmt = self._rto_deadline(now)
+            Connection._retransmit_head(self, now)
+        self.t_rexmt = Connection._rto_deadline(self, now)
 
     # ------------------------------------------------------------ Tail Loss Probe
     def _schedule_pto(self, now: float) -> None:
@@ -1157,7 +1164,7 @@ class Connection:
             return
         if self.tlp_end is None and self.tlp_rtt_ok:
             self.tlp_rtt_ok = False
-            if self._output_data(now, 1, probe=True):
+            if Connection._output_data(self, now, 1, probe=True):
                 self.tlp_is_retrans = False          # new data as the probe
             else:
                 # the highest-sequence segment sent, once more: the last
@@ -1167,12 +1174,12 @@ class Connection:
                 if not (_le(una, start) and _lt(start, self.snd_nxt)):
                     span = (self.snd_nxt - una) & MASK
                     start = (self.snd_nxt - (span if span < self.snd_mss else self.snd_mss)) & MASK
-                self._send_from(start, now, self.snd_mss, retransmit=True)
+                Connection._send_from(self, start, now, self.snd_mss, retransmit=True)
                 self.tlp_is_retrans = True
             self.tlp_end = self.snd_nxt
             self.host.count("tlp_probes")
         # "the sender MUST re-arm the RTO timer, not the PTO timer"
-        self.t_rexmt = self._rto_deadline(now)
+        self.t_rexmt = Connection._rto_deadline(self, now)
 
     def _tlp_ack(self, now: float, a: int, advanced: bool, plen: int, sack_blocks) -> None:
         """RFC 8985 §7.4.2 TLP_process_ack."""
@@ -1206,12 +1213,12 @@ class Connection:
         """Fire whichever timers are due (RFC 9293 §3.10.8)."""
         if self.t_pto is not None and now >= self.t_pto:
             self.t_pto = None
-            self._on_pto(now)                     # re-arms the RTO (RFC 8985 §7.3)
+            Connection._on_pto(self, now)                     # re-arms the RTO (RFC 8985 §7.3)
         if self.t_rexmt is not None and now >= self.t_rexmt:
             self.t_rexmt = None
-            self._on_rto(now)
+            Connection._on_rto(self, now)
             if self.state is CLOSED:
-                self._update_deadline()
+                Connection._update_deadline(self)
                 return
         if self.t_delack is not None and now >= self.t_delack:
             self.t_delack = None
@@ -1221,23 +1228,23 @@ class Connection:
                 self.pingpong = False             # Linux: a missed delayed ACK ends ping-pong mode
         if self.t_persist is not None and now >= self.t_persist:
             self.t_persist = None
-            self._on_persist(now)
+            Connection._on_persist(self, now)
         if self.t_keep is not None and now >= self.t_keep:
             self.t_keep = None
-            self._on_keepalive(now)
+            Connection._on_keepalive(self, now)
             if self.state is CLOSED:
-                self._update_deadline()
+                Connection._update_deadline(self)
                 return
         if self.t_fin2 is not None and now >= self.t_fin2:
             self.t_fin2 = None
             if self.state is FIN_WAIT_2:
                 self.host._timer_fired(self, "FIN_WAIT_2", now)
-                self._terminate(now, "FIN-WAIT-2 timeout", error=None)
-                self._update_deadline()
+                Connection._terminate(self, now, "FIN-WAIT-2 timeout", error=None)
+                Connection._update_deadline(self)
                 return
         if self.state is not CLOSED:
-            self._output(now)
-        self._update_deadline()
+            Connection._output(self, now)
+        Connection._update_deadline(self)
 
     def _on_rto(self, now: float) -> None:
         """RETRANSMISSION TIMEOUT: resend the head, back off (RFC 6298 §5.4-5.6)."""
@@ -1252,30 +1259,30 @@ class Connection:
                 # MUST-22: R2 for SYNs. A half-open entry just goes away.
                 self.host.count("syn_timeouts")
                 if self.passive:
-                    self._terminate(now, "SYN,ACK retransmissions exhausted", error=None)
+                    Connection._terminate(self, now, "SYN,ACK retransmissions exhausted", error=None)
                 else:
-                    self._terminate(now, "SYN retransmissions exhausted", error="ETIMEDOUT")
+                    Connection._terminate(self, now, "SYN retransmissions exhausted", error="ETIMEDOUT")
                 return
         else:
             if self.cfg.user_timeout is not None and now >= self.progress_time + self.cfg.user_timeout:
                 self.host.count("user_timeouts")
-                self._terminate(now, "user timeout", error="ETIMEDOUT")
+                Connection._terminate(self, now, "user timeout", error="ETIMEDOUT")
                 return
             if self.retries > self.cfg.r2:
                 self.host.count("r2_timeouts")
-                self._terminate(now, "retransmissions exhausted (R2)", error="ETIMEDOUT")
+                Connection._terminate(self, now, "retransmissions exhausted (R2)", error="ETIMEDOUT")
                 return
             if self.retries == self.cfg.r1:
                 self.host.count("r1_reached")     # negative advice to IP (MUST-20)
         self.rtt.back_off()
         self.rtt_seq = None                       # Karn: no sample from a retransmission
         if syn_unacked:
-            self._send_syn(now)
+            Connection._send_syn(self, now)
         else:
             flight = (self.snd_nxt - self.snd_una) & MASK
             self.cc.on_timeout(flight, now)
             if self.cfg.hystart:
-                self._get_hystart().stop()
+                Connection._get_hystart(self).stop()
             # RFC 6675 §5.1: RecoveryPoint = HighData, SACK recovery ends; the
             # SACK information is expunged (RFC 2018 §8: the receiver may have
             # reneged) and rebuilt from the ACKs that follow
@@ -1295,8 +1302,8 @@ class Connection:
             self.t_pto = None
             self.dupacks = 0
             self.rtx_nxt = self.snd_una
-            self._retransmit_head(now)
-        self.t_rexmt = self._rto_deadline(now)
+            Connection._retransmit_head(self, now)
+        self.t_rexmt = Connection._rto_deadline(self, now)
 
     def _rto_deadline(self, now: float) -> float:
         """When the retransmission timer armed now expires: RTO later (with
@@ -1326,12 +1333,12 @@ class Connection:
         if outstanding == 0:
             off = (nxt - self.sndq_seq) & MASK
             if off < len(self.sndq):
-                self._emit(ACK, nxt, self.rcv_nxt, now, bytes(self.sndq[off:off + 1]))
+                Connection._emit(self, ACK, nxt, self.rcv_nxt, now, bytes(self.sndq[off:off + 1]))
                 self.snd_nxt = (nxt + 1) & MASK
             else:
-                self._emit(ACK, (nxt - 1) & MASK, self.rcv_nxt, now)
+                Connection._emit(self, ACK, (nxt - 1) & MASK, self.rcv_nxt, now)
         elif outstanding == 1:
-            self._send_from(una, now, 1, retransmit=False)   # the probe octet again
+            Connection._send_from(self, una, now, 1, retransmit=False)   # the probe octet again
         else:
             return
         self.persist_backoff += 1
@@ -1344,11 +1351,11 @@ class Connection:
             return
         if self.keep_probes >= cfg.keepalive_probes:
             self.host.count("keepalive_timeouts")
-            self._terminate(now, "keep-alive timeout", error="ETIMEDOUT")
+            Connection._terminate(self, now, "keep-alive timeout", error="ETIMEDOUT")
             return
         if self.snd_nxt == self.snd_una:
             self.host._timer_fired(self, "keepalive", now)
-            self._emit(ACK, (self.snd_nxt - 1) & MASK, self.rcv_nxt, now)
+            Connection._emit(self, ACK, (self.snd_nxt - 1) & MASK, self.rcv_nxt, now)
             self.keep_probes += 1
             self.t_keep = now + cfg.keepalive_interval
         else:
@@ -1403,13 +1410,13 @@ class Connection:
         sent = False
         if st in _SENDING:
             if self.sack_recovery:
-                sent = self._output_sack_recovery(now)
+                sent = Connection._output_sack_recovery(self, now)
             elif self.rtx_nxt is not None:
-                sent = self._output_retransmissions(now)
-            sent = bool(self._output_data(now)) or sent
+                sent = Connection._output_retransmissions(self, now)
+            sent = bool(Connection._output_data(self, now)) or sent
         if self.ack_now and not sent:
             if st is not CLOSED and st is not SYN_SENT and st is not LISTEN:
-                self._send_ack(now)
+                Connection._send_ack(self, now)
         elif not sent and self.delack_segs and self.t_delack is None and st is not CLOSED:
             timeout = self.cfg.delayed_ack_min or self.cfg.delayed_ack_timeout
             self.t_delack = now + timeout
@@ -1447,28 +1454,28 @@ class Connection:
                 if not _lt(seq, end) or not _lt(seq, self.snd_nxt) or _lt(seq, una) \
                         or board.sacked_end(seq, una) is not None:
                     continue
-                used = self._send_from(seq, now, (end - seq) & MASK, retransmit=True)
+                used = Connection._send_from(self, seq, now, (end - seq) & MASK, retransmit=True)
                 if used:
                     self.host.count("retransmits_again")
                     self.pipe += used
-                    self._mark_rxt((seq, (seq + used) & MASK, self.snd_nxt))
+                    Connection._mark_rxt(self, (seq, (seq + used) & MASK, self.snd_nxt))
                     sent = True
                 continue
             nxt = board.next_lost(una, self.snd_nxt, self.high_rxt, mss)  # type: ignore[arg-type]
             if nxt is None:
-                if self._output_data(now, 1):       # rule (2)
+                if Connection._output_data(self, now, 1):       # rule (2)
                     sent = True
                     continue
                 nxt = board.next_lost(una, self.snd_nxt, self.high_rxt, mss,  # type: ignore[arg-type]
                                       require_lost=False)
             if nxt is not None:
                 seq, n = nxt
-                used = self._send_from(seq, now, n, retransmit=True)
+                used = Connection._send_from(self, seq, now, n, retransmit=True)
                 if not used:
                     break
                 self.high_rxt = (seq + used) & MASK   # (C.2)
                 self.pipe += used                     # (C.4)
-                self._mark_rxt((seq, self.high_rxt, self.snd_nxt))
+                Connection._mark_rxt(self, (seq, self.high_rxt, self.snd_nxt))
                 sent = True
                 continue
             # rule (4): one rescue retransmission per recovery, of the highest
@@ -1478,7 +1485,7 @@ class Connection:
                 if holes:
                     a, b = holes[-1]
                     start = b - mss if b - mss > a else a
-                    used = self._send_from((una + start) & MASK, now, b - start, retransmit=True)
+                    used = Connection._send_from(self, (una + start) & MASK, now, b - start, retransmit=True)
                     if used:
                         self.rescue_rxt = self.recover
                         self.pipe += used
@@ -1509,7 +1516,7 @@ class Connection:
                 pipe -= board.sacked_below(r, una)
             if pipe + mss > self.cc.cwnd and pipe:
                 break
-            n = self._send_from(r, now, mss, retransmit=True)
+            n = Connection._send_from(self, r, now, mss, retransmit=True)
             if n == 0:
                 self.rtx_nxt = None
                 break
@@ -1544,11 +1551,11 @@ class Connection:
             if avail <= 0:
                 if self.fin_queued and not self.fin_sent:
                     # FIN needs no window; it goes once all data has been sent
-                    self._send_fin_segment(now)
+                    Connection._send_fin_segment(self, now)
                     count += 1
                 break
             usable = self.snd_wnd - outstanding
-            room = cc.cwnd - self._pipe_estimate(outstanding)
+            room = cc.cwnd - Connection._pipe_estimate(self, outstanding)
             if probe:
                 room = mss
             if room < usable:
@@ -1571,7 +1578,7 @@ class Connection:
                 elif not self.nodelay and not self.fin_queued:
                     break                          # Nagle (RFC 896, §3.7.4); FIN pushes
             fin = self.fin_queued and n == avail
-            self._send_data(nxt, off, n, now, fin, count)
+            Connection._send_data(self, nxt, off, n, now, fin, count)
             count += 1
             if max_segs and count >= max_segs:
                 break
@@ -1579,12 +1586,12 @@ class Connection:
             if self.cfg.cwnd_validation:
                 if not limited:
                     outstanding = (self.snd_nxt - self.snd_una) & MASK
-                    limited = self._pipe_estimate(outstanding) + mss > cc.cwnd
-                self._cwnd_validate(limited)
+                    limited = Connection._pipe_estimate(self, outstanding) + mss > cc.cwnd
+                Connection._cwnd_validate(self, limited)
             if not probe and self.cfg.tlp:
-                self._schedule_pto(now)
+                Connection._schedule_pto(self, now)
         elif limited and self.cfg.cwnd_validation:
-            self._cwnd_validate(True)
+            Connection._cwnd_validate(self, True)
         return count
 
     def _send_data(self, seq: int, off: int, n: int, now: float, fin: bool, index: int = 0) -> None:
@@ -1614,7 +1621,7 @@ class Connection:
             flags |= FIN
         if self.snd_nxt == self.snd_una:
             self.progress_time = now
-        self._emit(flags, seq, self.rcv_nxt, now, bytes(self.sndq[off:off + n]))
+        Connection._emit(self, flags, seq, self.rcv_nxt, now, bytes(self.sndq[off:off + n]))
         self.tail_seq = seq
         new_nxt = (seq + n + (1 if fin else 0)) & MASK
         if fin:
@@ -1633,22 +1640,22 @@ class Connection:
             self.rtt_seq = new_nxt
             self.rtt_time = now
         if self.t_rexmt is None:
-            self.t_rexmt = self._rto_deadline(now)
+            self.t_rexmt = Connection._rto_deadline(self, now)
         self.ack_now = False
 
     def _send_fin_segment(self, now: float) -> None:
         seq = self.snd_nxt
         if self.snd_nxt == self.snd_una:
             self.progress_time = now
-        self._emit(FIN | ACK, seq, self.rcv_nxt, now)
+        Connection._emit(self, FIN | ACK, seq, self.rcv_nxt, now)
         self.tail_seq = seq
         self.fin_sent = True
         self.fin_seq = seq
         self.snd_nxt = (seq + 1) & MASK
         if self.t_rexmt is None:
-            self.t_rexmt = self._rto_deadline(now)
+            self.t_rexmt = Connection._rto_deadline(self, now)
         if self.cfg.tlp:
-            self._schedule_pto(now)
+            Connection._schedule_pto(self, now)
 
     def _send_from(self, seq: int, now: float, limit: int, retransmit: bool) -> int:
         """(Re)send up to `limit` octets starting at `seq`; return the sequence space used.
@@ -1663,19 +1670,19 @@ class Connection:
             end = (seq + n) & MASK
             fin = self.fin_sent and end == self.fin_seq
             flags = ACK | (FIN if fin else 0) | (PSH if off + n == len(q) else 0)
-            self._emit(flags, seq, self.rcv_nxt, now, bytes(q[off:off + n]))
+            Connection._emit(self, flags, seq, self.rcv_nxt, now, bytes(q[off:off + n]))
             if retransmit:
                 self.host.count("retransmits")
             return n + (1 if fin else 0)
         if self.fin_sent and seq == self.fin_seq:
-            self._emit(FIN | ACK, seq, self.rcv_nxt, now)
+            Connection._emit(self, FIN | ACK, seq, self.rcv_nxt, now)
             if retransmit:
                 self.host.count("retransmits")
             return 1
         return 0
 
     def _retransmit_head(self, now: float) -> None:
-        n = self._send_from(self.snd_una, now, self.snd_mss, retransmit=True)
+        n = Connection._send_from(self, self.snd_una, now, self.snd_mss, retransmit=True)
         if self.rtx_nxt is not None and n:
             self.rtx_nxt = (self.snd_una + n) & MASK
 
@@ -1684,28 +1691,28 @@ class Connection:
         st = self.state
         self.fin_queued = True
         if st is ESTABLISHED or st is SYN_RECEIVED:
-            self._set_state(FIN_WAIT_1, "CLOSE / snd FIN", now)
+            Connection._set_state(self, FIN_WAIT_1, "CLOSE / snd FIN", now)
         elif st is CLOSE_WAIT:
-            self._set_state(LAST_ACK, "CLOSE / snd FIN", now)
+            Connection._set_state(self, LAST_ACK, "CLOSE / snd FIN", now)
         if self.state is not SYN_RECEIVED:
-            self._output(now)
+            Connection._output(self, now)
 
     def _send_ack(self, now: float) -> None:
         """<SEQ=SND.NXT><ACK=RCV.NXT><CTL=ACK>"""
-        self._emit(ACK, self.snd_nxt, self.rcv_nxt, now)
+        Connection._emit(self, ACK, self.snd_nxt, self.rcv_nxt, now)
 
     def _challenge_ack(self, now: float) -> None:
         """RFC 5961 §3.2/§4.2 challenge ACK, rate-limited host-wide (§7)."""
         if self.host.challenge_ack_allowed(now, self.cfg.challenge_ack_limit):
             self.host.count("challenge_acks")
-            self._send_ack(now)
+            Connection._send_ack(self, now)
         else:
             self.host.count("challenge_acks_suppressed")
 
     def _emit(self, flags: int, seq: int, ack: int, now: float, payload: bytes = b"") -> None:
         """Build one segment with the window and options due, and queue it."""
         if flags & ACK:
-            win = self._window_to_advertise()
+            win = Connection._window_to_advertise(self)
             if self.quickack and ack != self.last_ack_sent:
                 self.quickack -= 1                 # Linux tcp_dec_quickack_mode
             self.last_ack_sent = ack
@@ -1713,10 +1720,10 @@ class Connection:
             self.delack_segs = 0
             self.ack_now = False
         else:
-            win = 0 if flags & RST else self._window_to_advertise()
+            win = 0 if flags & RST else Connection._window_to_advertise(self)
         opts = NO_OPTIONS
         if not flags & RST:
-            sack = self._sack_blocks() if self.sack_ok and (self.oooq or self.dsack) else ()
+            sack = Connection._sack_blocks(self) if self.sack_ok and (self.oooq or self.dsack) else ()
             if self.ts_ok:
                 # tuple.__new__: a NamedTuple built without its argument parsing (hot path)
                 opts = _new(Options, (None, None, False, sack,
@@ -1727,7 +1734,7 @@ class Connection:
         elif self.ts_ok and flags & ACK:
             # RFC 7323 §5.2: an <RST> sent because of a user abort SHOULD carry
             # a Timestamps option (Linux: TSval now, TSecr TS.Recent)
-            opts = Options(None, None, False, (), (self._ts_now(now), self.ts_recent))
+            opts = Options(None, None, False, (), (Connection._ts_now(self, now), self.ts_recent))
         self.last_send_time = now
         self.host.outbox.append((self.local_ip, self.remote_ip,
                                  _new(Segment, (self.local_port, self.remote_port, seq, ack, flags,
@@ -1796,8 +1803,8 @@ class Connection:
             free = top
         step = min(self.rcvbuf >> 1, self.rcv_mss)
         if free - cur >= step and (cur < step or free >= 2 * cur):
-            self._send_ack(now)
-            self._update_deadline()
+            Connection._send_ack(self, now)
+            Connection._update_deadline(self)
 
     # ------------------------------------------------------- SYN and options
     def _wanted_wscale(self) -> int:
@@ -1818,7 +1825,7 @@ class Connection:
         peer = self.syn_opts
         ts = None
         if cfg.timestamps and (active or peer.timestamp is not None):
-            ts = (self._ts_now(now), 0 if active else self.ts_recent)
+            ts = (Connection._ts_now(self, now), 0 if active else self.ts_recent)
         ws = self.rcv_wscale if cfg.window_scaling and (active or peer.wscale is not None) else None
         sackp = cfg.sack and (active or peer.sack_permitted)
         opts = Options(self.rcv_mss, ws, sackp, (), ts)
@@ -1854,7 +1861,7 @@ class Connection:
         self.sack_ok = bool(cfg.sack and o.sack_permitted)
         if self.sack_ok and self.board is None:
             self.board = Scoreboard()
-        self._set_mss()
+        Connection._set_mss(self)
 
     def _set_mss(self) -> None:
         """MUST-16: effective send MSS = min(peer MSS, what our MTU allows) -
@@ -1906,8 +1913,8 @@ class Connection:
 
     def _return_to_listen(self, now: float) -> None:
         """MUST-11: a passive SYN-RECEIVED connection goes back to LISTEN."""
-        self._set_state(LISTEN, "rcv RST (passive open)", now)
-        self._clear_timers()
+        Connection._set_state(self, LISTEN, "rcv RST (passive open)", now)
+        Connection._clear_timers(self)
         self.host._forget(self)
         if self.listener is not None:
             self.listener.half_open_gone(self)
@@ -1915,11 +1922,11 @@ class Connection:
     def _enter_time_wait(self, now: float, cause: str, send_ack: bool = True) -> None:
         """TIME-WAIT for 2*MSL (MUST-13): hand the 4-tuple to a light table entry.
         `send_ack`: acknowledge the peer's FIN that brought us here."""
-        self._set_state(TIME_WAIT, cause, now)
-        self._clear_timers()
+        Connection._set_state(self, TIME_WAIT, cause, now)
+        Connection._clear_timers(self)
         self.sndq.clear()
         if send_ack:
-            self._send_ack(now)
+            Connection._send_ack(self, now)
         self.ack_now = False
         self.delack_segs = 0
         self.host._enter_time_wait(self, now)
@@ -1928,14 +1935,14 @@ class Connection:
         """Enter CLOSED, delete the TCB; tell the user why (MUST-12)."""
         if error is not None and not self.error:
             self.error = error
-            self._event(ev.ERROR, error)
-        self._clear_timers()
+            Connection._event(self, ev.ERROR, error)
+        Connection._clear_timers(self)
         self.sndq.clear()
         if self.state is SYN_RECEIVED and self.passive and self.listener is not None:
             self.listener.half_open_gone(self)
         if self.state is not CLOSED:
-            self._set_state(CLOSED, cause, now)
-        self._event(ev.CLOSED, cause)
+            Connection._set_state(self, CLOSED, cause, now)
+        Connection._event(self, ev.CLOSED, cause)
         self.host._forget(self)
 
     def _clear_timers(self) -> None:

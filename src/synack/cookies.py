@@ -14,12 +14,14 @@ options are lost, as RFC 4987 says.
 """
 from __future__ import annotations
 
+from typing import Final
+
 import hashlib
 
 from .seq import MASK
 
-MSS_TABLE = (536, 1220, 1300, 1360, 1440, 1452, 1460, 8960)
-TICK = 64.0
+MSS_TABLE: Final = (536, 1220, 1300, 1360, 1440, 1452, 1460, 8960)
+TICK: Final = 64.0
 
 
 def _mss_index(mss: int) -> int:

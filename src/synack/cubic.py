@@ -11,13 +11,15 @@ exposed in bytes through `cwnd`/`ssthresh` like every controller here.
 """
 from __future__ import annotations
 
+from typing import Final
+
 from ._mypyc import mypyc_attr
 from .congestion import CongestionControl, register
 from .rtt import RttEstimator
 
-C = 0.4
-BETA = 0.7
-ALPHA = 3 * (1 - BETA) / (1 + BETA)
+C: Final = 0.4
+BETA: Final = 0.7
+ALPHA: Final = 3 * (1 - BETA) / (1 + BETA)
 
 
 @mypyc_attr(allow_interpreted_subclasses=True)

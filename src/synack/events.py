@@ -5,16 +5,16 @@ Events are appended to `Host.events` as `Event` values; drivers and APIs
 """
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Final
 
-CONNECTED = "connected"      #: the connection reached ESTABLISHED
-ACCEPTABLE = "acceptable"    #: a listener has a connection ready to accept
-READABLE = "readable"        #: new in-order data can be read
-EOF = "eof"                  #: the peer's FIN arrived: no more data will come
-WRITABLE = "writable"        #: send-buffer space was freed by an ACK
-URGENT = "urgent"            #: urgent data announced (MUST-32)
-ERROR = "error"              #: reset / refused / timed out (detail: errno name)
-CLOSED = "closed"            #: the connection reached CLOSED (detail: cause)
+CONNECTED: Final = "connected"      #: the connection reached ESTABLISHED
+ACCEPTABLE: Final = "acceptable"    #: a listener has a connection ready to accept
+READABLE: Final = "readable"        #: new in-order data can be read
+EOF: Final = "eof"                  #: the peer's FIN arrived: no more data will come
+WRITABLE: Final = "writable"        #: send-buffer space was freed by an ACK
+URGENT: Final = "urgent"            #: urgent data announced (MUST-32)
+ERROR: Final = "error"              #: reset / refused / timed out (detail: errno name)
+CLOSED: Final = "closed"            #: the connection reached CLOSED (detail: cause)
 
 
 class Event:

@@ -14,13 +14,13 @@ RFC 9293 §3.10.7.1.
 """
 from __future__ import annotations
 
+import bisect
 import hashlib
 import heapq
 import ipaddress
-import itertools
 import os
-from collections import Counter
-from typing import Any, Callable
+from collections import Counter, deque
+from typing import Any, Callable, Final
 
 from .config import Config, rfc_profile
 from .connection import Connection, new_connection, os_error
@@ -32,8 +32,8 @@ from .seq import MASK
 from .states import CLOSED, LISTEN
 from .timewait import TimeWait
 
-WILDCARD_V4 = "0.0.0.0"
-WILDCARD_V6 = "::"
+WILDCARD_V4: Final = "0.0.0.0"
+WILDCARD_V6: Final = "::"
 
 
 _UNICAST_CACHE: dict[str, bool] = {}
@@ -74,8 +74,14 @@ class Host:
         self.outbox: list[tuple[str, str, Segment]] = []
         self.events: list = []
         self.stats: Counter = Counter()
-        self._heap: list = []
-        self._tick = itertools.count()
+        # timers: one heap of (deadline, tick, connection); TIME-WAIT entries,
+        # whose deadlines are all now + 2*MSL, wait in FIFO queues instead, one
+        # per 2*MSL value (see _schedule_time_wait). Stale entries (the object's
+        # deadline moved) are skipped when they come up.
+        self._heap: list[tuple[float, int, Connection]] = []
+        self._tw_queues: dict[float, deque[tuple[float, int, TimeWait]]] = {}
+        self._heap_limit = 64               # rebuild the heap past this size
+        self._tick = 0                       # orders timers with equal deadlines
         lo, hi = self.config.ephemeral_ports
         seed = port_seed if port_seed is not None else int.from_bytes(self.secret[:4], "big")
         self._next_port = lo + seed % (hi - lo + 1)
@@ -176,21 +182,55 @@ class Host:
         self.receive(now, src, dst, seg)
 
     def poll(self, now: float) -> None:
-        """Fire every timer due at or before `now`."""
+        """Fire every timer due at or before `now`, earliest first."""
         heap = self._heap
-        while heap and heap[0][0] <= now:
-            d, _, obj = heapq.heappop(heap)
-            if obj.deadline == d:
-                obj.on_timer(now)
+        if not self._tw_queues:
+            while heap and heap[0][0] <= now:
+                d, _, conn = heapq.heappop(heap)
+                if conn.deadline == d:
+                    conn.on_timer(now)
+            return
+        while True:
+            # the earliest due entry of the heap and the TIME-WAIT queues (ties
+            # go by tick: the order they were scheduled in)
+            first: tuple[float, int] | None = None
+            if heap and heap[0][0] <= now:
+                first = heap[0][:2]
+            queue = None
+            for q in self._tw_queues.values():
+                if q and q[0][0] <= now and (first is None or q[0][:2] < first):
+                    first = q[0][:2]
+                    queue = q
+            if first is None:
+                return
+            if queue is None:
+                d, _, conn = heapq.heappop(heap)
+                if conn.deadline == d:
+                    conn.on_timer(now)
+            else:
+                d, _, tw = queue.popleft()
+                if tw.deadline == d:
+                    tw.on_timer(now)
 
     def next_deadline(self) -> float | None:
         heap = self._heap
+        best: float | None = None
         while heap:
-            d, _, obj = heap[0]
-            if obj.deadline == d:
-                return d
+            d, _, conn = heap[0]
+            if conn.deadline == d:
+                best = d
+                break
             heapq.heappop(heap)                 # stale: the timer moved or stopped
-        return None
+        if self._tw_queues:
+            for q in self._tw_queues.values():
+                while q:
+                    d, _, tw = q[0]
+                    if tw.deadline == d:
+                        if best is None or d < best:
+                            best = d
+                        break
+                    q.popleft()                 # stale: re-armed, or the entry closed
+        return best
 
     def take_outbox(self) -> list:
         out = self.outbox
@@ -258,10 +298,10 @@ class Host:
                 return p
         raise os_error("EADDRNOTAVAIL", "no ephemeral port free")
 
-    def ts_offset(self, key) -> int:
+    def ts_offset(self, key: tuple[str, int, str, int]) -> int:
         """A per-connection TSval offset (RFC 7323 §7.1 suggests randomizing it)."""
         h = self._ts_hash.copy()             # keyed once (Host.__init__), not per call
-        h.update(repr(key).encode())
+        h.update(f"ts|{key[0]}|{key[1]}|{key[2]}|{key[3]}".encode())
         return int.from_bytes(h.digest(), "big")
 
     def connections(self) -> list:
@@ -294,13 +334,46 @@ class Host:
     def _unlisten(self, lst: Listener) -> None:
         self.listeners.pop((lst.local_ip, lst.local_port), None)
 
-    def _schedule(self, obj, deadline: float) -> None:
-        heapq.heappush(self._heap, (deadline, next(self._tick), obj))
+    def _schedule(self, conn: Connection, deadline: float) -> None:
+        heap = self._heap
+        self._tick += 1
+        heapq.heappush(heap, (deadline, self._tick, conn))
+        if len(heap) > self._heap_limit:
+            self._compact_heap()
+
+    def _compact_heap(self) -> None:
+        """Drop the stale entries. An entry goes stale when its connection's
+        timer moves or stops; it is normally skipped when it comes to the top,
+        but one armed far ahead (FIN-WAIT-2's 60 s, keepalive's 2 h) would sit
+        in the heap long after its connection has gone, and every push and pop
+        pays for the heap's depth. Rebuilding when the heap has doubled since
+        the last rebuild costs O(1) per push, amortized. In place: poll() may
+        be iterating over this list."""
+        heap = self._heap
+        heap[:] = [e for e in heap if e[2].deadline == e[0]]
+        heapq.heapify(heap)
+        self._heap_limit = max(64, 2 * len(heap))
+
+    def _schedule_time_wait(self, tw: TimeWait, deadline: float) -> None:
+        """TIME-WAIT timers go to a FIFO queue: each is now + 2*MSL, so with one
+        2*MSL they arrive in deadline order, and a host with many connections
+        in TIME-WAIT keeps a heap no bigger than its live connections (Linux
+        keeps its TIME-WAIT sockets on a timer wheel for the same reason)."""
+        q = self._tw_queues.get(tw.msl2)
+        if q is None:
+            q = self._tw_queues[tw.msl2] = deque()
+        self._tick += 1
+        item = (deadline, self._tick, tw)
+        if not q or q[-1][0] <= deadline:
+            q.append(item)
+        else:
+            # a driver whose clock went backwards: keep the queue sorted
+            q.insert(bisect.bisect_right([e[0] for e in q], deadline), item)
 
     def _enter_time_wait(self, conn: Connection, now: float) -> None:
         tw = TimeWait(conn, now)
         self.conns[conn.key] = tw
-        self._schedule(tw, tw.deadline)
+        self._schedule_time_wait(tw, now + tw.msl2)
         conn.deadline = None
 
     def _state_changed(self, obj, old, new, cause: str, now: float) -> None:

@@ -9,7 +9,9 @@ timestamps (RFC 7323 §4), which are unambiguous.
 """
 from __future__ import annotations
 
-G = 0.001
+from typing import Final
+
+G: Final = 0.001
 
 
 class RttEstimator:

@@ -8,9 +8,11 @@ has one answer per hole.
 """
 from __future__ import annotations
 
+from typing import Final
+
 from .seq import HALF, MASK
 
-DUPTHRESH = 3
+DUPTHRESH: Final = 3
 
 
 def _off(x: int, base: int) -> int:

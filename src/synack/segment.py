@@ -9,19 +9,19 @@ a property of the connection (RFC 7323 §2.3), not of the segment.
 """
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import Final, NamedTuple
 
 # Control bits (RFC 9293 §3.1 and RFC 3168 for ECE/CWR).
-FIN = 0x01
-SYN = 0x02
-RST = 0x04
-PSH = 0x08
-ACK = 0x10
-URG = 0x20
-ECE = 0x40
-CWR = 0x80
+FIN: Final = 0x01
+SYN: Final = 0x02
+RST: Final = 0x04
+PSH: Final = 0x08
+ACK: Final = 0x10
+URG: Final = 0x20
+ECE: Final = 0x40
+CWR: Final = 0x80
 
-FLAG_NAMES = ((SYN, "SYN"), (FIN, "FIN"), (RST, "RST"), (PSH, "PSH"),
+FLAG_NAMES: Final = ((SYN, "SYN"), (FIN, "FIN"), (RST, "RST"), (PSH, "PSH"),
               (ACK, "ACK"), (URG, "URG"), (ECE, "ECE"), (CWR, "CWR"))
 
 
@@ -68,7 +68,7 @@ class Options(NamedTuple):
         return d
 
 
-NO_OPTIONS = Options()
+NO_OPTIONS: Final = Options()
 
 
 class Segment(NamedTuple):

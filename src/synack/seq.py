@@ -5,10 +5,11 @@ less than half the circle ahead of a". Every comparison in the engine goes
 through these helpers (or the same one-line expression, where the hot path
 inlines it) so that the wrap at 2**32 is handled in exactly one way.
 """
+from typing import Final
 
-MOD = 1 << 32
-MASK = MOD - 1
-HALF = 1 << 31
+MOD: Final = 1 << 32
+MASK: Final = MOD - 1
+HALF: Final = 1 << 31
 
 
 def add(a: int, n: int) -> int:

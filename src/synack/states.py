@@ -8,6 +8,9 @@ the picture and the code cannot disagree.
 from __future__ import annotations
 
 import enum
+from typing import Final
+
+from ._mypyc import mypyc_attr
 
 
 class State(enum.Enum):
@@ -37,25 +40,25 @@ class State(enum.Enum):
         return self.value.replace("_", "-")
 
 
-CLOSED = State.CLOSED
-LISTEN = State.LISTEN
-SYN_SENT = State.SYN_SENT
-SYN_RECEIVED = State.SYN_RECEIVED
-ESTABLISHED = State.ESTABLISHED
-FIN_WAIT_1 = State.FIN_WAIT_1
-FIN_WAIT_2 = State.FIN_WAIT_2
-CLOSE_WAIT = State.CLOSE_WAIT
-CLOSING = State.CLOSING
-LAST_ACK = State.LAST_ACK
-TIME_WAIT = State.TIME_WAIT
+CLOSED: Final = State.CLOSED
+LISTEN: Final = State.LISTEN
+SYN_SENT: Final = State.SYN_SENT
+SYN_RECEIVED: Final = State.SYN_RECEIVED
+ESTABLISHED: Final = State.ESTABLISHED
+FIN_WAIT_1: Final = State.FIN_WAIT_1
+FIN_WAIT_2: Final = State.FIN_WAIT_2
+CLOSE_WAIT: Final = State.CLOSE_WAIT
+CLOSING: Final = State.CLOSING
+LAST_ACK: Final = State.LAST_ACK
+TIME_WAIT: Final = State.TIME_WAIT
 
 #: States in which both sequence spaces are synchronized (RFC 9293 §3.5.2).
-SYNCHRONIZED = frozenset({ESTABLISHED, FIN_WAIT_1, FIN_WAIT_2, CLOSE_WAIT,
+SYNCHRONIZED: Final = frozenset({ESTABLISHED, FIN_WAIT_1, FIN_WAIT_2, CLOSE_WAIT,
                           CLOSING, LAST_ACK, TIME_WAIT})
 #: States in which the application may still queue data to send.
-CAN_SEND = frozenset({SYN_SENT, SYN_RECEIVED, ESTABLISHED, CLOSE_WAIT})
+CAN_SEND: Final = frozenset({SYN_SENT, SYN_RECEIVED, ESTABLISHED, CLOSE_WAIT})
 #: States in which the peer may still send us data (no FIN received yet).
-CAN_RECEIVE = frozenset({SYN_RECEIVED, ESTABLISHED, FIN_WAIT_1, FIN_WAIT_2})
+CAN_RECEIVE: Final = frozenset({SYN_RECEIVED, ESTABLISHED, FIN_WAIT_1, FIN_WAIT_2})
 
 # (from, to) -> what makes it happen, in the RFC's words where it has them.
 TRANSITIONS: dict[tuple[State, State], str] = {
@@ -89,5 +92,6 @@ TRANSITIONS: dict[tuple[State, State], str] = {
 }
 
 
+@mypyc_attr(native_class=False)
 class IllegalTransition(AssertionError):
     """The engine tried a state change that RFC 9293 does not have."""

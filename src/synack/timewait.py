@@ -10,10 +10,14 @@ timestamp) take over the 4-tuple (RFC 9293 §3.10.7.4 note, RFC 6191).
 from __future__ import annotations
 
 import weakref
+from typing import TYPE_CHECKING
 
 from .segment import ACK, FIN, RST, SYN, NO_OPTIONS, Options, Segment
 from .seq import HALF, MASK
 from .states import CLOSED, TIME_WAIT
+
+if TYPE_CHECKING:
+    from .connection import Connection
 
 
 class TimeWait:
@@ -21,7 +25,7 @@ class TimeWait:
                  "snd_nxt", "rcv_nxt", "rcv_wnd_field", "rcv_wnd", "ts_recent", "ts_offset", "ts_ok",
                  "deadline", "msl2", "conn_ref", "rst_kills", "challenge_limit", "ts_on", "dead", "state")
 
-    def __init__(self, conn, now: float):
+    def __init__(self, conn: Connection, now: float):
         self.host = conn.host
         self.key = conn.key
         self.name = conn.name
@@ -29,8 +33,10 @@ class TimeWait:
         self.remote_ip, self.remote_port = conn.remote_ip, conn.remote_port
         self.snd_nxt = conn.snd_nxt
         self.rcv_nxt = conn.rcv_nxt
-        self.rcv_wnd_field = min((conn.rcv_adv - conn.rcv_nxt) & MASK, 0xFFFF << conn.rcv_wscale) >> conn.rcv_wscale
-        self.rcv_wnd = self.rcv_wnd_field << conn.rcv_wscale      # RCV.WND, for the RST checks
+        ws = conn.rcv_wscale
+        assert ws is not None                     # None only on a child reading its SYN
+        self.rcv_wnd_field = min((conn.rcv_adv - conn.rcv_nxt) & MASK, 0xFFFF << ws) >> ws
+        self.rcv_wnd = self.rcv_wnd_field << ws   # RCV.WND, for the RST checks
         self.ts_ok = conn.ts_ok
         self.ts_recent = conn.ts_recent
         self.ts_offset = conn.ts_offset
@@ -38,7 +44,7 @@ class TimeWait:
         self.rst_kills = conn.cfg.rst_in_time_wait
         self.challenge_limit = conn.cfg.challenge_ack_limit
         self.ts_on = conn.cfg.timestamps          # would a new incarnation use timestamps?
-        self.deadline = now + self.msl2
+        self.deadline: float | None = now + self.msl2
         self.conn_ref = weakref.ref(conn)
         self.dead = False
         self.state = TIME_WAIT
@@ -78,8 +84,8 @@ class TimeWait:
             # and restart the 2*MSL timeout (§3.10.7.4, TIME-WAIT STATE).
             host.count("time_wait_fin_reacked")
             self._ack(now)
-            self.deadline = now + self.msl2
-            host._schedule(self, self.deadline)
+            self.deadline = deadline = now + self.msl2
+            host._schedule_time_wait(self, deadline)
             return False
         if seg.seq != self.rcv_nxt or seg.payload:
             self._ack(now)            # an old duplicate: ACK and drop (§3.10.7.4 first step)
@@ -98,7 +104,8 @@ class TimeWait:
         return 0 < d < HALF or (d == 0 and seq_newer)
 
     def on_timer(self, now: float) -> None:
-        if not self.dead and now >= self.deadline:
+        d = self.deadline
+        if not self.dead and d is not None and now >= d:
             self.host._timer_fired(self, "TIME_WAIT 2MSL", now)
             self.host.count("time_wait_expired")
             self._close(now, "2MSL timeout")

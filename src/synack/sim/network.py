@@ -16,11 +16,10 @@ from __future__ import annotations
 
 import hashlib
 import heapq
-import itertools
 import random
-from collections import Counter
+from collections import Counter, deque
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any, Callable, Final
 
 from ..config import Config
 from ..connection import Connection
@@ -30,10 +29,10 @@ from ..segment import Segment
 from ..states import State
 from .trace import Trace
 
-_DELIVER = 0
-_DELIVER_BYTES = 1
-_WAKE = 2
-_CALL = 3
+_DELIVER: Final = 0
+_DELIVER_BYTES: Final = 1
+_WAKE: Final = 2
+_CALL: Final = 3
 
 
 @dataclass
@@ -80,8 +79,13 @@ class Network:
         self.seed = seed
         self.now = 0.0
         self.rng = random.Random(seed)
-        self._q: list = []
-        self._n = itertools.count()
+        # the event queue: a heap of the distinct times at which something is
+        # due, and per time a FIFO of (kind, simhost, item) -- events at the
+        # same time run in the order they were queued. (A heap of floats
+        # compares faster than a heap of tuples, and the simulator runs
+        # through the queue once per segment.)
+        self._times: list[float] = []
+        self._due: dict[float, deque[tuple[int, SimHost | None, Any]]] = {}
         self.hosts: list[SimHost] = []
         self._by_addr: dict[str, SimHost] = {}
         self._links: dict[tuple[int, int], LinkParams] = {}
@@ -159,16 +163,23 @@ class Network:
     # ------------------------------------------------------------------- run
     def run(self, until: float | None = None, max_events: int = 10_000_000) -> float:
         """Process events until none are left (or until virtual time `until`)."""
-        q = self._q
+        times = self._times
+        due = self._due
         pop = heapq.heappop
         n = 0
-        while q:
-            if until is not None and q[0][0] > until:
+        while times:
+            t = times[0]
+            if until is not None and t > until:
                 self.now = until
                 return self.now
-            t, _, kind, sh, item = pop(q)
+            fifo = due[t]
+            kind, sh, item = fifo.popleft()
+            if not fifo:
+                del due[t]
+                pop(times)
             self.now = t
             if kind == _DELIVER:
+                assert sh is not None
                 src, dst, seg = item
                 if self.trace is not None:
                     self.trace.segment(t, "deliver", src, dst, seg)
@@ -176,11 +187,14 @@ class Network:
                 sh.host.receive(t, src, dst, seg)
                 self._flush(sh)
             elif kind == _WAKE:
+                assert sh is not None
+                sh._queued.discard(t)
                 if sh._wake == t:
                     sh._wake = None
                     sh.host.poll(t)
                     self._flush(sh)
             elif kind == _DELIVER_BYTES:
+                assert sh is not None
                 self.stats["delivered"] += 1
                 sh.host.receive_packet(t, item)
                 self._flush(sh)
@@ -201,11 +215,11 @@ class Network:
     def run_until(self, condition: Callable[[], Any], timeout: float = 3600.0) -> bool:
         """Step events until `condition()` holds; False if time ran out first."""
         deadline = self.now + timeout
-        q = self._q
+        times = self._times
         while not condition():
-            if not q or q[0][0] > deadline:
+            if not times or times[0] > deadline:
                 return False
-            self.run(until=q[0][0])
+            self.run(until=times[0])
         return True
 
     def flush_all(self) -> None:
@@ -213,8 +227,12 @@ class Network:
             self._flush(sh)
 
     # -------------------------------------------------------------- internals
-    def _push(self, t: float, kind: int, sh, item) -> None:
-        heapq.heappush(self._q, (t, next(self._n), kind, sh, item))
+    def _push(self, t: float, kind: int, sh: SimHost | None, item: Any) -> None:
+        fifo = self._due.get(t)
+        if fifo is None:
+            fifo = self._due[t] = deque()
+            heapq.heappush(self._times, t)
+        fifo.append((kind, sh, item))
 
     def _flush(self, sh: "SimHost") -> None:
         host = sh.host
@@ -235,7 +253,12 @@ class Network:
         d = host.next_deadline()
         if d is not None and (sh._wake is None or d < sh._wake):
             sh._wake = d
-            self._push(d, _WAKE, sh, None)
+            if d not in sh._queued:
+                # one queued wake-up per time: a wake-up that lost its place
+                # to an earlier one stays queued and is used again when the
+                # host's next deadline comes back to it
+                sh._queued.add(d)
+                self._push(d, _WAKE, sh, None)
 
     def _on_state(self, host, obj, old, new, cause, now) -> None:
         self.trace.state(now, host.name, obj, old, new, cause)  # type: ignore[union-attr]
@@ -330,7 +353,8 @@ class SimHost:
         self.net = net
         self.host = host
         self.index = index
-        self._wake: float | None = None
+        self._wake: float | None = None       # when the host next wants poll()
+        self._queued: set[float] = set()      # times of the wake-ups in the event queue
 
     def __repr__(self) -> str:
         return f"<SimHost {self.host.name}>"
