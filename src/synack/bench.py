@@ -399,7 +399,7 @@ def _idle_pass(mode: str, n: int, traced: bool) -> dict:
             with st.lock:
                 used = (tracemalloc.get_traced_memory()[0] - base) if traced else _rss() - rss0
                 count = established()
-                res = {"bytes": used, "host_conns": len(st.host.conns), "heap": len(st.host._heap),
+                res = {"bytes": used, "host_conns": len(st.host.conns), "heap": len(st.host._times),
                        "open_s": round(ready.get("seconds", 0), 3)}
         finally:
             if traced:

@@ -39,6 +39,8 @@ _new = tuple.__new__
 #: the value of a short queue that has never been used: sharing one empty tuple
 #: saves a 56-byte list per queue per connection (idle connections are many)
 _EMPTY: Final = ()
+#: `deadline` when no timer is armed (a float, so the compiled build keeps it unboxed)
+NEVER: Final = float("inf")
 _TS_OPTION_LEN: Final = 12        # NOP, NOP, kind 8 len 10 (RFC 7323 Appendix A layout)
 _MAX_WINDOW_FIELD: Final = 0xFFFF
 _PAWS_IDLE: Final = 24 * 86400.0  # RFC 7323 §5.5: TS.Recent is invalid after 24 days idle
@@ -211,7 +213,7 @@ class Connection:
         self.t_pto: float | None = None
         self.persist_backoff = 0
         self.keep_probes = 0
-        self.deadline: float | None = None
+        self.deadline = NEVER               # the earliest armed timer (NEVER: none)
         self.transitions: list | None = None
 
     @property
@@ -1381,25 +1383,28 @@ class Connection:
 
     def _update_deadline(self) -> None:
         # the earliest armed timer, written out: this runs after every event
-        d = self.t_rexmt
+        d = NEVER
+        t = self.t_rexmt
+        if t is not None and t < d:
+            d = t
         t = self.t_delack
-        if t is not None and (d is None or t < d):
+        if t is not None and t < d:
             d = t
         t = self.t_persist
-        if t is not None and (d is None or t < d):
+        if t is not None and t < d:
             d = t
         t = self.t_keep
-        if t is not None and (d is None or t < d):
+        if t is not None and t < d:
             d = t
         t = self.t_fin2
-        if t is not None and (d is None or t < d):
+        if t is not None and t < d:
             d = t
         t = self.t_pto
-        if t is not None and (d is None or t < d):
+        if t is not None and t < d:
             d = t
         if d != self.deadline:
             self.deadline = d
-            if d is not None:
+            if d != NEVER:
                 self.host._schedule(self, d)
 
     # ---------------------------------------------------------------- output
@@ -1948,7 +1953,7 @@ class Connection:
     def _clear_timers(self) -> None:
         self.t_rexmt = self.t_delack = self.t_persist = self.t_keep = self.t_fin2 = None
         self.t_pto = None
-        self.deadline = None
+        self.deadline = NEVER
 
 
 

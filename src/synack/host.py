@@ -23,7 +23,7 @@ from collections import Counter, deque
 from typing import Any, Callable, Final
 
 from .config import Config, rfc_profile
-from .connection import Connection, new_connection, os_error
+from .connection import NEVER, Connection, new_connection, os_error
 from .cookies import CookieJar
 from .isn import IsnGenerator
 from .listener import Listener
@@ -74,14 +74,16 @@ class Host:
         self.outbox: list[tuple[str, str, Segment]] = []
         self.events: list = []
         self.stats: Counter = Counter()
-        # timers: one heap of (deadline, tick, connection); TIME-WAIT entries,
-        # whose deadlines are all now + 2*MSL, wait in FIFO queues instead, one
-        # per 2*MSL value (see _schedule_time_wait). Stale entries (the object's
-        # deadline moved) are skipped when they come up.
-        self._heap: list[tuple[float, int, Connection]] = []
-        self._tw_queues: dict[float, deque[tuple[float, int, TimeWait]]] = {}
+        # timers: a heap of the distinct deadlines, and per deadline the
+        # connections whose timer was set for then, in the order they were set
+        # (a heap of floats compares faster than one of tuples). TIME-WAIT
+        # entries, whose deadlines are all now + 2*MSL, wait in FIFO queues
+        # instead, one per 2*MSL value (see _schedule_time_wait). An entry
+        # whose object's deadline has moved since is stale and skipped.
+        self._times: list[float] = []
+        self._due: dict[float, list[Connection]] = {}
+        self._tw_queues: dict[float, deque[tuple[float, TimeWait]]] = {}
         self._heap_limit = 64               # rebuild the heap past this size
-        self._tick = 0                       # orders timers with equal deadlines
         lo, hi = self.config.ephemeral_ports
         seed = port_seed if port_seed is not None else int.from_bytes(self.secret[:4], "big")
         self._next_port = lo + seed % (hi - lo + 1)
@@ -182,54 +184,56 @@ class Host:
         self.receive(now, src, dst, seg)
 
     def poll(self, now: float) -> None:
-        """Fire every timer due at or before `now`, earliest first."""
-        heap = self._heap
-        if not self._tw_queues:
-            while heap and heap[0][0] <= now:
-                d, _, conn = heapq.heappop(heap)
-                if conn.deadline == d:
-                    conn.on_timer(now)
-            return
+        """Fire every timer due at or before `now`, earliest first (at equal
+        times: connections in the order their timers were set, then TIME-WAIT
+        entries)."""
+        times = self._times
         while True:
-            # the earliest due entry of the heap and the TIME-WAIT queues (ties
-            # go by tick: the order they were scheduled in)
-            first: tuple[float, int] | None = None
-            if heap and heap[0][0] <= now:
-                first = heap[0][:2]
-            queue = None
+            t = times[0] if times else None
+            tw_first = False
             for q in self._tw_queues.values():
-                if q and q[0][0] <= now and (first is None or q[0][:2] < first):
-                    first = q[0][:2]
-                    queue = q
-            if first is None:
+                if q and q[0][0] <= now and (t is None or q[0][0] < t):
+                    t = q[0][0]
+                    tw_first = True
+            if t is None or t > now:
                 return
-            if queue is None:
-                d, _, conn = heapq.heappop(heap)
-                if conn.deadline == d:
+            if tw_first:
+                self._fire_time_wait(t, now)
+                continue
+            heapq.heappop(times)
+            for conn in self._due.pop(t):
+                if conn.deadline == t:             # else stale: the timer moved or stopped
                     conn.on_timer(now)
-            else:
-                d, _, tw = queue.popleft()
+
+    def _fire_time_wait(self, t: float, now: float) -> None:
+        for q in self._tw_queues.values():
+            while q and q[0][0] == t:
+                d, tw = q.popleft()
                 if tw.deadline == d:
                     tw.on_timer(now)
 
     def next_deadline(self) -> float | None:
-        heap = self._heap
+        times = self._times
+        due = self._due
         best: float | None = None
-        while heap:
-            d, _, conn = heap[0]
-            if conn.deadline == d:
-                best = d
+        while times:
+            t = times[0]
+            for conn in due[t]:
+                if conn.deadline == t:
+                    best = t
+                    break
+            if best is not None:
                 break
-            heapq.heappop(heap)                 # stale: the timer moved or stopped
-        if self._tw_queues:
-            for q in self._tw_queues.values():
-                while q:
-                    d, _, tw = q[0]
-                    if tw.deadline == d:
-                        if best is None or d < best:
-                            best = d
-                        break
-                    q.popleft()                 # stale: re-armed, or the entry closed
+            heapq.heappop(times)                  # all stale: the timers moved or stopped
+            del due[t]
+        for q in self._tw_queues.values():
+            while q:
+                d, tw = q[0]
+                if tw.deadline == d:
+                    if best is None or d < best:
+                        best = d
+                    break
+                q.popleft()                         # stale: re-armed, or the entry closed
         return best
 
     def take_outbox(self) -> list:
@@ -328,31 +332,42 @@ class Host:
             del self.conns[key]
         elif type(cur) is TimeWait and cur.conn_ref() is obj:
             cur.dead = True
-            cur.deadline = None
+            cur.deadline = NEVER
             del self.conns[key]
 
     def _unlisten(self, lst: Listener) -> None:
         self.listeners.pop((lst.local_ip, lst.local_port), None)
 
     def _schedule(self, conn: Connection, deadline: float) -> None:
-        heap = self._heap
-        self._tick += 1
-        heapq.heappush(heap, (deadline, self._tick, conn))
-        if len(heap) > self._heap_limit:
-            self._compact_heap()
+        due = self._due.get(deadline)
+        if due is not None:
+            due.append(conn)
+            return
+        self._due[deadline] = [conn]
+        heapq.heappush(self._times, deadline)
+        if len(self._times) > self._heap_limit:
+            self._compact_timers()
 
-    def _compact_heap(self) -> None:
-        """Drop the stale entries. An entry goes stale when its connection's
-        timer moves or stops; it is normally skipped when it comes to the top,
-        but one armed far ahead (FIN-WAIT-2's 60 s, keepalive's 2 h) would sit
-        in the heap long after its connection has gone, and every push and pop
-        pays for the heap's depth. Rebuilding when the heap has doubled since
-        the last rebuild costs O(1) per push, amortized. In place: poll() may
-        be iterating over this list."""
-        heap = self._heap
-        heap[:] = [e for e in heap if e[2].deadline == e[0]]
-        heapq.heapify(heap)
-        self._heap_limit = max(64, 2 * len(heap))
+    def _compact_timers(self) -> None:
+        """Drop the stale deadlines. A deadline goes stale when its connection's
+        timer moves or stops; it is normally dropped when it comes to the top,
+        but one set far ahead (FIN-WAIT-2's 60 s, keepalive's 2 h) would stay
+        long after its connection has gone, and every push and pop pays for
+        the heap's depth. Rebuilding when the heap has doubled since the last
+        rebuild costs O(1) per push, amortized. In place: poll() may be
+        running over this list."""
+        due = self._due
+        live: list[float] = []
+        for t in self._times:
+            conns = [c for c in due[t] if c.deadline == t]
+            if conns:
+                due[t] = conns
+                live.append(t)
+            else:
+                del due[t]
+        heapq.heapify(live)
+        self._times[:] = live
+        self._heap_limit = max(64, 2 * len(live))
 
     def _schedule_time_wait(self, tw: TimeWait, deadline: float) -> None:
         """TIME-WAIT timers go to a FIFO queue: each is now + 2*MSL, so with one
@@ -362,19 +377,17 @@ class Host:
         q = self._tw_queues.get(tw.msl2)
         if q is None:
             q = self._tw_queues[tw.msl2] = deque()
-        self._tick += 1
-        item = (deadline, self._tick, tw)
         if not q or q[-1][0] <= deadline:
-            q.append(item)
+            q.append((deadline, tw))
         else:
             # a driver whose clock went backwards: keep the queue sorted
-            q.insert(bisect.bisect_right([e[0] for e in q], deadline), item)
+            q.insert(bisect.bisect_right([e[0] for e in q], deadline), (deadline, tw))
 
     def _enter_time_wait(self, conn: Connection, now: float) -> None:
         tw = TimeWait(conn, now)
         self.conns[conn.key] = tw
         self._schedule_time_wait(tw, now + tw.msl2)
-        conn.deadline = None
+        conn.deadline = NEVER
 
     def _state_changed(self, obj, old, new, cause: str, now: float) -> None:
         if self.on_state is not None:

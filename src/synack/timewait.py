@@ -10,14 +10,11 @@ timestamp) take over the 4-tuple (RFC 9293 §3.10.7.4 note, RFC 6191).
 from __future__ import annotations
 
 import weakref
-from typing import TYPE_CHECKING
 
+from .connection import NEVER, Connection
 from .segment import ACK, FIN, RST, SYN, NO_OPTIONS, Options, Segment
 from .seq import HALF, MASK
 from .states import CLOSED, TIME_WAIT
-
-if TYPE_CHECKING:
-    from .connection import Connection
 
 
 class TimeWait:
@@ -44,7 +41,7 @@ class TimeWait:
         self.rst_kills = conn.cfg.rst_in_time_wait
         self.challenge_limit = conn.cfg.challenge_ack_limit
         self.ts_on = conn.cfg.timestamps          # would a new incarnation use timestamps?
-        self.deadline: float | None = now + self.msl2
+        self.deadline = now + self.msl2           # NEVER once the entry has closed
         self.conn_ref = weakref.ref(conn)
         self.dead = False
         self.state = TIME_WAIT
@@ -104,8 +101,7 @@ class TimeWait:
         return 0 < d < HALF or (d == 0 and seq_newer)
 
     def on_timer(self, now: float) -> None:
-        d = self.deadline
-        if not self.dead and d is not None and now >= d:
+        if not self.dead and now >= self.deadline:
             self.host._timer_fired(self, "TIME_WAIT 2MSL", now)
             self.host.count("time_wait_expired")
             self._close(now, "2MSL timeout")
@@ -128,7 +124,7 @@ class TimeWait:
 
     def _close(self, now: float, cause: str) -> None:
         self.dead = True
-        self.deadline = None
+        self.deadline = NEVER
         self.state = CLOSED
         conn = self.conn_ref()
         if conn is not None and conn.state is TIME_WAIT:

@@ -130,7 +130,7 @@ def _rows_for_host(host, now: float, label: str) -> list[SocketRow]:
         st = obj.state
         key = (obj.local_ip, obj.local_port, obj.remote_ip, obj.remote_port)
         if st is TIME_WAIT and not hasattr(obj, "rcvq"):          # the TIME-WAIT table entry
-            timer = Timer("timewait", obj.deadline - now, 0) if obj.deadline is not None else None
+            timer = Timer("timewait", obj.deadline - now, 0) if not obj.dead else None
             conns.append((key, SocketRow("TIME-WAIT", 0, 0, key[:2], key[2:], timer, TIME_WAIT,
                                          "time-wait", label, obj)))
             continue

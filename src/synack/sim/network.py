@@ -94,12 +94,19 @@ class Network:
         self.trace: Trace | None = Trace() if trace else None
         self.pcap = pcap                  # a synack.pcap.PcapWriter, or None
         self._sent = 0
-        self.stats = {"sent": 0, "delivered": 0, "dropped": 0}
+        self.sent = 0                     # segments put on the wire (see `stats`)
+        self.delivered = 0
+        self.dropped = 0
         #: on_event(simhost, event): called for every engine event (connected,
         #: readable, eof, acceptable, ...) right after the step that caused it.
         self.on_event: Any = None
         #: the socket API's router for this network (synack.api.stack), once made
         self._synack_api_router: Any = None
+
+    @property
+    def stats(self) -> dict[str, int]:
+        """Segments sent, delivered and dropped so far."""
+        return {"sent": self.sent, "delivered": self.delivered, "dropped": self.dropped}
 
     # ------------------------------------------------------------------ build
     def add_host(self, *addresses: str, config: Config | None = None, name: str | None = None,
@@ -183,7 +190,7 @@ class Network:
                 src, dst, seg = item
                 if self.trace is not None:
                     self.trace.segment(t, "deliver", src, dst, seg)
-                self.stats["delivered"] += 1
+                self.delivered += 1
                 sh.host.receive(t, src, dst, seg)
                 self._flush(sh)
             elif kind == _WAKE:
@@ -195,7 +202,7 @@ class Network:
                     self._flush(sh)
             elif kind == _DELIVER_BYTES:
                 assert sh is not None
-                self.stats["delivered"] += 1
+                self.delivered += 1
                 sh.host.receive_packet(t, item)
                 self._flush(sh)
             else:
@@ -273,7 +280,7 @@ class Network:
     def _transmit(self, sender, src: str, dst: str, seg: Segment, injected: bool = False) -> None:
         now = self.now
         trace = self.trace
-        self.stats["sent"] += 1
+        self.sent += 1
         if trace is not None:
             trace.segment(now, "send", src, dst, seg, "injected" if injected else None)
         if self.pcap is not None:
@@ -326,7 +333,7 @@ class Network:
             self._push(t, _DELIVER_BYTES, receiver, self._corrupted(src, dst, seg))
             if trace is not None:
                 trace.segment(now, "drop", src, dst, seg, "corrupted (checksum)")
-            self.stats["dropped"] += 1
+            self.dropped += 1
             return
         self._push(t, _DELIVER, receiver, (src, dst, seg))
         if lp.duplicate and rng.random() < lp.duplicate:
@@ -341,7 +348,7 @@ class Network:
         return bytes(data)
 
     def _dropped(self, src, dst, seg, reason) -> None:
-        self.stats["dropped"] += 1
+        self.dropped += 1
         if self.trace is not None:
             self.trace.segment(self.now, "drop", src, dst, seg, reason)
 
