@@ -20,7 +20,7 @@ from typing import Any, Final, TYPE_CHECKING
 from . import events as ev
 from ._mypyc import mypyc_attr
 from .config import Config
-from .congestion import HyStart
+from .congestion import CongestionControl, HyStart
 from .congestion import create as create_cc
 from .congestion import rfc5681_initial_window as _iw_bytes
 from .rtt import RttEstimator
@@ -35,7 +35,11 @@ if TYPE_CHECKING:
     from .host import Host
     from .listener import Listener
 
-_new = tuple.__new__
+_new: Final = tuple.__new__
+# Final module names are C statics in the compiled build, where a plain global
+# name costs a dict lookup per use (these two are used per segment sent)
+_SEGMENT: Final = Segment
+_OPTIONS: Final = Options
 #: the value of a short queue that has never been used: sharing one empty tuple
 #: saves a 56-byte list per queue per connection (idle connections are many)
 _EMPTY: Final = ()
@@ -171,7 +175,7 @@ class Connection:
         self.error: str | None = None
         self.urg_mode = False              # urgent data announced and not all read yet
         self.rtt = RttEstimator(cfg.rto_initial, cfg.rto_min, cfg.rto_max)
-        self.cc: Any = None                # a CongestionControl once the SYN goes out
+        self.cc: CongestionControl | None = None  # made when the SYN goes out (_init_cc)
         self.hystart: HyStart | None = None  # HyStart state (RFC 9406 or Linux's), cfg.hystart
         self.retries = 0
         self.rtt_seq: int | None = None
@@ -695,7 +699,7 @@ class Connection:
                 return
         Connection._rcv_text_and_fin(self, now, seq, payload, flags, seg)
 
-    def _update_ts_recent(self, ts, seq: int, now: float) -> None:
+    def _update_ts_recent(self, ts: tuple[int, int], seq: int, now: float) -> None:
         """RFC 7323 §4.3 (R3 of §5.3): SEG.TSval >= TS.Recent and SEG.SEQ <=
         Last.ACK.sent -> TS.Recent = SEG.TSval. Done only once the segment has
         passed the ACK check of §3.10.7.4 (fifth step), as Linux does
@@ -897,7 +901,7 @@ class Connection:
             Connection._enter_time_wait(self, now, "rcv FIN / snd ACK")
 
     # ------------------------------------------------------------ ACK processing
-    def _process_ack(self, now: float, seg: Segment, a: int, seq: int, ts, plen: int,
+    def _process_ack(self, now: float, seg: Segment, a: int, seq: int, ts: tuple[int, int] | None, plen: int,
                      fin_next: bool = False) -> None:
         """Fifth step for synchronized states: SND.UNA, the send window, RTT, loss."""
         una = self.snd_una
@@ -961,7 +965,8 @@ class Connection:
             if self.orphan and self.cfg.fin_wait_2_timeout is not None:
                 self.t_fin2 = now + self.cfg.fin_wait_2_timeout
 
-    def _ack_advance(self, now: float, a: int, acked: int, ts, already: int = 0) -> None:
+    def _ack_advance(self, now: float, a: int, acked: int, ts: tuple[int, int] | None,
+                     already: int = 0) -> None:
         """New data acknowledged: SND.UNA moves, the send buffer shrinks.
         `already`: octets of it the receiver had SACKed before."""
         data_acked = min(acked, len(self.sndq))
@@ -988,6 +993,7 @@ class Connection:
         # No `backoff = 0` here: RFC 6298 §5 keeps the backed-off RTO until a
         # new RTT sample (which `rtt.sample` takes care of) collapses it.
         cc = self.cc
+        assert cc is not None
         flight = (self.snd_nxt - a) & MASK
         if cc.in_recovery:
             if _le(self.recover, a):
@@ -1075,6 +1081,7 @@ class Connection:
         if not self.cfg.cwnd_validation or self.cwnd_limited:
             return True
         cc = self.cc
+        assert cc is not None
         if cc.cwnd < cc.ssthresh:
             return cc.cwnd < 2 * self.max_flight
         return False
@@ -1098,6 +1105,7 @@ class Connection:
         the data in the pipe."""
         self.dupacks += 1
         cc = self.cc
+        assert cc is not None
         if cc.in_recovery:
             if not self.sack_recovery:
                 cc.cwnd += self.snd_mss            # RFC 5681 §3.2 step 4: inflate
@@ -1138,7 +1146,9 @@ class Connection:
     def _schedule_pto(self, now: float) -> None:
         """RFC 8985 §7.2 TLP_calc_PTO: arm the probe timer after new data is
         sent or ACKed, outside loss recovery and with nothing SACKed."""
-        if (not self.cfg.tlp or not self.sack_ok or self.cc.in_recovery or self.rtx_nxt is not None
+        cc = self.cc
+        assert cc is not None
+        if (not self.cfg.tlp or not self.sack_ok or cc.in_recovery or self.rtx_nxt is not None
                 or (self.board is not None and self.board.blocks) or self.tlp_end is not None
                 or self.snd_nxt == self.snd_una or self.t_persist is not None):
             self.t_pto = None
@@ -1201,6 +1211,7 @@ class Connection:
             self.tlp_end = None
             self.host.count("tlp_recoveries")
             cc = self.cc
+            assert cc is not None
             if not cc.in_recovery:
                 cc.on_loss((self.snd_nxt - self.snd_una) & MASK, now)
                 cc.on_recovery_exit(now)
@@ -1282,7 +1293,9 @@ class Connection:
             Connection._send_syn(self, now)
         else:
             flight = (self.snd_nxt - self.snd_una) & MASK
-            self.cc.on_timeout(flight, now)
+            cc = self.cc
+            assert cc is not None
+            cc.on_timeout(flight, now)
             if self.cfg.hystart:
                 Connection._get_hystart(self).stop()
             # RFC 6675 §5.1: RecoveryPoint = HighData, SACK recovery ends; the
@@ -1436,7 +1449,8 @@ class Connection:
         board = self.board
         if board is not None and board.sacked:
             return outstanding - board.sacked
-        if self.dupacks and not self.cc.in_recovery:
+        cc = self.cc
+        if self.dupacks and cc is not None and not cc.in_recovery:
             return outstanding - (self.dupacks if self.dupacks < 2 else 2) * self.snd_mss
         return outstanding
 
@@ -1447,6 +1461,7 @@ class Connection:
         board = self.board
         assert board is not None            # SACK recovery runs only with a scoreboard
         cc = self.cc
+        assert cc is not None
         mss = self.snd_mss
         una = self.snd_una
         self.pipe = board.pipe(una, self.snd_nxt, self.high_rxt, mss)  # type: ignore[arg-type]
@@ -1506,6 +1521,8 @@ class Connection:
         sent = False
         mss = self.snd_mss
         board = self.board
+        cc = self.cc
+        assert cc is not None
         while self.rtx_nxt is not None:
             r = self.rtx_nxt
             if not _lt(r, self.snd_nxt):
@@ -1519,7 +1536,7 @@ class Connection:
                     self.rtx_nxt = e
                     continue
                 pipe -= board.sacked_below(r, una)
-            if pipe + mss > self.cc.cwnd and pipe:
+            if pipe + mss > cc.cwnd and pipe:
                 break
             n = Connection._send_from(self, r, now, mss, retransmit=True)
             if n == 0:
@@ -1536,6 +1553,7 @@ class Connection:
         mss = self.snd_mss
         q = self.sndq
         cc = self.cc
+        assert cc is not None
         count = 0
         limited = False
         if (self.snd_nxt == self.snd_una and self.last_data_send is not None
@@ -1731,18 +1749,18 @@ class Connection:
             sack = Connection._sack_blocks(self) if self.sack_ok and (self.oooq or self.dsack) else ()
             if self.ts_ok:
                 # tuple.__new__: a NamedTuple built without its argument parsing (hot path)
-                opts = _new(Options, (None, None, False, sack,
+                opts = _new(_OPTIONS, (None, None, False, sack,
                                       ((int(now * 1000) + self.ts_offset) & MASK,
                                        self.ts_recent if flags & ACK else 0), ()))
             elif sack:
-                opts = _new(Options, (None, None, False, sack, None, ()))
+                opts = _new(_OPTIONS, (None, None, False, sack, None, ()))
         elif self.ts_ok and flags & ACK:
             # RFC 7323 §5.2: an <RST> sent because of a user abort SHOULD carry
             # a Timestamps option (Linux: TSval now, TSecr TS.Recent)
             opts = Options(None, None, False, (), (Connection._ts_now(self, now), self.ts_recent))
         self.last_send_time = now
         self.host.outbox.append((self.local_ip, self.remote_ip,
-                                 _new(Segment, (self.local_port, self.remote_port, seq, ack, flags,
+                                 _new(_SEGMENT, (self.local_port, self.remote_port, seq, ack, flags,
                                                 win, 0, opts, payload))))
 
     def _sack_blocks(self) -> tuple:
@@ -1879,8 +1897,9 @@ class Connection:
         if self.ts_ok:
             mss -= _TS_OPTION_LEN
         self.snd_mss = max(mss, 64)
-        if self.cc is not None:
-            self.cc.set_mss(self.snd_mss, cfg.initial_window)
+        cc = self.cc
+        if cc is not None:
+            cc.set_mss(self.snd_mss, cfg.initial_window)
 
     def _init_cc(self) -> None:
         cfg = self.cfg

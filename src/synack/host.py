@@ -304,6 +304,10 @@ class Host:
 
     def ts_offset(self, key: tuple[str, int, str, int]) -> int:
         """A per-connection TSval offset (RFC 7323 §7.1 suggests randomizing it)."""
+        isn = self.isn
+        if type(isn) is IsnGenerator:
+            # the low half of the hash whose high half makes the ISN
+            return isn.keyed_hash(key[0], key[1], key[2], key[3]) & MASK
         h = self._ts_hash.copy()             # keyed once (Host.__init__), not per call
         h.update(f"ts|{key[0]}|{key[1]}|{key[2]}|{key[3]}".encode())
         return int.from_bytes(h.digest(), "big")

@@ -13,18 +13,32 @@ from .seq import MASK
 
 
 class IsnGenerator:
-    __slots__ = ("_key", "_keyed")
+    """F is the top 32 bits of a 64-bit keyed hash of the 4-tuple; the host
+    takes the low 32 bits as the connection's TSval offset (RFC 7323 §7.1),
+    so one hash serves both (`keyed_hash` remembers its last answer)."""
+    __slots__ = ("_key", "_keyed", "_last_in", "_last_out")
 
     def __init__(self, secret: bytes | None = None):
         self._key = (secret or os.urandom(32))[:32]
-        self._keyed = hashlib.blake2s(key=self._key, digest_size=4)   # copied per call
+        self._keyed = hashlib.blake2s(key=self._key, digest_size=8)   # copied per call
+        self._last_in = ""
+        self._last_out = 0
+
+    def keyed_hash(self, local_ip: str, local_port: int, remote_ip: str, remote_port: int) -> int:
+        """64 bits of BLAKE2s, keyed by the host's secret, of the 4-tuple."""
+        text = f"{local_ip}|{local_port}|{remote_ip}|{remote_port}"
+        if text == self._last_in:
+            return self._last_out
+        h = self._keyed.copy()
+        h.update(text.encode())
+        out = int.from_bytes(h.digest(), "big")
+        self._last_in, self._last_out = text, out
+        return out
 
     def __call__(self, now: float, local_ip: str, local_port: int,
                  remote_ip: str, remote_port: int) -> int:
         m = int(now * 250_000)                      # the 4 us clock (MUST-8)
-        h = self._keyed.copy()
-        h.update(f"{local_ip}|{local_port}|{remote_ip}|{remote_port}".encode())
-        return (m + int.from_bytes(h.digest(), "big")) & MASK
+        return (m + (self.keyed_hash(local_ip, local_port, remote_ip, remote_port) >> 32)) & MASK
 
 
 class FixedIsn:

@@ -11,6 +11,7 @@ full is dropped; a final ACK that finds it full does not create a connection.
 from __future__ import annotations
 
 from collections import deque
+from typing import TYPE_CHECKING
 
 from . import events as ev
 from .config import Config
@@ -20,11 +21,14 @@ from .segment import ACK, RST, SYN, Options, Segment
 from .seq import MASK
 from .states import CLOSED, LISTEN, SYN_RECEIVED
 
+if TYPE_CHECKING:
+    from .host import Host
+
 
 class Listener:
     """Not a TCB of its own: the LISTEN state of one local (address, port)."""
 
-    def __init__(self, host, cfg: Config, local_ip: str, local_port: int, backlog: int):
+    def __init__(self, host: Host, cfg: Config, local_ip: str, local_port: int, backlog: int):
         self.host = host
         self.cfg = cfg
         self.local_ip = local_ip

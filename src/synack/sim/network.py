@@ -17,7 +17,7 @@ from __future__ import annotations
 import hashlib
 import heapq
 import random
-from collections import Counter, deque
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, Callable, Final
 
@@ -85,7 +85,7 @@ class Network:
         # compares faster than a heap of tuples, and the simulator runs
         # through the queue once per segment.)
         self._times: list[float] = []
-        self._due: dict[float, deque[tuple[int, SimHost | None, Any]]] = {}
+        self._due: dict[float, list[tuple[int, SimHost | None, Any]]] = {}
         self.hosts: list[SimHost] = []
         self._by_addr: dict[str, SimHost] = {}
         self._links: dict[tuple[int, int], LinkParams] = {}
@@ -180,10 +180,12 @@ class Network:
                 self.now = until
                 return self.now
             fifo = due[t]
-            kind, sh, item = fifo.popleft()
-            if not fifo:
+            if len(fifo) == 1:                   # the usual case: one event at t
                 del due[t]
                 pop(times)
+                kind, sh, item = fifo[0]
+            else:
+                kind, sh, item = fifo.pop(0)
             self.now = t
             if kind == _DELIVER:
                 assert sh is not None
@@ -237,9 +239,10 @@ class Network:
     def _push(self, t: float, kind: int, sh: SimHost | None, item: Any) -> None:
         fifo = self._due.get(t)
         if fifo is None:
-            fifo = self._due[t] = deque()
+            self._due[t] = [(kind, sh, item)]
             heapq.heappush(self._times, t)
-        fifo.append((kind, sh, item))
+        else:
+            fifo.append((kind, sh, item))
 
     def _flush(self, sh: "SimHost") -> None:
         host = sh.host
