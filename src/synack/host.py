@@ -14,12 +14,11 @@ RFC 9293 §3.10.7.1.
 """
 from __future__ import annotations
 
-import bisect
 import hashlib
 import heapq
 import ipaddress
 import os
-from collections import Counter, deque
+from collections import Counter
 from typing import Any, Callable, Final
 
 from .config import Config, rfc_profile
@@ -30,7 +29,13 @@ from .listener import Listener
 from .segment import ACK, FIN, RST, SYN, Segment
 from .seq import MASK
 from .states import CLOSED, LISTEN
-from .timewait import TimeWait
+from .timewait import TimeWait, TimeWaitQueue
+
+# heapq's functions as Final names: C statics in the compiled build, where
+# `heapq.heappush` would be an attribute lookup on every call
+_heappush: Final = heapq.heappush
+_heappop: Final = heapq.heappop
+_heapify: Final = heapq.heapify
 
 WILDCARD_V4: Final = "0.0.0.0"
 WILDCARD_V6: Final = "::"
@@ -82,7 +87,8 @@ class Host:
         # whose object's deadline has moved since is stale and skipped.
         self._times: list[float] = []
         self._due: dict[float, list[Connection]] = {}
-        self._tw_queues: dict[float, deque[tuple[float, TimeWait]]] = {}
+        self._tw_queues: dict[float, TimeWaitQueue] = {}
+        self._tw_list: list[TimeWaitQueue] = []    # the same queues, to loop over
         self._heap_limit = 64               # rebuild the heap past this size
         lo, hi = self.config.ephemeral_ports
         seed = port_seed if port_seed is not None else int.from_bytes(self.secret[:4], "big")
@@ -189,52 +195,42 @@ class Host:
         entries)."""
         times = self._times
         while True:
-            t = times[0] if times else None
-            tw_first = False
-            for q in self._tw_queues.values():
-                if q and q[0][0] <= now and (t is None or q[0][0] < t):
-                    t = q[0][0]
-                    tw_first = True
-            if t is None or t > now:
+            t = times[0] if times else NEVER
+            first_tw: TimeWaitQueue | None = None
+            for q in self._tw_list:
+                d = q.first()
+                if d < t:
+                    t = d
+                    first_tw = q
+            if t > now:
                 return
-            if tw_first:
-                self._fire_time_wait(t, now)
+            if first_tw is not None:
+                first_tw.pop().on_timer(now)
                 continue
-            heapq.heappop(times)
+            _heappop(times)
             for conn in self._due.pop(t):
                 if conn.deadline == t:             # else stale: the timer moved or stopped
                     conn.on_timer(now)
 
-    def _fire_time_wait(self, t: float, now: float) -> None:
-        for q in self._tw_queues.values():
-            while q and q[0][0] == t:
-                d, tw = q.popleft()
-                if tw.deadline == d:
-                    tw.on_timer(now)
-
     def next_deadline(self) -> float | None:
         times = self._times
         due = self._due
-        best: float | None = None
+        best = NEVER
         while times:
             t = times[0]
             for conn in due[t]:
                 if conn.deadline == t:
                     best = t
                     break
-            if best is not None:
+            if best != NEVER:
                 break
-            heapq.heappop(times)                  # all stale: the timers moved or stopped
+            _heappop(times)                       # all stale: the timers moved or stopped
             del due[t]
-        for q in self._tw_queues.values():
-            while q:
-                d, tw = q[0]
-                if tw.deadline == d:
-                    if best is None or d < best:
-                        best = d
-                    break
-                q.popleft()                         # stale: re-armed, or the entry closed
-        return best
+        for q in self._tw_list:
+            d = q.first()
+            if d < best:
+                best = d
+        return best if best != NEVER else None
 
     def take_outbox(self) -> list:
         out = self.outbox
@@ -348,7 +344,7 @@ class Host:
             due.append(conn)
             return
         self._due[deadline] = [conn]
-        heapq.heappush(self._times, deadline)
+        _heappush(self._times, deadline)
         if len(self._times) > self._heap_limit:
             self._compact_timers()
 
@@ -369,23 +365,17 @@ class Host:
                 live.append(t)
             else:
                 del due[t]
-        heapq.heapify(live)
+        _heapify(live)
         self._times[:] = live
         self._heap_limit = max(64, 2 * len(live))
 
     def _schedule_time_wait(self, tw: TimeWait, deadline: float) -> None:
-        """TIME-WAIT timers go to a FIFO queue: each is now + 2*MSL, so with one
-        2*MSL they arrive in deadline order, and a host with many connections
-        in TIME-WAIT keeps a heap no bigger than its live connections (Linux
-        keeps its TIME-WAIT sockets on a timer wheel for the same reason)."""
+        """TIME-WAIT timers go to a FIFO per 2*MSL (see TimeWaitQueue)."""
         q = self._tw_queues.get(tw.msl2)
         if q is None:
-            q = self._tw_queues[tw.msl2] = deque()
-        if not q or q[-1][0] <= deadline:
-            q.append((deadline, tw))
-        else:
-            # a driver whose clock went backwards: keep the queue sorted
-            q.insert(bisect.bisect_right([e[0] for e in q], deadline), (deadline, tw))
+            q = self._tw_queues[tw.msl2] = TimeWaitQueue()
+            self._tw_list.append(q)
+        q.push(deadline, tw)
 
     def _enter_time_wait(self, conn: Connection, now: float) -> None:
         tw = TimeWait(conn, now)

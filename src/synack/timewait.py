@@ -9,6 +9,7 @@ timestamp) take over the 4-tuple (RFC 9293 §3.10.7.4 note, RFC 6191).
 """
 from __future__ import annotations
 
+import bisect
 import weakref
 
 from .connection import NEVER, Connection
@@ -133,3 +134,62 @@ class TimeWait:
         else:
             self.host._state_changed(self, TIME_WAIT, CLOSED, cause, now)
         self.host._forget(self)
+
+
+class TimeWaitQueue:
+    """TIME-WAIT entries in deadline order, for one value of 2*MSL.
+
+    Every entry's deadline is now + 2*MSL, so with a clock that does not go
+    backwards they arrive in order: a FIFO (a list with a moving head) does the
+    work of a heap at O(1). A host keeps one per 2*MSL in use; many thousand
+    connections in TIME-WAIT then cost nothing to the heap of live timers.
+    Linux keeps its TIME-WAIT sockets on a timer wheel for the same reason. An
+    entry whose deadline has moved (a retransmitted FIN restarted 2*MSL, or it
+    closed) is stale and skipped."""
+
+    __slots__ = ("deadlines", "entries", "head")
+
+    def __init__(self) -> None:
+        self.deadlines: list[float] = []
+        self.entries: list[TimeWait] = []
+        self.head = 0
+
+    def push(self, deadline: float, tw: TimeWait) -> None:
+        deadlines = self.deadlines
+        if self.head == len(deadlines) or deadlines[-1] <= deadline:
+            deadlines.append(deadline)
+            self.entries.append(tw)
+        else:                                     # a driver whose clock went backwards
+            i = bisect.bisect_right(deadlines, deadline, self.head)
+            deadlines.insert(i, deadline)
+            self.entries.insert(i, tw)
+
+    def first(self) -> float:
+        """The earliest live deadline (NEVER if none); stale entries go."""
+        deadlines = self.deadlines
+        entries = self.entries
+        h = self.head
+        n = len(deadlines)
+        while h < n and entries[h].deadline != deadlines[h]:
+            h += 1
+        if h == n:
+            if n:
+                deadlines.clear()
+                entries.clear()
+            self.head = 0
+            return NEVER
+        if h > 256 and 2 * h > n:                # reclaim the consumed front
+            del deadlines[:h]
+            del entries[:h]
+            h = 0
+        self.head = h
+        return deadlines[h]
+
+    def pop(self) -> TimeWait:
+        """Remove and return the head (call `first()` before)."""
+        tw = self.entries[self.head]
+        self.head += 1
+        return tw
+
+    def __len__(self) -> int:
+        return len(self.deadlines) - self.head

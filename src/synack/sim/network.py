@@ -29,6 +29,9 @@ from ..segment import Segment
 from ..states import State
 from .trace import Trace
 
+_heappush: Final = heapq.heappush      # C statics in the compiled build
+_heappop: Final = heapq.heappop
+
 _DELIVER: Final = 0
 _DELIVER_BYTES: Final = 1
 _WAKE: Final = 2
@@ -172,7 +175,7 @@ class Network:
         """Process events until none are left (or until virtual time `until`)."""
         times = self._times
         due = self._due
-        pop = heapq.heappop
+        pop = _heappop
         n = 0
         while times:
             t = times[0]
@@ -240,7 +243,7 @@ class Network:
         fifo = self._due.get(t)
         if fifo is None:
             self._due[t] = [(kind, sh, item)]
-            heapq.heappush(self._times, t)
+            _heappush(self._times, t)
         else:
             fifo.append((kind, sh, item))
 
