@@ -22,7 +22,7 @@ from typing import Callable, ClassVar, Final
 
 from ._mypyc import mypyc_attr
 
-_REGISTRY: dict[str, Callable[..., "CongestionControl"]] = {}
+_REGISTRY: Final[dict[str, Callable[..., "CongestionControl"]]] = {}
 
 
 def register(name: str):

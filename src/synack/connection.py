@@ -1991,4 +1991,4 @@ def _weakref_able(cls: type[Connection]) -> type[Connection]:
 
 #: what hosts and listeners instantiate: Connection, or its weakref-able
 #: subclass in the mypyc build
-new_connection = _weakref_able(Connection)
+new_connection: Final = _weakref_able(Connection)

@@ -41,7 +41,7 @@ WILDCARD_V4: Final = "0.0.0.0"
 WILDCARD_V6: Final = "::"
 
 
-_UNICAST_CACHE: dict[str, bool] = {}
+_UNICAST_CACHE: Final[dict[str, bool]] = {}
 
 
 def unicast(ip: str) -> bool:
@@ -89,7 +89,10 @@ class Host:
         self._due: dict[float, list[Connection]] = {}
         self._tw_queues: dict[float, TimeWaitQueue] = {}
         self._tw_list: list[TimeWaitQueue] = []    # the same queues, to loop over
-        self._heap_limit = 64               # rebuild the heap past this size
+        self._heap_limit = 256              # rebuild the heap past this size
+        #: counts the timers set; a driver may skip next_deadline() while it is
+        #: unchanged (the next deadline can then only have moved later)
+        self.timers_version = 0
         lo, hi = self.config.ephemeral_ports
         seed = port_seed if port_seed is not None else int.from_bytes(self.secret[:4], "big")
         self._next_port = lo + seed % (hi - lo + 1)
@@ -339,6 +342,7 @@ class Host:
         self.listeners.pop((lst.local_ip, lst.local_port), None)
 
     def _schedule(self, conn: Connection, deadline: float) -> None:
+        self.timers_version += 1
         due = self._due.get(deadline)
         if due is not None:
             due.append(conn)
@@ -359,18 +363,19 @@ class Host:
         due = self._due
         live: list[float] = []
         for t in self._times:
-            conns = [c for c in due[t] if c.deadline == t]
-            if conns:
-                due[t] = conns
-                live.append(t)
+            for c in due[t]:
+                if c.deadline == t:
+                    live.append(t)
+                    break
             else:
                 del due[t]
         _heapify(live)
         self._times[:] = live
-        self._heap_limit = max(64, 2 * len(live))
+        self._heap_limit = max(256, 2 * len(live))
 
     def _schedule_time_wait(self, tw: TimeWait, deadline: float) -> None:
         """TIME-WAIT timers go to a FIFO per 2*MSL (see TimeWaitQueue)."""
+        self.timers_version += 1
         q = self._tw_queues.get(tw.msl2)
         if q is None:
             q = self._tw_queues[tw.msl2] = TimeWaitQueue()

@@ -61,7 +61,7 @@ CAN_SEND: Final = frozenset({SYN_SENT, SYN_RECEIVED, ESTABLISHED, CLOSE_WAIT})
 CAN_RECEIVE: Final = frozenset({SYN_RECEIVED, ESTABLISHED, FIN_WAIT_1, FIN_WAIT_2})
 
 # (from, to) -> what makes it happen, in the RFC's words where it has them.
-TRANSITIONS: dict[tuple[State, State], str] = {
+TRANSITIONS: Final[dict[tuple[State, State], str]] = {
     (CLOSED, LISTEN): "passive OPEN",
     (CLOSED, SYN_SENT): "active OPEN / snd SYN",
     (LISTEN, SYN_RECEIVED): "rcv SYN / snd SYN,ACK",

@@ -91,7 +91,6 @@ class Network:
         self._due: dict[float, list[tuple[int, SimHost | None, Any]]] = {}
         self.hosts: list[SimHost] = []
         self._by_addr: dict[str, SimHost] = {}
-        self._links: dict[tuple[int, int], LinkParams] = {}
         self.default_link = default_link or LinkParams()
         self.faults: list[Fault] = []
         self.trace: Trace | None = Trace() if trace else None
@@ -135,18 +134,17 @@ class Network:
         """Connect two hosts; the same parameters both ways (change either after)."""
         ab = LinkParams(**params)
         ba = LinkParams(**params)
-        self._links[(a.index, b.index)] = ab
-        self._links[(b.index, a.index)] = ba
+        a._paths[b] = ab
+        b._paths[a] = ba
         return ab, ba
 
     def path(self, a: "SimHost", b: "SimHost") -> LinkParams:
         """The direction a -> b (created with the default parameters if absent)."""
-        key = (a.index, b.index)
-        lp = self._links.get(key)
+        lp = a._paths.get(b)
         if lp is None:
             d = self.default_link
-            lp = self._links[key] = LinkParams(d.delay, d.jitter, d.bandwidth, d.loss, d.duplicate,
-                                               d.reorder, d.reorder_delay, d.corrupt, d.queue_limit)
+            lp = a._paths[b] = LinkParams(d.delay, d.jitter, d.bandwidth, d.loss, d.duplicate,
+                                          d.reorder, d.reorder_delay, d.corrupt, d.queue_limit)
         return lp
 
     # ------------------------------------------------------------------ faults
@@ -263,6 +261,11 @@ class Network:
                 if host.outbox:
                     for src, dst, seg in host.take_outbox():
                         self._transmit(sh, src, dst, seg)
+        if sh._wake is not None and sh._timers_seen == host.timers_version:
+            # No timer was set since the last look, so the host's next deadline
+            # can only have moved later, and a wake-up is queued at or before it.
+            return
+        sh._timers_seen = host.timers_version
         d = host.next_deadline()
         if d is not None and (sh._wake is None or d < sh._wake):
             sh._wake = d
@@ -283,7 +286,8 @@ class Network:
         sender = self._by_addr.get(src)
         self._transmit(sender, src, dst, seg, injected=True)
 
-    def _transmit(self, sender, src: str, dst: str, seg: Segment, injected: bool = False) -> None:
+    def _transmit(self, sender: SimHost | None, src: str, dst: str, seg: Segment,
+                  injected: bool = False) -> None:
         now = self.now
         trace = self.trace
         self.sent += 1
@@ -367,6 +371,8 @@ class SimHost:
         self.host = host
         self.index = index
         self._wake: float | None = None       # when the host next wants poll()
+        self._timers_seen = -1                # host.timers_version at the last next_deadline()
+        self._paths: dict[SimHost, LinkParams] = {}   # link parameters, by receiver
         self._queued: set[float] = set()      # times of the wake-ups in the event queue
 
     def __repr__(self) -> str:
