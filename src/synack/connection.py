@@ -1851,7 +1851,7 @@ class Connection:
             ts = (Connection._ts_now(self, now), 0 if active else self.ts_recent)
         ws = self.rcv_wscale if cfg.window_scaling and (active or peer.wscale is not None) else None
         sackp = cfg.sack and (active or peer.sack_permitted)
-        opts = Options(self.rcv_mss, ws, sackp, (), ts)
+        opts = _new(_OPTIONS, (self.rcv_mss, ws, sackp, (), ts, ()))
         win = min(self.rcvbuf, _MAX_WINDOW_FIELD)             # never scaled on a SYN
         self.rcv_adv = (self.rcv_nxt + win) & MASK
         flags = SYN if active else SYN | ACK
@@ -1860,8 +1860,9 @@ class Connection:
             self.rtt_seq = self.snd_nxt
             self.rtt_time = now
         self.host.outbox.append((self.local_ip, self.remote_ip,
-                                 Segment(self.local_port, self.remote_port, self.iss,
-                                         self.rcv_nxt if not active else 0, flags, win, 0, opts)))
+                                 _new(_SEGMENT, (self.local_port, self.remote_port, self.iss,
+                                                 self.rcv_nxt if not active else 0, flags, win, 0,
+                                                 opts, b""))))
         if not active:
             self.last_ack_sent = self.rcv_nxt
 

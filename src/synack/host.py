@@ -115,8 +115,8 @@ class Host:
         """A segment arrives from the network."""
         obj = self.conns.get((dst_ip, seg.dst_port, src_ip, seg.src_port))
         if obj is not None:
-            if type(obj) is not TimeWait:
-                obj.on_segment(now, seg)
+            if isinstance(obj, Connection):
+                Connection.on_segment(obj, now, seg)
                 return
             # TIME-WAIT: a new SYN may reopen the 4-tuple, but only if a listener
             # is there to take it (MAY-2); otherwise TIME-WAIT stands (MUST-13).
@@ -160,7 +160,7 @@ class Host:
         finally:
             self._batch = None
         for conn in touched.values():
-            conn.flush_output(now)
+            Connection.flush_output(conn, now)
 
     def receive_packets(self, now: float, packets) -> None:
         """`receive_batch` for raw IPv4/IPv6 packets (bad ones are counted drops)."""
@@ -213,7 +213,7 @@ class Host:
             _heappop(times)
             for conn in self._due.pop(t):
                 if conn.deadline == t:             # else stale: the timer moved or stopped
-                    conn.on_timer(now)
+                    Connection.on_timer(conn, now)
 
     def next_deadline(self) -> float | None:
         times = self._times
@@ -287,7 +287,7 @@ class Host:
         self.conns[key] = conn
         iss = self.isn(now, local_ip, local_port, remote_ip, remote_port)
         conn.recover = iss
-        conn.open_active(now, iss)
+        Connection.open_active(conn, now, iss)
         return conn
 
     def ephemeral_port(self, local_ip: str, remote_ip: str, remote_port: int) -> int:

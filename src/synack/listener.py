@@ -101,14 +101,14 @@ class Listener:
             return
         conn = self._new_child(now, src_ip, dst_ip, seg, iss=iss)
         self.syn_queue[conn.key] = conn
-        conn._send_syn(now)
+        Connection._send_syn(conn, now)
         conn.t_rexmt = now + conn.rtt.current()
         conn.progress_time = now
         if seg.payload or seg.flags & 0x01:
             # §3.10.7.2: "any other control or text should be queued for processing
             # later"; we keep it simple and let the peer retransmit it (no TFO).
             host.count("syn_data_ignored")
-        conn._update_deadline()
+        Connection._update_deadline(conn)
 
     def _new_child(self, now: float, src_ip: str, dst_ip: str, seg: Segment, iss: int | None,
                    cause: str = "rcv SYN / snd SYN,ACK",
@@ -135,13 +135,13 @@ class Listener:
         # SYN-cookie child never sends that SYN,ACK itself, so set it here, or its
         # receive window would start at zero (RFC 9293 §3.3.1, §3.10.7.4).
         conn.rcv_adv = (conn.rcv_nxt + min(conn.rcvbuf, 0xFFFF)) & MASK
-        conn.rcv_wscale = conn._wanted_wscale() if (self.cfg.window_scaling and seg.options.wscale is not None) else None
-        conn._take_syn_options(seg, now)
+        conn.rcv_wscale = Connection._wanted_wscale(conn) if (self.cfg.window_scaling and seg.options.wscale is not None) else None
+        Connection._take_syn_options(conn, seg, now)
         if conn.rcv_wscale is None:
             conn.rcv_wscale = 0
-        conn._init_cc()
+        Connection._init_cc(conn)
         host._attach(conn)
-        conn._set_state(SYN_RECEIVED, cause, now)
+        Connection._set_state(conn, SYN_RECEIVED, cause, now)
         return conn
 
     # ----------------------------------------------------------- SYN cookies
@@ -159,16 +159,16 @@ class Listener:
         probe.iss = isn
         probe.snd_nxt = (isn + 1) & MASK
         probe.rcv_nxt = (seg.seq + 1) & MASK
-        probe.rcv_wscale = probe._wanted_wscale() if (self.cfg.window_scaling and seg.options.wscale is not None) else None
-        probe._take_syn_options(seg, now)
+        probe.rcv_wscale = Connection._wanted_wscale(probe) if (self.cfg.window_scaling and seg.options.wscale is not None) else None
+        Connection._take_syn_options(probe, seg, now)
         probe.ts_offset = host.ts_offset(key4)
         if probe.ts_ok:
             # carry wscale and SACK-permitted in our TSval (echoed in TSecr)
-            base = probe._ts_now(now)
+            base = Connection._ts_now(probe, now)
             enc = ts_encode(base, seg.options.wscale if self.cfg.window_scaling else None,
                             seg.options.sack_permitted and self.cfg.sack)
             probe.ts_offset = (probe.ts_offset + enc - base) & MASK
-        probe._send_syn(now)
+        Connection._send_syn(probe, now)
 
     def _cookie_ack(self, now: float, src_ip: str, dst_ip: str, seg: Segment) -> bool:
         """A bare ACK in LISTEN may complete a cookie handshake."""
@@ -195,7 +195,7 @@ class Listener:
         if ts is not None and conn.ts_ok:
             conn.ts_offset = (ts[1] - int(now * 1000)) & MASK   # keep our TSval clock continuous
         conn.syn_opts = syn_opts
-        conn.on_segment(now, seg)                  # the ACK completes the handshake
+        Connection.on_segment(conn, now, seg)      # the ACK completes the handshake
         return True
 
     # ------------------------------------------------------------------ close
