@@ -12,6 +12,7 @@ import random
 
 import pytest
 
+from synack import congestion
 from synack import events as ev
 from synack.config import linux_profile, rfc_profile
 from synack.isn import FixedIsn
@@ -64,9 +65,9 @@ class Pair:
 
     def start(self, nbytes: int, *, data: bytes | None = None):
         self.data = data if data is not None else bytes(nbytes)
-        self.conn = self.a.host.connect(0.0, "10.0.0.2", 80)
         losses = self.losses
-        base = type(self.conn.cc)
+        cfg = self.a.host.config
+        base = type(congestion.create(cfg.congestion_control, MSS, None))
 
         class Traced(base):                  # record every loss response
             __slots__ = ()
@@ -74,7 +75,12 @@ class Pair:
             def on_loss(self, flight, now):
                 losses.append((now, flight, self.cwnd))
                 base.on_loss(self, flight, now)
-        self.conn.cc.__class__ = Traced
+        # a controller of our own, made by the connection like any other (a
+        # __class__ swap would not reach the compiled build's method table)
+        name = f"traced-{cfg.congestion_control}"
+        congestion.register(name)(Traced)
+        self.conn = self.a.host.connect(0.0, "10.0.0.2", 80, config=cfg.replace(congestion_control=name))
+        assert type(self.conn.cc) is Traced
         self.net.flush_all()
         self.net.call_at(self.step, self._sample)
         return self

@@ -4,13 +4,21 @@ mypyc reads the decorator when it compiles a module; at run time it changes
 nothing. The pure package must not need mypy_extensions installed, so without
 it the decorator is a no-op of our own.
 
-Known cost: native classes take no weak references, and a TIME-WAIT entry
-holds its Connection by a weak one (the entry must stay light; a strong
-reference would keep every closed connection alive for 2*MSL). So Connection
-allows interpreted subclasses and hosts instantiate a Python subclass that adds
-`__weakref__`; every method call on it then goes through mypyc's glue. Measured
-with callgrind on the simulator benchmark: 695,000 instructions per lifecycle,
-against 571,000 with a strong reference instead.
+What the source does for the compiled build (none of it changes behaviour):
+
+- Module constants are `Final`. A plain module-level name is a dict lookup on
+  every use in compiled code; a `Final` one is a C static, or a literal.
+- Native classes take no weak references, and a TIME-WAIT entry holds its
+  Connection by a weak one (the entry must stay light: a strong reference
+  would keep every closed connection alive for 2*MSL). So Connection allows
+  interpreted subclasses, and hosts instantiate a Python subclass that adds
+  `__weakref__`. A call through `self` on such an instance goes through
+  Python; the engine therefore names the class, `Connection._output(self,
+  now)`, which compiles to a direct C call. (Measured with callgrind on the
+  simulator benchmark: 575,000 instructions per lifecycle with calls through
+  `self`, 459,000 with the class named, 450,000 with no subclass at all.)
+- Timers and the simulator's queue are heaps of floats (bucketed by time)
+  rather than of tuples, which compare element by element through Python.
 """
 from __future__ import annotations
 
