@@ -15,7 +15,7 @@ without rewinding it, as BSD and Linux do.
 from __future__ import annotations
 
 import errno as _errno
-from typing import Any, Final, TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Final
 
 from . import events as ev
 from ._mypyc import mypyc_attr
@@ -29,7 +29,7 @@ from .segment import ACK, FIN, NO_OPTIONS, PSH, RST, SYN, URG, Options, Segment
 from .seq import HALF, MASK
 from .states import (CAN_RECEIVE, CAN_SEND, CLOSE_WAIT, CLOSED, CLOSING, ESTABLISHED,
                      FIN_WAIT_1, FIN_WAIT_2, LAST_ACK, LISTEN, SYN_RECEIVED, SYN_SENT,
-                     TIME_WAIT, TRANSITIONS, IllegalTransition, State)
+                     SUCCESSORS, TIME_WAIT, IllegalTransition, State)
 
 if TYPE_CHECKING:
     from .host import Host
@@ -232,7 +232,7 @@ class Connection:
     def _set_state(self, new: State, cause: str, now: float) -> None:
         """The one place a state changes: checked against TRANSITIONS, recorded."""
         old = self.state
-        if (old, new) not in TRANSITIONS:
+        if new not in SUCCESSORS[old]:
             raise IllegalTransition(f"{self.name}: {old} -> {new} ({cause}) is not an RFC 9293 transition")
         self.state = new
         if self.transitions is not None:
@@ -354,11 +354,11 @@ class Connection:
             Connection._terminate(self, now, "CLOSE", error=None)
             return
         if self.linger == 0:
-            self.abort(now)       # SO_LINGER {on, 0}: RST, no TIME_WAIT
+            Connection.abort(self, now)       # SO_LINGER {on, 0}: RST, no TIME_WAIT
             return
         if self.cfg.abort_on_unread_close and (self.rcvq or self.oooq) and st is not TIME_WAIT:
             # Linux (tcp_close): unread data makes close() abortive (RFC 2525 §2.17)
-            self.abort(now)
+            Connection.abort(self, now)
             return
         if not self.wr_shut:
             self.wr_shut = True
@@ -487,7 +487,7 @@ class Connection:
         Connection._take_syn_options(self, seg, now)
         if ack_ok:
             self.snd_una = seg.ack
-            self.rtt_sample_syn(now)
+            Connection.rtt_sample_syn(self, now)
         self.snd_wnd = seg.window            # a SYN's window is never scaled (RFC 7323 §2.2)
         self.max_snd_wnd = self.snd_wnd
         self.snd_wl1 = seg.seq
@@ -653,7 +653,7 @@ class Connection:
                 self.snd_una = a
                 self.syn_acked = True
                 self.t_rexmt = None
-                self.rtt_sample_syn(now)
+                Connection.rtt_sample_syn(self, now)
                 self.retries = 0
                 # a SYN's window is never scaled (RFC 7323 §2.2)
                 self.snd_wnd = seg.window if seg.flags & SYN else seg.window << self.snd_wscale

@@ -21,18 +21,20 @@ class IsnGenerator:
     def __init__(self, secret: bytes | None = None):
         self._key = (secret or os.urandom(32))[:32]
         self._keyed = hashlib.blake2s(key=self._key, digest_size=8)   # copied per call
-        self._last_in = ""
+        self._last_in: tuple[str, int, str, int] = ("", -1, "", -1)
         self._last_out = 0
 
     def keyed_hash(self, local_ip: str, local_port: int, remote_ip: str, remote_port: int) -> int:
         """64 bits of BLAKE2s, keyed by the host's secret, of the 4-tuple."""
-        text = f"{local_ip}|{local_port}|{remote_ip}|{remote_port}"
-        if text == self._last_in:
+        last = self._last_in
+        if (local_port == last[1] and remote_port == last[3] and local_ip == last[0]
+                and remote_ip == last[2]):
             return self._last_out
         h = self._keyed.copy()
-        h.update(text.encode())
+        h.update(f"{local_ip}|{local_port}|{remote_ip}|{remote_port}".encode())
         out = int.from_bytes(h.digest(), "big")
-        self._last_in, self._last_out = text, out
+        self._last_in = (local_ip, local_port, remote_ip, remote_port)
+        self._last_out = out
         return out
 
     def __call__(self, now: float, local_ip: str, local_port: int,

@@ -91,6 +91,10 @@ TRANSITIONS: Final[dict[tuple[State, State], str]] = {
     (TIME_WAIT, CLOSED): "2MSL timeout, rcv RST, or new SYN takes over the 4-tuple",
 }
 
+#: TRANSITIONS by state: where each state may go (derived, for a cheap check)
+SUCCESSORS: Final[dict[State, frozenset[State]]] = {
+    st: frozenset(b for a, b in TRANSITIONS if a is st) for st in State}
+
 
 @mypyc_attr(native_class=False)
 class IllegalTransition(AssertionError):

@@ -19,14 +19,13 @@ from .states import CLOSED, TIME_WAIT
 
 
 class TimeWait:
-    __slots__ = ("host", "key", "name", "local_ip", "local_port", "remote_ip", "remote_port",
+    __slots__ = ("host", "key", "local_ip", "local_port", "remote_ip", "remote_port",
                  "snd_nxt", "rcv_nxt", "rcv_wnd_field", "rcv_wnd", "ts_recent", "ts_offset", "ts_ok",
                  "deadline", "msl2", "conn_ref", "rst_kills", "challenge_limit", "ts_on", "dead", "state")
 
     def __init__(self, conn: Connection, now: float):
         self.host = conn.host
         self.key = conn.key
-        self.name = conn.name
         self.local_ip, self.local_port = conn.local_ip, conn.local_port
         self.remote_ip, self.remote_port = conn.remote_ip, conn.remote_port
         self.snd_nxt = conn.snd_nxt
@@ -46,6 +45,11 @@ class TimeWait:
         self.conn_ref = weakref.ref(conn)
         self.dead = False
         self.state = TIME_WAIT
+
+    @property
+    def name(self) -> str:
+        """local>remote, as Connection.name (made on demand)."""
+        return f"{self.local_ip}:{self.local_port}>{self.remote_ip}:{self.remote_port}"
 
     def __repr__(self) -> str:
         return f"<TimeWait {self.name} until {self.deadline:.3f}>"

@@ -95,7 +95,7 @@ class Network:
         self.faults: list[Fault] = []
         self.trace: Trace | None = Trace() if trace else None
         self.pcap = pcap                  # a synack.pcap.PcapWriter, or None
-        self._sent = 0
+        self._passed = 0                  # segments past the scripted faults (Packet.index)
         self.sent = 0                     # segments put on the wire (see `stats`)
         self.delivered = 0
         self.dropped = 0
@@ -298,7 +298,7 @@ class Network:
             self.pcap.write(now, encode_ip(src, dst, seg))
         extra = 0.0
         if self.faults:
-            pkt = Packet(src, dst, seg, sender.host.name if sender else src, self._sent)
+            pkt = Packet(src, dst, seg, sender.host.name if sender else src, self._passed)
             for f in self.faults:
                 if (f.count is None or f.hits < f.count) and f.match(pkt):
                     f.hits += 1
@@ -306,7 +306,7 @@ class Network:
                         self._dropped(src, dst, seg, "scripted")
                         return
                     extra += f.extra
-        self._sent += 1
+        self._passed += 1
         receiver = self._by_addr.get(dst)
         if receiver is None:
             self._dropped(src, dst, seg, "no route")
