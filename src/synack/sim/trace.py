@@ -12,7 +12,7 @@ JSON Lines form happens only when asked. Event shapes (see docs/trace-format.md)
 from __future__ import annotations
 
 import json
-from typing import Any, Iterable, NamedTuple
+from typing import Any, Final, Iterable, NamedTuple
 
 from ..segment import Segment, flag_names
 
@@ -20,14 +20,21 @@ from ..segment import Segment, flag_names
 class Record(NamedTuple):
     t: float
     type: str          # "segment", "state", "timer", "app"
-    a: object          # segment: event name; others: host name
-    b: object          # segment: src "ip:port"; others: local "ip:port"
-    c: object          # segment: dst "ip:port"; others: remote "ip:port"
-    d: object          # segment: Segment; state: (from, to); timer: name; app: kind
-    e: object = None   # segment: drop reason / retransmission flag; state: cause; app: detail
+    a: Any             # segment: event name; others: host name
+    b: Any             # segment: src "ip:port"; others: local "ip:port"
+    c: Any             # segment: dst "ip:port"; others: remote "ip:port"
+    d: Any             # segment: Segment; state: (from, to); timer: name; app: kind
+    e: Any = None      # segment: drop reason / retransmission flag; state: cause; app: detail
 
 
-def _endpoints(obj) -> tuple[str, str]:
+# A Record built by tuple.__new__: a NamedTuple's own __new__ parses its
+# arguments in Python, and a trace records several per segment. Final: a C
+# static in the compiled build.
+_new: Final = tuple.__new__
+_RECORD: Final = Record
+
+
+def _endpoints(obj: Any) -> tuple[str, str]:
     lip = getattr(obj, "local_ip", "")
     lport = getattr(obj, "local_port", "")
     rip = getattr(obj, "remote_ip", None)
@@ -54,20 +61,20 @@ class Trace:
 
     # recording -------------------------------------------------------------
     def segment(self, t: float, event: str, src_ip: str, dst_ip: str, seg: Segment, note=None) -> None:
-        self.records.append(Record(t, "segment", event, f"{_fmt_ip(src_ip)}:{seg.src_port}",
-                                   f"{_fmt_ip(dst_ip)}:{seg.dst_port}", seg, note))
+        self.records.append(_new(_RECORD, (t, "segment", event, f"{_fmt_ip(src_ip)}:{seg.src_port}",
+                                           f"{_fmt_ip(dst_ip)}:{seg.dst_port}", seg, note)))
 
     def state(self, t: float, host: str, obj, old, new, cause: str) -> None:
         local, remote = _endpoints(obj)
-        self.records.append(Record(t, "state", host, local, remote, (str(old), str(new)), cause))
+        self.records.append(_new(_RECORD, (t, "state", host, local, remote, (str(old), str(new)), cause)))
 
     def timer(self, t: float, host: str, obj, what: str) -> None:
         local, remote = _endpoints(obj)
-        self.records.append(Record(t, "timer", host, local, remote, what))
+        self.records.append(_new(_RECORD, (t, "timer", host, local, remote, what, None)))
 
     def app(self, t: float, host: str, obj, kind: str, detail=None) -> None:
         local, remote = _endpoints(obj)
-        self.records.append(Record(t, "app", host, local, remote, kind, detail))
+        self.records.append(_new(_RECORD, (t, "app", host, local, remote, kind, detail)))
 
     # queries ---------------------------------------------------------------
     def segments(self, event: str = "send") -> list[Record]:
