@@ -39,6 +39,6 @@ else:
 #: that subclasses override, and it gained nothing measurable on the TUN.)
 COMPILED_MODULES = ("seq", "segment", "states", "config", "events", "isn", "cookies", "rtt",
                     "congestion", "cubic", "sack", "timewait", "listener", "host",
-                    "connection", "sim.network", "sim.trace")
+                    "connection", "sim.network", "sim.trace", "tun.framepath")
 
 __all__ = ["mypyc_attr", "COMPILED_MODULES"]

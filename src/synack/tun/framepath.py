@@ -1,0 +1,283 @@
+"""The TUN driver's per-frame work, compiled in the mypyc build.
+
+Decoding a batch of frames (with GRO: runs of in-order data merged, as Linux's
+tcp_gro_receive does) and encoding and writing segments (fast mode: the
+pseudo-header sum in the checksum field, the kernel completes it) run once per
+frame, so they live here as plain functions of the `TunStack` (`st`) rather
+than as its methods: the stack itself inherits from the interpreted socket-API
+layer, this module does not, and setup.py compiles it with the engine
+(`COMPILED_MODULES`). The methods of `TunStack` call these; docs/tun.md tells
+what each step does and why.
+"""
+from __future__ import annotations
+
+import os
+import struct
+import time
+from typing import Any, Final
+
+from ..segment import ACK, NO_OPTIONS, Options, Segment
+from ..seq import HALF, MASK
+from ..wire import WireError, decode_ip, encode_ip
+from ..wire.checksum import fold, word_value
+from ..wire.ip import text_address
+from ..wire.tcp import decode_options, encode_options, encode_tcp, pack_address
+from . import vnet
+
+# tuple.__new__: a Segment/Options without the NamedTuple's Python-level __new__
+_new: Final = tuple.__new__
+
+# IPv4 header followed by the fixed TCP header (RFC 791 §3.1, RFC 9293 §3.1)
+_V4TCP: Final = struct.Struct("!BBHHHBBH4s4sHHIIBBHHH")
+# IPv6 header followed by the fixed TCP header (RFC 8200 §3)
+_V6TCP: Final = struct.Struct("!IHBB16s16sHHIIBBHHH")
+_TS_WORD: Final = 0x0101080A                     # NOP, NOP, kind 8, length 10
+_TS_OPT: Final = struct.Struct("!III")           # that word, TSval, TSecr
+_TWO_U32: Final = struct.Struct("!II")
+_U32: Final = struct.Struct("!I")
+_DF: Final = 0x4000
+_TTL_PROTO: Final = (64 << 8) | 6                # TTL 64, protocol TCP, as one word
+
+_F_NO_VERIFY: Final = vnet.F_NEEDS_CSUM | vnet.F_DATA_VALID
+_GRO_MAX: Final = 1 << 20                        # the most payload merged into one segment
+
+
+def collect(into: list):
+    """A stand-in for os.writev that keeps the frames (for the impairment layer)."""
+    def writev(fd, iov):
+        into.append(iov)
+    return writev
+
+
+def receive_frames(st: Any, frames: list, now: float) -> None:
+    """Decode a batch of frames and hand the segments to the host.
+
+    Like GRO in a NIC driver, runs of back-to-back in-order data segments of
+    one connection are merged into one segment before the engine sees them:
+    only segments with the ACK flag (and PSH), the same acknowledgement
+    number and identical option bytes (timestamps), each starting where the
+    previous one ended -- the conditions Linux's tcp_gro_receive uses. The
+    merged segment has the newest window field. Everything else goes to the
+    engine as it came, in arrival order.
+    """
+    host = st.host
+    items: list = []
+    receive = items.append
+    own = st._own
+    off = st._hdr_len
+    fast = st._fast
+    stats = st.stats
+    unpack = _V4TCP.unpack_from
+    gro = st.gro
+    # the run being merged: [src, dst, sport, dport, seq, next_seq, ack, flags,
+    #                        window, urgent, option bytes, [payload views], size]
+    run = None
+    for frame in frames:
+        n = len(frame)
+        verify = not (fast and n > off and frame[0] & _F_NO_VERIFY)
+        try:
+            if n >= off + 40 and frame[off] == 0x45:
+                # IPv4 without options, carrying TCP: the common case, inline
+                (_v, _tos, total, _id, frag, _ttl, proto, _ck, s, d, sport, dport, seq, ack,
+                 offb, flags, window, _csum, urgent) = unpack(frame, off)
+                hlen = (offb >> 4) << 2
+                end = off + total
+                if (proto == 6 and not frag & 0x3FFF and total >= 40 and end <= n
+                        and 20 <= hlen <= total - 20
+                        and int.from_bytes(frame[off:off + 20], "big") % 0xFFFF == 0):
+                    src = text_address(s)
+                    dst = text_address(d)
+                    if dst not in own:
+                        stats["drop_not_for_us"] += 1
+                        continue
+                    if verify and not tcp_sum_ok(st, frame, off + 20, end, src, dst):
+                        stats["drop_bad_checksum"] += 1
+                        continue
+                    t = off + 20
+                    plen = end - t - hlen
+                    if gro and plen and (flags == 0x10 or flags == 0x18):
+                        ob = frame[t + 20:t + hlen]
+                        if run is not None:
+                            if (run[5] == seq and run[6] == ack and run[2] == sport
+                                    and run[3] == dport and run[0] == src and run[1] == dst
+                                    and run[10] == ob and run[12] < _GRO_MAX):
+                                run[11].append(memoryview(frame)[t + hlen:end])
+                                run[5] = (seq + plen) & MASK
+                                run[7] |= flags
+                                run[8] = window
+                                run[12] += plen
+                                continue
+                            receive(deliver_run(st, run))
+                        run = [src, dst, sport, dport, seq, (seq + plen) & MASK, ack, flags,
+                               window, urgent, ob, [memoryview(frame)[t + hlen:end]], plen]
+                        continue
+                    if run is not None:
+                        receive(deliver_run(st, run))
+                        run = None
+                    if hlen == 20:
+                        opts = NO_OPTIONS
+                    elif hlen == 32 and _U32.unpack_from(frame, t + 20)[0] == _TS_WORD:
+                        opts = _new(Options, (None, None, False, (), _TWO_U32.unpack_from(frame, t + 24), ()))
+                    else:
+                        opts = decode_options(frame, t + 20, t + hlen)
+                    payload = frame[t + hlen:end] if plen else b""
+                    receive((src, dst, _new(Segment, (sport, dport, seq, ack, flags, window,
+                                                      urgent, opts, payload))))
+                    continue
+            src, dst, seg = decode_ip(memoryview(frame)[off:], verify_checksum=verify)
+        except WireError as e:
+            stats["drop_" + e.reason] += 1
+            continue
+        if run is not None:
+            receive(deliver_run(st, run))
+            run = None
+        if dst not in own:
+            stats["drop_not_for_us"] += 1
+            continue
+        receive((src, dst, seg))
+    if run is not None:
+        receive(deliver_run(st, run))
+    if None in items:
+        items = [i for i in items if i is not None]
+    batch = getattr(host, "receive_batch", None)
+    if batch is not None:
+        # every segment is processed before any connection answers (MUST-59)
+        batch(now, items)
+    else:
+        for src, dst, seg in items:
+            host.receive(now, src, dst, seg)
+
+
+def deliver_run(st: Any, run: list):
+    """The segment a GRO run stands for: (src, dst, Segment), or None."""
+    src, dst, sport, dport, seq, _nxt, ack, flags, window, urgent, ob, parts, _size = run
+    if not ob:
+        opts = NO_OPTIONS
+    elif len(ob) == 12 and _U32.unpack_from(ob)[0] == _TS_WORD:
+        opts = _new(Options, (None, None, False, (), _TWO_U32.unpack_from(ob, 4), ()))
+    else:
+        try:
+            opts = decode_options(ob, 0, len(ob))
+        except WireError as e:
+            st.stats["drop_" + e.reason] += 1
+            return None
+    if len(parts) == 1:
+        payload = bytes(parts[0])
+    else:
+        payload = b"".join(parts)
+        st.stats["gro_merged"] += len(parts) - 1
+    return (src, dst, _new(Segment, (sport, dport, seq, ack, flags, window, urgent, opts, payload)))
+
+
+def tcp_sum_ok(st: Any, frame, start: int, end: int, src: str, dst: str) -> bool:
+    total = pair(st, src, dst) + 6 + (end - start) + word_value(frame[start:end]) % 0xFFFF
+    return total % 0xFFFF == 0
+
+
+def pair(st: Any, src: str, dst: str) -> int:
+    key = (src, dst)
+    v = st._pair_cache.get(key)
+    if v is None:
+        v = int.from_bytes(pack_address(src), "big") + int.from_bytes(pack_address(dst), "big")
+        if len(st._pair_cache) > 4096:
+            st._pair_cache.clear()
+        st._pair_cache[key] = v
+    return v
+
+
+def coalesce(st: Any, out: list) -> list:
+    """Drop pure ACKs that a later segment of the same connection in this
+    batch makes redundant: one with a higher acknowledgement number, or
+    with the same number and data or a FIN (the ACK would otherwise go out
+    just before the answer it precedes). Pure ACKs with SACK blocks are kept,
+    and so are runs of pure ACKs with the same number (duplicate ACKs are
+    signals of their own, RFC 5681 §2)."""
+    last: dict = {}
+    for i, (src, dst, seg) in enumerate(out):
+        if seg[4] & ACK:
+            last[(src, seg[0], dst, seg[1])] = i
+    if len(last) == len(out):
+        return out
+    keep = []
+    dropped = 0
+    for i, item in enumerate(out):
+        src, dst, seg = item
+        if seg[4] == ACK and not seg[8] and not seg[7].sack:
+            j = last[(src, seg[0], dst, seg[1])]
+            if j != i:
+                later = out[j][2]
+                d = (later[3] - seg[3]) & MASK
+                if 0 < d < HALF or (d == 0 and (later[8] or later[4] != ACK)):
+                    dropped += 1
+                    continue
+        keep.append(item)
+    if dropped:
+        st.stats["acks_coalesced"] += dropped
+    return keep
+
+
+def write(st: Any, out: list) -> None:
+    own = st._own
+    fd = st._fd
+    fast = st._fast
+    writev = os.writev
+    stats = st.stats
+    imp = st.impair
+    held: list | None = None
+    if imp is not None and imp.outbound:
+        held = []
+        writev = collect(held)
+    for src, dst, seg in out:
+        if dst in own:
+            st._local.append(encode_ip(src, dst, seg))
+            continue
+        sport, dport, seq, ack, flags, window, urgent, opts, payload = seg
+        if opts is NO_OPTIONS:
+            ob = b""
+        elif (opts[4] is not None and opts[0] is None and opts[1] is None and not opts[2]
+              and not opts[3] and not opts[5]):
+            ob = _TS_OPT.pack(_TS_WORD, *opts[4])
+        else:
+            ob = encode_options(opts)
+        hlen = 20 + len(ob)
+        tcp_len = hlen + len(payload)
+        v6 = ":" in src
+        try:
+            if fast:
+                # NEEDS_CSUM: the field holds the pseudo-header sum, the
+                # kernel adds header and payload (docs/tun.md)
+                csum = fold(pair(st, src, dst) + 6 + tcp_len)
+                if v6:
+                    hdr = _V6TCP.pack(0x60000000, tcp_len, 6, 64, pack_address(src),
+                                      pack_address(dst), sport, dport, seq, ack, hlen << 2,
+                                      flags, window, csum, urgent)
+                    writev(fd, (st._vh6, hdr, ob, payload) if ob else (st._vh6, hdr, payload))
+                else:
+                    total = 20 + tcp_len
+                    ipck = 0xFFFF - fold(pair(st, src, dst) + 0x4500 + total + _DF + _TTL_PROTO)
+                    hdr = _V4TCP.pack(0x45, 0, total, 0, _DF, 64, 6, ipck, pack_address(src),
+                                      pack_address(dst), sport, dport, seq, ack, hlen << 2,
+                                      flags, window, csum, urgent)
+                    writev(fd, (st._vh4, hdr, ob, payload) if ob else (st._vh4, hdr, payload))
+            else:
+                tcp = encode_tcp(seg, src, dst)
+                if v6:
+                    ip = struct.pack("!IHBB16s16s", 0x60000000, tcp_len, 6, 64,
+                                     pack_address(src), pack_address(dst))
+                else:
+                    total = 20 + tcp_len
+                    ipck = 0xFFFF - fold(pair(st, src, dst) + 0x4500 + total + _DF + _TTL_PROTO)
+                    ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, total, 0, _DF, 64, 6, ipck,
+                                     pack_address(src), pack_address(dst))
+                writev(fd, (ip, tcp))
+        except BlockingIOError:
+            stats["drop_tx_full"] += 1          # txqueue full: like a NIC drop
+            continue
+        except OSError:
+            if st.dev.closed:
+                return
+            raise
+    stats["frames_out"] += len(out)
+    if held:
+        for iov in imp.apply("out", held, time.monotonic()):
+            st._writev(iov)
