@@ -454,8 +454,10 @@ class Http(Service):
 
     def _file(self, conn, st, now, rel: str, head_only: bool) -> None:
         from urllib.parse import unquote
-        path = os.path.realpath(os.path.join(self.root, unquote(rel)))
-        if path != self.root and not path.startswith(self.root + os.sep):
+        root = self.root
+        assert root is not None                   # /files/ is routed only with a root
+        path = os.path.realpath(os.path.join(root, unquote(rel)))
+        if path != root and not path.startswith(root + os.sep):
             self._simple(conn, st, now, 403, "outside the served directory\n")
             return
         try:
