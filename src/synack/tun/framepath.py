@@ -170,11 +170,13 @@ def deliver_run(st: Any, run: list):
 
 
 def tcp_sum_ok(st: Any, frame, start: int, end: int, src: str, dst: str) -> bool:
+    """Whether the TCP checksum of frame[start:end] verifies (RFC 9293 §3.1, MUST-2)."""
     total = pair(st, src, dst) + 6 + (end - start) + word_value(frame[start:end]) % 0xFFFF
     return total % 0xFFFF == 0
 
 
 def pair(st: Any, src: str, dst: str) -> int:
+    """The addresses' part of the pseudo-header sum, cached per (src, dst)."""
     key = (src, dst)
     v = st._pair_cache.get(key)
     if v is None:
