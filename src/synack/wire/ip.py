@@ -13,6 +13,7 @@ from __future__ import annotations
 import socket
 import struct
 
+from .._mypyc import mypyc_attr
 from ..segment import Segment
 from .checksum import PROTO_TCP, checksum, ones_sum
 from .tcp import (BadChecksum, MalformedSegment, WireError, decode_tcp,
@@ -23,18 +24,21 @@ __all__ = ["NotTcp", "MalformedPacket", "BadIpChecksum", "encode_ip",
            "pack_address", "text_address"]
 
 
+@mypyc_attr(native_class=False)
 class NotTcp(WireError):
     """A valid IP packet whose payload is not TCP (protocol 6)."""
 
     reason = "not_tcp"
 
 
+@mypyc_attr(native_class=False)
 class MalformedPacket(MalformedSegment):
     """The IP header itself is invalid (bad version, lengths, ...)."""
 
     reason = "malformed_ip"
 
 
+@mypyc_attr(native_class=False)
 class BadIpChecksum(BadChecksum):
     """The IPv4 header checksum does not verify (RFC 791 §3.1)."""
 

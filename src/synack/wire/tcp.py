@@ -15,6 +15,7 @@ import socket
 import struct
 from typing import Any
 
+from .._mypyc import mypyc_attr
 from ..segment import NO_OPTIONS, Options, Segment
 from .checksum import PROTO_TCP, fold, word_value
 
@@ -25,6 +26,7 @@ __all__ = ["WireError", "MalformedSegment", "BadChecksum", "encode_tcp",
 # ---------------------------------------------------------------- errors
 
 
+@mypyc_attr(native_class=False)
 class WireError(Exception):
     """A packet or segment that cannot be accepted; `.reason` names why."""
 
@@ -37,12 +39,14 @@ class WireError(Exception):
         super().__init__(f"{self.reason}: {detail}" if detail else self.reason)
 
 
+@mypyc_attr(native_class=False)
 class MalformedSegment(WireError):
     """The octets do not form a valid TCP segment (e.g. MUST-7 violations)."""
 
     reason = "malformed"
 
 
+@mypyc_attr(native_class=False)
 class BadChecksum(WireError):
     """The checksum does not verify (RFC 9293 §3.1, MUST-3)."""
 
