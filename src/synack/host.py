@@ -164,33 +164,32 @@ class Host:
 
     def receive_packets(self, now: float, packets) -> None:
         """`receive_batch` for raw IPv4/IPv6 packets (bad ones are counted drops)."""
-        from .wire import WireError, decode_ip
         items = []
         for data in packets:
-            try:
-                src, dst, seg = decode_ip(data)
-            except WireError as e:
-                self.count("drop_" + e.reason)
-                continue
-            if self._address_set and dst not in self._address_set:
-                self.count("drop_not_for_us")
-                continue
-            items.append((src, dst, seg))
+            item = self._decode(data)
+            if item is not None:
+                items.append(item)
         self.receive_batch(now, items)
 
     def receive_packet(self, now: float, data) -> None:
-        """Raw IPv4/IPv6 bytes: decode, verify checksums, then `receive`. A bad
-        packet is a counted drop (MUST-3, MUST-7), never an exception."""
+        """Raw IPv4/IPv6 bytes: decode, verify checksums, then `receive`."""
+        item = self._decode(data)
+        if item is not None:
+            self.receive(now, item[0], item[1], item[2])
+
+    def _decode(self, data) -> tuple[str, str, Segment] | None:
+        """(src, dst, segment), or None for a packet that is dropped: a bad one
+        is a counted drop (MUST-3, MUST-7), never an exception."""
         from .wire import WireError, decode_ip
         try:
             src, dst, seg = decode_ip(data)
         except WireError as e:
             self.count("drop_" + e.reason)
-            return
+            return None
         if self._address_set and dst not in self._address_set:
             self.count("drop_not_for_us")
-            return
-        self.receive(now, src, dst, seg)
+            return None
+        return src, dst, seg
 
     def poll(self, now: float) -> None:
         """Fire every timer due at or before `now`, earliest first (at equal

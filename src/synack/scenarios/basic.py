@@ -19,6 +19,17 @@ def open_pair(st: Stage, port: int = 80, **server_changes):
     return c, s, lst, conn, sconn
 
 
+def request_response(st: Stage, conn, sconn) -> bytes:
+    """The client sends REQUEST, the server reads it and answers RESPONSE,
+    the client reads that: returns what the client read."""
+    conn.send(REQUEST)
+    st.wait(lambda: sconn.conn.readable >= len(REQUEST))
+    sconn.recv()
+    sconn.send(RESPONSE)
+    st.wait(lambda: conn.conn.readable >= len(RESPONSE))
+    return conn.recv()
+
+
 @scenario("handshake", "The three-way handshake",
           "SYN, SYN-ACK, ACK: both sides pick an ISN and see it acknowledged")
 def handshake(st: Stage) -> None:
@@ -54,12 +65,7 @@ def lifecycle(st: Stage) -> None:
     never waits.
     """
     c, s, lst, conn, sconn = open_pair(st)
-    conn.send(REQUEST)
-    st.wait(lambda: sconn.conn.readable >= len(REQUEST))
-    sconn.recv()
-    sconn.send(RESPONSE)
-    st.wait(lambda: conn.conn.readable >= len(RESPONSE))
-    conn.recv()
+    request_response(st, conn, sconn)
     conn.close()
     st.wait(lambda: sconn.eof)
     sconn.close()

@@ -4,7 +4,7 @@ from __future__ import annotations
 from ..states import CLOSED, ESTABLISHED
 from ..viz.model import seg
 from . import SERVER_IP, Stage, scenario
-from .basic import REQUEST, RESPONSE
+from .basic import request_response
 
 
 @scenario("zero-window", "A zero window and persist probes",
@@ -66,12 +66,7 @@ def keepalive(st: Stage) -> None:
     conn = c.connect(SERVER_IP, 80)
     st.wait(lambda: conn.state is ESTABLISHED and bool(lst.listener.accept_queue))
     sconn = lst.accept()
-    conn.send(REQUEST)
-    st.wait(lambda: sconn.conn.readable >= len(REQUEST))
-    sconn.recv()
-    sconn.send(RESPONSE)
-    st.wait(lambda: conn.conn.readable >= len(RESPONSE))
-    conn.recv()
+    request_response(st, conn, sconn)
     cut = 8000.0
     st.run(until=cut)
     st.note("the server is unplugged: from now on nothing reaches it or comes from it", None)

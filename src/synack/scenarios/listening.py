@@ -5,7 +5,7 @@ from ..segment import SYN, Options, Segment
 from ..states import ESTABLISHED
 from ..viz.model import seg, state
 from . import CLIENT_IP, SERVER_IP, Stage, scenario
-from .basic import REQUEST, RESPONSE
+from .basic import request_response
 
 GHOST_IP = "10.0.0.9"
 SPOOFED = [f"198.51.100.{i}" for i in range(1, 9)]
@@ -119,12 +119,7 @@ def syn_cookies(st: Stage) -> None:
     conn = c.connect(SERVER_IP, 80)
     st.wait(lambda: conn.state is ESTABLISHED and bool(lst.listener.accept_queue))
     sconn = lst.accept()
-    conn.send(REQUEST)
-    st.wait(lambda: sconn.conn.readable >= len(REQUEST))
-    sconn.recv()
-    sconn.send(RESPONSE)
-    st.wait(lambda: conn.conn.readable >= len(RESPONSE))
-    st.facts["response"] = conn.recv()
+    st.facts["response"] = request_response(st, conn, sconn)
     st.facts["cookies_sent"] = s.host.stats["syn_cookies_sent"]
     st.facts["cookies_accepted"] = s.host.stats["syn_cookies_accepted"]
     st.run(until=0.9)

@@ -5,7 +5,7 @@ from ..segment import ACK, SYN
 from ..states import ESTABLISHED, TIME_WAIT
 from ..viz.model import kind, nth, seg
 from . import CLIENT_IP, SERVER_IP, Stage, scenario
-from .basic import REQUEST, RESPONSE, open_pair
+from .basic import open_pair, request_response
 
 
 @scenario("lost-syn", "Lost SYNs: retransmitted with doubling intervals",
@@ -79,12 +79,7 @@ def lost_final_ack(st: Stage) -> None:
     for TIME_WAIT (the other: see time-wait-old-duplicate).
     """
     c, s, lst, conn, sconn = open_pair(st)
-    conn.send(REQUEST)
-    st.wait(lambda: sconn.conn.readable >= len(REQUEST))
-    sconn.recv()
-    sconn.send(RESPONSE)
-    st.wait(lambda: conn.conn.readable >= len(RESPONSE))
-    conn.recv()
+    request_response(st, conn, sconn)
     st.net.drop(lambda p: (p.src == CLIENT_IP and p.seg.flags == ACK and
                            conn.conn.state is TIME_WAIT), count=1)
     conn.close()

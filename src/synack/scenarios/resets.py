@@ -4,7 +4,7 @@ from __future__ import annotations
 from ..states import CLOSED
 from ..viz.model import seg, state
 from . import SERVER_IP, Stage, scenario
-from .basic import REQUEST, RESPONSE, open_pair
+from .basic import REQUEST, RESPONSE, open_pair, request_response
 
 
 @scenario("refused", "Connection refused: SYN to a closed port",
@@ -40,12 +40,7 @@ def linger_abort(st: Stage) -> None:
     TIME_WAIT gives.
     """
     c, s, lst, conn, sconn = open_pair(st)
-    conn.send(REQUEST)
-    st.wait(lambda: sconn.conn.readable >= len(REQUEST))
-    sconn.recv()
-    sconn.send(RESPONSE)
-    st.wait(lambda: conn.conn.readable >= len(RESPONSE))
-    conn.recv()
+    request_response(st, conn, sconn)
     st.note("client application: setsockopt(SO_LINGER, on, 0); close()", side="left")
     conn.set_linger(0)
     conn.close()

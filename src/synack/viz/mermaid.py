@@ -11,7 +11,7 @@ from __future__ import annotations
 import textwrap
 
 from .model import ARRIVAL, ERROR, LEFT, NOTE, SEGMENT, STATE, TIMER, Ladder, Row
-from .text import options_text
+from .text import seg_label
 
 WRAP = 70
 
@@ -23,20 +23,7 @@ def escape(text: str) -> str:
 
 
 def _label(r: Row) -> str:
-    parts = [f"[{r.t:.3f}]"]
-    if r.label:
-        parts.append(f"{r.label}:")
-    parts.append(r.flag_text())
-    parts.append(f"seq={r.shown_seq}")
-    if "ACK" in r.flags:
-        parts.append(f"ack={r.shown_ack}")
-    parts.append(f"len={r.length}")
-    parts.append(f"win={r.wnd}")
-    if "SYN" in r.flags and r.options:
-        parts.append(options_text(r.options))
-    if r.tags:
-        parts.append("(" + ", ".join(r.tags) + ")")
-    return " ".join(parts)
+    return f"[{r.t:.3f}] " + seg_label(r, details=True)
 
 
 def render_mermaid(ladder: Ladder, explain: bool = True, title: str | None = None) -> str:

@@ -13,7 +13,7 @@ import math
 from html import escape
 
 from .model import ARRIVAL, ERROR, LEFT, NOTE, SEGMENT, STATE, TIMER, Ladder, Row
-from .text import options_text
+from .text import seg_label
 
 WIDTH = 1000
 X_LEFT, X_RIGHT = 260, 740
@@ -40,19 +40,7 @@ def _color(r: Row) -> str:
 
 
 def _label(r: Row) -> str:
-    parts = []
-    if r.label:
-        parts.append(f"{r.label}:")
-    parts += [r.flag_text(), f"seq={r.shown_seq}"]
-    if "ACK" in r.flags:
-        parts.append(f"ack={r.shown_ack}")
-    parts.append(f"len={r.length}")
-    parts.append(f"win={r.wnd}")
-    if "SYN" in r.flags and r.options:
-        parts.append(options_text(r.options))
-    if r.tags:
-        parts.append("(" + ", ".join(r.tags) + ")")
-    return " ".join(parts)
+    return seg_label(r, details=True)
 
 
 class _Y:

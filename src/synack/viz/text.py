@@ -37,12 +37,19 @@ def fmt_time(t: float) -> str:
     return f"{t:.3f}"
 
 
-def seg_label(r: Row, with_label: bool = True) -> str:
+def seg_label(r: Row, with_label: bool = True, details: bool = False) -> str:
+    """flags seq= ack= len= win=, after the row's label; with `details`, also
+    a SYN's options and the row's tags (the SVG and Mermaid arrows)."""
     parts = [r.flag_text(), f"seq={r.shown_seq}"]
     if "ACK" in r.flags:
         parts.append(f"ack={r.shown_ack}")
     parts.append(f"len={r.length}")
     parts.append(f"win={r.wnd}")
+    if details:
+        if "SYN" in r.flags and r.options:
+            parts.append(options_text(r.options))
+        if r.tags:
+            parts.append("(" + ", ".join(r.tags) + ")")
     text = " ".join(parts)
     if with_label and r.label:
         text = f"{r.label}: {text}"
