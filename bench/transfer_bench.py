@@ -15,7 +15,7 @@ import json
 import math
 import time
 
-from synack import events as ev
+from synack.bench import bulk_app
 from synack.config import linux_profile
 from synack.sim import Network
 
@@ -33,28 +33,7 @@ def transfer(mb: float, loss: float, cc: str, sack: bool, seed: int = 1) -> dict
     bdp_pkts = int(RATE * RTT / 8 / 1500)
     net.link(a, b, delay=RTT / 2, bandwidth=RATE, loss=loss, queue_limit=2 * bdp_pkts)
     b.host.listen(80)
-    chunk = bytes(1 << 20)
-    st = {"sent": 0, "recv": 0, "t_done": None}
-
-    def on_event(sh, e):
-        conn, kind, now = e.conn, e.kind, net.now
-        if kind is ev.ACCEPTABLE:
-            conn.accept()
-        elif kind in (ev.CONNECTED, ev.WRITABLE) and not conn.passive:
-            while st["sent"] < nbytes:
-                k = conn.send(chunk[: nbytes - st["sent"]], now)
-                if not k:
-                    break
-                st["sent"] += k
-            if st["sent"] >= nbytes and not conn.wr_shut:
-                conn.close(now)
-        elif kind is ev.READABLE and conn.passive:
-            st["recv"] += len(conn.recv(1 << 30, now))
-            if st["recv"] >= nbytes and st["t_done"] is None:
-                st["t_done"] = now
-        elif kind is ev.EOF and conn.passive:
-            conn.close(now)
-
+    on_event, st = bulk_app(net, nbytes)
     net.on_event = on_event
     net.call_at(0.0, a.host.connect, 0.0, "10.0.0.2", 80)
     c0 = time.process_time()

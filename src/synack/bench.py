@@ -117,9 +117,39 @@ def sim_lifecycles(n: int, trace: bool = False, spacing: float = 0.0001) -> dict
     return res
 
 
+def bulk_app(net, nbytes: int, chunk: int = 1 << 20):
+    """The application of a simulator bulk transfer: the client sends `nbytes`
+    and closes, the server reads everything and closes. Returns the
+    `on_event` handler and its state: octets sent, received, and the virtual
+    time the last one was read (`t_done`)."""
+    from . import events as ev
+    payload = bytes(chunk)
+    state: dict = {"sent": 0, "recv": 0, "t_done": None}
+
+    def on_event(sh, e):
+        conn, kind, now = e.conn, e.kind, net.now
+        if kind is ev.ACCEPTABLE:
+            conn.accept()
+        elif kind in (ev.CONNECTED, ev.WRITABLE) and not conn.passive:
+            while state["sent"] < nbytes:
+                k = conn.send(payload[:nbytes - state["sent"]], now)
+                if not k:
+                    break
+                state["sent"] += k
+            if state["sent"] >= nbytes and not conn.wr_shut:
+                conn.close(now)
+        elif kind is ev.READABLE and conn.passive:
+            state["recv"] += len(conn.recv(1 << 30, now))
+            if state["recv"] >= nbytes and state["t_done"] is None:
+                state["t_done"] = now
+        elif kind is ev.EOF and conn.passive:
+            conn.close(now)
+
+    return on_event, state
+
+
 def sim_bulk(nbytes: int, trace: bool = False) -> dict:
     """One bulk transfer on the simulator (1 Gbit/s link, 5 ms one way)."""
-    from . import events as ev
     from .config import rfc_profile
     from .sim import Network
     cfg = rfc_profile().replace(rcvbuf=1 << 20, sndbuf=1 << 20)
@@ -128,25 +158,7 @@ def sim_bulk(nbytes: int, trace: bool = False) -> dict:
     b = net.add_host("10.0.0.2", config=cfg)
     net.link(a, b, delay=0.005, bandwidth=1e9)
     b.host.listen(80)
-    payload = bytes(1 << 20)
-    state = {"sent": 0, "recv": 0}
-
-    def on_event(sh, e):
-        conn, kind, now = e.conn, e.kind, net.now
-        if kind is ev.ACCEPTABLE:
-            conn.accept()
-        elif kind in (ev.CONNECTED, ev.WRITABLE) and not conn.passive:
-            while state["sent"] < nbytes:
-                k = conn.send(payload[:min(len(payload), nbytes - state["sent"])], now)
-                if not k:
-                    break
-                state["sent"] += k
-            if state["sent"] >= nbytes and not conn.wr_shut:
-                conn.close(now)
-        elif kind is ev.READABLE and conn.passive:
-            state["recv"] += len(conn.recv(1 << 30, now))
-        elif kind is ev.EOF and conn.passive:
-            conn.close(now)
+    on_event, state = bulk_app(net, nbytes)
 
     net.on_event = on_event
     net.call_at(0.0, a.host.connect, 0.0, "10.0.0.2", 80)
