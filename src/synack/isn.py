@@ -14,8 +14,11 @@ from .seq import MASK
 
 class IsnGenerator:
     """F is the top 32 bits of a 64-bit keyed hash of the 4-tuple; the host
-    takes the low 32 bits as the connection's TSval offset (RFC 7323 §7.1),
-    so one hash serves both (`keyed_hash` remembers its last answer)."""
+    takes the low 32 bits as the connection's TSval offset (RFC 7323 §7.1
+    RECOMMENDS a random per-connection offset). RFC 7323 §5.4 suggests the
+    ISN's function with a different secret key for it; the two halves of one
+    PRF output are as independent of each other as two keys' outputs, and
+    cost one hash instead of two (`keyed_hash` remembers its last answer)."""
     __slots__ = ("_key", "_keyed", "_last_in", "_last_out")
 
     def __init__(self, secret: bytes | None = None):

@@ -434,6 +434,18 @@ def cmd_connect(args) -> int:
         stack.close()
 
 
+def _drain(s, h) -> int:
+    """Read `s` to its end; the octets go into hash `h` (if any). Returns how many."""
+    n = 0
+    while True:
+        d = s.recv(1 << 22)
+        if not d:
+            return n
+        n += len(d)
+        if h is not None:
+            h.update(d)
+
+
 def _send_pattern(s, block: bytes, view: memoryview, size: int, h) -> int:
     """Send `size` octets of the repeating `block` (hashing them into `h`)."""
     left, pos = size, 0
@@ -481,13 +493,7 @@ def _connect(stack, args, block: bytes) -> int:
     n = 0
     t0 = time.perf_counter()
     if args.what == "download":
-        while True:
-            d = s.recv(1 << 22)
-            if not d:
-                break
-            n += len(d)
-            if h is not None:
-                h.update(d)
+        n = _drain(s, h)
     elif args.what == "upload":
         n = _send_pattern(s, block, view, args.size, h)
         s.shutdown(_std_socket.SHUT_WR)
@@ -570,14 +576,7 @@ def _http_download(stack, args) -> int:
         head += d
     head, _, body = head.partition(b"\r\n\r\n")
     h = hashlib.sha256(body) if args.hash else None
-    n = len(body)
-    while True:
-        d = s.recv(1 << 22)
-        if not d:
-            break
-        n += len(d)
-        if h is not None:
-            h.update(d)
+    n = len(body) + _drain(s, h)
     dt = time.perf_counter() - t0
     s.close()
     status_line = head.split(b"\r\n", 1)[0].decode(errors="replace")
