@@ -17,7 +17,8 @@ from synack.packetdrill import (
     EolOption, FastOpenOption, FieldExpr, IcmpPacket, Ident, IntExpr,
     Md5Option, MssOption, NopOption, Packet, PythonBlock, SackOption,
     SackPermittedOption, Script, ScriptSyntaxError, ShellCommand, StrExpr,
-    StructExpr, Syscall, Time, TimestampOption, UdpPacket, WscaleOption,
+    StructExpr, Syscall, Time, TimestampOption, UdpPacket, UndefinedSymbolError,
+    WscaleOption,
     parse_file, parse_text, tokenize,
 )
 
@@ -95,7 +96,10 @@ def test_every_shared_script_parses(rel):
     assert script.init_commands
     first = script.timed_events[0]
     assert isinstance(first, Syscall) and first.name == "socket"
-    assert first.time == Time("absolute", 0.0)
+    # At the start of the script: written `0`, or `+0` (packetdrill counts a
+    # relative time on the first event from the script's start, as
+    # tcp_info/tcp-info-last_data_recv.pkt writes it).
+    assert first.time in (Time("absolute", 0.0), Time("relative", 0.0))
 
 
 @needs_shared
@@ -287,6 +291,46 @@ def test_fast_open_options():
     p = pkt("+0 > S 0:0(0) <FO,nop,nop>")
     assert p.options[0] == FastOpenOption()
     assert p.options[0].wire_length == 2
+
+
+def test_fast_open_cookie_limits_are_packetdrills():
+    """A cookie may fill what the 40 option bytes leave after the option's
+    header: 38 bytes for FO (kind, length), 36 for FOEXP (kind, length,
+    magic), packetdrill's own limits (tcp_options.h)."""
+    longest = "ab" * 38
+    p = pkt(f"+0 > S 0:0(0) <FO {longest}>")
+    assert p.options[0].cookie_bytes == bytes.fromhex(longest)
+    assert p.options[0].wire_length == 40
+    # 18 bytes, as fastopen/client/valid-cookie-format.pkt sends.
+    p = pkt("+0 < S. 0:0(0) ack 1 win 5 <FO 01234567aabbccdd0123456701234567afaf>")
+    assert len(p.options[0].cookie_bytes) == 18
+    err = syntax_error(f"+0 > S 0:0(0) <FO {'ab' * 39}>\n")
+    assert "39 bytes exceeds maximum cookie length of 38 bytes" in err.message
+    err = syntax_error(f"+0 > S 0:0(0) <FOEXP {'ab' * 37}>\n")
+    assert "37 bytes exceeds maximum cookie length of 36 bytes" in err.message
+
+
+def test_fast_open_cookie_by_name_and_definition():
+    """`FOEXP TFO_COOKIE` names a value packetdrill's `-D TFO_COOKIE=...`
+    gives. Without the definition the cookie stays a name, prints as
+    written, and asking for its bytes says which definition is missing."""
+    line = "+0 < S 0:10(10) win 32792 <mss 1460,sackOK,nop,nop,FOEXP TFO_COOKIE>"
+    p = pkt(line)
+    fo = p.options[-1]
+    assert fo == FastOpenOption(experimental=True, symbol="TFO_COOKIE")
+    assert str(fo) == "FOEXP TFO_COOKIE"
+    with pytest.raises(UndefinedSymbolError, match="-D TFO_COOKIE=VALUE"):
+        fo.cookie_bytes
+    # With the definition, the name is replaced by its value where it stands.
+    script = parse_text(line + "\n", defines={"TFO_COOKIE": "3021b9d889017eeb"})
+    fo = script.timed_events[0].options[-1]
+    assert fo == FastOpenOption(cookie="3021b9d889017eeb", experimental=True)
+    assert fo.wire_length == 12
+    # Any word may be defined, as packetdrill's lexer substitutes any word.
+    script = parse_text("+0 < . 1:1(0) ack 1 win WIN\n", defines={"WIN": "257"})
+    assert script.timed_events[0].win == 257
+    with pytest.raises(ScriptSyntaxError, match="not a single value"):
+        parse_text("+0 < . 1:1(0) ack 1 win WIN\n", defines={"WIN": "1 2"})
 
 
 def test_md5_option():

@@ -33,6 +33,7 @@ __all__ = [
     "ShellCommand", "PythonBlock", "Script",
     "TcpOption", "NopOption", "EolOption", "MssOption", "WscaleOption",
     "SackPermittedOption", "SackOption", "TimestampOption", "FastOpenOption",
+    "UndefinedSymbolError",
     "Md5Option", "ElidedOptions",
     "Expr", "IntExpr", "StrExpr", "Ident", "EllipsisExpr", "ArrayExpr",
     "StructExpr", "FieldExpr", "CallExpr", "BinaryExpr",
@@ -345,22 +346,37 @@ class TimestampOption(TcpOption):
 class FastOpenOption(TcpOption):
     """`FO [cookie]` (option 34, RFC 7413) or `FOEXP [cookie]` (the
     experimental option 254 with magic 0xF989). `cookie` is the hex text as
-    written ('' when absent); `cookie_bytes` decodes it."""
+    written ('' when absent); `cookie_bytes` decodes it. `symbol` is set
+    instead when the script names the cookie (`FOEXP TFO_COOKIE`) and no
+    `-D TFO_COOKIE=...` definition gave it a value."""
     kind: ClassVar[str] = "FO"
     cookie: str = ""
     experimental: bool = False
+    symbol: str = ""
 
     @property
     def cookie_bytes(self) -> bytes:
+        if self.symbol:
+            raise UndefinedSymbolError(self.symbol)
         return bytes.fromhex(self.cookie)
 
     @property
     def wire_length(self) -> int:
-        return (4 if self.experimental else 2) + len(self.cookie) // 2
+        return (4 if self.experimental else 2) + len(self.cookie_bytes)
 
     def __str__(self) -> str:
         name = "FOEXP" if self.experimental else "FO"
-        return f"{name} {self.cookie}" if self.cookie else name
+        value = self.symbol or self.cookie
+        return f"{name} {value}" if value else name
+
+
+class UndefinedSymbolError(ValueError):
+    """A script uses a name that needs a `-D NAME=VALUE` definition."""
+
+    def __init__(self, symbol: str) -> None:
+        self.symbol = symbol
+        super().__init__(f"{symbol} is not defined: give it a value with "
+                         f"-D {symbol}=VALUE")
 
 
 @dataclass(frozen=True)

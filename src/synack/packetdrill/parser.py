@@ -17,8 +17,10 @@ saying so.
 """
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
+from collections.abc import Mapping
 from pathlib import Path
 
 from . import ast as A
@@ -37,7 +39,12 @@ _VALID_FLAGS = ".FSRPEWAU01234567"
 _ECN_FLAGS = "EWA"
 _ACE_FLAGS = "01234567"
 _MAX_OPTION_BYTES = 40
-_MAX_COOKIE_BYTES = 16
+# A Fast Open cookie fills what the 40 option bytes leave after the option's
+# own header: kind and length (2 bytes, RFC 7413 §4.1.1), plus the 2-byte
+# magic of the experimental form (option 254, RFC 6994). packetdrill's own
+# limits are the same, so a script it accepts, this parser accepts.
+_MAX_COOKIE_BYTES = _MAX_OPTION_BYTES - 2
+_MAX_EXP_COOKIE_BYTES = _MAX_OPTION_BYTES - 4
 _ECN_WORDS = ("noecn", "ect0", "ect1", "ce", "ect01")
 _ENCAPSULATIONS = ("ipv4", "ipv6", "gre", "GREv0", "mpls")
 # Function-like forms allowed as a system call's result (elsewhere any
@@ -45,14 +52,20 @@ _ENCAPSULATIONS = ("ipv4", "ipv6", "gre", "GREv0", "mpls")
 # errno name and its note.
 _RESULT_CALLS = ("inet_addr", "inet6_addr", "htons", "htonl", "sizeof")
 _HEX_BLOB = re.compile(r"[0-9a-fA-F]*\Z")
+# A name given a value with `-D NAME=VALUE` (packetdrill's --define), such as
+# the `TFO_COOKIE` of the Fast Open scripts.
+_SYMBOL = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 
 
 class _Parser:
-    def __init__(self, text: str, path: str) -> None:
+    def __init__(self, text: str, path: str,
+                 defines: Mapping[str, str] | None = None) -> None:
         self.text = text
         self.path = path
         self.lines = text.splitlines(keepends=True)
         self.tokens = tokenize(text, path)
+        if defines:
+            self.tokens = [_substitute(t, defines, path) for t in self.tokens]
         self.i = 0
 
     # -- token helpers -----------------------------------------------------
@@ -309,7 +322,10 @@ class _Parser:
                     raise self.error_at(opt_tok, "<...> for TCP options can "
                                                  "only be used with outbound "
                                                  "packets")
-            else:
+            elif not any(isinstance(o, A.FastOpenOption) and o.symbol
+                         for o in options):
+                # (With an undefined cookie name the length is not known
+                # until the name is given a value.)
                 total = sum(o.wire_length for o in options)
                 if total % 4:
                     raise self.error_at(
@@ -482,6 +498,13 @@ class _Parser:
         if name in ("FO", "FOEXP"):
             exp = name == "FOEXP"
             cookie = ""
+            if (self.tok.kind == WORD and _SYMBOL.match(self.tok.text)
+                    and not _HEX_BLOB.match(self.tok.text)):
+                # A name the script expects from `-D NAME=VALUE`; without a
+                # definition the cookie stays symbolic, and running the
+                # script fails naming the missing definition.
+                return A.FastOpenOption(experimental=exp,
+                                        symbol=self.next().text)
             if self.tok.kind in (WORD, INT):
                 blob = self.next()
                 cookie = blob.text
@@ -492,11 +515,12 @@ class _Parser:
                     raise self.error_at(blob, f"TCP fast open cookie "
                                               f"'{cookie}' is not a valid hex "
                                               "string")
-                if len(cookie) // 2 > _MAX_COOKIE_BYTES:
+                limit = _MAX_EXP_COOKIE_BYTES if exp else _MAX_COOKIE_BYTES
+                if len(cookie) // 2 > limit:
                     raise self.error_at(blob, "TCP fast open cookie of "
                                               f"{len(cookie) // 2} bytes "
                                               "exceeds maximum cookie length "
-                                              f"of {_MAX_COOKIE_BYTES} bytes")
+                                              f"of {limit} bytes")
             return A.FastOpenOption(cookie=cookie, experimental=exp)
         if name == "md5":
             blob = self.tok
@@ -686,12 +710,32 @@ class _Parser:
             raise self.unexpected(f"',' or '{close_ch}'")
 
 
-def parse_text(text: str, path: str | os.PathLike = "<string>") -> A.Script:
-    """Parse script text. `path` is only used in errors and `Script.path`."""
-    return _Parser(text, os.fspath(path)).parse_script()
+def _substitute(tok: Token, defines: Mapping[str, str], path: str) -> Token:
+    """The token a `-D NAME=VALUE` definition puts in place of the word NAME
+    (packetdrill's lexer does the same): VALUE read as one token, at NAME's
+    place in the source."""
+    if tok.kind != WORD or tok.text not in defines:
+        return tok
+    value = defines[tok.text]
+    parts = tokenize(value, f"{path} (-D {tok.text}={value})")
+    if len(parts) != 2:  # one token and EOF
+        raise ScriptSyntaxError(path, tok.line, tok.column,
+                                f"the definition {tok.text}={value!r} is not "
+                                "a single value", None)
+    return dataclasses.replace(parts[0], line=tok.line, column=tok.column,
+                               start=tok.start, end=tok.end,
+                               space_before=tok.space_before)
 
 
-def parse_file(path: str | os.PathLike) -> A.Script:
+def parse_text(text: str, path: str | os.PathLike = "<string>",
+               defines: Mapping[str, str] | None = None) -> A.Script:
+    """Parse script text. `path` is only used in errors and `Script.path`;
+    `defines` are packetdrill's `-D NAME=VALUE` definitions."""
+    return _Parser(text, os.fspath(path), defines).parse_script()
+
+
+def parse_file(path: str | os.PathLike,
+               defines: Mapping[str, str] | None = None) -> A.Script:
     """Read and parse the script at `path`."""
     p = Path(path)
     raw = p.read_bytes()
@@ -699,4 +743,4 @@ def parse_file(path: str | os.PathLike) -> A.Script:
         text = raw.decode("utf-8")
     except UnicodeDecodeError:
         text = raw.decode("latin-1")
-    return parse_text(text, os.fspath(path))
+    return parse_text(text, os.fspath(path), defines)
