@@ -5,6 +5,14 @@ import pytest
 from harness import Tcp
 
 
+@pytest.fixture(autouse=True)
+def _harness_saw_everything():
+    """The strict harness: a segment a test never looked at fails it."""
+    Tcp.live = []
+    yield
+    Tcp.check_all_seen()
+
+
 @pytest.fixture
 def listen():
     return Tcp.listen()

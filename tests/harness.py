@@ -13,10 +13,20 @@ segment templates filled in with `Segment._replace`, and three verbs:
 `t.send(...)` feeds one segment from the remote endpoint at the harness's
 virtual time `t.now` and returns the segments the host queued in reply (it
 drains the outbox). User calls (`t.write`, `t.close`, ...) leave their
-output in the outbox for `t.expect` / `t.expect_nothing` / `t.take`; `send`
-and `advance` discard whatever is still pending before they start, so check
-a user call's output before moving on. `advance` fires every timer at its own
-deadline on the way, as a driver would.
+output in the outbox for `t.expect` / `t.expect_nothing` / `t.take`.
+`advance` fires every timer at its own deadline on the way, as a driver
+would.
+
+The harness is strict, as smoltcp's tests are: a segment the test did not
+look at fails it.
+- `send` and `advance` (and `advance_to`) fail when output from before them
+  is still pending: check a user call's output (`expect`, `expect_nothing`,
+  `take`) before moving on.
+- What `send` and `advance` return must be looked at (compared, indexed,
+  iterated, measured with len() or tested for truth) before the next harness
+  call and before the test ends; a test that does not care says so with
+  `.ignore()`: `t.send(...).ignore()`. An empty answer needs no look.
+The conftest's autouse fixture runs `Tcp.check_all_seen()` after each test.
 
 Numbers are chosen to be recognisable in a failure message:
 
@@ -93,6 +103,64 @@ def cfg(**changes) -> Config:
     return base.replace(**changes) if changes else base
 
 
+def _caller() -> str:
+    """file:line of the test code that called into the harness."""
+    import sys
+    f = sys._getframe(2)
+    while f is not None and f.f_code.co_filename == __file__:
+        f = f.f_back
+    return f"{f.f_code.co_filename}:{f.f_lineno}" if f is not None else "?"
+
+
+class Replies(list):
+    """The segments a `send` or `advance` returned. Any look at them (==,
+    indexing, iteration, len, truth, `in`, repr) marks them seen; `.ignore()`
+    says the test does not care what they are."""
+    seen = False
+    origin = "?"
+
+    def _look(self) -> None:
+        self.seen = True
+
+    def ignore(self) -> "Replies":
+        self.seen = True
+        return self
+
+    def __eq__(self, other):
+        self._look()
+        return list.__eq__(self, other)
+
+    def __ne__(self, other):
+        self._look()
+        return list.__ne__(self, other)
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __getitem__(self, i):
+        self._look()
+        return list.__getitem__(self, i)
+
+    def __iter__(self):
+        self._look()
+        return list.__iter__(self)
+
+    def __len__(self):
+        self._look()
+        return list.__len__(self)
+
+    def __bool__(self):
+        self._look()
+        return list.__len__(self) != 0
+
+    def __contains__(self, x):
+        self._look()
+        return list.__contains__(self, x)
+
+    def __repr__(self):
+        self._look()
+        return list.__repr__(self)
+
+
 def show(segs) -> str:
     def one(s):
         p = s.payload
@@ -104,8 +172,21 @@ def show(segs) -> str:
 class Tcp:
     """One host, one remote endpoint, a virtual clock."""
 
+    #: Every harness made during the current test (the conftest checks and
+    #: clears it after each test).
+    live: list["Tcp"] = []
+
+    @classmethod
+    def check_all_seen(cls) -> None:
+        """After a test: every answer a harness returned was looked at."""
+        made, cls.live = cls.live, []
+        for t in made:
+            t._check_seen("at the end of the test")
+
     def __init__(self, config: Config | None = None, *, local_iss: int = LOCAL_ISS,
                  now: float = 0.0):
+        Tcp.live.append(self)
+        self.last_replies: Replies | None = None
         self.config = config or cfg()
         self.local_iss = local_iss
         self.host = Host([LOCAL_IP], self.config, secret=SECRET, isn=FixedIsn(local_iss),
@@ -145,27 +226,53 @@ class Tcp:
         got = self.take()
         assert got == [], f"expected nothing, got:\n{show(got)}"
 
+    # ---------------------------------------------------------- strictness
+    def _check_seen(self, where: str) -> None:
+        r, self.last_replies = self.last_replies, None
+        if r is not None and not r.seen and list.__len__(r):
+            raise AssertionError(f"segments the test never looked at ({where}), "
+                                 f"returned at {r.origin}:\n"
+                                 f"{show(list.__iter__(r))}\n"
+                                 "compare them, or say `.ignore()` if they do not matter")
+
+    def _check_quiet(self, verb: str) -> None:
+        """Before `verb`: no earlier answer unseen, no earlier output pending."""
+        self._check_seen(f"before {verb}")
+        self._drain()
+        if self.pending:
+            got, self.pending = self.pending, []
+            raise AssertionError(f"output nobody checked is still pending before {verb} "
+                                 f"at {_caller()}:\n"
+                                 f"{show(got)}\n"
+                                 "check it with expect()/expect_nothing(), or take() it")
+
+    def _answer(self) -> Replies:
+        r = Replies(self.take())
+        r.origin = _caller()
+        self.last_replies = r
+        return r
+
     # ----------------------------------------------------------------- input
-    def send(self, seg: Segment | None = None, /, **fields) -> list[Segment]:
+    def send(self, seg: Segment | None = None, /, **fields) -> Replies:
         """Deliver one segment from the peer at time `now`; return the replies.
         With keyword arguments the segment is `SEND._replace(**fields)`."""
         if seg is None:
             seg = SEND._replace(**fields)
         elif fields:
             seg = seg._replace(**fields)
-        self.take()                          # output from before belongs to nobody
+        self._check_quiet("send()")
         self.host.receive(self.now, REMOTE_IP, LOCAL_IP, seg)
-        return self.take()
+        return self._answer()
 
-    def advance(self, seconds: float) -> list[Segment]:
+    def advance(self, seconds: float) -> Replies:
         """Move the clock forward by `seconds`, firing every timer on the way at
         its own deadline (as a driver would); return everything that was sent."""
         return self.advance_to(self.now + seconds)
 
-    def advance_to(self, when: float) -> list[Segment]:
+    def advance_to(self, when: float) -> Replies:
         """Like advance, to an absolute time."""
         assert when >= self.now
-        self.take()
+        self._check_quiet("advance()")
         while True:
             d = self.host.next_deadline()
             if d is None or d > when:
@@ -174,7 +281,7 @@ class Tcp:
             self.host.poll(self.now)
         self.now = when
         self.host.poll(self.now)
-        return self.take()
+        return self._answer()
 
     def next_deadline(self) -> float | None:
         return self.host.next_deadline()

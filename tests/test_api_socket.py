@@ -476,7 +476,7 @@ def test_sendall_timeout_when_the_peer_does_not_read(sim):
 def test_blocking_wait_with_nothing_to_happen_is_a_deadlock(sim):
     _, b = sim
     srv = served(b)
-    with pytest.raises(Deadlock):
+    with pytest.raises(Deadlock, match="would block forever: nothing is left to happen"):
         srv.accept()
 
 

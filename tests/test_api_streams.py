@@ -246,7 +246,7 @@ def test_a_virtual_loop_that_can_never_finish_says_so(sim):
         reader, _ = await streams.open_connection(B, 7, stack=a)
         await reader.read(10)         # nobody will ever write
 
-    with pytest.raises(Deadlock):
+    with pytest.raises(Deadlock, match="the event loop has nothing left to do"):
         streams.run_on(a, main())
 
 

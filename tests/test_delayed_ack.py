@@ -41,7 +41,7 @@ def test_a_segment_worth_two_full_sized_ones_acked_at_once():
     segments' worth (a TSO sender) is acknowledged at once."""
     t = rfc(rcvbuf=65535)
     assert t.send(**data(0, 1000)) == []           # learns the peer's segment size
-    t.advance(0.3)
+    t.advance(0.3).ignore()
     assert acks(t.send(**data(1000, 2000))) == [3000]
 
 
@@ -103,7 +103,7 @@ def test_quickack_at_most_sixteen():
         if t.send(**data(i * 10, 10)):
             quick += 1
         else:
-            t.advance(0.05)
+            t.advance(0.05).ignore()
             break
     assert quick == 16
 
@@ -113,9 +113,9 @@ def test_quickack_again_after_an_idle_gap_longer_than_the_rto():
     the sender restarting: quick ACKs again."""
     t = linux()
     for i in range(3):
-        t.send(**data(i * 100, 100))
+        t.send(**data(i * 100, 100)).ignore()
     assert t.send(**data(300, 100)) == []
-    t.advance(5.0)
+    t.advance(5.0).ignore()
     assert acks(t.send(**data(400, 100))) == [500]
 
 
@@ -124,7 +124,7 @@ def test_more_than_one_full_sized_segment_unacked_acked_at_once():
     segment (as estimated from what arrives) is unacknowledged."""
     t = linux(rcvbuf=65535)
     for i in range(16):                                   # use up the quick ACKs
-        t.send(**data(i * 10, 10))
+        t.send(**data(i * 10, 10)).ignore()
     t.advance(0.05)
     base = 160
     assert t.send(**data(base, 1000)) == []              # one full-sized: may wait
@@ -135,5 +135,5 @@ def test_fin_acked_at_once():
     """RFC 9293 §3.10.7.4 eighth step: the FIN is acknowledged right away."""
     t = linux()
     for i in range(3):
-        t.send(**data(i * 100, 100))
+        t.send(**data(i * 100, 100)).ignore()
     assert acks(t.send(flags=FIN | ACK, seq=REMOTE_SEQ + 300, ack=LOCAL_SEQ)) == [301]

@@ -31,7 +31,7 @@ def test_keepalive_answered_probe_restarts_idle(established):
     after another idle interval."""
     t = established
     t.conn.set_keepalive(True, t.now)
-    t.advance_to(7200)
+    t.advance_to(7200).ignore()
     assert t.send(flags=ACK, seq=REMOTE_SEQ, ack=LOCAL_SEQ) == []
     assert t.advance_to(7200 + 7199.999) == []
     assert t.advance_to(7200 + 7200) == [PROBE]
@@ -42,7 +42,7 @@ def test_keepalive_only_when_idle(established):
     t = established
     t.conn.set_keepalive(True, t.now)
     t.now = 7000
-    t.send(flags=ACK | PSH, seq=REMOTE_SEQ, ack=LOCAL_SEQ, payload=b"x")
+    t.send(flags=ACK | PSH, seq=REMOTE_SEQ, ack=LOCAL_SEQ, payload=b"x").ignore()
     t.read()
     assert t.advance_to(7000 + 7199.999) == []
     assert t.advance_to(7000 + 7200) == [PROBE._replace(ack=REMOTE_SEQ + 1, window=4095)]
@@ -78,7 +78,7 @@ def test_keepalive_unanswered_times_out():
     dead: the connection is closed with ETIMEDOUT."""
     t = Tcp.established(keepalive=True, keepalive_idle=100.0, keepalive_interval=10.0,
                         keepalive_probes=3)
-    t.advance_to(120)
+    t.advance_to(120).ignore()
     assert t.advance_to(129.999) == [] and t.conn.state is ESTABLISHED
     assert t.advance_to(130) == []
     assert t.state is CLOSED and t.conn.error == "ETIMEDOUT"

@@ -22,7 +22,7 @@ def ack(n: int, window: int = 65535):
 
 def conn(mss=1000, window=65535, **changes) -> Tcp:
     t = Tcp.syn_sent(initial_window=10, **changes)
-    t.send(PEER_SYN_ACK._replace(window=window, options=Options(mss=mss)))
+    t.send(PEER_SYN_ACK._replace(window=window, options=Options(mss=mss))).ignore()
     return t
 
 
@@ -86,7 +86,7 @@ def test_receiver_sws_no_small_window_increases():
     """MUST-39 (RFC 9293 §3.8.6.2.2): the offered window opens only in steps
     of min(buffer / 2, MSS)."""
     t = Tcp.established()
-    t.send(flags=ACK | PSH, seq=REMOTE_SEQ, ack=LOCAL_SEQ, payload=bytes(WINDOW))
+    t.send(flags=ACK | PSH, seq=REMOTE_SEQ, ack=LOCAL_SEQ, payload=bytes(WINDOW)).ignore()
     t.take()
     t.read(100)
     t.expect_nothing()                            # 100 octets: no update
@@ -100,7 +100,7 @@ def test_window_update_check_caps_free_space_at_the_field():
     with an unscaled window already at 65535, reading from a bigger buffer is
     no reason for an update (as Linux: no spurious ACK)."""
     t = Tcp.established(rcvbuf=131072)
-    t.send(flags=ACK | PSH, seq=REMOTE_SEQ, ack=LOCAL_SEQ, payload=bytes(1000))
+    t.send(flags=ACK | PSH, seq=REMOTE_SEQ, ack=LOCAL_SEQ, payload=bytes(1000)).ignore()
     t.take()
     t.read(1000)
     t.expect_nothing()
@@ -169,7 +169,7 @@ def test_tcp_maxseg_caps_the_send_mss(user, peer, ts, expect):
     caps it too, as Linux's user_mss does."""
     t = Tcp.syn_sent(mss=user, timestamps=ts)
     opts = Options(mss=peer, timestamp=(1, 0) if ts else None)
-    t.send(PEER_SYN_ACK._replace(options=opts))
+    t.send(PEER_SYN_ACK._replace(options=opts)).ignore()
     assert t.conn.snd_mss == expect
     if user is not None:
         assert t.conn.rcv_mss == user
@@ -208,7 +208,7 @@ def test_urgent_pending_counts_to_the_mark_from_what_was_read():
     """MUST-33: the application can learn how much urgent data remains to be
     read: from its read position up to the urgent pointer."""
     t = Tcp.established()
-    t.send(flags=ACK | PSH | 0x20, seq=REMOTE_SEQ, ack=LOCAL_SEQ, urgent=6, payload=b"abcdefgh")
+    t.send(flags=ACK | PSH | 0x20, seq=REMOTE_SEQ, ack=LOCAL_SEQ, urgent=6, payload=b"abcdefgh").ignore()
     assert t.conn.urgent_pending == 6
     t.read(4)
     assert t.conn.urgent_pending == 2

@@ -44,7 +44,7 @@ def test_mss_option_ipv6():
 def test_mss_default_536_ipv4(syn_sent):
     """MUST-15 (RFC 9293 §3.7.1): no MSS option received -> 536 over IPv4."""
     t = syn_sent
-    t.send(PEER_SYN_ACK._replace(options=NO_OPTIONS))
+    t.send(PEER_SYN_ACK._replace(options=NO_OPTIONS)).ignore()
     assert t.conn.snd_mss == 536
     t.conn.nodelay = True
     t.write(b"x" * 1000)
@@ -61,7 +61,7 @@ def test_mss_default_1220_ipv6():
 def test_mss_passive_default_536(listen):
     """MUST-15 on a passive open."""
     t = listen
-    t.send(PEER_SYN._replace(options=NO_OPTIONS))
+    t.send(PEER_SYN._replace(options=NO_OPTIONS)).ignore()
     assert t.entry.snd_mss == 536
 
 
@@ -76,7 +76,7 @@ def test_mss_effective_is_min_of_peer_and_mtu(syn_sent):
     """MUST-16: Eff.snd.MSS = min(SendMSS + 20, MMS_S) - TCPhdrsize - IPoptionsize:
     a peer MSS above our MTU allows is cut to 1460."""
     t = syn_sent
-    t.send(PEER_SYN_ACK._replace(options=Options(mss=65000)))
+    t.send(PEER_SYN_ACK._replace(options=Options(mss=65000))).ignore()
     assert t.conn.snd_mss == 1460
 
 
@@ -99,7 +99,7 @@ def test_unknown_option_ignored_on_syn(syn_sent):
     """MUST-6 (RFC 9293 §3.1): an option we do not implement is ignored,
     without error."""
     t = syn_sent
-    t.send(PEER_SYN_ACK._replace(options=Options(mss=1400, unknown=((99, b"\x01\x02"),))))
+    t.send(PEER_SYN_ACK._replace(options=Options(mss=1400, unknown=((99, b"\x01\x02"),)))).ignore()
     assert t.conn.state is ESTABLISHED and t.conn.snd_mss == 1400
 
 

@@ -63,7 +63,8 @@ def test_retransmission_r1_advice_counted(established):
     """MUST-20: at R1 (3) retransmissions, negative advice to IP (counted)."""
     t = established
     t.write(b"x")
-    t.advance_to(7)
+    t.take()
+    t.advance_to(7).ignore()
     assert t.stat("r1_reached") == 1
 
 
@@ -72,8 +73,9 @@ def test_retransmission_ack_resets_retry_count():
     starts it again (so R2 measures a stall, not a lifetime)."""
     t = Tcp.established(r2=2)
     t.write(b"a")
-    t.advance_to(1)
-    t.advance_to(3)
+    t.take()
+    t.advance_to(1).ignore()
+    t.advance_to(3).ignore()
     t.send(**ack(1))
     t.write(b"b")
     t.take()
@@ -87,7 +89,8 @@ def test_retransmission_karn_no_sample_from_retransmitted_segment(established):
     t = established
     srtt, rttvar = t.conn.rtt.srtt, t.conn.rtt.rttvar
     t.write(b"a")
-    t.advance_to(1.0)                  # retransmitted
+    t.take()
+    t.advance_to(1.0).ignore()                  # retransmitted
     t.now = 1.5
     t.send(**ack(1))
     assert (t.conn.rtt.srtt, t.conn.rtt.rttvar) == (srtt, rttvar)
@@ -99,7 +102,8 @@ def test_retransmission_backed_off_rto_kept_until_new_sample(established):
     give -- collapses it."""
     t = established
     t.write(b"a")
-    t.advance_to(1.0)                  # RTO 1 s expires: RTO <- 2 s
+    t.take()
+    t.advance_to(1.0).ignore()                  # RTO 1 s expires: RTO <- 2 s
     t.now = 1.5
     t.send(**ack(1))                   # no sample (Karn)
     t.write(b"b")

@@ -17,7 +17,7 @@ BIG = 65535
 
 def sack_conn(*, sack=True, **changes) -> Tcp:
     t = Tcp.syn_sent(sack=sack, initial_window=10, **changes)
-    t.send(PEER_SYN_ACK._replace(window=BIG, options=Options(mss=MSS, sack_permitted=sack)))
+    t.send(PEER_SYN_ACK._replace(window=BIG, options=Options(mss=MSS, sack_permitted=sack))).ignore()
     t.conn.nodelay = True
     return t
 
@@ -75,7 +75,7 @@ def test_newreno_partial_ack_retransmits_next_hole():
     t = sack_conn(sack=False)
     send_window(t, 10 * MSS)
     for _ in range(3):
-        t.send(**ack(0))
+        t.send(**ack(0)).ignore()
     assert offsets(t.send(**ack(2 * MSS))) == [(2 * MSS, MSS)]
     t.send(**ack(10 * MSS))
     assert not t.conn.cc.in_recovery and t.conn.cc.cwnd == t.conn.cc.ssthresh == 5 * MSS
@@ -174,8 +174,8 @@ def test_second_rto_in_a_row_forgets_sacks():
     t = sack_conn()
     send_window(t, 3 * MSS)
     t.send(**ack(0, (2000, 3000)))
-    t.advance_to(1.0)
-    t.advance_to(3.0)
+    t.advance_to(1.0).ignore()
+    t.advance_to(3.0).ignore()
     assert not t.conn.board.blocks
 
 
@@ -202,7 +202,7 @@ def test_receiver_dsack_for_data_below_rcv_nxt():
     """RFC 2883 §4: a duplicate segment is reported in a D-SACK block, first,
     once."""
     t = sack_conn(rcvbuf=65535)
-    t.send(**data(0, b"a" * 100))
+    t.send(**data(0, b"a" * 100)).ignore()
     [reply] = t.send(**data(0, b"a" * 100))
     assert reply.ack == REMOTE_SEQ + 100 and sacks(reply) == [(0, 100)]
     [reply] = t.send(**data(0, b"a" * 100))
@@ -213,8 +213,8 @@ def test_receiver_dsack_for_out_of_order_duplicate():
     """RFC 2883 §4: a duplicate of data held out of order: the D-SACK block,
     then the block that holds it."""
     t = sack_conn(rcvbuf=65535)
-    t.send(**data(200, b"b" * 300))
-    t.send(**data(600, b"c" * 100))
+    t.send(**data(200, b"b" * 300)).ignore()
+    t.send(**data(600, b"c" * 100)).ignore()
     [reply] = t.send(**data(300, b"b" * 100))
     assert sacks(reply) == [(300, 400), (200, 500), (600, 700)]
     [reply] = t.send(**data(800, b"x" * 10))
@@ -237,7 +237,7 @@ def tlp_conn(rto_min=0.2, **changes) -> Tcp:
     """Handshake with a 100 ms RTT: SRTT 0.1, RTTVAR 0.05, RTO 0.3 s."""
     t = Tcp.syn_sent(sack=True, tlp=True, initial_window=10, rto_min=rto_min, **changes)
     t.now = 0.1
-    t.send(PEER_SYN_ACK._replace(window=BIG, options=Options(mss=MSS, sack_permitted=True)))
+    t.send(PEER_SYN_ACK._replace(window=BIG, options=Options(mss=MSS, sack_permitted=True))).ignore()
     t.conn.nodelay = True
     return t
 
@@ -339,6 +339,6 @@ def test_srtt_from_echoed_timestamp():
     SRTT = R, RTTVAR = R/2 (here the handshake at t=0 gave none: TSecr 0)."""
     t = Tcp.syn_sent(timestamps=True)
     t.now = 0.25
-    t.send(PEER_SYN_ACK._replace(options=Options(mss=1460, timestamp=(5, (t.conn.ts_offset) & 0xFFFFFFFF))))
+    t.send(PEER_SYN_ACK._replace(options=Options(mss=1460, timestamp=(5, (t.conn.ts_offset) & 0xFFFFFFFF)))).ignore()
     assert t.conn.rtt.srtt == pytest.approx(0.25)
     assert t.conn.rtt.rttvar == pytest.approx(0.125)

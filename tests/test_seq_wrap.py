@@ -126,7 +126,7 @@ def test_wrap_peer_out_of_order_across_the_wrap():
 def test_wrap_peer_duplicate_across_the_wrap():
     """RFC 9293 §3.10.7.4: a segment straddling RCV.NXT across the wrap is trimmed."""
     t = passive(M - 3)
-    t.send(flags=ACK | PSH, seq=M - 2, ack=10_001, payload=b"0123")
+    t.send(flags=ACK | PSH, seq=M - 2, ack=10_001, payload=b"0123").ignore()
     assert t.send(flags=ACK | PSH, seq=M - 2, ack=10_001, payload=b"012345") == [
         RECV._replace(flags=ACK, seq=10_001, ack=4, window=WINDOW - 6)]
     assert t.read() == b"012345"
@@ -145,7 +145,7 @@ def test_wrap_peer_window_check_across_the_wrap():
 def test_wrap_peer_rst_across_the_wrap():
     """RFC 5961 §3.2 across the wrap: RST at RCV.NXT = 3 resets, one at 4 is challenged."""
     t = passive(M - 3)
-    t.send(flags=ACK | PSH, seq=M - 2, ack=10_001, payload=b"01234")
+    t.send(flags=ACK | PSH, seq=M - 2, ack=10_001, payload=b"01234").ignore()
     assert t.send(flags=RST, seq=4) == [RECV._replace(flags=ACK, seq=10_001, ack=3, window=WINDOW - 5)]
     assert t.send(flags=RST, seq=M - 3) == []
     assert t.conn.state is ESTABLISHED
@@ -166,7 +166,7 @@ def test_wrap_both_sides_full_exchange():
     t = Tcp(local_iss=M - 2)
     t.conn = t.host.connect(0.0, "198.51.100.2", REMOTE_PORT, local_port=LOCAL_PORT)
     t.take()
-    t.send(flags=SYN | ACK, seq=M - 1, ack=M - 1, options=Options(mss=1400))
+    t.send(flags=SYN | ACK, seq=M - 1, ack=M - 1, options=Options(mss=1400)).ignore()
     assert t.conn.state is ESTABLISHED and t.conn.rcv_nxt == 0
     t.write(b"req")
     t.expect(flags=ACK | PSH, seq=M - 1, ack=0, payload=b"req")

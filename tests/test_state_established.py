@@ -72,7 +72,7 @@ def test_established_data_old_duplicate(established):
     """RFC 9293 §3.10.7.4 first: a retransmission entirely before RCV.NXT is not
     acceptable: ACK and drop (nothing delivered twice)."""
     t = established
-    t.send(data(b"abc"))
+    t.send(data(b"abc")).ignore()
     assert t.send(data(b"abc")) == [acked(3, WINDOW - 3)]
     assert t.read() == b"abc"
 
@@ -81,7 +81,7 @@ def test_established_data_partly_old(established):
     """RFC 9293 §3.10.7.4: "If a segment's contents straddle the boundary between
     old and new, only the new parts are processed"."""
     t = established
-    t.send(data(b"abc"))
+    t.send(data(b"abc")).ignore()
     assert t.send(data(b"abcdef")) == [acked(6, WINDOW - 6)]
     assert t.read() == b"abcdef"
 
@@ -111,9 +111,9 @@ def test_established_data_out_of_order_duplicates_trimmed(established):
     """RFC 9293 §3.10.7.4: overlapping out-of-order copies are merged; each
     octet is delivered once."""
     t = established
-    t.send(data(b"cdef", offset=2))
-    t.send(data(b"de", offset=3))
-    t.send(data(b"efgh", offset=4))
+    t.send(data(b"cdef", offset=2)).ignore()
+    t.send(data(b"de", offset=3)).ignore()
+    t.send(data(b"efgh", offset=4)).ignore()
     assert t.send(data(b"abcd")) == [acked(8, WINDOW - 8)]
     assert t.read() == b"abcdefgh"
 
@@ -141,7 +141,7 @@ def test_established_zero_window_rejects_data(established):
     """RFC 9293 §3.10.7.4 Table 6: SEG.LEN > 0 with RCV.WND = 0 is not acceptable;
     §3.8.6.1: the ACK still shows RCV.NXT and the zero window."""
     t = established
-    t.send(data(bytes(WINDOW)))
+    t.send(data(bytes(WINDOW))).ignore()
     assert t.send(data(b"z", offset=WINDOW)) == [acked(WINDOW, 0)]
     assert t.conn.readable == WINDOW
 
@@ -153,7 +153,7 @@ def test_established_zero_window_accepts_ack(established):
     t = established
     t.write(b"12345")
     t.take()
-    t.send(data(bytes(WINDOW)))
+    t.send(data(bytes(WINDOW))).ignore()
     assert t.send(data(b"z", offset=WINDOW, ack=LOCAL_SEQ + 5)) == [
         acked(WINDOW, 0)._replace(seq=LOCAL_SEQ + 5)]
     assert t.conn.snd_una == LOCAL_SEQ + 5
@@ -162,7 +162,7 @@ def test_established_zero_window_accepts_ack(established):
 def test_established_zero_window_rst_processed(established):
     """MUST-66 (RFC 9293 §3.4): RST is processed even with a zero receive window."""
     t = established
-    t.send(data(bytes(WINDOW)))
+    t.send(data(bytes(WINDOW))).ignore()
     assert t.send(flags=RST, seq=REMOTE_SEQ + WINDOW) == []
     assert t.state is CLOSED and t.conn.error == "ECONNRESET"
 
@@ -171,7 +171,7 @@ def test_established_zero_window_rst_with_data_processed(established):
     """MUST-66 with SHLD-2 (RFC 9293 §3.5.3: a RST may carry diagnostic data):
     with a zero window a RST at RCV.NXT still resets, its data notwithstanding."""
     t = established
-    t.send(data(bytes(WINDOW)))
+    t.send(data(bytes(WINDOW))).ignore()
     assert t.send(flags=RST | ACK, seq=REMOTE_SEQ + WINDOW, ack=LOCAL_SEQ, payload=b"why") == []
     assert t.state is CLOSED and t.conn.error == "ECONNRESET"
 
@@ -187,7 +187,7 @@ def test_established_zero_window_urg_processed(established):
     """MUST-66: URG is processed even with a zero receive window (the urgent
     pointer of a bare ACK at RCV.NXT is recorded and signalled, MUST-32)."""
     t = established
-    t.send(data(bytes(WINDOW)))
+    t.send(data(bytes(WINDOW))).ignore()
     t.events()
     t.send(flags=ACK | URG, seq=REMOTE_SEQ + WINDOW, ack=LOCAL_SEQ, urgent=10)
     assert ("urgent", 10) in t.events()
@@ -197,7 +197,7 @@ def test_established_window_reopens_after_read(established):
     """RFC 9293 §3.8.6.2.2 (MUST-39): after the application reads, the window is
     reopened with an update once it can grow by min(buffer/2, MSS)."""
     t = established
-    t.send(data(bytes(WINDOW)))
+    t.send(data(bytes(WINDOW))).ignore()
     assert t.read(100) == bytes(100)
     t.expect_nothing()                          # 100 octets: too small to announce
     t.read()
@@ -209,7 +209,7 @@ def test_established_receiver_sws_no_small_window_increase(established):
     steps: after a 4096-octet window closes and 1000 octets are read (less than
     min(RCV.BUFF/2, MSS) = 1460), ACKs keep offering 0."""
     t = established
-    t.send(data(bytes(WINDOW)))
+    t.send(data(bytes(WINDOW))).ignore()
     t.read(1000)
     t.expect_nothing()
     assert t.send(data(b"q", offset=WINDOW)) == [acked(WINDOW, 0)]
@@ -293,9 +293,9 @@ def test_established_window_update(established):
     t = established
     t.send(flags=ACK, seq=REMOTE_SEQ, ack=LOCAL_SEQ, window=3000)
     assert (t.conn.snd_wnd, t.conn.snd_wl1, t.conn.snd_wl2) == (3000, REMOTE_SEQ, LOCAL_SEQ)
-    t.send(data(b"ab", window=5000))
+    t.send(data(b"ab", window=5000)).ignore()
     assert (t.conn.snd_wnd, t.conn.snd_wl1) == (5000, REMOTE_SEQ)
-    t.send(data(b"cd", offset=2, window=6000))
+    t.send(data(b"cd", offset=2, window=6000)).ignore()
     assert (t.conn.snd_wnd, t.conn.snd_wl1) == (6000, REMOTE_SEQ + 2)
 
 
@@ -303,9 +303,9 @@ def test_established_window_not_updated_by_old_segment(established):
     """RFC 9293 §3.10.7.4: "The check here prevents using old segments to update
     the window": a segment with SEG.SEQ < SND.WL1 leaves SND.WND alone."""
     t = established
-    t.send(data(b"abcd", window=5000))                   # WL1 = REMOTE_SEQ
-    t.send(data(b"ef", offset=4, window=6000))           # WL1 = REMOTE_SEQ + 4
-    t.send(data(b"abcdef", window=100))                  # starts before WL1: old
+    t.send(data(b"abcd", window=5000)).ignore()                   # WL1 = REMOTE_SEQ
+    t.send(data(b"ef", offset=4, window=6000)).ignore()           # WL1 = REMOTE_SEQ + 4
+    t.send(data(b"abcdef", window=100)).ignore()                  # starts before WL1: old
     assert (t.conn.snd_wnd, t.conn.snd_wl1) == (6000, REMOTE_SEQ + 4)
 
 
@@ -597,7 +597,7 @@ def test_established_close_with_unread_data_resets(established):
     """SHLD-3 (RFC 9293 §3.6.1, RFC 2525 §2.17): closing with received data
     unread loses it, so the peer is told with a RST instead of a FIN."""
     t = established
-    t.send(data(b"unread"))
+    t.send(data(b"unread")).ignore()
     t.close()
     t.expect(flags=RST | ACK, seq=LOCAL_SEQ, ack=REMOTE_SEQ + 6, window=WINDOW - 6)
     assert t.state is CLOSED and t.entry is None
@@ -606,7 +606,7 @@ def test_established_close_with_unread_data_resets(established):
 def test_established_close_with_unread_data_fin_when_disabled():
     """abort_on_unread_close=False: close() sends a FIN even with unread data."""
     t = Tcp.established(abort_on_unread_close=False)
-    t.send(data(b"unread"))
+    t.send(data(b"unread")).ignore()
     t.close()
     t.expect(flags=FIN | ACK, seq=LOCAL_SEQ, ack=REMOTE_SEQ + 6, window=WINDOW - 6)
 
@@ -665,9 +665,9 @@ def test_established_urgent_signalled(established):
     <- max(RCV.UP, SEG.SEQ+SEG.UP) (the pointer to the octet after the urgent
     data); the user is told once, with how much is urgent (MUST-33)."""
     t = established
-    t.send(data(b"abcdef", flags=ACK | URG, urgent=10))
+    t.send(data(b"abcdef", flags=ACK | URG, urgent=10)).ignore()
     assert ("urgent", 10) in t.events()
     # the same urgent sequence continued: not signalled again
-    t.send(data(b"ghij", offset=6, flags=ACK | URG, urgent=4))
+    t.send(data(b"ghij", offset=6, flags=ACK | URG, urgent=4)).ignore()
     assert not [e for e in t.events() if e[0] == "urgent"]
     assert t.conn.rcv_up == REMOTE_SEQ + 10

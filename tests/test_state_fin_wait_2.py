@@ -52,6 +52,7 @@ def test_fin_wait_2_data_after_close_resets():
     delivered: RST, CLOSED."""
     t = Tcp.established()
     t.close()
+    t.take()
     t.send(flags=ACK, seq=REMOTE_SEQ, ack=LOCAL_SEQ + 1)
     assert t.conn.state is FIN_WAIT_2
     assert t.send(flags=ACK | PSH, seq=REMOTE_SEQ, ack=LOCAL_SEQ + 1, payload=b"x") == [

@@ -110,7 +110,7 @@ def test_listen_second_syn_other_port_makes_second_child(listen):
     """RFC 9293 §3.10.7.2: a listen with an unspecified remote socket fills the
     remote fields in per connection: two peers, two children."""
     t = listen
-    t.send(PEER_SYN)
+    t.send(PEER_SYN).ignore()
     replies = t.send(PEER_SYN._replace(src_port=REMOTE_PORT + 1))
     assert replies == [OUR_SYN_ACK._replace(dst_port=REMOTE_PORT + 1)]
     assert len(t.listener.syn_queue) == 2
@@ -134,7 +134,7 @@ def test_listen_close_resets_unaccepted_children(listen):
     """Closing a listener aborts the connections nobody accepted (RFC 9293
     §3.10.5 ABORT: <SEQ=SND.NXT><CTL=RST>; synack sets ACK as well, like Linux)."""
     t = listen
-    t.send(PEER_SYN)
+    t.send(PEER_SYN).ignore()
     t.send(flags=ACK, seq=REMOTE_SEQ, ack=LOCAL_SEQ)
     t.listener.close(t.now)
     assert t.take() == [RECV._replace(flags=RST | ACK, seq=LOCAL_SEQ, ack=REMOTE_SEQ)]
@@ -163,7 +163,7 @@ def test_listen_syn_queue_full_sends_cookie():
     its ISN and no state is kept. The cookie encodes the peer's MSS rounded down
     to a table value (1400 -> 1360)."""
     t = Tcp.listen(backlog=1)
-    t.send(syn_from(REMOTE_PORT))
+    t.send(syn_from(REMOTE_PORT)).ignore()
     [synack] = t.send(syn_from(REMOTE_PORT + 1))
     assert synack._replace(seq=0) == OUR_SYN_ACK._replace(dst_port=REMOTE_PORT + 1, seq=0)
     assert synack.seq != LOCAL_ISS
@@ -177,7 +177,7 @@ def test_listen_cookie_ack_completes_connection():
     one creates the connection straight into ESTABLISHED and the accept queue,
     with the MSS the cookie encoded (MUST-15/16: used as the send MSS)."""
     t = Tcp.listen(backlog=1)
-    t.send(syn_from(REMOTE_PORT))
+    t.send(syn_from(REMOTE_PORT)).ignore()
     [synack] = t.send(syn_from(REMOTE_PORT + 1))
     cookie = synack.seq
     replies = t.send(flags=ACK, src_port=REMOTE_PORT + 1, seq=REMOTE_SEQ, ack=cookie + 1)
@@ -246,10 +246,10 @@ def fill_accept_queue_leaving_half_open() -> Tcp:
     """backlog 2: two connections in the accept queue, a third half-open."""
     t = Tcp.listen(backlog=2, syn_cookies="off")
     a, b, c = REMOTE_PORT, REMOTE_PORT + 1, REMOTE_PORT + 2
-    t.send(syn_from(a))
-    t.send(syn_from(b))
+    t.send(syn_from(a)).ignore()
+    t.send(syn_from(b)).ignore()
     t.send(flags=ACK, src_port=a, seq=REMOTE_SEQ, ack=LOCAL_SEQ)
-    t.send(syn_from(c))
+    t.send(syn_from(c)).ignore()
     t.send(flags=ACK, src_port=b, seq=REMOTE_SEQ, ack=LOCAL_SEQ)
     assert len(t.listener.accept_queue) == 2 and len(t.listener.syn_queue) == 1
     t.events()
@@ -305,7 +305,7 @@ def test_listen_accept_queue_full_drops_new_syn():
     """Linux (documented in listener.py): a SYN that finds the accept queue full
     is dropped; the client's SYN retransmission tries again later."""
     t = Tcp.listen(backlog=1, syn_cookies="off")
-    t.send(PEER_SYN)
+    t.send(PEER_SYN).ignore()
     t.send(flags=ACK, seq=REMOTE_SEQ, ack=LOCAL_SEQ)
     assert t.send(syn_from(REMOTE_PORT + 5)) == []
     assert t.stat("listen_drops_accept_full") == 1

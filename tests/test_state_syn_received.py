@@ -156,7 +156,7 @@ def test_syn_received_ack_after_synack_retransmission_no_rtt_sample():
     """MUST-18 Karn: no RTT sample when the SYN,ACK was retransmitted; RFC 6298
     (5.7): the data RTO starts at 3 s."""
     t = Tcp.syn_received()
-    t.advance(1.0)
+    t.advance(1.0).ignore()
     t.now += 0.4
     t.send(flags=ACK, seq=REMOTE_SEQ, ack=LOCAL_SEQ)
     c = t.conn

@@ -40,14 +40,14 @@ def test_syn_sent_syn_ack(syn_sent):
 def test_syn_sent_syn_ack_without_mss_option_uses_536(syn_sent):
     """MUST-15 (RFC 9293 §3.7.1): no MSS option received -> send MSS 536 (IPv4)."""
     t = syn_sent
-    t.send(PEER_SYN_ACK._replace(options=Options()))
+    t.send(PEER_SYN_ACK._replace(options=Options())).ignore()
     assert t.conn.snd_mss == 536
 
 
 def test_syn_sent_syn_ack_mss_capped_by_our_mtu(syn_sent):
     """MUST-16 (RFC 9293 §3.7.1): effective send MSS = min(SendMSS, MTU - 40)."""
     t = syn_sent
-    t.send(PEER_SYN_ACK._replace(options=Options(mss=9000)))
+    t.send(PEER_SYN_ACK._replace(options=Options(mss=9000))).ignore()
     assert t.conn.snd_mss == LOCAL_MSS
 
 
@@ -183,7 +183,7 @@ def test_syn_sent_timer_gives_up_with_etimedout():
     t = Tcp.syn_sent()
     deadline = 1 + 2 + 4 + 8 + 16 + 32 + 60 + 60 + 60
     assert deadline >= 180
-    t.advance_to(deadline - 0.001)
+    t.advance_to(deadline - 0.001).ignore()
     assert t.conn.state is SYN_SENT
     assert t.advance_to(deadline) == []          # no RST: the peer never answered
     assert t.state is CLOSED and t.conn.error == "ETIMEDOUT"
@@ -195,8 +195,8 @@ def test_syn_sent_timer_gives_up_with_etimedout():
 def test_syn_sent_syn_retries_configurable():
     """MUST-21: R2 (here the SYN retry count) can be set per connection."""
     t = Tcp.syn_sent(syn_retries=2)
-    t.advance(1)
-    t.advance(2)
+    t.advance(1).ignore()
+    t.advance(2).ignore()
     assert t.conn.state is SYN_SENT
     t.advance(4)
     assert t.state is CLOSED and t.conn.error == "ETIMEDOUT"
@@ -207,7 +207,7 @@ def test_syn_sent_rtt_sample_from_syn(syn_sent):
     was not retransmitted: SRTT = R, RTTVAR = R/2."""
     t = syn_sent
     t.now = 0.25
-    t.send(PEER_SYN_ACK)
+    t.send(PEER_SYN_ACK).ignore()
     assert t.conn.rtt.srtt == pytest.approx(0.25)
     assert t.conn.rtt.rttvar == pytest.approx(0.125)
 
@@ -217,9 +217,9 @@ def test_syn_sent_retransmitted_syn_gives_no_sample_and_rto_3s():
     RFC 6298 (5.7): after a SYN timeout with RTO < 3 s, the RTO is set to 3 s
     when data transmission begins."""
     t = Tcp.syn_sent()
-    t.advance(1.0)                                # SYN retransmitted
+    t.advance(1.0).ignore()                                # SYN retransmitted
     t.now += 0.5
-    t.send(PEER_SYN_ACK)
+    t.send(PEER_SYN_ACK).ignore()
     assert t.conn.state is ESTABLISHED and t.conn.rtt.srtt is None
     t.write(b"data")
     t.expect(flags=ACK | PSH, seq=LOCAL_SEQ, ack=REMOTE_SEQ, payload=b"data")
@@ -258,10 +258,10 @@ def test_syn_sent_window_scale_needs_both_syns():
     Window Scale option, neither direction is scaled."""
     t = Tcp.syn_sent(window_scaling=True, rcvbuf=1 << 20)
     assert t.conn.rcv_wscale == 5
-    t.send(PEER_SYN_ACK)
+    t.send(PEER_SYN_ACK).ignore()
     assert (t.conn.snd_wscale, t.conn.rcv_wscale) == (0, 0)
     t2 = Tcp.syn_sent(window_scaling=True, rcvbuf=1 << 20)
-    t2.send(PEER_SYN_ACK._replace(options=Options(mss=1400, wscale=15)))
+    t2.send(PEER_SYN_ACK._replace(options=Options(mss=1400, wscale=15))).ignore()
     assert (t2.conn.snd_wscale, t2.conn.rcv_wscale) == (14, 5)    # RFC 7323 §2.3: >14 taken as 14
 
 

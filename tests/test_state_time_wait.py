@@ -52,7 +52,7 @@ def test_time_wait_fin_retransmitted_reacked_and_timer_restarted(time_wait):
 def test_time_wait_fin_with_data_retransmitted_reacked():
     """The retransmitted FIN may carry its data again: still an old FIN."""
     t = Tcp.fin_wait_2()
-    t.send(PEER_FIN._replace(flags=FIN | ACK | PSH, payload=b"tail"))
+    t.send(PEER_FIN._replace(flags=FIN | ACK | PSH, payload=b"tail")).ignore()
     assert t.state is TIME_WAIT
     assert t.send(PEER_FIN._replace(flags=FIN | ACK | PSH, payload=b"tail")) == [
         ACK_NOW._replace(ack=REMOTE_SEQ + 5, window=WINDOW - 5)]
@@ -157,7 +157,7 @@ def ts_time_wait(**changes) -> Tcp:
     t.shutdown("wr")
     t.take()
     t.send(flags=ACK, seq=REMOTE_SEQ, ack=LOCAL_SEQ + 1, options=Options(timestamp=(400, 0)))
-    t.send(PEER_FIN._replace(options=Options(timestamp=(500, 0))))
+    t.send(PEER_FIN._replace(options=Options(timestamp=(500, 0)))).ignore()
     assert t.state is TIME_WAIT and t.entry.ts_recent == 500
     t.host.listen(LOCAL_PORT, LOCAL_IP)
     return t

@@ -63,7 +63,7 @@ def test_timestamps_paws_drops_old_segment():
     """RFC 7323 §5.3 R1 (PAWS): SEG.TSval < TS.Recent -> not acceptable: send an
     ACK, drop the segment (its data is not delivered)."""
     t = ts_established()
-    t.send(**data(b"abc", 200))
+    t.send(**data(b"abc", 200)).ignore()
     t.now = 0.5
     [reply] = t.send(**data(b"def", 150, off=3))
     assert reply == RECV._replace(flags=ACK, seq=LOCAL_SEQ, ack=REMOTE_SEQ + 3, window=WINDOW - 3,
@@ -84,7 +84,7 @@ def test_timestamps_paws_does_not_drop_rst():
     """RFC 7323 §5.3 R1 applies only with the RST bit off: an old-TSval RST at
     RCV.NXT still resets."""
     t = ts_established()
-    t.send(**data(b"abc", 200))
+    t.send(**data(b"abc", 200)).ignore()
     t.send(flags=RST, seq=REMOTE_SEQ + 3, options=Options(timestamp=(1, 0)))
     assert t.state is CLOSED and t.conn.error == "ECONNRESET"
 
@@ -93,7 +93,7 @@ def test_timestamps_paws_ignored_after_24_days_idle():
     """RFC 7323 §5.5: after more than 24 days idle TS.Recent is invalid and the
     PAWS test is skipped."""
     t = ts_established()
-    t.send(**data(b"abc", 200))
+    t.send(**data(b"abc", 200)).ignore()
     t.now = 25 * 86400.0
     [reply] = t.send(**data(b"def", 150, off=3))
     assert reply.ack == REMOTE_SEQ + 6
@@ -115,9 +115,9 @@ def test_timestamps_rtt_from_tsecr_even_after_retransmission():
 def test_timestamps_state_unchanged_by_paws_drop():
     """A PAWS-dropped segment changes nothing else: no RST, FIN or ACK processing."""
     t = ts_established()
-    t.send(**data(b"abc", 200))
+    t.send(**data(b"abc", 200)).ignore()
     t.write(b"x")
     t.take()
     t.send(flags=ACK | PSH, seq=REMOTE_SEQ + 3, ack=LOCAL_SEQ + 1, payload=b"zz",
-           options=Options(timestamp=(199, 0)))
+           options=Options(timestamp=(199, 0))).ignore()
     assert t.conn.snd_una == LOCAL_SEQ and t.conn.state is ESTABLISHED

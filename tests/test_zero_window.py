@@ -73,7 +73,7 @@ def test_zero_window_probe_accepted_when_window_opens():
     at once."""
     t = closed_window()
     t.write(b"hello")
-    t.advance_to(1.0)
+    t.advance_to(1.0).ignore()
     assert t.send(flags=ACK, seq=REMOTE_SEQ, ack=LOCAL_SEQ + 1, window=REMOTE_WINDOW) == [
         RECV._replace(flags=ACK | PSH, seq=LOCAL_SEQ + 1, ack=REMOTE_SEQ, payload=b"ello")]
     assert t.conn.snd_una == LOCAL_SEQ + 1
@@ -86,7 +86,7 @@ def test_zero_window_probe_accepted_window_still_zero():
     carries the next octet."""
     t = closed_window()
     t.write(b"hello")
-    t.advance_to(1.0)
+    t.advance_to(1.0).ignore()
     assert t.send(flags=ACK, seq=REMOTE_SEQ, ack=LOCAL_SEQ + 1, window=0) == []
     assert t.advance_to(3.0) == [probe(b"e", LOCAL_SEQ + 1)]
 
@@ -97,7 +97,7 @@ def test_zero_window_update_without_probe_ack():
     the rest follows its ACK."""
     t = closed_window()
     t.write(b"hello")
-    t.advance_to(1.0)
+    t.advance_to(1.0).ignore()
     assert t.send(flags=ACK, seq=REMOTE_SEQ, ack=LOCAL_SEQ, window=REMOTE_WINDOW) == [probe(b"h")]
     assert t.send(flags=ACK, seq=REMOTE_SEQ, ack=LOCAL_SEQ + 1, window=REMOTE_WINDOW) == [
         RECV._replace(flags=ACK | PSH, seq=LOCAL_SEQ + 1, ack=REMOTE_SEQ, payload=b"ello")]
@@ -132,7 +132,7 @@ def test_zero_window_shrunk_peer_silent_times_out():
     t.take()
     t.send(flags=ACK, seq=REMOTE_SEQ, ack=LOCAL_SEQ + 1400, window=0)
     for _ in range(4):
-        t.advance_to(t.next_deadline())
+        t.advance_to(t.next_deadline()).ignore()
     assert t.state is CLOSED and t.conn.error == "ETIMEDOUT"
 
 
@@ -142,7 +142,7 @@ def test_zero_window_receiver_answers_probe():
     expected sequence number and current window (zero)"; MAY-8: we keep the
     window closed as long as the application does not read."""
     t = Tcp.established()
-    t.send(flags=ACK | PSH, seq=REMOTE_SEQ, ack=LOCAL_SEQ, payload=bytes(4096))
+    t.send(flags=ACK | PSH, seq=REMOTE_SEQ, ack=LOCAL_SEQ, payload=bytes(4096)).ignore()
     for i in range(5):
         t.now += 60
         assert t.send(flags=ACK, seq=REMOTE_SEQ + 4096, ack=LOCAL_SEQ, payload=b"p") == [

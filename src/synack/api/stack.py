@@ -450,7 +450,7 @@ class SimStack(Stack):
         if net.run_until(cond, limit):
             return True
         if timeout is None:
-            if not getattr(net, "_q", True):
+            if net.idle:
                 raise Deadlock("this call would block forever: nothing is left to happen "
                                "on the simulated network (is the other side's code waiting "
                                "too? use non-blocking sockets or asyncio on the simulator)")

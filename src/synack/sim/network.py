@@ -222,6 +222,11 @@ class Network:
     def run_for(self, seconds: float) -> float:
         return self.run(until=self.now + seconds)
 
+    @property
+    def idle(self) -> bool:
+        """Nothing is left to happen: no segment in flight, no timer, no call."""
+        return not self._times
+
     def run_until(self, condition: Callable[[], Any], timeout: float = 3600.0) -> bool:
         """Step events until `condition()` holds; False if time ran out first."""
         deadline = self.now + timeout
