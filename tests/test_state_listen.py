@@ -5,6 +5,8 @@ a SYN-RECEIVED child for a SYN, and drops everything else. Around it sit the
 SYN (half-open) queue and the accept queue, both bounded by the backlog as in
 Linux; SYN cookies (RFC 4987 §3.6) take over when the SYN queue is full.
 """
+import pytest
+
 from harness import (ACK, FIN, LISTEN, LOCAL_IP, LOCAL_ISS, LOCAL_MSS, LOCAL_PORT, LOCAL_SEQ, OUR_SYN_ACK,
                      PEER_SYN, PSH, RECV, REMOTE_ISS, REMOTE_MSS, REMOTE_PORT, REMOTE_SEQ, RST, SEND, SYN,
                      SYN_RECEIVED, ESTABLISHED, WINDOW, Options, Tcp, kinds)
@@ -320,3 +322,29 @@ def test_listen_syn_cookies_always():
     assert synack.flags == SYN | ACK and synack.ack == REMOTE_SEQ
     assert t.listener.syn_queue == {} and t.host.conns == {}
     assert t.next_deadline() is None            # nothing to retransmit: no state
+
+
+@pytest.mark.parametrize("peer_options", [
+    Options(mss=REMOTE_MSS),
+    Options(mss=REMOTE_MSS, wscale=7, sack_permitted=True, timestamp=(555, 0)),
+    Options(mss=REMOTE_MSS, timestamp=(555, 0)),
+    Options(wscale=3),
+])
+@pytest.mark.parametrize("ours", [
+    dict(),
+    dict(window_scaling=True, timestamps=True, sack=True),
+    dict(window_scaling=True, timestamps=True, sack=True, rcvbuf=1 << 20),
+])
+def test_listen_cookie_syn_ack_is_the_one_a_child_sends(peer_options, ours):
+    """RFC 4987 §3.6: the stateless answer (no connection is built for it) is
+    the SYN,ACK a half-open child sends, but for the ISN (the cookie) and the
+    TSval (which carries the peer's window scale and SACK-permitted)."""
+    syn = PEER_SYN._replace(options=peer_options)
+    [child] = Tcp.listen(syn_cookies="off", **ours).send(syn)
+    t = Tcp.listen(syn_cookies="always", **ours)
+    [cookie] = t.send(syn)
+    assert t.host.conns == {} and t.listener.syn_queue == {}
+    strip = lambda s: s._replace(seq=0, options=s.options._replace(
+        timestamp=s.options.timestamp and (0, s.options.timestamp[1])))
+    assert strip(cookie) == strip(child)
+    assert cookie.seq != child.seq

@@ -75,6 +75,34 @@ def _le(a: int, b: int) -> bool:
     return ((b - a) & MASK) < HALF
 
 
+def wanted_wscale(cfg: Config, rcvbuf: int) -> int:
+    """RFC 7323 §2.3: the smallest shift that lets the window cover the
+    receive buffer (its largest size, where it may grow)."""
+    if not cfg.window_scaling:
+        return 0
+    biggest = cfg.max_rcvbuf or rcvbuf
+    s = 0
+    while (0xFFFF << s) < biggest and s < 14:
+        s += 1
+    return s
+
+
+def syn_options(cfg: Config, peer: Options | None, rcv_mss: int, rcv_wscale: int | None,
+                ts_val: int, ts_ecr: int) -> Options:
+    """The options of our SYN (`peer` None) or of our SYN,ACK answering a SYN
+    that carried `peer`. A SYN,ACK carries window scale, timestamps and
+    SACK-permitted only if the SYN did (RFC 7323 §1.3, §3.2; RFC 2018 §2).
+    Both the connection and the stateless SYN-cookie answer build them here."""
+    if peer is None:
+        ts_on, ws_on, sack_on = cfg.timestamps, cfg.window_scaling, cfg.sack
+    else:
+        ts_on = cfg.timestamps and peer.timestamp is not None
+        ws_on = cfg.window_scaling and peer.wscale is not None
+        sack_on = cfg.sack and peer.sack_permitted
+    return _new(_OPTIONS, (rcv_mss, rcv_wscale if ws_on else None, sack_on, (),
+                           (ts_val, ts_ecr) if ts_on else None, ()))
+
+
 def os_error(name: str, text: str | None = None) -> OSError:
     """The exception a `socket` user expects for an errno name."""
     code = getattr(_errno, name)
@@ -246,11 +274,53 @@ class Connection:
         self.snd_una = iss
         self.snd_nxt = (iss + 1) & MASK
         self.sndq_seq = self.snd_nxt
-        self.rcv_wscale = Connection._wanted_wscale(self)
+        self.rcv_wscale = wanted_wscale(self.cfg, self.rcvbuf)
         Connection._init_cc(self)
         Connection._set_state(self, SYN_SENT, "active OPEN / snd SYN", now)
-        Connection._send_syn(self, now)
-        self.t_rexmt = now + self.rtt.current()
+        Connection._send_syn_and_arm(self, now)
+        self.progress_time = now
+        Connection._update_deadline(self)
+
+    def open_passive(self, now: float, listener: Listener, seg: Segment, iss: int,
+                     cause: str) -> None:
+        """A LISTEN socket's SYN makes this connection (RFC 9293 §3.10.7.2,
+        third check): take the peer's ISN, window and options, choose ours,
+        enter SYN-RECEIVED. The caller sends the SYN,ACK
+        (`answer_syn`), or, for a SYN-cookie child, feeds it the ACK that
+        completed the handshake."""
+        host = self.host
+        self.passive = True
+        self.listener = listener
+        self.state = LISTEN                   # the child starts as a copy of the listener
+        self.transitions = [] if host.record_transitions else None
+        self.ts_offset = host.ts_offset(self.key)
+        self.irs = seg.seq
+        self.rcv_nxt = (seg.seq + 1) & MASK
+        self.iss = iss
+        self.snd_una = iss
+        self.snd_nxt = (iss + 1) & MASK
+        self.sndq_seq = self.snd_nxt
+        self.snd_wnd = seg.window
+        self.snd_wl1 = seg.seq
+        self.snd_wl2 = seg.ack
+        self.max_snd_wnd = seg.window
+        self.recover = iss
+        # RCV.WND as the SYN,ACK announces it (never scaled, RFC 7323 §2.2). A
+        # SYN-cookie child never sends that SYN,ACK itself, so set it here, or its
+        # receive window would start at zero (RFC 9293 §3.3.1, §3.10.7.4).
+        self.rcv_adv = (self.rcv_nxt + min(self.rcvbuf, 0xFFFF)) & MASK
+        self.rcv_wscale = (wanted_wscale(self.cfg, self.rcvbuf)
+                           if (self.cfg.window_scaling and seg.options.wscale is not None) else None)
+        Connection._take_syn_options(self, seg, now)
+        if self.rcv_wscale is None:
+            self.rcv_wscale = 0
+        Connection._init_cc(self)
+        host._attach(self)
+        Connection._set_state(self, SYN_RECEIVED, cause, now)
+
+    def answer_syn(self, now: float) -> None:
+        """SYN-RECEIVED after a passive open: send the SYN,ACK and arm its timer."""
+        Connection._send_syn_and_arm(self, now)
         self.progress_time = now
         Connection._update_deadline(self)
 
@@ -509,8 +579,7 @@ class Connection:
             # simultaneous open (MUST-10): SYN-RECEIVED, send <SEQ=ISS><ACK=RCV.NXT><CTL=SYN,ACK>
             self.passive = False
             Connection._set_state(self, SYN_RECEIVED, "rcv SYN (simultaneous open) / snd SYN,ACK", now)
-            Connection._send_syn(self, now)
-            self.t_rexmt = now + self.rtt.current()
+            Connection._send_syn_and_arm(self, now)
 
     def _rcv_synchronized(self, now: float, seg: Segment) -> None:
         """RFC 9293 §3.10.7.4, for SYN-RECEIVED and every synchronized state."""
@@ -1830,28 +1899,18 @@ class Connection:
             Connection._update_deadline(self)
 
     # ------------------------------------------------------- SYN and options
-    def _wanted_wscale(self) -> int:
-        """RFC 7323 §2.3: the smallest shift that lets the window cover the buffer."""
-        if not self.cfg.window_scaling:
-            return 0
-        biggest = self.cfg.max_rcvbuf or self.rcvbuf
-        s = 0
-        while (0xFFFF << s) < biggest and s < 14:
-            s += 1
-        return s
+    def _send_syn_and_arm(self, now: float) -> None:
+        """Send our first SYN or SYN,ACK and arm its retransmission timer at
+        the current RTO (RFC 6298 (2.1); RFC 9293 §3.8.1)."""
+        Connection._send_syn(self, now)
+        self.t_rexmt = now + self.rtt.current()
 
     def _send_syn(self, now: float) -> None:
         """SYN (SYN-SENT) or SYN,ACK (SYN-RECEIVED), with our options."""
-        cfg = self.cfg
         active = self.state is SYN_SENT
-        # On a SYN,ACK an option is sent only if the peer's SYN carried it.
-        peer = self.syn_opts
-        ts = None
-        if cfg.timestamps and (active or peer.timestamp is not None):
-            ts = (Connection._ts_now(self, now), 0 if active else self.ts_recent)
-        ws = self.rcv_wscale if cfg.window_scaling and (active or peer.wscale is not None) else None
-        sackp = cfg.sack and (active or peer.sack_permitted)
-        opts = _new(_OPTIONS, (self.rcv_mss, ws, sackp, (), ts, ()))
+        opts = syn_options(self.cfg, None if active else self.syn_opts, self.rcv_mss,
+                           self.rcv_wscale, Connection._ts_now(self, now),
+                           0 if active else self.ts_recent)
         win = min(self.rcvbuf, _MAX_WINDOW_FIELD)             # never scaled on a SYN
         self.rcv_adv = (self.rcv_nxt + win) & MASK
         flags = SYN if active else SYN | ACK

@@ -15,11 +15,11 @@ from typing import TYPE_CHECKING
 
 from . import events as ev
 from .config import Config
-from .connection import Connection, new_connection
+from .connection import Connection, new_connection, syn_options, wanted_wscale
 from .cookies import CookieJar, ts_decode, ts_encode
 from .segment import ACK, RST, SYN, Options, Segment
 from .seq import MASK
-from .states import CLOSED, LISTEN, SYN_RECEIVED
+from .states import CLOSED, LISTEN
 
 if TYPE_CHECKING:
     from .host import Host
@@ -101,74 +101,46 @@ class Listener:
             return
         conn = self._new_child(now, src_ip, dst_ip, seg, iss=iss)
         self.syn_queue[conn.key] = conn
-        Connection._send_syn(conn, now)
-        conn.t_rexmt = now + conn.rtt.current()
-        conn.progress_time = now
+        conn.answer_syn(now)
         if seg.payload or seg.flags & 0x01:
             # §3.10.7.2: "any other control or text should be queued for processing
             # later"; we keep it simple and let the peer retransmit it (no TFO).
             host.count("syn_data_ignored")
-        Connection._update_deadline(conn)
 
     def _new_child(self, now: float, src_ip: str, dst_ip: str, seg: Segment, iss: int | None,
                    cause: str = "rcv SYN / snd SYN,ACK",
                    ) -> Connection:
         host = self.host
         conn = new_connection(host, self.cfg, dst_ip, seg.dst_port, src_ip, seg.src_port)
-        conn.passive = True
-        conn.listener = self
-        conn.state = LISTEN                   # the child starts as a copy of the listener
-        conn.transitions = [] if host.record_transitions else None
-        conn.ts_offset = host.ts_offset(conn.key)
-        conn.irs = seg.seq
-        conn.rcv_nxt = (seg.seq + 1) & MASK
-        conn.iss = host.isn(now, dst_ip, seg.dst_port, src_ip, seg.src_port) if iss is None else iss
-        conn.snd_una = conn.iss
-        conn.snd_nxt = (conn.iss + 1) & MASK
-        conn.sndq_seq = conn.snd_nxt
-        conn.snd_wnd = seg.window
-        conn.snd_wl1 = seg.seq
-        conn.snd_wl2 = seg.ack
-        conn.max_snd_wnd = seg.window
-        conn.recover = conn.iss
-        # RCV.WND as the SYN,ACK announces it (never scaled, RFC 7323 §2.2). A
-        # SYN-cookie child never sends that SYN,ACK itself, so set it here, or its
-        # receive window would start at zero (RFC 9293 §3.3.1, §3.10.7.4).
-        conn.rcv_adv = (conn.rcv_nxt + min(conn.rcvbuf, 0xFFFF)) & MASK
-        conn.rcv_wscale = Connection._wanted_wscale(conn) if (self.cfg.window_scaling and seg.options.wscale is not None) else None
-        Connection._take_syn_options(conn, seg, now)
-        if conn.rcv_wscale is None:
-            conn.rcv_wscale = 0
-        Connection._init_cc(conn)
-        host._attach(conn)
-        Connection._set_state(conn, SYN_RECEIVED, cause, now)
+        if iss is None:
+            iss = host.isn(now, dst_ip, seg.dst_port, src_ip, seg.src_port)
+        conn.open_passive(now, self, seg, iss, cause)
         return conn
 
     # ----------------------------------------------------------- SYN cookies
     def _send_cookie(self, now: float, src_ip: str, dst_ip: str, seg: Segment) -> None:
-        """Answer a SYN statelessly (RFC 4987 §3.6)."""
+        """Answer a SYN statelessly (RFC 4987 §3.6): the SYN,ACK a child would
+        send, built from the SYN and the listener's settings alone."""
         host = self.host
+        cfg = self.cfg
         key4 = (dst_ip, seg.dst_port, src_ip, seg.src_port)
-        mss_in = seg.options.mss or (1220 if ":" in src_ip else 536)
-        isn, mss = host.cookies.make(now, key4, seg.seq, mss_in)
+        peer = seg.options
+        mss_in = peer.mss or (1220 if ":" in src_ip else 536)
+        isn, _mss = host.cookies.make(now, key4, seg.seq, mss_in)
         host.count("syn_cookies_sent")
-        # Build the SYN,ACK a real child would send, without keeping the child.
-        probe = new_connection(host, self.cfg, dst_ip, seg.dst_port, src_ip, seg.src_port)
-        probe.passive = True
-        probe.state = SYN_RECEIVED
-        probe.iss = isn
-        probe.snd_nxt = (isn + 1) & MASK
-        probe.rcv_nxt = (seg.seq + 1) & MASK
-        probe.rcv_wscale = Connection._wanted_wscale(probe) if (self.cfg.window_scaling and seg.options.wscale is not None) else None
-        Connection._take_syn_options(probe, seg, now)
-        probe.ts_offset = host.ts_offset(key4)
-        if probe.ts_ok:
-            # carry wscale and SACK-permitted in our TSval (echoed in TSecr)
-            base = Connection._ts_now(probe, now)
-            enc = ts_encode(base, seg.options.wscale if self.cfg.window_scaling else None,
-                            seg.options.sack_permitted and self.cfg.sack)
-            probe.ts_offset = (probe.ts_offset + enc - base) & MASK
-        Connection._send_syn(probe, now)
+        ts_val = ts_ecr = 0
+        if cfg.timestamps and peer.timestamp is not None:
+            # Our TSval carries the peer's window scale and SACK-permitted,
+            # which the ACK's TSecr brings back (no state is kept here).
+            base = (int(now * 1000) + host.ts_offset(key4)) & MASK
+            ts_val = ts_encode(base, peer.wscale if cfg.window_scaling else None,
+                               peer.sack_permitted and cfg.sack)
+            ts_ecr = peer.timestamp[0]
+        opts = syn_options(cfg, peer, cfg.announced_mss(":" in dst_ip),
+                           wanted_wscale(cfg, cfg.rcvbuf), ts_val, ts_ecr)
+        host.outbox.append((dst_ip, src_ip, Segment(
+            seg.dst_port, seg.src_port, isn, (seg.seq + 1) & MASK, SYN | ACK,
+            min(cfg.rcvbuf, 0xFFFF), 0, opts)))       # a SYN's window is never scaled
 
     def _cookie_ack(self, now: float, src_ip: str, dst_ip: str, seg: Segment) -> bool:
         """A bare ACK in LISTEN may complete a cookie handshake."""
