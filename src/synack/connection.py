@@ -128,7 +128,7 @@ class Connection:
         "host", "cfg", "key", "local_ip", "local_port", "remote_ip", "remote_port",
         "state", "passive", "listener", "ipv6",
         # send sequence space (RFC 9293 §3.3.1, Figure 4)
-        "iss", "snd_una", "snd_nxt", "snd_wnd", "snd_wl1", "snd_wl2", "max_snd_wnd", "snd_up",
+        "iss", "snd_una", "snd_nxt", "snd_wnd", "snd_wl1", "snd_wl2", "max_snd_wnd",
         # receive sequence space (Figure 5)
         "irs", "rcv_nxt", "rcv_adv", "rcv_up",
         # options negotiated on the SYNs
@@ -141,7 +141,7 @@ class Connection:
         "rd_shut", "wr_shut", "orphan", "linger", "nodelay", "eof", "error", "urg_mode",
         # retransmission and congestion
         "rtt", "cc", "retries", "rtt_seq", "rtt_time", "rtx_nxt", "dupacks", "recover",
-        "progress_time", "last_send_time", "last_data_send", "syn_opts", "syn_acked",
+        "progress_time", "last_data_send", "syn_opts", "syn_acked",
         # SACK-based loss recovery (RFC 6675) and the receiver's D-SACK (RFC 2883)
         "board", "sack_recovery", "high_rxt", "rescue_rxt", "pipe", "dsack", "rxt_marks",
         "rxt_again",
@@ -167,7 +167,7 @@ class Connection:
         self.passive = False
         self.listener: Listener | None = None
         self.iss = self.snd_una = self.snd_nxt = 0
-        self.snd_wnd = self.snd_wl1 = self.snd_wl2 = self.max_snd_wnd = self.snd_up = 0
+        self.snd_wnd = self.snd_wl1 = self.snd_wl2 = self.max_snd_wnd = 0
         self.irs = self.rcv_nxt = self.rcv_adv = self.rcv_up = 0
         self.rcv_mss = cfg.announced_mss(self.ipv6)
         self.peer_mss = 1220 if self.ipv6 else 536          # MUST-15 default
@@ -212,7 +212,6 @@ class Connection:
         self.dupacks = 0
         self.recover = 0
         self.progress_time = 0.0
-        self.last_send_time = 0.0
         self.last_data_send: float | None = None  # when new data last went out (RFC 5681 §4.1)
         self.syn_opts = NO_OPTIONS
         self.syn_acked = False             # our SYN has been acknowledged
@@ -1827,7 +1826,6 @@ class Connection:
             # RFC 7323 §5.2: an <RST> sent because of a user abort SHOULD carry
             # a Timestamps option (Linux: TSval now, TSecr TS.Recent)
             opts = Options(None, None, False, (), (Connection._ts_now(self, now), self.ts_recent))
-        self.last_send_time = now
         self.host.outbox.append((self.local_ip, self.remote_ip,
                                  _new(_SEGMENT, (self.local_port, self.remote_port, seq, ack, flags,
                                                 win, 0, opts, payload))))
@@ -1914,7 +1912,6 @@ class Connection:
         win = min(self.rcvbuf, _MAX_WINDOW_FIELD)             # never scaled on a SYN
         self.rcv_adv = (self.rcv_nxt + win) & MASK
         flags = SYN if active else SYN | ACK
-        self.last_send_time = now
         if self.rtt_seq is None and self.retries == 0:
             self.rtt_seq = self.snd_nxt
             self.rtt_time = now

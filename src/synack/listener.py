@@ -181,7 +181,3 @@ class Listener:
         host._unlisten(self)
         host._state_changed(self, LISTEN, CLOSED, "CLOSE", now)
         self.state = CLOSED
-
-    def describe_queues(self) -> dict:
-        return {"syn_queue": len(self.syn_queue), "accept_queue": len(self.accept_queue),
-                "backlog": self.backlog, "overflows": self.stats_overflow}

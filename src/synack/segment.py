@@ -102,7 +102,3 @@ class Segment(NamedTuple):
             parts.append("<" + ",".join(f"{k}={v}" for k, v in opts.items()) + ">")
         return f"{self.src_port}>{self.dst_port} " + " ".join(parts)
 
-
-def seg_len(seg: Segment) -> int:
-    flags = seg[4]
-    return len(seg[8]) + (flags & SYN and 1) + (flags & FIN and 1)

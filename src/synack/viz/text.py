@@ -238,7 +238,7 @@ class TextRenderer:
             para = para[:1].upper() + para[1:]
             for i, ln in enumerate(textwrap.wrap(para, WIDTH - indent - 3, break_on_hyphens=False)):
                 t = Text(" " * indent)
-                t.append("│" if True else " ", style=S_DIM)
+                t.append("│", style=S_DIM)
                 t.append((" " if i else " ") + ln, style=S_EXPLAIN)
                 out.append(t)
         return out
