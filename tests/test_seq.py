@@ -34,3 +34,21 @@ def test_between_is_the_window_test(lo, n, k):
     hi = seq.add(lo, n)
     x = seq.add(lo, k)
     assert seq.between(lo, x, hi) == (k < n)
+
+
+@given(a=u32)
+def test_values_half_the_circle_apart_are_unordered(a):
+    """The 2**31 edge, decided once: with "a < b iff 0 < (b - a) < 2**31"
+    (RFC 9293 §3.4, RFC 7323 §5.2), two values exactly 2**31 apart are
+    neither less than, greater than, nor equal to each other."""
+    b = seq.add(a, 2**31)
+    for x, y in ((a, b), (b, a)):
+        assert not seq.lt(x, y) and not seq.le(x, y)
+        assert not seq.gt(x, y) and not seq.ge(x, y)
+    assert seq.lt(a, seq.add(a, 2**31 - 1)) and seq.gt(a, seq.add(a, 2**31 + 1))
+
+
+def test_the_engine_compares_with_these_helpers():
+    """One spelling: the connection's comparisons are seq.lt and seq.le."""
+    from synack import connection
+    assert connection._lt is seq.lt and connection._le is seq.le

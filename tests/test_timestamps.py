@@ -80,6 +80,21 @@ def test_timestamps_paws_wraps():
     assert reply.ack == REMOTE_SEQ + 3 and t.conn.ts_recent == 5
 
 
+def test_timestamps_paws_half_the_circle_behind_is_not_older():
+    """RFC 7323 §5.2 defines s < t as 0 < (t - s) < 2**31: a TSval exactly
+    2**31 away from TS.Recent is not "less than" it, so PAWS does not drop
+    the segment (its data is delivered); nor is it ">=", so TS.Recent keeps
+    its value (§4.3 (2))."""
+    t = ts_established()
+    t.send(**data(b"abc", 200)).ignore()
+    [reply] = t.send(**data(b"def", (200 + 2**31) & 0xFFFFFFFF, off=3))
+    assert reply.ack == REMOTE_SEQ + 6 and t.stat("drop_paws") == 0
+    assert t.conn.ts_recent == 200
+    # One tick further back is older, and dropped.
+    [reply] = t.send(**data(b"ghi", (200 + 2**31 + 1) & 0xFFFFFFFF, off=6))
+    assert reply.ack == REMOTE_SEQ + 6 and t.stat("drop_paws") == 1
+
+
 def test_timestamps_paws_does_not_drop_rst():
     """RFC 7323 §5.3 R1 applies only with the RST bit off: an old-TSval RST at
     RCV.NXT still resets."""

@@ -27,6 +27,8 @@ from .rtt import RttEstimator
 from .sack import Scoreboard
 from .segment import ACK, FIN, NO_OPTIONS, PSH, RST, SYN, URG, Options, Segment
 from .seq import HALF, MASK
+from .seq import le as _le
+from .seq import lt as _lt
 from .states import (CAN_RECEIVE, CAN_SEND, CLOSE_WAIT, CLOSED, CLOSING, ESTABLISHED,
                      FIN_WAIT_1, FIN_WAIT_2, LAST_ACK, LISTEN, SYN_RECEIVED, SYN_SENT,
                      SUCCESSORS, TIME_WAIT, IllegalTransition, State)
@@ -65,14 +67,6 @@ def _first(b: list) -> int:
 
 def _stamp(b: list) -> int:
     return b[3]
-
-
-def _lt(a: int, b: int) -> bool:
-    return 0 < ((b - a) & MASK) < HALF
-
-
-def _le(a: int, b: int) -> bool:
-    return ((b - a) & MASK) < HALF
 
 
 def wanted_wscale(cfg: Config, rcvbuf: int) -> int:
@@ -592,7 +586,7 @@ class Connection:
         # whose TSval is older than TS.Recent is a duplicate: ACK it, drop it.
         ts = opts.timestamp if self.ts_ok else None
         if ts is not None and not flags & RST and st is not SYN_RECEIVED:
-            if ((self.ts_recent - ts[0]) & MASK) and ((ts[0] - self.ts_recent) & 0x80000000):
+            if _lt(ts[0], self.ts_recent):      # "less than" as RFC 7323 §5.2 defines it
                 if now - self.ts_recent_time <= _PAWS_IDLE:
                     self.host.count("drop_paws")
                     Connection._send_ack(self, now)

@@ -1,9 +1,13 @@
 """Sequence-number arithmetic modulo 2**32 (RFC 9293 §3.4).
 
 Sequence numbers live on a circle of 2**32 values, so "a < b" means "b lies
-less than half the circle ahead of a". Every comparison in the engine goes
-through these helpers (or the same one-line expression, where the hot path
-inlines it) so that the wrap at 2**32 is handled in exactly one way.
+less than half the circle ahead of a": 0 < (b - a) mod 2**32 < 2**31, the
+definition RFC 9293 §3.4 uses for sequence numbers and RFC 7323 §5.2 for
+timestamps. Two values exactly 2**31 apart are therefore unordered: neither
+is less than, or equal to, the other. (Linux's before() calls each of them
+before the other; synack follows the RFCs' definition.) Every comparison in
+the engine, of sequence numbers and of timestamps alike, goes through these
+helpers so that the wrap is handled in exactly one way.
 """
 from typing import Final
 
