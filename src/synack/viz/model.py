@@ -21,7 +21,7 @@ from typing import Callable, Iterable
 
 from .explain import Explainer
 
-MASK = 0xFFFFFFFF
+from ..seq import MASK
 HALF = 0x80000000
 
 SEGMENT, STATE, TIMER, ERROR, NOTE = "segment", "state", "timer", "error", "note"
