@@ -220,8 +220,16 @@ def allow_congestion_control(name: str = "cubic", path: str = ALLOWED_CC) -> Ite
 # staging the scripts
 
 def stage_scripts(root: Path, dest: Path) -> Path:
-    """Copy the shared set's `tcp/` and `common/` into `dest` with the helper
-    scripts made executable; return dest."""
+    """Copy the shared set's `tcp/` and `common/` into `dest`, ready to run;
+    return dest.
+
+    Two fixes to the shared layout, in the copy only: the helper scripts are
+    made executable, and both `common/` and `tcp/common/` get the real
+    `defaults.sh` and `set_sysctls.py`. (In the shared folder
+    `tcp/common/defaults.sh` is a one-line shim naming `../../common/defaults.sh`,
+    which the shell resolves against the *current* folder: from a script two
+    levels down, such as `tcp/fastopen/client/`, that is the shim itself, which
+    then calls itself without end.)"""
     for part in ("tcp", "common"):
         if (root / part).is_dir():
             shutil.copytree(root / part, dest / part, symlinks=True)
@@ -232,6 +240,20 @@ def stage_scripts(root: Path, dest: Path) -> Path:
         if p.is_dir() or p.suffix in (".sh", ".py"):
             mode |= 0o755
         p.chmod(mode)
+    helpers: dict[str, Path] = {}
+    for folder in (dest / "common", dest / "tcp" / "common"):  # the first real one wins
+        for f in sorted(folder.glob("*")) if folder.is_dir() else []:
+            if f.is_file() and f.stat().st_size > 200 and f.name not in helpers:
+                helpers[f.name] = f
+    for folder in (dest / "common", dest / "tcp" / "common"):
+        folder.mkdir(parents=True, exist_ok=True)
+        for name, real in helpers.items():
+            target = folder / name
+            if target.resolve() != real.resolve():
+                if target.exists() or target.is_symlink():
+                    target.unlink()
+                shutil.copy2(real, target)
+                target.chmod(0o755)
     return dest
 
 
@@ -300,6 +322,19 @@ def parse_error(stderr: str) -> tuple[int | None, str, str | None, str | None]:
     return line, msg, sp, ap
 
 
+_live_procs: set[subprocess.Popen] = set()
+_live_lock = threading.Lock()
+_stopping = threading.Event()
+
+
+def kill_all_runs() -> None:
+    """Kill (by process group) every packetdrill run this process has going."""
+    with _live_lock:
+        procs = list(_live_procs)
+    for proc in procs:
+        _kill_group(proc)
+
+
 _ns_counter = iter(range(1, 1 << 30))
 _ns_counter_lock = threading.Lock()
 
@@ -341,22 +376,59 @@ def run_once(packetdrill: Path, script: Path, *, args: list[str] | None = None,
         proc = ns.popen(argv, cwd=script.parent, stdin=subprocess.DEVNULL,
                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                         errors="replace", start_new_session=True)
+        with _live_lock:
+            _live_procs.add(proc)
+        deadline = t0 + timeout
+        rc: int | None = None
         try:
-            out, err = proc.communicate(timeout=timeout)
-            rc: int | None = proc.returncode
-        except subprocess.TimeoutExpired:
-            _kill_group(proc)
-            out, err = proc.communicate()
-            rc = None
-            err = (err or "") + f"\n(timed out after {timeout:g} s)"
+            while True:
+                try:
+                    out, err = proc.communicate(timeout=max(0.01, min(0.5, deadline - time.monotonic())))
+                    rc = proc.returncode
+                    break
+                except subprocess.TimeoutExpired:
+                    why = None
+                    if _stopping.is_set():
+                        why = "stopped"
+                    elif time.monotonic() >= deadline:
+                        why = f"timed out after {timeout:g} s"
+                    elif _session_size(proc.pid) > MAX_PROCESSES:
+                        why = f"stopped: more than {MAX_PROCESSES} processes (a runaway init command?)"
+                    if why:
+                        _kill_group(proc)
+                        out, err = proc.communicate()
+                        err = (err or "") + f"\n({why})"
+                        break
         finally:
             if proc.poll() is None:
                 _kill_group(proc)
                 proc.wait()
+            with _live_lock:
+                _live_procs.discard(proc)
     text = (err or "").strip()
     if len(text) > 4000:
         text = text[:4000] + "\n..."
     return LinuxAttempt(rc=rc, seconds=round(time.monotonic() - t0, 3), error=text)
+
+
+MAX_PROCESSES = 200      # a run with more processes than this is stopped
+
+
+def _session_size(sid: int) -> int:
+    """How many processes are in session `sid` (a run's processes)."""
+    n = 0
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        try:
+            with open(f"/proc/{d}/stat", "rb") as f:
+                stat = f.read()
+        except OSError:
+            continue
+        fields = stat[stat.rfind(b")") + 2:].split()
+        if len(fields) > 3 and int(fields[3]) == sid:
+            n += 1
+    return n
 
 
 def _kill_group(proc: subprocess.Popen) -> None:
@@ -377,6 +449,8 @@ def run_linux(packetdrill: Path, script: Path, *, name: str | None = None,
     args, defines = variant(script)
     attempts: list[LinuxAttempt] = []
     for _ in range(1 + max(0, reruns)):
+        if _stopping.is_set():
+            raise KeyboardInterrupt("stopped")
         a = run_once(packetdrill, script, args=args, defines=defines, timeout=timeout,
                      prefix=prefix)
         attempts.append(a)
@@ -404,6 +478,7 @@ def run_linux_many(scripts: list[Path], *, root: Path | None = None,
     run from a staged copy of it; others from their own folder. Results are
     named by the path relative to root (else as given), in input order."""
     require_root()
+    from ..tun.netns import install_cleanup_handlers
     from .runner import shared_dir
     root = root or shared_dir()
     packetdrill = packetdrill or build_packetdrill(log=progress)
@@ -432,9 +507,22 @@ def run_linux_many(scripts: list[Path], *, root: Path | None = None,
                 progress(f"linux {r.verdict:7} {name}{extra}")
             return r
 
+        install_cleanup_handlers()          # SIGTERM/SIGHUP unwind through the finally blocks
+        _stopping.clear()
         with allow_congestion_control("cubic"):
-            with ThreadPoolExecutor(max_workers=jobs) as ex:
-                return list(ex.map(one, todo))
+            ex = ThreadPoolExecutor(max_workers=jobs)
+            futures = []
+            try:
+                futures = [ex.submit(one, item) for item in todo]
+                return [f.result() for f in futures]
+            except BaseException:
+                _stopping.set()             # no new runs; kill the ones going
+                for f in futures:
+                    f.cancel()
+                kill_all_runs()
+                raise
+            finally:
+                ex.shutdown(wait=True, cancel_futures=True)
 
 
 # --------------------------------------------------------------------------
