@@ -118,6 +118,24 @@ def test_parse_error_syscall_and_init():
     assert line is None and msg == "y.pkt: error executing init command: non-zero status 126"
 
 
+def test_parse_error_python_block():
+    err = textwrap.dedent("""\
+        Error: Specified qdisc kind is unknown.
+        c.pkt:53: error in Python code
+        Traceback (most recent call last):
+          File "/tmp/code_ptgenx", line 453, in <module>
+            print(tcpi_snd_cwnd); assert tcpi_snd_cwnd == 40, tcpi_snd_cwnd
+                                         ^^^^^^^^^^^^^^^^^^^
+        AssertionError: 36
+        c.pkt: error executing code: 'python3' returned non-zero status 1
+        """)
+    line, msg, _, _ = L.parse_error(err)
+    assert line == 53
+    assert msg == ("error in Python code: print(tcpi_snd_cwnd); assert tcpi_snd_cwnd == 40, "
+                   "tcpi_snd_cwnd -> AssertionError: 36 "
+                   "[before it: Error: Specified qdisc kind is unknown.]")
+
+
 def test_variant_follows_run_all():
     args, defines = L.variant("tcp/close/close-on-syn-sent.pkt")
     assert "--ip_version=ipv4" in args and defines["TFO_COOKIE"] == "3021b9d889017eeb"
@@ -378,7 +396,7 @@ def test_report_counts_and_classes():
     assert by["tcp/fastopen/server/d.pkt"]["class"] == "out-of-scope"
     assert by["tcp/ts_recent/invalid_ack.pkt"]["class"] == "rfc-over-linux"
     assert "RFC 9293 §3.10.7.4" in by["tcp/ts_recent/invalid_ack.pkt"]["reason"]
-    assert by["tcp/epoll/e.pkt"]["class"] == "linux-drift"
+    assert by["tcp/epoll/e.pkt"]["class"] == "linux-fails"
     a, s = rep["counts"]["all"], rep["counts"]["in_scope"]
     assert (a["scripts"], a["linux"], a["synack"], a["both"]) == (6, 4, 2, 1)
     assert (s["scripts"], s["linux"], s["synack"], s["both"]) == (5, 3, 2, 1)

@@ -23,8 +23,8 @@ Classes of a difference (`classify`):
 * `rfc-over-linux`: synack deliberately follows the RFC where Linux does
   not; each such case is in `KNOWN` with its RFC section.
 * `bug`: Linux passes, synack fails, and none of the above explains it.
-* `linux-drift`: Linux fails a script synack passes (the script expects what
-  an older kernel did, or a Linux quirk); `KNOWN` says which.
+* `linux-fails`: Linux fails the script itself (it expects what another
+  kernel did, or something this machine lacks), whatever synack does.
 
 A synack run counts as a pass only when the script passed *and* no assertion
 was skipped (an assertion synack cannot evaluate is a failure here).
@@ -55,7 +55,8 @@ CLASSES = {
     "bug": "a bug (no other explanation found)",
     "out-of-scope": "out of scope for now (fastopen, ecn, md5, zerocopy, timestamping, "
                     "splice, sendfile, gro)",
-    "linux-drift": "Linux fails the script (the script expects another kernel's behaviour)",
+    "linux-fails": "Linux fails the script itself (it expects another kernel's behaviour, "
+                   "or something this machine lacks); synack's result is shown beside it",
 }
 
 #: Hand-maintained: scripts whose difference has a known explanation. Each
@@ -67,7 +68,7 @@ KNOWN: dict[str, tuple[str, str]] = {
         "is answered with an ACK and dropped; the script expects silence, which older "
         "kernels did. Linux 6.18 sends the ACK too (the shared README lists the drift)."),
     "tcp/ioctl/ioctl-siocinq-fin.pkt": (
-        "linux-drift",
+        "linux-fails",
         "Linux 6.18 delays the ACK of data+FIN by about 40 ms; the script expects it at "
         "once, which is what RFC 9293 §3.10.7.4 (eighth step: \"send an acknowledgment "
         "for the FIN\") asks and synack does."),
@@ -80,6 +81,49 @@ KNOWN: dict[str, tuple[str, str]] = {
         "RFC 6675 §4 keeps the scoreboard per octet, so a SACK of the last octet alone is "
         "a SACK that makes the tail loss detectable and suppresses the probe (RFC 8985 "
         "§7.2); Linux SACKs whole segments only, stays in Open state and sends a TLP."),
+    "tcp/tcp_info/tcp-info-sndbuf-limited.pkt": (
+        "socket-memory",
+        "the blocked write resumes when Linux's send-buffer accounting (skb truesize "
+        "against sk_sndbuf) frees a third of it; synack counts payload octets."),
+    "tcp/fast_retransmit/fr-4pkt-fack-last-mss.pkt": (
+        "feature",
+        "RACK's reordering timer (RFC 8985 §6.2: a segment is marked lost once a later "
+        "one was SACKed and RTT + reo_wnd has passed); synack has RACK's "
+        "lost-retransmission rule only."),
+    "tcp/sack/sack-shift-sacked-7-3-4-8-9-fack.pkt": (
+        "feature", "RACK's reordering timer (RFC 8985 §6.2) fires the fast retransmit "
+                   "27 ms after the first SACK; tcpi_lost and tcpi_reordering too."),
+    "tcp/sack/sack-shift-sacked-7-5-6-8-9-fack.pkt": (
+        "feature", "RACK's reordering timer (RFC 8985 §6.2) fires the fast retransmit "
+                   "27 ms after the first SACK; tcpi_lost and tcpi_reordering too."),
+    "tcp/slow_start/slow-start-after-idle.pkt": (
+        "feature", "tcp_min_tso_segs=10: Linux sends 5- and 10-segment TSO units with PSH "
+                   "on the last segment of each; synack's PSH policy models the default "
+                   "2-segment unit."),
+    "tcp/slow_start/slow-start-after-win-update.pkt": (
+        "feature", "tcp_min_tso_segs=10: Linux sends 5- and 10-segment TSO units with PSH "
+                   "on the last segment of each; synack's PSH policy models the default "
+                   "2-segment unit."),
+    "tcp/slow_start/slow-start-fq-ack-per-2pkt.pkt": (
+        "feature", "paced by the fq qdisc (`tc qdisc replace dev tun0 root fq`): segment "
+                   "times follow the pacing rate; synack does not pace."),
+    "tcp/mtu_probe/basic-v4.pkt": (
+        "feature", "the init command's `ip route change ... advmss 600 mtu lock 640` (and "
+                   "tcp_mtu_probing): the runner does not map route metrics onto the "
+                   "config, and synack has no MTU probing (RFC 4821)."),
+    "tcp/mtu_probe/basic-v6.pkt": (
+        "feature", "the init command's `ip route change ... advmss 600 mtu lock 640` (and "
+                   "tcp_mtu_probing): the runner does not map route metrics onto the "
+                   "config, and synack has no MTU probing (RFC 4821)."),
+    "tcp/fast_recovery/prr-ss-ack-below-snd_una-cubic.pkt": (
+        "feature", "PRR (RFC 6937): on the partial ACK Linux sends 3 segments (PRR's "
+                   "slow-start reduction bound); synack has no PRR and sends 2."),
+    "tcp/fast_recovery/prr-ss-30pkt-lost1_4.pkt": (
+        "feature", "PRR (RFC 6937): on leaving recovery cwnd is ssthresh, so the next "
+                   "write goes out as 7 segments at once; synack has no PRR."),
+    "tcp/syscall_bad_arg/syscall-invalid-buf-ptr.pkt": (
+        "feature", "an invalid buffer pointer must fail with EFAULT; the runner has no "
+                   "notion of a bad pointer."),
 }
 
 
@@ -158,15 +202,18 @@ def classify(name: str, linux: dict | None, synack: dict) -> tuple[str | None, s
         return "out-of-scope", f"folder {folder_of(name)}/ is out of scope for now"
     if name in KNOWN:
         return KNOWN[name]
-    if spass:                                        # Linux fails, synack passes
-        return "linux-drift", "Linux fails where synack passes (see Linux's first difference)"
+    if not lpass and linux is not None:
+        return "linux-fails", ("Linux fails where synack passes" if spass else
+                               "Linux fails too (each one's first failure below)")
     kind = synack.get("kind") or ""
     msg = (synack.get("message") or "").lower()
+    if synack.get("skipped") and "assertion not evaluated" in msg:
+        return "feature", "an assertion reads something synack does not provide"
     if kind in ("unsupported", "script") or any(w in msg for w in _FEATURE_WORDS):
-        return "feature", synack.get("message") or kind
+        return "feature", "the runner or the engine lacks what the script uses"
     if "sndbuf" in msg or "rcvbuf" in msg:
-        return "socket-memory", synack.get("message") or ""
-    return "bug", synack.get("summary") or ""
+        return "socket-memory", "socket buffer accounting"
+    return "bug", "no other explanation found yet"
 
 
 # --------------------------------------------------------------------------
@@ -312,7 +359,8 @@ def render_markdown(report: dict) -> str:
 
 def _detail(r: dict) -> str:
     short = r["script"].split("/", 2)[-1]
-    lines = [f"* `{short}` — **{r['class']}**: {r['reason'].strip()}" if r["reason"]
+    reason = " ".join((r["reason"] or "").split())
+    lines = [f"* `{short}` — **{r['class']}**: {reason}" if reason
              else f"* `{short}` — **{r['class']}**"]
     lr, sr = r["linux"], r["synack"]
     if lr and lr["verdict"] != "PASS":
@@ -419,7 +467,12 @@ def main(argv: list[str] | None = None) -> int:
             return 2
         old = json.loads(json_path.read_text())
         meta = dict(old.get("meta", {}))
-        linux = {r["script"]: r["linux"] for r in old["scripts"] if r.get("linux")}
+        linux = {}
+        for r in old["scripts"]:
+            if r.get("linux"):
+                lr = L.LinuxResult.from_dict(r["linux"])
+                lr.explain()                 # with this version's reading of the errors
+                linux[r["script"]] = lr.to_dict()
     else:
         t0 = time.monotonic()
         try:

@@ -294,6 +294,13 @@ class LinuxResult:
         d["flaky"] = self.flaky
         return d
 
+    def explain(self) -> None:
+        """Fill line, message and packets from the first failed attempt."""
+        first_fail = next((a for a in self.attempts if a.rc != 0), None)
+        if first_fail is not None:
+            self.line, self.message, self.script_packet, self.actual_packet = \
+                parse_error(first_fail.error)
+
     @classmethod
     def from_dict(cls, d: dict) -> "LinuxResult":
         d = dict(d)
@@ -303,22 +310,43 @@ class LinuxResult:
 
 
 def parse_error(stderr: str) -> tuple[int | None, str, str | None, str | None]:
-    """(line, message, script packet, actual packet) from packetdrill's stderr."""
+    """(line, message, script packet, actual packet) from packetdrill's stderr.
+
+    The message is packetdrill's `FILE:LINE: ...` line; for a failed Python
+    block the failing statement and the exception are added; error lines
+    printed before it (by an init command, say) are appended in brackets."""
     line, msg, sp, ap = None, "", None, None
-    for raw in stderr.splitlines():
-        text = raw.strip()
+    before: list[str] = []
+    lines = [t.strip() for t in stderr.splitlines()]
+    for i, text in enumerate(lines):
         m = _ERR_RE.match(text)
         if m and line is None:
             line, msg = int(m.group("line")), m.group("msg")
+            if msg.startswith("error in Python code"):
+                tb = lines[i + 1:]
+                exc = next((t for t in tb if re.match(r"^\w*(Error|Exception)\b.*", t)
+                            and not t.startswith("Traceback")), None)
+                stmt = None
+                for j, t in enumerate(tb):
+                    if t.startswith("File ") and j + 1 < len(tb):
+                        stmt = tb[j + 1]
+                if stmt:
+                    msg += f": {stmt}"
+                if exc:
+                    msg += f" -> {exc}"
         elif text.startswith("script packet:") and sp is None:
             sp = text.split(":", 1)[1].strip()
         elif text.startswith("actual packet:") and ap is None:
             ap = text.split(":", 1)[1].strip()
-        elif not msg and text and ("error" in text.lower()):
-            msg = text
+        elif line is None and text and "error" in text.lower():
+            before.append(text)
+    if not msg and before:
+        msg = before.pop()
     if not msg:
-        lines = [t for t in stderr.strip().splitlines() if t.strip()]
-        msg = lines[-1].strip() if lines else ""
+        rest = [t for t in lines if t]
+        msg = rest[-1] if rest else ""
+    if before:
+        msg += " [before it: " + "; ".join(before[:3]) + "]"
     return line, msg, sp, ap
 
 
@@ -461,11 +489,7 @@ def run_linux(packetdrill: Path, script: Path, *, name: str | None = None,
         res.verdict = "PASS"
     elif all(a.rc is None for a in attempts):
         res.verdict = "TIMEOUT"
-    first_fail = next((a for a in attempts if a.rc != 0), None)
-    if first_fail is not None:
-        res.line, res.message, res.script_packet, res.actual_packet = parse_error(first_fail.error)
-        if first_fail.rc is None and not res.message:
-            res.message = f"timed out after {timeout:g} s"
+    res.explain()
     return res
 
 
