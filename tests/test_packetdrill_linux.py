@@ -402,6 +402,7 @@ def test_report_counts_and_classes():
     assert (s["scripts"], s["linux"], s["synack"], s["both"]) == (5, 3, 2, 1)
     assert s["linux_only_by_class"] == {"bug": 1, "feature": 1}
     assert a["linux_flaky"] == 1 and a["synack_only"] == 1
+    assert a["linux_first_run"] == 3           # b.pkt passed on its second run
 
 
 def test_report_markdown_and_json(tmp_path):
@@ -410,7 +411,7 @@ def test_report_markdown_and_json(tmp_path):
     C.write_report(rep, md)
     text = md.read_text()
     assert "kernel 6.18-test" in text
-    assert "| in scope | 5 | 3 | 2 | 1 | 2 | 1 | 1 |" in text
+    assert "| in scope | 5 | 3 | 2 | 1 | 2 | 1 | 1 | 2 |" in text
     assert "| `b.pkt` | PASS (rerun: 2 runs) | FAIL | bug |" in text
     assert "| `invalid_ack.pkt` | FAIL | FAIL | rfc-over-linux |" in text
     assert "### fastopen" in text and "### close" in text

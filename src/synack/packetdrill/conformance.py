@@ -245,7 +245,9 @@ def counts(rows: list[dict]) -> dict:
              "both": sum(1 for r in rs if _lp(r) and _sp(r)),
              "linux_only": sum(1 for r in rs if _lp(r) and not _sp(r)),
              "synack_only": sum(1 for r in rs if _sp(r) and not _lp(r)),
-             "linux_flaky": sum(1 for r in rs if r["linux"] and r["linux"].get("flaky"))}
+             "linux_flaky": sum(1 for r in rs if r["linux"] and r["linux"].get("flaky")),
+             "linux_first_run": sum(1 for r in rs if r["linux"] and r["linux"].get("attempts")
+                                    and r["linux"]["attempts"][0]["rc"] == 0)}
         by_class: dict[str, int] = {}
         for r in rs:
             if _lp(r) and not _sp(r):
@@ -318,13 +320,14 @@ def render_markdown(report: dict) -> str:
         classes="; ".join(f"`{k}`: {v}" for k, v in CLASSES.items()))]
     out.append("## Summary\n")
     out.append("| scripts | count | Linux passes | synack passes | both pass | "
-               "Linux only | synack only | Linux flaky (passed on a rerun) |")
-    out.append("|---|---|---|---|---|---|---|---|")
+               "Linux only | synack only | Linux passed on a rerun | Linux, first run only |")
+    out.append("|---|---|---|---|---|---|---|---|---|")
     for key, label in (("all", "all"), ("in_scope", "in scope"),
                        ("out_of_scope", "out of scope")):
         b = c[key]
         out.append(f"| {label} | {b['scripts']} | {b['linux']} | {b['synack']} | {b['both']} | "
-                   f"{b['linux_only']} | {b['synack_only']} | {b['linux_flaky']} |")
+                   f"{b['linux_only']} | {b['synack_only']} | {b['linux_flaky']} | "
+                   f"{b['linux_first_run']} |")
     cls = c["in_scope"]["linux_only_by_class"]
     if cls:
         out.append("\nIn scope, Linux passes and synack fails, by class: "

@@ -77,12 +77,15 @@ def variant(script: str | os.PathLike) -> tuple[list[str], dict[str, str]]:
 # building the tool
 
 def repo_root() -> Path | None:
-    """The source checkout this module lives in (None when installed)."""
+    """The source checkout this module lives in (None when installed). The
+    outermost one, so that the compiled build's copy (build/compiled/) uses
+    the checkout's build/ folder."""
     here = Path(__file__).resolve()
+    found = None
     for up in here.parents:
         if (up / "pyproject.toml").is_file() and (up / "src" / "synack").is_dir():
-            return up
-    return None
+            found = up
+    return found
 
 
 def default_build_root() -> Path:
