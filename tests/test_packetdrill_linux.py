@@ -513,3 +513,13 @@ def test_sigterm_mid_batch_cleans_up(root_user, tmp_path):
     out = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
     assert mine not in out
     assert Path(L.ALLOWED_CC).read_text().strip() == before
+
+
+def test_known_entries_are_shared_scripts_and_rfc_choices_cite_a_section():
+    import re
+    root = _need_shared()
+    for name, (cls, reason) in C.KNOWN.items():
+        assert (root / name).is_file(), name
+        assert cls in C.CLASSES, (name, cls)
+        if cls == "rfc-over-linux":
+            assert re.search(r"RFC \d+ §\d+(\.\d+)*", reason), (name, reason)
