@@ -121,6 +121,21 @@ KNOWN: dict[str, tuple[str, str]] = {
     "tcp/fast_recovery/prr-ss-30pkt-lost1_4.pkt": (
         "feature", "PRR (RFC 6937): on leaving recovery cwnd is ssthresh, so the next "
                    "write goes out as 7 segments at once; synack has no PRR."),
+    "tcp/fast_recovery/prr-ss-30pkt-lost-1_4-11_16.pkt": (
+        "feature", "PRR (RFC 6937): the script walks through PRR's conservative and "
+                   "slow-start reduction bounds (a 2-segment send with PSH at line 41); "
+                   "synack has no PRR."),
+    "tcp/cubic/cubic-rto-ss-ca-cwnd-bump.pkt": (
+        "feature", "Linux's RTO formula: SRTT + max(4·RTTVAR, 200 ms) (rttvar is floored at "
+                   "tcp_rto_min), 300 ms here for a 100 ms RTT; synack's linux profile "
+                   "computes RFC 6298 §2.3's SRTT + 4·RTTVAR (250 ms) and floors the RTO "
+                   "at 200 ms, so its TLP/RTO comes 50 ms early."),
+    "tcp/tcp_info/tcp-info-rwnd-limited.pkt": (
+        "feature", "Linux's RTO formula (SRTT + max(4·RTTVAR, 200 ms)) puts the zero-window "
+                   "probe timer at 0.22 s, after the window-opening ACK at 0.21 s; "
+                   "synack's (RFC 6298 §2.3, floored at 200 ms) fires at 0.21 s first and "
+                   "probes with one octet. The script also reads tcpi_rwnd_limited, which "
+                   "synack does not provide."),
     "tcp/syscall_bad_arg/syscall-invalid-buf-ptr.pkt": (
         "feature", "an invalid buffer pointer must fail with EFAULT; the runner has no "
                    "notion of a bad pointer."),
