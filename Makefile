@@ -6,7 +6,8 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test test-pure test-compiled compiled system-deps bench conformance clean
+.PHONY: demo test test-pure test-compiled compiled system-deps bench conformance \
+        conformance-synack conformance-passes clean
 
 # The optional mypyc build (setup.py, SYNACK_MYPYC=1) of the engine's hot
 # modules, made in a copy of the tree so that the .py files under src/ stay
@@ -23,13 +24,18 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(VENV)/bin/synack demo
 
-# tshark decodes our pcaps in the tests; iproute2 for the network-namespace tests.
+# tshark decodes our pcaps in the tests; iproute2 for the network-namespace
+# tests; bison, flex and a C compiler build the real packetdrill (the Linux
+# half of `make conformance` and its test).
+SYSTEM_TOOLS := tshark ip bison flex cc make
+SYSTEM_PKGS  := tshark iproute2 bison flex gcc make libc6-dev
 system-deps:
-	@if ! command -v tshark >/dev/null 2>&1 || ! command -v ip >/dev/null 2>&1; then \
-	  echo "installing Debian packages: tshark iproute2"; \
+	@missing=; for t in $(SYSTEM_TOOLS); do command -v $$t >/dev/null 2>&1 || missing=1; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing Debian packages: $(SYSTEM_PKGS)"; \
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	  $$SUDO apt-get update -qq && \
-	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq tshark iproute2 >/dev/null; \
+	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $(SYSTEM_PKGS) >/dev/null; \
 	fi
 
 # The whole suite twice: on the pure package, then on the compiled build.
@@ -56,8 +62,19 @@ bench: $(STAMP) $(COMPILED_STAMP)
 	$(PY) bench/sim_bench.py
 	PYTHONPATH=$(COMPILED)/src $(PY) bench/sim_bench.py
 
-conformance: $(STAMP)
-	$(VENV)/bin/synack packetdrill --all
+# The conformance report (docs/conformance.md and .json): every shared
+# packetdrill script against the live kernel (the real packetdrill, built into
+# build/packetdrill/; root: a network namespace per script) and against synack.
+conformance: $(STAMP) system-deps
+	$(PY) -m synack.packetdrill.conformance
+
+# synack's half only (no root, seconds), reusing the Linux half in docs/conformance.json.
+conformance-synack: $(STAMP)
+	$(PY) -m synack.packetdrill.conformance --synack-only
+
+# The ratchet's list of the scripts synack passes (tests/test_packetdrill_ratchet.py).
+conformance-passes: $(STAMP)
+	$(PY) -m synack.packetdrill.conformance --write-passes tests/packetdrill/synack_passes.txt
 
 clean:
 	rm -rf $(VENV) build dist src/*.egg-info .pytest_cache .hypothesis

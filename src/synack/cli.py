@@ -273,6 +273,9 @@ def cmd_states(args) -> int:
                      "virtual time. All arguments go to the runner: `synack packetdrill "
                      "--help` lists them.")
 def cmd_packetdrill(args) -> int:
+    if "--linux" in args.rest:
+        from .packetdrill.linux import main as linux_main
+        return linux_main(args.rest)
     from .packetdrill.runner import main as packetdrill_main
     return packetdrill_main(args.rest)
 
@@ -302,6 +305,9 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv and argv[0] == "packetdrill":          # the runner has its own options
+        if "--linux" in argv[1:]:                   # the live kernel beside synack
+            from .packetdrill.linux import main as linux_main
+            return linux_main(argv[1:])
         from .packetdrill.runner import main as packetdrill_main
         return packetdrill_main(argv[1:])
     parser = build_parser()
