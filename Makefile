@@ -6,7 +6,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test test-pure test-compiled compiled system-deps bench conformance clean
+.PHONY: demo explore test test-pure test-compiled compiled system-deps bench conformance clean
 
 # The optional mypyc build (setup.py, SYNACK_MYPYC=1) of the engine's hot
 # modules, made in a copy of the tree so that the .py files under src/ stay
@@ -23,6 +23,10 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(VENV)/bin/synack demo
 
+# the explorer in the browser (docs/explore.md): a server on 127.0.0.1, the page opened
+explore: $(STAMP)
+	$(VENV)/bin/synack explore --open
+
 # tshark decodes our pcaps in the tests; iproute2 for the network-namespace tests.
 system-deps:
 	@if ! command -v tshark >/dev/null 2>&1 || ! command -v ip >/dev/null 2>&1; then \
@@ -30,6 +34,13 @@ system-deps:
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	  $$SUDO apt-get update -qq && \
 	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq tshark iproute2 >/dev/null; \
+	fi
+	@# Debian's chromium: the explorer's browser tests drive it with Playwright (never a
+	@# downloaded browser)
+	@if ! command -v chromium >/dev/null 2>&1; then \
+	  echo "installing Debian packages: chromium"; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium >/dev/null; \
 	fi
 
 # The whole suite twice: on the pure package, then on the compiled build.
