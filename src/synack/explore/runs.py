@@ -120,7 +120,7 @@ def normalize(spec: Any) -> dict:
     out["edits"] = [_edit(e, i) for i, e in enumerate(edits)]
     if name == "custom":
         out["custom"] = _custom(spec.get("custom") or {})
-    elif spec.get("custom"):
+    elif spec.get("custom") is not None:
         raise SpecError("custom: only with \"scenario\": \"custom\"")
     return out
 
@@ -405,27 +405,40 @@ class _Watch:
 
 
 def _inject_at(st, watch: _Watch, e: dict) -> None:
-    """A RST or SYN from a third party, into the connection of `to` that is
-    alive at time `at`: spoofed as coming from its peer, with the sequence
-    number that side expects next (RCV.NXT), so that it is in the window."""
+    """A RST or SYN from a third party next to host `to`, at time `at`: into
+    the connection of `to` that is alive then, spoofed as coming from its peer,
+    with the sequence number that side expects next (RCV.NXT), so that it is
+    acceptable (RFC 9293 §3.10.7.4; RFC 5961 §3.2: a RST must hit RCV.NXT
+    exactly). It arrives at once (the attacker is beside the host), so the
+    trace has its `send` (note "injected") and `deliver` at the same `t`.
+    With no connection, a SYN goes to the host's listener from 203.0.113.66."""
     def fire() -> None:
-        target = None
-        for sh in st.net.hosts:
-            if sh.host.name == e["to"]:
-                target = sh
+        net = st.net
+        target = next((sh for sh in net.hosts if sh.host.name == e["to"]), None)
         if target is None:
             return
         conns = [c for c in target.host.connections() if str(c.state) not in ("CLOSED", "LISTEN")]
         if conns:
             c = conns[-1]
             flags = RST if e["op"] == "rst" else SYN
-            seg = Segment(c.remote_port, c.local_port, c.rcv_nxt, 0, flags, 0 if flags == RST else 65535,
-                          0, SegOptions(mss=1460) if flags == SYN else SegOptions())
-            st.net.inject(c.remote_ip, c.local_ip, seg)
+            seg = Segment(c.remote_port, c.local_port, c.rcv_nxt, 0, flags,
+                          0 if flags == RST else 65535, 0,
+                          SegOptions(mss=1460) if flags == SYN else SegOptions())
+            src, dst = c.remote_ip, c.local_ip
         elif e["op"] == "syn" and target.host.listeners:
             lst = next(iter(target.host.listeners.values()))
             seg = Segment(40999, lst.local_port, 123456789, 0, SYN, 65535, 0, SegOptions(mss=1460))
-            st.net.inject("203.0.113.66", target.host.addresses[0], seg)
+            src, dst = "203.0.113.66", lst.local_ip or target.host.addresses[0]
+        else:
+            st.note(f"nothing to inject a {e['op'].upper()} into at {e['to']}", side=_side(e["to"]))
+            return
+        now = net.now
+        net.trace.segment(now, "send", src, dst, seg, "injected")
+        watch.sends += 1
+        net.trace.segment(now, "deliver", src, dst, seg)
+        target.host.receive(now, src, dst, seg)
+        net.flush_all()
+        watch.snapshot()
     st.net.call_at(e["at"], fire)
 
 
