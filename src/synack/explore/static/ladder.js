@@ -152,6 +152,7 @@ export class Ladder {
     const first = this.rowAtY(top - STEP), last = this.rowAtY(top + h + STEP);
     const from = Math.max(0, first - ARROW_REACH);
     const out = [];
+    const bgs = [];
     const headY = Math.max(top + 14, 18);
     // lifelines and their heads (the heads stay on screen)
     out.push(`<rect x="0" y="${top}" width="${w}" height="${h}" fill="white"/>`);
@@ -179,7 +180,8 @@ export class Ladder {
         ` data-states="${esc(r.states.join("|"))}"`;
       const g = [`<g class="${cls.join(" ")}" ${attrs}>`];
       if (visible) {
-        g.push(`<rect class="row-bg" x="0" y="${y - STEP / 2}" width="${w}" height="${STEP}"/>`);
+        // backgrounds in a layer of their own, under every arrow
+        bgs.push(`<rect class="row-bg${i === this.sel ? " selected" : ""}" data-row="${i}" x="0" y="${y - STEP / 2}" width="${w}" height="${STEP}"/>`);
         g.push(`<text x="8" y="${y + 4}" class="time">${r.t.toFixed(3)}</text>`);
         if (r.explain) g.push(`<text x="${w - 18}" y="${y + 5}" class="info" title="explained">ⓘ</text>`);
         for (const k of [0, 1]) {
@@ -197,6 +199,7 @@ export class Ladder {
       g.push("</g>");
       out.push(g.join(""));
     }
+    out.splice(1, 0, ...bgs);
     // heads last, on top
     for (const [k, x] of [[0, xl], [1, xr]]) {
       out.push(`<rect x="${x - 110}" y="${headY - 14}" width="220" height="30" class="head-bg"/>`);
