@@ -91,6 +91,12 @@ class Trace:
     def to_jsonl(self) -> str:
         return "".join(json.dumps(d, sort_keys=False) + "\n" for d in self.to_dicts())
 
+    def _repr_svg_(self) -> str:
+        """Jupyter shows a trace as its ladder diagram (synack.viz.svg)."""
+        from ..viz.model import build_ladder
+        from ..viz.svg import render_svg
+        return render_svg(build_ladder(self.to_dicts()))
+
 
 def record_to_dict(r: Record) -> dict:
     t = round(float(r.t), 9)
