@@ -92,10 +92,13 @@ class Trace:
         return "".join(json.dumps(d, sort_keys=False) + "\n" for d in self.to_dicts())
 
     def _repr_svg_(self) -> str:
-        """Jupyter shows a trace as its ladder diagram (synack.viz.svg)."""
-        from ..viz.model import build_ladder
-        from ..viz.svg import render_svg
-        return render_svg(build_ladder(self.to_dicts()))
+        """Jupyter shows a trace as its ladder diagram (synack.viz.svg). The
+        renderer is imported by name: the compiled build (mypyc) must not
+        follow it into the uncompiled viz package."""
+        import importlib
+        viz: Any = importlib.import_module("synack.viz")
+        svg: Any = importlib.import_module("synack.viz.svg")
+        return svg.render_svg(viz.build_ladder(self.to_dicts()))
 
 
 def record_to_dict(r: Record) -> dict:

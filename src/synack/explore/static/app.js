@@ -312,6 +312,16 @@ async function loadMachines() {
         t.dataset.state = t.textContent;
       }
     }
+    // the numbered circles refer to the legend, which is not shown here
+    for (const c of svg.querySelectorAll("circle")) {
+      const n = c.nextElementSibling;
+      if (n && n.tagName === "text") n.remove();
+      c.remove();
+    }
+    box.closest("figure").title = "click to enlarge";
+    box.closest("figure").onclick = () => {
+      document.querySelectorAll(".machines figure").forEach(f => f.classList.toggle("big"));
+    };
     for (const p of svg.querySelectorAll("path")) {
       const title = p.querySelector("title");
       if (title) p.dataset.edge = title.textContent.split(":")[0];

@@ -140,14 +140,15 @@ export class Ladder {
 
   draw() {
     if (!this.data) return;
-    const w = Math.max(560, this.el.clientWidth - 4);
+    const w = Math.max(360, this.el.clientWidth - 4);
     const h = this.el.clientHeight;
     const top = this.el.scrollTop;
     this.svg.setAttribute("width", w);
     this.svg.setAttribute("height", h);
     this.svg.setAttribute("viewBox", `0 ${top} ${w} ${h}`);
     this.svg.style.top = `${top}px`;
-    const xl = Math.round(Math.min(250, w * 0.27)), xr = Math.round(w - Math.min(250, w * 0.27));
+    const margin = Math.min(250, w * 0.3);
+    const xl = Math.round(margin), xr = Math.round(w - margin);
     this.x = [xl, xr];
     const first = this.rowAtY(top - STEP), last = this.rowAtY(top + h + STEP);
     const from = Math.max(0, first - ARROW_REACH);
@@ -183,7 +184,6 @@ export class Ladder {
         // backgrounds in a layer of their own, under every arrow
         bgs.push(`<rect class="row-bg${i === this.sel ? " selected" : ""}" data-row="${i}" x="0" y="${y - STEP / 2}" width="${w}" height="${STEP}"/>`);
         g.push(`<text x="8" y="${y + 4}" class="time">${r.t.toFixed(3)}</text>`);
-        if (r.explain) g.push(`<text x="${w - 18}" y="${y + 5}" class="info" title="explained">ⓘ</text>`);
         for (const k of [0, 1]) {
           const st = r.states[k];
           if (r.changed[k] || (st !== lastState[k] && st) || i === first) {
@@ -207,7 +207,7 @@ export class Ladder {
       out.push(`<text x="${x}" y="${headY + 12}" class="head-label" text-anchor="middle">${esc(this.labels[k] || "")}</text>`);
     }
     this.svg.innerHTML = `<defs>${Object.entries(COLORS).map(([n, c]) =>
-      `<marker id="h-${this.el.id}-${n}" viewBox="0 0 10 10" refX="10" refY="5" markerWidth="8" markerHeight="8" orient="auto"><path d="M0,0 L10,5 L0,10 z" fill="${c}"/></marker>`).join("")}</defs>` + out.join("");
+      `<marker id="h-${this.el.id}-${n}" viewBox="0 0 10 10" refX="10" refY="5" markerWidth="10" markerHeight="10" markerUnits="userSpaceOnUse" orient="auto"><path d="M0,0 L10,5 L0,10 z" fill="${c}"/></marker>`).join("")}</defs>` + out.join("");
   }
 
   arrow(r, i, y) {
@@ -231,7 +231,11 @@ export class Ladder {
     const lx = (x0 + x1) / 2, ly = y + (r.lost ? (y1 - y) * 0.25 : (y1 - y) * 0.5) - 5;
     const ang = Math.atan2(y1 - y, x1 - x0) * 180 / Math.PI;
     const rot = r.side === "left" ? ang : ang + 180;
-    parts.push(`<text x="${lx}" y="${ly}" class="seg-label" text-anchor="middle" transform="rotate(${rot.toFixed(2)} ${lx} ${ly + 5})" fill="${c}">${label}${r.lost ? " ✗ lost" : ""}</text>`);
+    // the label fits along its arrow: a smaller font on a narrow ladder
+    const text = segLabel(r) + (r.lost ? " ✗ lost" : "");
+    const room = Math.abs(x1 - x0) * (r.lost ? 0.55 : 0.92);
+    const size = Math.max(7, Math.min(11, room / (text.length * 0.62)));
+    parts.push(`<text x="${lx}" y="${ly}" class="seg-label" text-anchor="middle" font-size="${size.toFixed(1)}" transform="rotate(${rot.toFixed(2)} ${lx} ${ly + 5})" fill="${c}">${esc(text)}</text>`);
     // a wide transparent line: easy to click
     parts.push(`<line x1="${x0}" y1="${y}" x2="${r.lost ? (x0 + x1) / 2 : x1}" y2="${r.lost ? (y + y1) / 2 : y1}" class="seg-hit"><title>${label} — click to drop, delay, duplicate or corrupt it</title></line>`);
     return parts.join("");
@@ -245,9 +249,13 @@ export class Ladder {
     else if (r.kind === "note") text = `✎ ${r.text}`;
     if (r.label) text = `${r.label}: ${text}`;
     let x = (xl + xr) / 2, anchor = "middle";
-    if (r.side === "left") { x = xl + 12; anchor = "start"; }
+    const fits = Math.floor((xr - xl - 24) / 6.5);
+    if (text.length > fits || r.kind === "note") {
+      // centred, and cut to the room there is (the whole text is in the side panel)
+      const room = Math.floor((xl + xr) / 7.4) - 4;
+      if (text.length > room) text = text.slice(0, room - 1) + "…";
+    } else if (r.side === "left") { x = xl + 12; anchor = "start"; }
     else if (r.side === "right") { x = xr - 12; anchor = "end"; }
-    if (text.length > 90) text = text.slice(0, 88) + "…";
     return `<text x="${x}" y="${y + 4}" class="${cls}" text-anchor="${anchor}">${esc(text)}</text>`;
   }
 }
