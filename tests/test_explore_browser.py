@@ -274,3 +274,40 @@ def test_ten_thousand_segments_draw_only_what_is_on_screen(page, server):
     page.wait_for_timeout(300)
     rows = page.locator("#ladder-a .row").evaluate_all("gs => gs.map(g => +g.dataset.row)")
     assert 0 < len(rows) < 120 and min(rows) > 1000
+
+
+def test_play_step_back_export_and_compose(page, server, tmp_path):
+    from synack.pcap import read_pcap
+    from synack.wire import decode_ip
+    open_page(page, server, "?s=handshake")
+    page.select_option("#speed", "20")
+    page.click("#play")
+    page.wait_for_function("() => +document.querySelector('#pos-row').textContent >= 4")
+    page.click("#play")                                   # pause
+    wait_text(page, "#play", "play")
+    here = int(page.locator("#pos-row").inner_text())
+    page.click("#back")
+    wait_text(page, "#pos-row", f"^{here - 1}$")
+    # the pcap button downloads what is on screen
+    with page.expect_download() as dl:
+        page.click("[data-export='pcap']")
+    path = tmp_path / "h.pcap"
+    dl.value.save_as(path)
+    flags = [decode_ip(b)[2].flags for _, b in read_pcap(path)]
+    assert flags == [0x02, 0x12, 0x10]                    # SYN, SYN+ACK, ACK
+    with page.expect_download() as dl:
+        page.click("[data-export='svg']")
+    svg = tmp_path / "h.svg"
+    dl.value.save_as(svg)
+    assert svg.read_text().startswith("<svg")
+    # a composed run: the timeline as typed
+    page.click("#compose-toggle")
+    page.fill("#c-actions", "0 server listen\n0 client connect\n0.2 client send 5000\n"
+                            "1 client abort")
+    page.click("#compose-run")
+    wait_text(page, "#title-a", "custom")
+    page.click("#last")
+    r = selected(page)
+    assert r["states"] == ["CLOSED", "CLOSED"]
+    assert page.locator("#ladder-a .row[data-flags^='RST']").count() == 1   # SO_LINGER 0: a RST
+    assert "c=" in page.url
