@@ -24,7 +24,8 @@ from synack.wire import decode_ip
 
 @pytest.fixture(scope="module")
 def client():
-    with TestClient(create_app(Runs()), raise_server_exceptions=False) as c:
+    with TestClient(create_app(Runs()), base_url="http://127.0.0.1:8357",
+                    raise_server_exceptions=False) as c:
         yield c
 
 
@@ -243,6 +244,13 @@ def test_other_bad_requests(client):
         assert message in r.json()["error"], r.text
     # and it goes on serving
     assert run(client, {"scenario": "handshake"})["segments"] == 3
+
+
+def test_a_request_for_another_host_name_is_refused(client):
+    """DNS rebinding: a page elsewhere whose name now points at 127.0.0.1."""
+    r = client.get("/api/scenarios", headers={"Host": "attacker.example:8357"})
+    assert r.status_code == 400
+    assert client.get("/api/scenarios", headers={"Host": "localhost:8357"}).status_code == 200
 
 
 def test_the_scenarios_and_the_state_table(client):

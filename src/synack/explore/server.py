@@ -17,6 +17,8 @@ from importlib import resources
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.middleware.trustedhost import TrustedHostMiddleware
 from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Mount, Route
@@ -135,7 +137,12 @@ def _row_index(run: runs.Run, data: dict) -> int:
     return row
 
 
-def create_app(store: Runs | None = None) -> Starlette:
+#: the names the page may be reached by: a request naming any other host (a
+#: web page elsewhere rebinding its DNS name to 127.0.0.1) is refused
+ALLOWED_HOSTS = ("127.0.0.1", "localhost")
+
+
+def create_app(store: Runs | None = None, allowed_hosts=ALLOWED_HOSTS) -> Starlette:
     store = store or Runs()
 
     async def index(request: Request) -> Response:
@@ -245,7 +252,9 @@ def create_app(store: Runs | None = None) -> Starlette:
         Route("/api/export/{fmt}", export, methods=["POST"]),
         Mount("/static", app=StaticFiles(directory=str(STATIC)), name="static"),
     ]
-    return Starlette(routes=routes, exception_handlers={
+    return Starlette(routes=routes, middleware=[
+        Middleware(TrustedHostMiddleware, allowed_hosts=list(allowed_hosts))],
+        exception_handlers={
         ApiError: api_error, SpecError: spec_error, HTTPException: http_error,
         Exception: crash})
 

@@ -135,7 +135,10 @@ function show(data, row = 0) {
     ` <span class="dim">${data.segments} segments, ${data.rows.length} events</span>`;
   $("#about-body").innerHTML = `<p>${esc(m.text || "").replace(/\n\s*\n/g, "</p><p>")}</p>` +
     `<p class="dim">${esc(m.settings || "")}</p>` +
-    (m.engine ? "" : `<p class="warn">A loaded trace: drawn from the file, without the engine, so there are no TCBs and no edits.</p>`);
+    (m.engine ? "" : `<p class="warn">A loaded trace: drawn from the file, without the engine, so there are no TCBs and no edits.</p>` +
+      (m.run ? `<p><button id="rerun">Compute this run again with the engine</button> <span class="dim">(the file says how it was made)</span></p>` : ""));
+  const rerun = $("#rerun");
+  if (rerun) rerun.onclick = () => run(m.run, { row: ladderA.sel });
   if (state.spec) formFromSpec(state.spec);
   renderEdits();
   ladderA.sel = Math.max(0, Math.min(row, data.rows.length - 1));
