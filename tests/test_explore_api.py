@@ -189,6 +189,8 @@ BAD_SPECS = [
     ({"scenario": "lifecycle", "edits": [{"op": "drop"}]}, "edit 1: seg"),
     ({"scenario": "lifecycle", "edits": ["rst:router:1"]}, "to: 'router' is not one of"),
     ({"scenario": "lifecycle", "edits": "drop:1"}, "edits: a list is expected"),
+    ({"scenario": "lifecycle", "edits": ["drop:99"]}, "edit drop:99: the run has no segment #99 "
+                                                      "(it has 9, #0 to #8)"),
     ({"scenario": "custom", "custom": {"link": {"loss": 2}}}, "link.loss: 2 is out of range"),
     ({"scenario": "custom", "custom": {"actions": [{"t": 0, "who": "client", "do": "fly"}]}},
      "action 1: do: 'fly' is not one of"),

@@ -310,6 +310,7 @@ class _Watch:
         self.snaps: list[dict] = []
         self.restore: list = []
         self.wrapped: set[int] = set()
+        self.applied: list = []
         self._current = -1
         self.edits_by_seg: dict[int, list[dict]] = {}
         for e in edits:
@@ -335,13 +336,23 @@ class _Watch:
         for k, es in sorted(self.edits_by_seg.items()):
             for e in es:
                 if e["op"] == "drop":
-                    net.faults.insert(1, Fault(self._is(k), "drop", 1))
+                    f = Fault(self._is(k), "drop", 1)
                 elif e["op"] == "delay":
-                    net.faults.insert(1, Fault(self._is(k), "delay", 1, e["by"]))
+                    f = Fault(self._is(k), "delay", 1, e["by"])
                 elif e["op"] == "duplicate":
-                    net.faults.insert(1, Fault(self._duplicate(k), "delay", 1, 0.0))
-                elif e["op"] == "corrupt":
-                    net.faults.insert(1, Fault(self._corrupt(k), "delay", 1, 0.0))
+                    f = Fault(self._duplicate(k), "delay", 1, 0.0)
+                else:
+                    f = Fault(self._corrupt(k), "delay", 1, 0.0)
+                net.faults.insert(1, f)
+                self.applied.append((e, f))
+
+    def check_applied(self) -> None:
+        """An edit of a segment the run does not have is the user's mistake: say so."""
+        for e, f in self.applied:
+            if not f.hits:
+                raise SpecError(f"edit {edit_text(e)}: the run has no segment #{e['seg']} "
+                                f"(it has {self.sends}, #0 to #{self.sends - 1}), or another "
+                                f"edit of that segment came first")
 
     def wrap_hosts(self) -> None:
         for sh in self.net.hosts:
@@ -601,6 +612,7 @@ def execute(spec: dict) -> Run:
         raise
     except (OSError, ValueError, KeyError, AttributeError, RuntimeError) as exc:
         st.notes.append(_note(st, f"the scenario's script stopped: {type(exc).__name__}: {exc}"))
+    watch.check_applied()
     res = Result(sc, opts, st.net, st.left, st.right, st.left_name, st.right_name, st.msl,
                  st.notes, st.rules, st.tags, st.facts, st.quiet, st.unknown_sides)
     watch.snapshot()
