@@ -228,12 +228,14 @@ export class Ladder {
     } else {
       parts.push(`<line x1="${x0}" y1="${y}" x2="${x1}" y2="${y1}" stroke="${c}" class="arrow" marker-end="url(#h-${this.el.id}-${name})"/>`);
     }
-    const lx = (x0 + x1) / 2, ly = y + (r.lost ? (y1 - y) * 0.25 : (y1 - y) * 0.5) - 5;
+    // the label nearer the sender: arrows that converge on one arrival keep theirs apart
+    const f = r.lost ? 0.25 : 0.42;
+    const lx = x0 + (x1 - x0) * f, ly = y + (y1 - y) * f - 5;
     const ang = Math.atan2(y1 - y, x1 - x0) * 180 / Math.PI;
     const rot = r.side === "left" ? ang : ang + 180;
     // the label fits along its arrow: a smaller font on a narrow ladder
     const text = segLabel(r) + (r.lost ? " ✗ lost" : "");
-    const room = Math.abs(x1 - x0) * (r.lost ? 0.55 : 0.92);
+    const room = Math.abs(x1 - x0) * (r.lost ? 0.75 : 0.8);
     const size = Math.max(7, Math.min(11, room / (text.length * 0.62)));
     parts.push(`<text x="${lx}" y="${ly}" class="seg-label" text-anchor="middle" font-size="${size.toFixed(1)}" transform="rotate(${rot.toFixed(2)} ${lx} ${ly + 5})" fill="${c}">${esc(text)}</text>`);
     // a wide transparent line: easy to click
