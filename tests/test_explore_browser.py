@@ -177,6 +177,11 @@ def test_syn_flood_with_and_without_cookies_side_by_side(page, server):
     left_states_a = page.locator("#ladder-a .row").evaluate_all(
         "gs => gs.map(g => g.dataset.states.split('|')[0])")
     assert "ESTABLISHED" not in left_states_a
+    # the compared run has its own exports
+    with page.expect_download() as dl:
+        page.click("#title-b [data-export-b='json']")
+    meta = json.loads(open(dl.value.path()).readline())
+    assert meta["type"] == "meta" and meta["run"]["scenario"] == "syn-cookies"
     # both panes follow the same moment: B shows the last event at or before A's time
     t_a = float(page.locator("#pos-t").inner_text())
     t_b = float(page.locator("#ladder-b .row.selected .time").text_content())

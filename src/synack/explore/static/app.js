@@ -45,7 +45,17 @@ const ladderA = new Ladder($("#ladder-a"), {
   onSelect: (i) => { stop(); moveTo(i); },
   onSegmentClick: (i, ev) => openMenu(i, ev),
 });
-const ladderB = new Ladder($("#ladder-b"), { onSelect: () => {} });
+// a click in the compared run moves both to that moment
+const ladderB = new Ladder($("#ladder-b"), {
+  onSelect: (i) => {
+    stop();
+    const t = state.dataB.rows[i].t, rows = state.data.rows;
+    let k = 0;
+    while (k + 1 < rows.length && rows[k + 1].t <= t) k++;
+    moveTo(k);
+    ladderB.select(i, false);
+  },
+});
 
 // ----------------------------------------------------------------------- URL
 function specFromForm() {
@@ -162,7 +172,9 @@ async function runB(spec) {
     $("#pane-b").hidden = false;
     $("#panes").classList.add("split");
     const m = data.meta;
-    $("#title-b").innerHTML = `<b>${esc(m.name)}</b>: ${esc(m.title)} <span class="dim">(${esc(data.spec.profile)}) ${data.segments} segments</span>`;
+    $("#title-b").innerHTML = `<span class="t"><b>${esc(m.name)}</b>: ${esc(m.title)} <span class="dim">(${esc(data.spec.profile)}) ${data.segments} segments</span></span>` +
+      `<span class="exports-b">${["pcap", "json", "svg", "mermaid"].map(f => `<button data-export-b="${f}">${f}</button>`).join("")}</span>`;
+    $("#title-b").querySelectorAll("[data-export-b]").forEach(b => { b.onclick = () => download(b.dataset.exportB, { spec: state.specB }); });
     ladderB.setRun(data);
     syncB();
     ladderA.schedule();
@@ -422,9 +434,9 @@ function composeSpec() {
   return { scenario: "custom", profile: $("#profile").value, seed: $("#seed").value.trim() || 1, custom };
 }
 
-async function download(fmt) {
+async function download(fmt, which) {
   if (!state.data) return;
-  const body = state.trace ? { trace: state.trace } : { spec: state.spec };
+  const body = which || (state.trace ? { trace: state.trace } : { spec: state.spec });
   try {
     const res = await api(`/api/export/${fmt}`, body);
     const blob = await res.blob();
