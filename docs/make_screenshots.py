@@ -56,6 +56,7 @@ def main() -> int:
             shot("?s=lifecycle&r=11", "explore-edit.png", menu)
 
             # two runs side by side: the same SYN flood without and with SYN cookies
+            page.set_viewport_size({"width": 1900, "height": 950})
             shot("?s=syn-flood&b=syn-cookies&r=17", "explore-compare.png")
             ctx.close()
     finally:
