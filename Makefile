@@ -40,6 +40,7 @@ system-deps:
 	@if ! command -v chromium >/dev/null 2>&1; then \
 	  echo "installing Debian packages: chromium"; \
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && \
 	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium >/dev/null; \
 	fi
 

@@ -209,6 +209,11 @@ def test_the_url_keeps_run_and_moment(page, server, browser):
         other.wait_for_selector("body[data-ready='1']")
         wait_text(other, "#title-a", "edited: drop:8")
         wait_text(other, "#summary", r"^server sends FIN,ACK .*\(rexmit\)")
+        # a comparison in the URL: the rfc profile against linux's
+        other.goto(server + "/?s=lost-syn&b=lost-syn&bp=linux&r=3")
+        other.wait_for_selector("body[data-ready='1']")
+        wait_text(other, "#title-b", r"lost-syn.*\(linux\)")
+        wait_text(other, "#pos-row", "^4$")
     finally:
         other.close()
 
