@@ -26,8 +26,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..config import Config
-from ..segment import ACK, RST, SYN, Options as SegOptions, Segment
+from ..segment import RST, SYN, Options as SegOptions, Segment
 from ..sim.network import Fault
 from ..states import State
 from ..timewait import TimeWait
@@ -576,7 +575,6 @@ class _App:
 def execute(spec: dict) -> Run:
     """Run a normalized spec."""
     from ..scenarios import Options, Result, Scenario, Stage, get, ScenarioError
-    from ..viz.model import build_ladder
     if spec["scenario"] == "custom":
         sc = Scenario("custom", "A run composed in the explorer",
                       "two hosts, a link and the applications' actions on a timeline",
