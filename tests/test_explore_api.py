@@ -200,6 +200,7 @@ BAD_SPECS = [
     ({"scenario": "custom", "custom": {"actions": [{"t": 0, "who": "client", "do": "flood"}]}},
      "only the attacker floods"),
     ({"scenario": "lifecycle", "custom": {}}, "custom: only with"),
+    ({"scenario": "custom", "loss": 0.1}, "set custom.link's loss and delay"),
     ("lifecycle", "a run is described by a JSON object"),
 ]
 

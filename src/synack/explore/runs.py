@@ -118,6 +118,8 @@ def normalize(spec: Any) -> dict:
         raise SpecError(f"edits: at most {MAX_EDITS}")
     out["edits"] = [_edit(e, i) for i, e in enumerate(edits)]
     if name == "custom":
+        if out["loss"] is not None or out["delay"] is not None:
+            raise SpecError("a composed run has its own link: set custom.link's loss and delay")
         out["custom"] = _custom(spec.get("custom") or {})
     elif spec.get("custom") is not None:
         raise SpecError("custom: only with \"scenario\": \"custom\"")
@@ -467,8 +469,6 @@ def _custom_script(spec: dict):
         link = c["link"]
         st.link(cl, sv, delay=link["delay"], loss=link["loss"], reorder=link["reorder"],
                 duplicate=link["duplicate"], bandwidth=link["bandwidth"])
-        if spec.get("loss") is not None or spec.get("delay") is not None:
-            pass                      # the link's own values win for a composed run
         st._explore_watch.wrap_hosts()
         apps = {"client": _App(st, cl), "server": _App(st, sv)}
         lst_box: list = []
