@@ -333,3 +333,9 @@ def test_play_step_back_export_and_compose(page, server, tmp_path):
     assert r["states"] == ["CLOSED", "CLOSED"]
     assert page.locator("#ladder-a .row[data-flags^='RST']").count() == 1   # SO_LINGER 0: a RST
     assert "c=" in page.url
+    # the URL brings the composed run back, its timeline in the compose form
+    page.goto(page.url)
+    page.wait_for_selector("body[data-ready='1']")
+    wait_text(page, "#title-a", "custom")
+    assert page.locator("#c-actions").input_value().splitlines() == [
+        "0 server listen", "0 client connect", "0.2 client send 5000", "1 client abort"]

@@ -150,6 +150,7 @@ function show(data, row = 0) {
   const rerun = $("#rerun");
   if (rerun) rerun.onclick = () => run(m.run, { row: ladderA.sel });
   if (state.spec) formFromSpec(state.spec);
+  if (state.spec && state.spec.custom) composeFromSpec(state.spec.custom);
   renderEdits();
   ladderA.sel = Math.max(0, Math.min(row, data.rows.length - 1));
   ladderA.setRun(data);
@@ -420,6 +421,16 @@ function parseActions(text) {
   return acts;
 }
 
+// the compose form shows the composed run on screen (from the URL, say)
+function composeFromSpec(c) {
+  const set = (id, v) => { $("#c-" + id).value = v; };
+  for (const k of ["delay", "loss", "reorder", "duplicate"]) set(k, c.link[k]);
+  for (const k of ["window_scaling", "timestamps", "sack", "nagle", "delayed_ack"]) $("#c-" + k).checked = !!c.options[k];
+  set("syn_cookies", c.options.syn_cookies); set("backlog", c.options.backlog);
+  set("cc", c.options.congestion_control); set("rcvbuf", c.options.rcvbuf); set("until", c.until);
+  $("#c-actions").value = c.actions.map(a => [a.t, a.who, a.do, a.bytes ?? a.count ?? ""].join(" ").trim()).join("\n");
+}
+
 function composeSpec() {
   const v = id => $("#c-" + id).value.trim();
   const custom = {
@@ -472,8 +483,14 @@ async function loadFile(file) {
 function wire() {
   $("#run-form").addEventListener("submit", ev => {
     ev.preventDefault();
-    const spec = specFromForm();
-    run(spec);
+    if ($("#scenario").value === "custom") {           // the composed run, as the form says
+      let spec;
+      try { spec = composeSpec(); } catch (e) { showError(e.message); return; }
+      $("#compose").hidden = false;
+      run(spec);
+      return;
+    }
+    run(specFromForm());
   });
   $("#scenario").addEventListener("change", () => $("#run-form").requestSubmit());
   $("#compose-toggle").onclick = () => { $("#compose").hidden = !$("#compose").hidden; };
