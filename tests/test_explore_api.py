@@ -125,6 +125,12 @@ def test_other_edits(client):
     assert any(r["flags"] == ["RST"] and "injected" in r["tags"] for r in segment_rows(rst))
     assert any(t[2] == "CLOSED" and "RST" in (t[3] or "") for r in rst["rows"]
                for t in r.get("transitions", []))
+    # a SYN into the established connection: a challenge ACK (RFC 5961 §4.2), no reset
+    syn = run(client, {"scenario": "lifecycle", "edits": ["syn:server:0.035"]})
+    rows = segment_rows(syn)
+    i = next(k for k, r in enumerate(rows) if r["flags"] == ["SYN"] and "injected" in r["tags"])
+    assert rows[i + 1]["side"] == "right" and rows[i + 1]["flags"] == ["ACK"]
+    assert rows[i + 1]["t"] == rows[i]["t"] and rows[i + 1]["states"][1] == "ESTABLISHED"
 
 
 def test_a_composed_run(client):
