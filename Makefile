@@ -6,7 +6,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test test-pure test-compiled compiled system-deps bench conformance \
+.PHONY: demo explore test test-pure test-compiled compiled system-deps bench conformance \
         conformance-synack conformance-passes clean
 
 # The optional mypyc build (setup.py, SYNACK_MYPYC=1) of the engine's hot
@@ -24,11 +24,16 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(VENV)/bin/synack demo
 
+# the explorer in the browser (docs/explore.md): a server on 127.0.0.1, the page opened
+explore: $(STAMP)
+	$(VENV)/bin/synack explore --open
+
 # tshark decodes our pcaps in the tests; iproute2 for the network-namespace
 # tests; bison, flex and a C compiler build the real packetdrill (the Linux
-# half of `make conformance` and its test).
-SYSTEM_TOOLS := tshark ip bison flex cc make
-SYSTEM_PKGS  := tshark iproute2 bison flex gcc make libc6-dev
+# half of `make conformance` and its test); Debian's chromium for the
+# explorer's browser tests, driven with Playwright (never a downloaded browser).
+SYSTEM_TOOLS := tshark ip bison flex cc make chromium
+SYSTEM_PKGS  := tshark iproute2 bison flex gcc make libc6-dev chromium
 system-deps:
 	@missing=; for t in $(SYSTEM_TOOLS); do command -v $$t >/dev/null 2>&1 || missing=1; done; \
 	if [ -n "$$missing" ]; then \

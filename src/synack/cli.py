@@ -44,7 +44,7 @@ class Command:
 COMMANDS: dict[str, Command] = {}
 
 #: modules that define further subcommands with @command; a missing one is skipped
-_PLUGINS: tuple[str, ...] = ("synack.tun.commands",)
+_PLUGINS: tuple[str, ...] = ("synack.tun.commands", "synack.explore.command")
 
 
 def argument(*args, **kwargs) -> Callable[[argparse.ArgumentParser], None]:

@@ -84,6 +84,11 @@ class Result:
     def dicts(self) -> list[dict]:
         return list(self.net.trace.to_dicts())
 
+    def _repr_svg_(self) -> str:
+        """Jupyter shows a run as its ladder diagram, explanations as tooltips."""
+        from ..viz.svg import render_svg
+        return render_svg(self.ladder(), title=f"{self.scenario.name}: {self.scenario.title}")
+
     def ladder(self, absolute: bool = False, explain: bool = True):
         """The row model every renderer draws from."""
         from ..viz.model import build_ladder

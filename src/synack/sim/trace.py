@@ -91,6 +91,15 @@ class Trace:
     def to_jsonl(self) -> str:
         return "".join(json.dumps(d, sort_keys=False) + "\n" for d in self.to_dicts())
 
+    def _repr_svg_(self) -> str:
+        """Jupyter shows a trace as its ladder diagram (synack.viz.svg). The
+        renderer is imported by name: the compiled build (mypyc) must not
+        follow it into the uncompiled viz package."""
+        import importlib
+        viz: Any = importlib.import_module("synack.viz")
+        svg: Any = importlib.import_module("synack.viz.svg")
+        return svg.render_svg(viz.build_ladder(self.to_dicts()))
+
 
 def record_to_dict(r: Record) -> dict:
     t = round(float(r.t), 9)
