@@ -233,10 +233,13 @@ def test_python_block_failing_assertion_fails():
     assert f.kind == "python" and f.line == 8 and "tcpi_snd_cwnd=10" in f.message
 
 
-def test_python_block_with_unmapped_field_is_skipped_not_passed():
-    r = run(SERVER + "    +0 %{ assert tcpi_ca_state == TCP_CA_Open }%\n")
-    assert r.passed
-    assert len(r.skipped) == 1 and "tcpi_ca_state" in r.skipped[0]
+def test_python_block_with_unmapped_field_fails_not_skipped():
+    # Nothing is skipped silently (issue 13): a block the runner cannot
+    # evaluate fails the script, at its line, naming what it lacks.
+    r = run(SERVER + "    +0 %{ assert tcpi_no_such_field == 0 }%\n")
+    f = failure(r)
+    assert f.kind == "unsupported" and f.line == 8
+    assert "tcpi_no_such_field" in f.message and not r.skipped
 
 
 @pytest.mark.parametrize("line, what", [

@@ -194,11 +194,12 @@ class WouldBlock(Exception):
     nothing happens (a poll() timeout), or None."""
 
     def __init__(self, retry: Callable[[], Done | None], wake_us: int | None = None,
-                 why: str = ""):
+                 why: str = "", conn=None):
         super().__init__(why)
         self.retry = retry
         self.wake_us = wake_us
         self.why = why
+        self.conn = conn                 # a write waiting for this connection's buffer
 
 
 def mismatch(message: str) -> ScriptFailure:
@@ -552,7 +553,7 @@ class SyscallsMixin:
             return got
         if nonblock:
             return _ok(state["done"]) if state["done"] else _err("EAGAIN")
-        raise WouldBlock(attempt, why="write() waits for send-buffer space")
+        raise WouldBlock(attempt, why="write() waits for send-buffer space", conn=conn)
 
     def sys_write(self, ev: A.Syscall) -> Done:
         fd_e, _buf, n_e = self._args(ev, 3)
@@ -907,8 +908,7 @@ class SyscallsMixin:
         return _ok(detail=f"[{value}]")
 
     def _getsockopt_tcp_info(self, sock: Sock, val_e: A.Expr) -> Done:
-        from .tcpinfo import snapshot
-        info = snapshot(sock.conn or sock.listener)
+        info = self.tcp_info(sock.conn or sock.listener)
         if not isinstance(val_e, A.StructExpr):
             if is_ellipsis(val_e):
                 return _ok()

@@ -1,0 +1,169 @@
+"""The runner runs every script (issue 13): what used to be skipped or
+ignored is evaluated or fails with a reason; packetdrill's options and -D
+definitions on the command line and in scripts; what %{ }% blocks print
+stays out of --json; the socket-level TCP_INFO fields."""
+from __future__ import annotations
+
+import json
+import textwrap
+
+import pytest
+
+from synack.packetdrill.runner import OPTIONS, RunOptions, main, run_text
+
+SERVER = """\
+    0     socket(..., SOCK_STREAM, IPPROTO_TCP) = 3
+    +0    bind(3, ..., ...) = 0
+    +0    listen(3, 1) = 0
+    +0    < S 0:0(0) win 6000 <mss 1000>
+    +0    > S. 0:0(0) ack 1 <mss 1460>
+    +.1   < . 1:1(0) ack 1 win 6000
+    +0    accept(3, ..., ...) = 4
+"""
+
+
+def run(text: str, **opts):
+    return run_text(textwrap.dedent(text), "<test>", RunOptions(**opts))
+
+
+def failure(result):
+    assert not result.passed, "expected the script to fail"
+    return result.failure
+
+
+# -- nothing skipped -----------------------------------------------------------
+
+def test_unevaluable_block_fails_even_after_passing_ones():
+    r = run(SERVER + "    +0 %{ assert tcpi_snd_mss == 1000 }%\n"
+                     "    +0 %{ assert tcpi_fackets == 0 }%\n")
+    f = failure(r)
+    assert f.kind == "unsupported" and f.line == 9 and "tcpi_fackets" in f.message
+
+
+# -- socket-level TCP_INFO fields ----------------------------------------------------
+
+def test_last_data_recv_counts_from_establishment_then_from_data():
+    r = run(SERVER + "    +1 %{ assert 995 <= tcpi_last_data_recv <= 1005, tcpi_last_data_recv }%\n"
+                     "    +0 < . 1:1001(1000) ack 1 win 6000\n"
+                     "    +0 > . 1:1(0) ack 1001\n"
+                     "    +.25 %{ assert tcpi_last_data_recv == 250, tcpi_last_data_recv }%\n")
+    assert r.passed, r.failure
+    f = failure(run(SERVER + "    +1 %{ assert tcpi_last_data_recv < 900 }%\n"))
+    assert f.kind == "python" and "tcpi_last_data_recv=1000" in f.message
+
+
+def test_rcv_mss_is_the_largest_segment_seen():
+    r = run(SERVER + "    +0 %{ assert tcpi_rcv_mss == 536, tcpi_rcv_mss }%\n"
+                     "    +0 < . 1:801(800) ack 1 win 6000\n"
+                     "    +0 > . 1:1(0) ack 801\n"
+                     "    +0 %{ assert tcpi_rcv_mss == 800, tcpi_rcv_mss }%\n")
+    assert r.passed, r.failure
+
+
+def test_busy_and_rwnd_limited_time():
+    # the peer's window is 1000: a 3000-byte write waits for it
+    script = SERVER.replace("+.1   < . 1:1(0) ack 1 win 6000", "+.1   < . 1:1(0) ack 1 win 1000")
+    r = run(script + """\
+    +0    write(4, ..., 3000) = 3000
+    +0    > . 1:1001(1000) ack 1
+    +.1   < . 1:1(0) ack 1001 win 1000
+    +0    > . 1001:2001(1000) ack 1
+    +.1   < . 1:1(0) ack 2001 win 3000
+    +0    > P. 2001:3001(1000) ack 1
+    +.05  < . 1:1(0) ack 3001 win 3000
+    +0    %{ assert tcpi_rwnd_limited == 200000, tcpi_rwnd_limited }%
+    +0    %{ assert tcpi_busy_time == 250000, tcpi_busy_time }%
+    +0    %{ assert tcpi_sndbuf_limited == 0, tcpi_sndbuf_limited }%
+    """)
+    assert r.passed, r.failure
+
+
+# -- options and definitions ----------------------------------------------------------
+
+def test_every_packetdrill_option_is_known():
+    # src/config.c's option table, every entry
+    names = {"ip_version", "bind_port", "code_command", "code_format", "code_sockopt",
+             "connect_port", "remote_ip", "local_ip", "gateway_ip", "netmask_ip", "speed",
+             "mss", "mtu", "init_scripts", "tolerance_usecs", "tolerance_percent",
+             "wire_client", "wire_server", "wire_server_ip", "wire_server_at",
+             "wire_server_port", "wire_client_dev", "wire_server_dev", "so_filename",
+             "so_flags", "tcp_ts_ecr_scaled", "tcp_ts_tick_usecs", "strict_segments",
+             "non_fatal", "dry_run", "is_anyip", "send_omit_free", "psp_udp_port", "debug",
+             "define", "verbose"}
+    assert names == set(OPTIONS)
+
+
+@pytest.mark.parametrize("option, kind, words", [
+    ("--no_such_option=1", "unsupported", "not one of packetdrill's options"),
+    ("--wire_client", "unsupported", "wire client/server"),
+    ("--tolerance_usecs=0", "script", "bad --tolerance_usecs"),
+    ("--tolerance_percent=150", "script", "bad --tolerance_percent"),
+    ("--ip_version=ipv5", "script", "bad --ip_version"),
+    ("--local_ip=not.an.ip", "script", "bad --local_ip"),
+    ("--strict_segments=1", "script", "forbids an argument"),
+    ("--mtu", "script", "requires an argument"),
+])
+def test_bad_or_unsupported_options_fail_with_a_reason(option, kind, words):
+    f = failure(run(option + "\n" + SERVER))
+    assert f.kind == kind and words in f.message
+
+
+def test_command_line_options_override_the_script():
+    script = "--tolerance_usecs=1000\n" + SERVER + "    +.003 write(4, ..., 10) = 10\n" \
+             "    +0 > P. 1:11(10) ack 1\n"
+    assert run(script).passed
+    late = script.replace("+0 > P. 1:11(10) ack 1", "+.002 > P. 1:11(10) ack 1")
+    assert not run(late).passed                               # 2 ms off, 1 ms tolerance
+    assert run(late, script_options=[("tolerance_usecs", "3000")]).passed
+
+
+def test_local_ip_and_ip_version_in_any_order():
+    from synack.packetdrill.parser import parse_text
+    from synack.packetdrill.runner import Runner
+    for opts in (["--local_ip=fd::9", "--ip_version=ipv6"],
+                 ["--ip_version=ipv6", "--local_ip=fd::9"]):
+        runner = Runner(parse_text("\n".join(opts) + "\n0 socket(..., SOCK_STREAM, "
+                                   "IPPROTO_TCP) = 3\n"))
+        assert runner.addr.local_ip == "fd::9" and runner.addr.remote_ip == "2001:db8::1"
+        assert runner.addr.wire_v6 and runner.addr.socket_v6
+
+
+def test_defines_substitute_names():
+    script = SERVER + "    +0 write(4, ..., LEN) = LEN\n    +0 > P. 1:11(10) ack 1\n"
+    assert run(script, defines={"LEN": "10"}).passed
+    f = failure(run(script))
+    assert "LEN" in f.message
+
+
+def test_dry_run_parses_only():
+    r = run("--dry_run\n" + SERVER + "    +0 > P. 1:11(10) ack 1\n")
+    assert r.passed and r.events_run == 0
+    assert any("dry_run" in n for n in r.notes)
+
+
+def test_gso_mss_cuts_an_injected_packet():
+    r = run("--mss=700\n" + SERVER + "    +0 < . 1:2101(2100) ack 1 win 6000\n"
+            "    +0 > . 1:1(0) ack 2101\n"
+            "    +0 %{ assert tcpi_rcv_mss == 700, tcpi_rcv_mss }%\n")
+    assert r.passed, r.failure
+    assert any("3 segments" in n for n in r.notes)
+
+
+def test_cli_defines_and_options(tmp_path, capsys):
+    p = tmp_path / "t.pkt"
+    p.write_text(textwrap.dedent(SERVER) + "+0 write(4, ..., LEN) = LEN\n+0 > P. 1:11(10) ack 1\n")
+    assert main(["-D", "LEN=10", "--tolerance_usecs=5000", "--local_ip=192.168.0.7", str(p)]) == 0
+    assert "1/1 passed" in capsys.readouterr().out
+    assert main([str(p)]) == 1
+    capsys.readouterr()
+    assert main(["-D", "LEN", str(p)]) == 2
+    assert "synack: error: bad definition" in capsys.readouterr().err
+    assert main(["--wire_client", str(p)]) == 1
+
+
+def test_json_stays_json_when_a_block_prints(tmp_path, capsys):
+    p = tmp_path / "t.pkt"
+    p.write_text(textwrap.dedent(SERVER) + "+0 %{ print(tcpi_snd_mss); print('{oops') }%\n")
+    assert main(["--json", str(p)]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["results"][0]["output"] == "1000\n{oops\n"
