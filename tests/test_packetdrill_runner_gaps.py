@@ -167,3 +167,140 @@ def test_json_stays_json_when_a_block_prints(tmp_path, capsys):
     assert main(["--json", str(p)]) == 0
     data = json.loads(capsys.readouterr().out)
     assert data["results"][0]["output"] == "1000\n{oops\n"
+
+
+# -- system calls -------------------------------------------------------------------------
+
+def test_epoll_edge_triggered_reports_once_per_wakeup():
+    r = run(SERVER + """\
+    +0 fcntl(4, F_SETFL, O_RDWR|O_NONBLOCK) = 0
+    +0 epoll_create(1) = 5
+    +0 epoll_ctl(5, EPOLL_CTL_ADD, 4, {events=EPOLLIN|EPOLLOUT|EPOLLET, fd=4}) = 0
+    +0 epoll_wait(5, {events=EPOLLOUT, fd=4}, 1, 0) = 1
+    +0 epoll_wait(5, {events=0, ptr=0}, 1, 0) = 0
+    +0 < P. 1:101(100) ack 1 win 6000
+    +0 > . 1:1(0) ack 101
+    +0 epoll_wait(5, {events=EPOLLIN|EPOLLOUT, fd=4}, 1, 0) = 1
+    +0 epoll_wait(5, {events=0, ptr=0}, 1, 0) = 0
+    +0 read(4, ..., 50) = 50
+    +0 epoll_wait(5, {events=0, ptr=0}, 1, 0) = 0
+    """)
+    assert r.passed, r.failure
+    # level-triggered: reported while readable
+    r = run(SERVER + """\
+    +0 epoll_create1(0) = 5
+    +0 epoll_ctl(5, EPOLL_CTL_ADD, 4, {events=EPOLLIN, fd=4}) = 0
+    +0 epoll_wait(5, {events=0, ptr=0}, 1, 0) = 0
+    +0 < P. 1:101(100) ack 1 win 6000
+    +0 > . 1:1(0) ack 101
+    +0 epoll_wait(5, {events=EPOLLIN, fd=4}, 1, 0) = 1
+    +0 epoll_wait(5, {events=EPOLLIN, fd=4}, 1, 0) = 1
+    +0 epoll_ctl(5, EPOLL_CTL_ADD, 4, {events=EPOLLIN, fd=4}) = -1 EEXIST (File exists)
+    +0 epoll_ctl(5, EPOLL_CTL_DEL, 4, NULL) = 0
+    +0 epoll_wait(5, {events=0, ptr=0}, 1, 0) = 0
+    +0 close(5) = 0
+    """)
+    assert r.passed, r.failure
+
+
+def test_epoll_wait_blocks_until_data():
+    r = run(SERVER + """\
+    +0 epoll_create(1) = 5
+    +0 epoll_ctl(5, EPOLL_CTL_ADD, 4, {events=EPOLLIN, fd=4}) = 0
+    +0...0.2 epoll_wait(5, {events=EPOLLIN, fd=4}, 1, 1000) = 1
+    +.2 < P. 1:101(100) ack 1 win 6000
+    """)
+    assert r.passed, r.failure
+    f = failure(run(SERVER + "    +0 epoll_create(1) = 5\n"
+                    "    +0 epoll_ctl(5, EPOLL_CTL_ADD, 4, {events=EPOLLOUT, fd=4}) = 0\n"
+                    "    +0 epoll_wait(5, {events=EPOLLIN, fd=4}, 1, 0) = 1\n"))
+    assert f.kind == "syscall" and "expected EPOLLIN, actual EPOLLOUT" in f.message
+
+
+def test_null_buffers_fault():
+    r = run(SERVER + """\
+    +0 write(4, NULL, 10) = -1 EFAULT (Bad address)
+    +0 send(4, NULL, 10, 0) = -1 EFAULT (Bad address)
+    +0 < P. 1:101(100) ack 1 win 6000
+    +0 > . 1:1(0) ack 101
+    +0 read(4, NULL, 10) = -1 EFAULT (Bad address)
+    +0 read(4, ..., 100) = 100
+    """)
+    assert r.passed, r.failure
+
+
+def test_tcp_inq_control_message():
+    script = SERVER + """\
+    +0 setsockopt(4, SOL_TCP, TCP_INQ, [1], 4) = 0
+    +0 getsockopt(4, SOL_TCP, TCP_INQ, [1], [4]) = 0
+    +0 < P. 1:1001(1000) ack 1 win 6000
+    +0 > . 1:1(0) ack 1001
+    +0 recvmsg(4, {msg_name(...)=..., msg_iov(1)=[{..., 400}], msg_flags=0,
+                   msg_control=[{cmsg_level=SOL_TCP, cmsg_type=TCP_CM_INQ, cmsg_data=600}]}, 0) = 400
+    +0 < F. 1001:1001(0) ack 1 win 6000
+    +0 > . 1:1(0) ack 1002
+    +0 recvmsg(4, {msg_name(...)=..., msg_iov(1)=[{..., 600}], msg_flags=0,
+                   msg_control=[{cmsg_level=SOL_TCP, cmsg_type=TCP_CM_INQ, cmsg_data=1}]}, 0) = 600
+    """
+    assert run(script).passed
+    f = failure(run(script.replace("cmsg_data=600", "cmsg_data=500")))
+    assert f.kind == "syscall" and "TCP_CM_INQ expected 500, actual 600" in f.message
+    f = failure(run(script.replace("+0 setsockopt(4, SOL_TCP, TCP_INQ, [1], 4) = 0\n", "")
+                    .replace("+0 getsockopt(4, SOL_TCP, TCP_INQ, [1], [4]) = 0\n", "")))
+    assert "TCP_INQ is off" in f.message
+
+
+def test_ip_tos_marks_packets():
+    r = run(SERVER + """\
+    +0 setsockopt(4, SOL_IP, IP_TOS, [0x10], 1) = 0
+    +0 getsockopt(4, SOL_IP, IP_TOS, [0x10], [4]) = 0
+    +0 write(4, ..., 10) = 10
+    +0 > [tos 0x10] P. 1:11(10) ack 1
+    +0 setsockopt(4, SOL_IP, IP_MTU_DISCOVER, [IP_PMTUDISC_DONT], 1) = 0
+    +0 getsockopt(4, SOL_IP, IP_MTU_DISCOVER, [IP_PMTUDISC_DONT], [4]) = 0
+    """)
+    assert r.passed, r.failure
+
+
+def test_tcp_cork_holds_partial_segments_until_uncorked():
+    r = run(SERVER + """\
+    +0 setsockopt(4, SOL_TCP, TCP_CORK, [1], 4) = 0
+    +0 write(4, ..., 40) = 40
+    +.05 write(4, ..., 40) = 40
+    +.01 setsockopt(4, SOL_TCP, TCP_CORK, [0], 4) = 0
+    +0 > P. 1:81(80) ack 1
+    +.01 < . 1:1(0) ack 81 win 6000
+    +0 setsockopt(4, SOL_TCP, TCP_NODELAY, [1], 4) = 0
+    +0 send(4, ..., 40, MSG_MORE) = 40
+    +.05 send(4, ..., 40, MSG_MORE) = 40
+    +0 setsockopt(4, SOL_TCP, TCP_NODELAY, [1], 4) = 0
+    +0 > . 81:161(80) ack 1
+    """)
+    assert r.passed, r.failure
+
+
+def test_msg_more_goes_at_the_probe_timer_when_nothing_is_in_flight():
+    # SRTT 100 ms (the handshake), so Linux's RTO is 100 + 200 ms
+    r = run(SERVER + """\
+    +0 setsockopt(4, SOL_TCP, TCP_NODELAY, [1], 4) = 0
+    +0 send(4, ..., 40, MSG_MORE) = 40
+    +.3 > P. 1:41(40) ack 1
+    """)
+    assert r.passed, r.failure
+
+
+def test_msg_eor_ends_segments():
+    script = SERVER.replace("win 6000", "win 60000") + """\
+    +0 write(4, ..., 1500) = 1500
+    +0 send(4, ..., 300, MSG_EOR) = 300
+    +0 write(4, ..., 1000) = 1000
+    +0 > . 1:1001(1000) ack 1
+    +.01 < . 1:1(0) ack 1001 win 60000
+    +0 > P. 1001:1801(800) ack 1
+    +0 > P. 1801:2801(1000) ack 1
+    """
+    r = run(script)
+    assert r.passed, r.failure
+    # without MSG_EOR the writes share segments
+    f = failure(run(script.replace("MSG_EOR", "0")))
+    assert f.kind == "packet" and f.line == 13

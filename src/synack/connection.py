@@ -254,8 +254,10 @@ class Connection:
         self.progress_time = now
         Connection._update_deadline(self)
 
-    def send(self, data, now: float) -> int:
-        """SEND call (§3.10.2): queue what fits in the send buffer; return its size."""
+    def send(self, data, now: float, push: bool = True) -> int:
+        """SEND call (§3.10.2): queue what fits in the send buffer; return its size.
+        `push` False (MSG_MORE) queues the data without the push mark of the
+        call's end (§3.9.1.2: PSH is the caller's choice)."""
         st = self.state
         if self.error:
             raise os_error(self.error)
@@ -269,10 +271,11 @@ class Connection:
         n = len(data) if len(data) <= room else room
         self.sndq += data[:n] if n < len(data) else data
         # where this SEND ends: its last segment carries PSH (MUST-61, §3.9.1.2)
-        ps = self.push_seqs
-        if ps is _EMPTY:
-            ps = self.push_seqs = []
-        ps.append((self.sndq_seq + len(self.sndq)) & MASK)
+        if push:
+            ps = self.push_seqs
+            if ps is _EMPTY:
+                ps = self.push_seqs = []
+            ps.append((self.sndq_seq + len(self.sndq)) & MASK)
         if st is ESTABLISHED or st is CLOSE_WAIT:
             Connection._output(self, now)
             Connection._update_deadline(self)
