@@ -304,3 +304,82 @@ def test_msg_eor_ends_segments():
     # without MSG_EOR the writes share segments
     f = failure(run(script.replace("MSG_EOR", "0")))
     assert f.kind == "packet" and f.line == 13
+
+
+# -- shell commands ----------------------------------------------------------------------
+
+def test_shell_arithmetic_and_lists_in_init():
+    from synack.config import linux_profile
+    from synack.packetdrill.initcmd import read_init, shell_arith
+    assert shell_arith("32*1024*1024") == 33554432 and shell_arith("-7/2") == -3
+    with pytest.raises(ValueError):
+        shell_arith("__import__('os')")
+    plan = read_init('sysctl -q net.ipv4.tcp_rmem="4096 87380 $((32*1024*1024))" > /dev/null 2>&1'
+                     " ; sysctl -w net.ipv4.tcp_sack=0 && true\n", linux_profile())
+    assert plan.changes == {"rcvbuf": 87380, "max_rcvbuf": 33554432, "sack": False}
+    assert not plan.unsupported
+
+
+@pytest.mark.parametrize("command, words", [
+    ("sysctl -q net.ipv4.tcp_no_such_thing=1", "no engine equivalent"),
+    ("sysctl -q net.ipv4.tcp_min_tso_segs=10", "synack models only 2"),
+    ("sysctl -q net.ipv4.tcp_rmem=$((1/0))", "division by zero"),
+    ("tc qdisc replace dev tun0 root fq", "does not pace"),
+    ("cat /proc/net/tcp", "a command the runner does not model"),
+])
+def test_unmodelled_init_commands_fail(command, words):
+    f = failure(run(f"`{command}`\n" + SERVER))
+    assert f.kind == "unsupported" and f.line == 1 and words in f.message
+
+
+def test_route_advmss_mtu_initcwnd_in_init():
+    r = run("`ip route change 192.0.2.1 via 192.168.0.2 dev tun0 advmss 600 mtu lock 640 "
+            "initcwnd 3`\n" + SERVER.replace("> S. 0:0(0) ack 1 <mss 1460>",
+                                             "> S. 0:0(0) ack 1 <mss 600>")
+            + "    +0 write(4, ..., 3000) = 3000\n    +0 > . 1:1801(1800) ack 1\n"
+            "    +.1 < . 1:1(0) ack 1801 win 6000\n")
+    assert r.passed, r.failure
+
+
+def test_timed_sysctl_changes_later_connections():
+    r = run(SERVER + """\
+    +0 `sysctl -q net.ipv4.tcp_timestamps=1 net.ipv4.tcp_sack=0`
+    +0 < S 0:0(0) win 6000 <mss 1000,sackOK,TS val 1 ecr 0>
+    """ + "")
+    assert r.passed, r.failure
+    assert any("tcp_sack=0" in n for n in r.notes)
+    # the listener's next connection no longer offers SACK
+    r = run(SERVER.replace("< S 0:0(0) win 6000 <mss 1000>", "< S 0:0(0) win 6000 <mss 1000,sackOK,nop,nop>")
+            .replace("> S. 0:0(0) ack 1 <mss 1460>", "> S. 0:0(0) ack 1 <mss 1460,nop,nop,sackOK>")
+            .replace("    0     socket", "    0     `sysctl -q net.ipv4.tcp_sack=1`\n    +0 socket"))
+    assert r.passed, r.failure
+
+
+def test_qdisc_limit_zero_drops_what_synack_sends():
+    script = SERVER + """\
+    +0 `tc qdisc replace dev tun0 root pfifo limit 0`
+    +0 write(4, ..., 10) = 10
+    +.5 `tc qdisc del dev tun0 root`
+    +0 < . 1:1(0) ack 1 win 6000
+    """
+    r = run(script + "    * > P. 1:11(10) ack 1\n")
+    drops = [t for t in r.trace if t.what == "drop"]
+    assert drops and all("limit 0" in t.text for t in drops)
+    assert r.passed, r.failure       # the first retransmission after the qdisc is gone
+    f = failure(run(script.replace("+.5 `tc qdisc del dev tun0 root`", "+.5 write(4, ..., 1) = 1")
+                    + "    +0 > P. 1:11(10) ack 1\n"))
+    assert f.kind == "packet"
+
+
+def test_nstat_counts_retransmissions():
+    script = SERVER + """\
+    +0 `nstat > /dev/null`
+    +0 write(4, ..., 10) = 10
+    +0 > P. 1:11(10) ack 1
+    * > P. 1:11(10) ack 1
+    +0 `nstat | grep TcpRetransSegs > /dev/null`
+    """
+    r = run(script)
+    assert r.passed, r.failure
+    f = failure(run(script.replace("* > P. 1:11(10) ack 1\n", "")))
+    assert f.kind == "shell" and "TcpRetransSegs" in f.message

@@ -54,14 +54,14 @@ from .. import config as _config
 from ..host import Host
 from ..wire import encode_ip
 from . import ast as A
-from .initcmd import read_init
+from .initcmd import NSTAT, read_init, read_shell
 from .lexer import ScriptSyntaxError
 from .outcome import Failure, ScriptFailure, ScriptResult, TraceEntry, unsupported
 from .packets import (ACK, CWR, SYN, Mapping, PacketError, WirePacket,
                       build_inbound, compare, flags_from_script,
                       fragment_problem, parse_ip_tcp, to_script_space)
 from .parser import parse_file, parse_text
-from .sockext import SocketExtrasMixin, TxHoldMixin
+from .sockext import NOTSENT_LOWAT_DEFAULT, SocketExtrasMixin, TxHoldMixin
 from .syscalls import SYSCALLS, Done, Sock, SyscallsMixin, WouldBlock, _BadFd, strerror
 from .tcpinfo import SYMBOLS as TCPINFO_SYMBOLS
 from .tcpinfo import names_used, snapshot, unmapped_names
@@ -334,16 +334,22 @@ class Runner(SyscallsMixin, SocketExtrasMixin, TxHoldMixin):
             cfg = _config.profile(profile)
         except ValueError as e:
             raise ScriptFailure("script", str(e)) from None
+        self.init_actions: list = []
         for cmd in self.script.init_commands:
             plan = read_init(cmd.text, cfg)
             self.notes.extend(plan.notes)
+            if plan.unsupported:
+                raise unsupported("init command: " + "; ".join(plan.unsupported), line=cmd.line)
             if plan.linux_defaults and profile != "linux":
                 self.notes.append(f"init: the script asks for Linux defaults; running with "
                                   f"profile {profile!r} as requested")
             if plan.changes:
                 cfg = cfg.replace(**plan.changes)
+            self._runner_settings(plan)
+            self.init_actions.extend(plan.actions)
         for cmd in self.script.cleanup_commands:
-            self.notes.append(f"cleanup: ignored `{cmd.text.strip()}`")
+            self.notes.append(f"cleanup: not run: `{cmd.text.strip()}` (it restores the host's "
+                              "sysctls; synack's host ends with the script)")
         if self.mtu is not None:
             cfg = cfg.replace(mtu=self.mtu)
         if self.options.config:
@@ -355,6 +361,46 @@ class Runner(SyscallsMixin, SocketExtrasMixin, TxHoldMixin):
                 f"{k}={v!r}" for k, v in self.options.config.items()))
         self.base_cfg = cfg
 
+    def _runner_settings(self, plan) -> None:
+        if "notsent_lowat" in plan.runner:
+            self.notsent_lowat_sysctl = plan.runner["notsent_lowat"] or NOTSENT_LOWAT_DEFAULT
+        if "qdisc_limit" in plan.runner:
+            self.qdisc_limit = plan.runner["qdisc_limit"]
+
+    def _shell(self, ev: A.ShellCommand) -> None:
+        """A timed shell command (see initcmd): sysctls and routes for the
+        connections made from now on, the link's queue, nstat."""
+        plan = read_shell(ev.text, self.base_cfg, f"line {ev.line}")
+        if plan.unsupported:
+            raise unsupported("shell command: " + "; ".join(plan.unsupported))
+        self.notes.extend(plan.notes)
+        if plan.changes:
+            self.base_cfg = self.base_cfg.replace(**plan.changes)
+            for sock in self.fds.values():       # a listener's next connections see them
+                if sock.listener is not None:
+                    self._cfg_replace(sock.listener, **plan.changes)
+        self._runner_settings(plan)
+        self._nstat(plan.actions)
+        self.trace.append(TraceEntry(self.now_us / 1e6, "shell", f"`{ev.text.strip()}`",
+                                     ev.line))
+
+    def _nstat(self, actions) -> None:
+        """`nstat` resets the counters' history; `nstat | grep NAME`
+        succeeds (exit status 0) only when NAME grew since (nstat shows
+        only counters that changed), else the command fails the script as
+        a failing shell command fails it in packetdrill."""
+        for what, name in actions:
+            now = dict(self.host.stats)
+            if name is not None:
+                grew = sum(now.get(k, 0) - self._nstat_base.get(k, 0) for k in NSTAT[name])
+                if grew <= 0:
+                    raise ScriptFailure("shell", f"`nstat | grep {name}` found nothing: the "
+                                                 f"counter did not change")
+            self._nstat_base = now
+
+    _nstat_base: dict = {}
+    qdisc_limit: int | None = None
+
     # -- the loop -----------------------------------------------------------------
     def run(self) -> ScriptResult:
         failure: Failure | None = None
@@ -363,6 +409,7 @@ class Runner(SyscallsMixin, SocketExtrasMixin, TxHoldMixin):
         if self.dry_run:
             self.notes.append("--dry_run: the script was parsed and checked, not run")
             events = []
+        self._nstat_base = dict(self.host.stats)
         try:
             for ev in events:
                 current = ev
@@ -409,7 +456,8 @@ class Runner(SyscallsMixin, SocketExtrasMixin, TxHoldMixin):
             self._sample()
             self.code_blocks.append((ev, self.tcp_info(self._sut_conn()), self.now_us))
         elif isinstance(ev, A.ShellCommand):
-            raise unsupported(f"shell command in the middle of a script: `{ev.text.strip()}`")
+            self._wait_for(ev, start)
+            self._shell(ev)
         else:
             raise unsupported(f"event {ev}")
         self.last_event = (ev, start)
@@ -562,6 +610,11 @@ class Runner(SyscallsMixin, SocketExtrasMixin, TxHoldMixin):
             except ValueError as e:
                 raise ScriptFailure("engine", f"synack sent a segment its own wire encoder "
                                               f"rejects ({e}): {seg.describe()}") from None
+            if self.qdisc_limit == 0:
+                # the link model: a queue that holds nothing drops every packet
+                self.trace.append(TraceEntry(self.now_us / 1e6, "drop", "> " + _raw_text(
+                    parse_ip_tcp(raw)) + " (dropped by the qdisc: limit 0)"))
+                continue
             entry = TraceEntry(self.now_us / 1e6, "send", "")
             self.trace.append(entry)
             self.outq.append(Emitted(self.now_us, parse_ip_tcp(raw), entry))
