@@ -222,6 +222,9 @@ _REDIRECT = re.compile(r"^(\d?>>?|&>|\d?>&\d|<)$")
 def _commands(line: str) -> list[list[str]]:
     """A line's simple commands (split at ; && || and |, with redirections
     to /dev/null dropped); a pipeline stays one command with '|' in it."""
+    # output thrown away (`> /dev/null`, `2>&1`, `&> /dev/null`) changes nothing here
+    line = re.sub(r"(?:(?<=\s)|^)(?:\d?>>?|&>)\s*/dev/null", " ", line)
+    line = re.sub(r"(?:(?<=\s)|^)\d?>&\d", " ", line)
     lex = shlex.shlex(line, posix=True, punctuation_chars=";&|<>")
     lex.whitespace_split = True
     lex.commenters = "#"
@@ -231,10 +234,7 @@ def _commands(line: str) -> list[list[str]]:
     while i < len(raw):              # `2>&1`, `2>/dev/null`: fd-numbered redirections
         w = raw[i]
         nxt = raw[i + 1] if i + 1 < len(raw) else ""
-        if w.isdigit() and nxt.startswith((">", "<")):
-            i += 1
-            continue
-        if w in (">&", "&>") and raw[i + 1:i + 2] and raw[i + 1].isdigit():
+        if w in (">&", "&>") and nxt.isdigit():
             i += 2
             continue
         words.append(w)
