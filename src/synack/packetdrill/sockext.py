@@ -422,7 +422,14 @@ class TxHoldMixin:
         while True:
             if h.eor_end is not None:
                 if 0 < ((h.eor_end - conn.snd_nxt) & 0xFFFFFFFF) < (1 << 31):
-                    break                          # the record is not all sent yet
+                    # the record is not all sent yet; its tail does not wait
+                    # for Nagle (nothing may join it)
+                    nxt = conn.snd_nxt
+                    conn.push(self.now)
+                    if conn.snd_nxt == nxt or 0 < ((h.eor_end - conn.snd_nxt)
+                                                   & 0xFFFFFFFF) < (1 << 31):
+                        break
+                    continue
                 h.eor_end = None
             if not h.chunks:
                 break
@@ -456,8 +463,6 @@ class TxHoldMixin:
                 break
             if group[-1].eor:
                 h.eor_end = (conn.sndq_seq + len(conn.sndq)) & 0xFFFFFFFF
-                if h.chunks:
-                    conn.push(self.now)
         if not h.chunks:
             h.probe_at_us = None
         elif h.probe_at_us is None and conn.snd_nxt == conn.snd_una:
