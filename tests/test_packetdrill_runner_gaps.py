@@ -382,3 +382,33 @@ def test_nstat_counts_retransmissions():
     assert r.passed, r.failure
     f = failure(run(script.replace("* > P. 1:11(10) ack 1\n", "")))
     assert f.kind == "shell" and "TcpRetransSegs" in f.message
+
+
+# -- how much of a write Linux takes ------------------------------------------------------
+
+def test_write_takes_buffers_of_half_the_peer_window_and_stops_at_notsent_lowat():
+    # peer window 32896 -> buffers of 16 segments (16000 bytes); IW 10 goes
+    # out at once, the rest waits; a new buffer is started only while unsent
+    # data is under TCP_NOTSENT_LOWAT
+    script = """\
+    0 socket(..., SOCK_STREAM, IPPROTO_TCP) = 3
+    +0 bind(3, ..., ...) = 0
+    +0 listen(3, 1) = 0
+    +0 < S 0:0(0) win 32792 <mss 1000,nop,wscale 7>
+    +0 > S. 0:0(0) ack 1 <mss 1460,nop,wscale 8>
+    +.01 < . 1:1(0) ack 1 win 257
+    +0 accept(3, ..., ...) = 4
+    +0 setsockopt(4, SOL_TCP, TCP_NOTSENT_LOWAT, [LOWAT], 4) = 0
+    +0 fcntl(4, F_SETFL, O_RDWR|O_NONBLOCK) = 0
+    +0 write(4, ..., 59000) = TAKEN
+    +0 > P. 1:10001(10000) ack 1
+    """
+    assert run(script, defines={"LOWAT": "4000", "TAKEN": "26000"}).passed
+    assert run(script, defines={"LOWAT": "32000", "TAKEN": "42000"}).passed
+    f = failure(run(script, defines={"LOWAT": "4000", "TAKEN": "59000"}))
+    assert "expected result 59000 but got 26000" in f.message
+
+
+def test_sndbuf_limited_time_needs_everything_sent():
+    from synack.packetdrill.sockstats import SockStats
+    assert SockStats().info(None, 0) == {}

@@ -61,7 +61,7 @@ from .packets import (ACK, CWR, SYN, Mapping, PacketError, WirePacket,
                       build_inbound, compare, flags_from_script,
                       fragment_problem, parse_ip_tcp, to_script_space)
 from .parser import parse_file, parse_text
-from .sockext import NOTSENT_LOWAT_DEFAULT, SocketExtrasMixin, TxHoldMixin
+from .sockext import NOTSENT_LOWAT_DEFAULT, LinuxWriteMixin, SocketExtrasMixin, TxHoldMixin
 from .syscalls import SYSCALLS, Done, Sock, SyscallsMixin, WouldBlock, _BadFd, strerror
 from .tcpinfo import SYMBOLS as TCPINFO_SYMBOLS
 from .tcpinfo import names_used, snapshot, unmapped_names
@@ -190,7 +190,7 @@ def _secs(us: int) -> str:
 # --------------------------------------------------------------------------
 # the interpreter
 
-class Runner(SyscallsMixin, SocketExtrasMixin, TxHoldMixin):
+class Runner(SyscallsMixin, SocketExtrasMixin, TxHoldMixin, LinuxWriteMixin):
     def __init__(self, script: A.Script, options: RunOptions | None = None):
         self.script = script
         self.options = options or RunOptions()
@@ -589,9 +589,9 @@ class Runner(SyscallsMixin, SocketExtrasMixin, TxHoldMixin):
         sut = self._sut_conn()
         if sut is not None and all(sut is not c for c in conns):
             conns.append(sut)
-        p = self.pending
-        blocked = {id(p.block.conn)} if p is not None and p.block.conn is not None else set()
-        self.stats.update(self.now_us, conns, blocked)
+        nospace = {id(s.conn) for s in self.fds.values()
+                   if s.conn is not None and s.sockopts.get(("nospace",))}
+        self.stats.update(self.now_us, conns, nospace)
 
     def tcp_info(self, obj) -> dict[str, int]:
         """TCP_INFO of a connection (or listener): the engine's fields and

@@ -68,9 +68,14 @@ class SocketExtrasMixin:
         return (conn.rcv_nxt, conn.state, getattr(conn, "error", None), conn.eof)
 
     def epoll_sample(self) -> None:
-        """After each step: wake the epoll items of every socket that was
-        woken (see the module doc)."""
+        """After each step: clear Linux's SOCK_NOSPACE of sockets whose
+        writers may go on (sk_stream_write_space), and wake the epoll items
+        of every socket that was woken (see the module doc)."""
         if not self.epolls:
+            for sock in self.fds.values():
+                if sock.sockopts.get(("nospace",)) and sock.conn is not None \
+                        and self._writable(sock):
+                    sock.sockopts.pop(("nospace",), None)
             return
         sigs = getattr(self, "_wake_sigs", None)
         if sigs is None:
@@ -520,3 +525,66 @@ class TxHoldMixin:
 
     def uncork(self, sock: Sock, push_all: bool = False) -> None:
         self.tx_release(sock, uncork=True, more_too=push_all)
+
+
+# --------------------------------------------------------------------------
+# how much of a write Linux takes (tcp_sendmsg_locked)
+
+#: Linux's GSO limit on the TUN device (GSO_LEGACY_MAX_SIZE) less
+#: MAX_TCP_HEADER and one byte, as tcp_xmit_size_goal starts from
+_GSO_PKTSIZE = 65536 - 1 - 320
+
+
+def size_goal(conn) -> int:
+    """tcp_xmit_size_goal: the size of the buffers Linux fills from a write,
+    whole segments up to half the largest window the peer offered
+    (tcp_bound_to_half_wnd), at least one segment."""
+    mss = max(1, conn.snd_mss)
+    max_window = conn.max_snd_wnd
+    cutoff = max_window >> 1 if max_window > 536 else max_window
+    goal = _GSO_PKTSIZE
+    if cutoff and goal > cutoff:
+        goal = max(cutoff, 68 - 20)
+    return max(mss, (goal // mss) * mss)
+
+
+class LinuxWriteMixin:
+    """write() as Linux takes it. Data is copied into buffers of
+    `size_goal` bytes; a partly filled last buffer is filled first; a new
+    buffer is started only while the send queue (sent and unsent data) is
+    below the send buffer size and the unsent data is below
+    TCP_NOTSENT_LOWAT (sk_stream_memory_free). So a write may overshoot the
+    buffer by up to one buffer, and stops as soon as it may not. The push
+    mark goes on the last octet taken (tcp_push)."""
+
+    def linux_write(self, sock: Sock, conn, n: int, push: bool = True) -> int:
+        goal = size_goal(conn)
+        lowat = self.notsent_lowat(sock)
+        accepted = 0
+        while accepted < n:
+            unsent = len(conn.sndq) - ((conn.snd_nxt - conn.sndq_seq) & 0xFFFFFFFF)
+            tail = unsent % goal
+            if tail:
+                take = min(n - accepted, goal - tail)
+            else:
+                if len(conn.sndq) >= conn.sndbuf or unsent >= lowat:
+                    break
+                take = min(n - accepted, goal)
+            last = accepted + take == n
+            keep = conn.sndbuf
+            conn.sndbuf = max(keep, len(conn.sndq) + take)   # the engine's own limit
+            try:
+                given = conn.send(bytes(take), self.now, push=push and last)
+            finally:
+                conn.sndbuf = keep
+            accepted += given
+            if given < take:
+                break
+        if push and 0 < accepted < n:
+            # tcp_push marks the end of what was copied
+            end = (conn.sndq_seq + len(conn.sndq)) & 0xFFFFFFFF
+            if 0 < ((end - conn.snd_nxt) & 0xFFFFFFFF) < (1 << 31):
+                if not isinstance(conn.push_seqs, list):
+                    conn.push_seqs = []
+                conn.push_seqs.append(end)
+        return accepted

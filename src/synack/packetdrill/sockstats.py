@@ -17,8 +17,9 @@ after every step (an injected packet, a timer, a system call) and keeps:
   "chrono" statistics, in microseconds. At any time a connection is in at
   most one of: sending (data queued or in flight), held back by the peer's
   receive window (data waits and the offered window has no room), held back
-  by the send buffer (the application waits for buffer space); a higher one
-  of these wins. `tcpi_busy_time` is the sum of all three, as in
+  by the send buffer (the application ran out of buffer, everything queued
+  is sent and cwnd is not the limit, until the writer is woken); a higher
+  one of these wins. `tcpi_busy_time` is the sum of all three, as in
   `tcp_get_info`.
 """
 from __future__ import annotations
@@ -62,16 +63,27 @@ def _unsent(conn) -> int:
     return len(sndq) - ((conn.snd_nxt - conn.sndq_seq) & MASK)
 
 
-def _chrono(conn, write_blocked: bool) -> int:
+def _chrono(conn, nospace: bool, current: int) -> int:
     if getattr(conn, "sndq", None) is None or conn.state not in _SYNCHRONIZED:
         return NONE                      # the handshake is not counted
     unsent = _unsent(conn)
     in_flight = (conn.snd_nxt - conn.snd_una) & MASK
-    if write_blocked:
-        return SNDBUF
+    if nospace:
+        # Linux (tcp_cwnd_validate): the application ran out of buffer, all
+        # queued data is sent and cwnd is not the limit; it lasts until the
+        # writer is woken (tcp_check_space)
+        if current == SNDBUF:
+            return SNDBUF
+        cc = getattr(conn, "cc", None)
+        if unsent <= 0 and cc is not None and in_flight < cc.cwnd:
+            return SNDBUF
     if unsent > 0:
+        # Linux's tcp_write_xmit tests cwnd before the window: only a
+        # sender that cwnd would let go on is receive-window limited
+        cc = getattr(conn, "cc", None)
+        cwnd_room = cc is None or in_flight + min(unsent, conn.snd_mss) <= cc.cwnd
         room = (conn.snd_una + conn.snd_wnd - conn.snd_nxt) & MASK
-        if room == 0 or room >= 1 << 31 or room < min(unsent, conn.snd_mss):
+        if cwnd_room and (room == 0 or room >= 1 << 31 or room < min(unsent, conn.snd_mss)):
             return RWND
         return BUSY
     return BUSY if in_flight else NONE
@@ -85,7 +97,8 @@ class SockStats:
 
     def update(self, now_us: int, conns, blocked_writers: set[int]) -> None:
         """Sample `conns` (connections) at `now_us`; `blocked_writers` holds
-        id()s of the connections whose application is waiting to write."""
+        id()s of the connections whose application ran out of send buffer
+        and has not been woken yet (Linux's SOCK_NOSPACE)."""
         for conn in conns:
             if conn is None or not hasattr(conn, "snd_mss"):
                 continue
@@ -99,7 +112,7 @@ class SockStats:
             elif c.established_us is not None and conn.rcv_nxt != c.rcv_nxt:
                 c.rcv_nxt = conn.rcv_nxt
                 c.last_rcv_us = now_us
-            new = _chrono(conn, id(conn) in blocked_writers)
+            new = _chrono(conn, id(conn) in blocked_writers, c.chrono)
             if new != c.chrono:
                 c.totals[c.chrono] += now_us - c.since_us
                 c.chrono, c.since_us = new, now_us

@@ -569,7 +569,9 @@ class SyscallsMixin:
                 if self.tx_hold_send(sock, conn, n - state["done"], flags):
                     state["done"] = n            # held by the socket (cork, MSG_EOR)
                     return _ok(n)
-                state["done"] += conn.send(bytes(n - state["done"]), self.now)
+                if state["done"] and not self._writable(sock):
+                    return None                  # Linux wakes a writer only at sk_stream_wspace >= half the queue
+                state["done"] += self.linux_write(sock, conn, n - state["done"])
             except OSError as e:
                 if getattr(conn, "error", None) == errno_name(e):
                     sock.error_reported = True
