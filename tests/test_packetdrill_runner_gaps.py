@@ -321,7 +321,7 @@ def test_shell_arithmetic_and_lists_in_init():
 
 @pytest.mark.parametrize("command, words", [
     ("sysctl -q net.ipv4.tcp_no_such_thing=1", "no engine equivalent"),
-    ("sysctl -q net.ipv4.tcp_min_tso_segs=10", "synack models only 2"),
+    ("sysctl -q net.ipv4.tcp_mtu_probing=1", "synack models only 0"),
     ("sysctl -q net.ipv4.tcp_rmem=$((1/0))", "division by zero"),
     ("tc qdisc replace dev tun0 root fq", "does not pace"),
     ("cat /proc/net/tcp", "a command the runner does not model"),
@@ -409,6 +409,26 @@ def test_write_takes_buffers_of_half_the_peer_window_and_stops_at_notsent_lowat(
     assert "expected result 59000 but got 26000" in f.message
 
 
-def test_sndbuf_limited_time_needs_everything_sent():
-    from synack.packetdrill.sockstats import SockStats
-    assert SockStats().info(None, 0) == {}
+
+def test_min_tso_segs_sets_the_psh_units():
+    # tcp_min_tso_segs=10 with cwnd 10: Linux sends 5-segment TSO units
+    # (at most half the cwnd), PSH on each unit's last segment
+    script = """\
+    `sysctl -q net.ipv4.tcp_min_tso_segs=SEGS`
+    0 socket(..., SOCK_STREAM, IPPROTO_TCP) = 3
+    +0 bind(3, ..., ...) = 0
+    +0 listen(3, 1) = 0
+    +0 < S 0:0(0) win 65535 <mss 1000,nop,wscale 7>
+    +0 > S. 0:0(0) ack 1 <mss 1460,nop,wscale 8>
+    +.1 < . 1:1(0) ack 1 win 511
+    +0 accept(3, ..., ...) = 4
+    +0 write(4, ..., 26000) = 26000
+    +0 > P. 1:5001(5000) ack 1
+    +0 > P. 5001:10001(5000) ack 1
+    """
+    r = run(script.replace("SEGS", "10"))
+    assert r.passed, r.failure
+    psh = [t.text for t in r.trace if t.what == "send" and t.text.startswith("> P.")]
+    assert psh == ["> P. 4001:5001(1000) ack 1 win 512", "> P. 9001:10001(1000) ack 1 win 512"]
+    f = failure(run(script.replace("SEGS", "2")))     # 2-segment units: PSH on the 2nd
+    assert f.kind == "packet" and f.line == 10

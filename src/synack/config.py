@@ -53,6 +53,9 @@ class Config:
     #: that, and also on every second segment of a transmission burst, as
     #: Linux's smallest TSO/GSO unit (tcp_min_tso_segs = 2) comes out.
     psh: str = "write"
+    #: with psh="linux": segments per TSO unit, Linux's tcp_min_tso_segs (2);
+    #: above 2, a unit is also at most half the cwnd (Linux's tcp_cwnd_test)
+    tso_segs: int = 2
     initial_window: int | None = None  #: segments; None = RFC 5681 §3.1 by MSS
     congestion_control: str = "cubic"   #: RFC 9438, the default; "reno" is RFC 5681
     #: slow-start increase per ACK, in segments (RFC 5681 §3.1: at most one

@@ -162,7 +162,8 @@ class Connection:
         self.ooo_stamp = 0
         # short queues as lists (an empty deque is 760 bytes), and none until used
         self.push_seqs: Any = _EMPTY       # the sequence number after each SEND's last octet
-        self.psh_pairs = cfg.psh == "linux"
+        # PSH every `psh_pairs` segments of a burst ("linux" PSH policy; 0: off)
+        self.psh_pairs = 2 if cfg.psh == "linux" else 0
         self.rcvbuf = cfg.rcvbuf
         self.sndbuf = cfg.sndbuf
         self.fin_queued = self.fin_sent = False
@@ -1568,6 +1569,10 @@ class Connection:
             iw = (self.cfg.initial_window * mss if self.cfg.initial_window
                   else _iw_bytes(mss))
             cc.on_idle_restart(iw)
+        if self.psh_pairs and self.cfg.tso_segs > 2:
+            # Linux's TSO units with tcp_min_tso_segs above 2: that many
+            # segments, but at most half the cwnd (tcp_cwnd_test)
+            self.psh_pairs = max(1, min(self.cfg.tso_segs, (cc.cwnd // mss) >> 1))
         while True:
             una = self.snd_una
             nxt = self.snd_nxt
@@ -1639,7 +1644,8 @@ class Connection:
             ps.pop(0)
             if p_off > s_off:
                 psh = True
-        if psh or (index & 1 and self.psh_pairs):
+        pairs = self.psh_pairs
+        if psh or (pairs and (index + 1) % pairs == 0):
             flags = ACK | PSH
         else:
             flags = ACK

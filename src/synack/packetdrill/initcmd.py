@@ -82,6 +82,7 @@ SYSCTLS = {
     "net.ipv4.tcp_wmem": _wmem,
     "net.ipv4.tcp_congestion_control": ("congestion_control", str),
     "net.ipv4.tcp_early_retrans": _early_retrans,
+    "net.ipv4.tcp_min_tso_segs": ("tso_segs", int),
 }
 
 #: sysctls the runner itself keeps (not engine Config fields)
@@ -90,8 +91,6 @@ RUNNER_SYSCTLS = {"net.ipv4.tcp_notsent_lowat": "notsent_lowat"}
 #: sysctls whose Linux default (common/defaults.sh) is what the profile
 #: models: accepted at these values, unsupported at any other.
 SAME_AS_PROFILE = {
-    "net.ipv4.tcp_min_tso_segs": ("2", "the linux profile's PSH placement models 2-segment "
-                                       "TSO units"),
     "net.ipv4.tcp_slow_start_after_idle": ("1", "the engine restarts from the restart window "
                                                 "after an idle RTO (RFC 5681 §4.1)"),
     "net.ipv4.tcp_frto": ("2", "the profile's default"),
