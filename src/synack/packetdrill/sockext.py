@@ -521,7 +521,13 @@ class TxHoldMixin:
             if h.chunks or h.eor_end is not None:
                 sock = self.fds.get(fd)
                 if sock is not None:
-                    self.tx_release(sock)
+                    try:
+                        self.tx_release(sock)
+                    except OSError:
+                        # the connection can take no more (reset, shut down):
+                        # what was held is lost with it, as in Linux
+                        h.chunks.clear()
+                        h.eor_end = None
 
     def uncork(self, sock: Sock, push_all: bool = False) -> None:
         self.tx_release(sock, uncork=True, more_too=push_all)

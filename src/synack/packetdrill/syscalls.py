@@ -569,7 +569,7 @@ class SyscallsMixin:
                 if self.tx_hold_send(sock, conn, n - state["done"], flags):
                     state["done"] = n            # held by the socket (cork, MSG_EOR)
                     return _ok(n)
-                if state["done"] and not self._writable(sock):
+                if state.get("waited") and not self._writable(sock):
                     return None                  # Linux wakes a writer only at sk_stream_wspace >= half the queue
                 state["done"] += self.linux_write(sock, conn, n - state["done"])
             except OSError as e:
@@ -583,6 +583,7 @@ class SyscallsMixin:
             sock.sockopts[("nospace",)] = 1      # Linux's SOCK_NOSPACE: wake writers later
             if nonblock:
                 return _ok(state["done"]) if state["done"] else _err("EAGAIN")
+            state["waited"] = 1
             return None
 
         if n == 0:
