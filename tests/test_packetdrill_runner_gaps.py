@@ -432,3 +432,10 @@ def test_min_tso_segs_sets_the_psh_units():
     assert psh == ["> P. 4001:5001(1000) ack 1 win 512", "> P. 9001:10001(1000) ack 1 win 512"]
     f = failure(run(script.replace("SEGS", "2")))     # 2-segment units: PSH on the 2nd
     assert f.kind == "packet" and f.line == 10
+
+
+def test_an_undefined_name_asks_for_a_definition():
+    script = SERVER.replace("< S 0:0(0) win 6000 <mss 1000>",
+                            "< S 0:0(0) win 6000 <mss 1000,FO COOKIE,nop,nop>")
+    f = failure(run(script))
+    assert f.kind == "script" and "-D COOKIE=VALUE" in f.message and f.line == 4

@@ -420,6 +420,9 @@ class Runner(SyscallsMixin, SocketExtrasMixin, TxHoldMixin, LinuxWriteMixin):
         except ScriptFailure as f:
             line = f.line if f.line is not None else (current.line if current else None)
             failure = Failure(f.kind, f.message, line, self._line_text(line), f.expected, f.actual)
+        except A.UndefinedSymbolError as e:          # the script needs a -D definition
+            line = current.line if current else None
+            failure = Failure("script", str(e), line, self._line_text(line))
         except Exception as e:                      # the engine (or runner) blew up
             line = current.line if current else None
             tb = traceback.format_exception(type(e), e, e.__traceback__)
