@@ -439,3 +439,63 @@ def test_an_undefined_name_asks_for_a_definition():
                             "< S 0:0(0) win 6000 <mss 1000,FO COOKIE,nop,nop>")
     f = failure(run(script))
     assert f.kind == "script" and "-D COOKIE=VALUE" in f.message and f.line == 4
+
+
+def test_epoll_oneshot_until_mod():
+    r = run(SERVER + """\
+    +0 epoll_create(1) = 5
+    +0 epoll_ctl(5, EPOLL_CTL_ADD, 4, {events=EPOLLOUT|EPOLLONESHOT, fd=4}) = 0
+    +0 epoll_wait(5, {events=EPOLLOUT, fd=4}, 1, 0) = 1
+    +0 epoll_wait(5, {events=0, ptr=0}, 1, 0) = 0
+    +0 < P. 1:101(100) ack 1 win 6000
+    +0 > . 1:1(0) ack 101
+    +0 epoll_wait(5, {events=0, ptr=0}, 1, 0) = 0
+    +0 epoll_ctl(5, EPOLL_CTL_MOD, 4, {events=EPOLLIN, fd=4}) = 0
+    +0 epoll_wait(5, {events=EPOLLIN, fd=4}, 1, 0) = 1
+    +0 epoll_ctl(5, EPOLL_CTL_MOD, 3, {events=EPOLLIN, fd=3}) = -1 ENOENT (No such file or directory)
+    +0 epoll_ctl(4, EPOLL_CTL_ADD, 3, {events=EPOLLIN, fd=3}) = -1 EINVAL (Invalid argument)
+    """)
+    assert r.passed, r.failure
+
+
+def test_sndbuf_limited_counts_only_while_everything_is_sent():
+    # SO_SNDBUF 1000 gives Linux's minimum, 4608. The write fills a buffer
+    # (half the peer's 60000 window: 30000); IW10 sends 10000 of it, the
+    # rest (20000) stays a partly filled buffer, which takes 10000 more; then
+    # the queue is over the send buffer and the write stops at 40000. The
+    # connection is send-buffer limited from when all of it is sent with
+    # cwnd to spare (ack 20001: 20000 in flight, cwnd 30) until the writer
+    # may go on (ack 40001: the queue is empty)
+    r = run(SERVER.replace("win 6000", "win 60000") + """\
+    +0 fcntl(4, F_SETFL, O_RDWR|O_NONBLOCK) = 0
+    +0 setsockopt(4, SOL_SOCKET, SO_SNDBUF, [1000], 4) = 0
+    +0 getsockopt(4, SOL_SOCKET, SO_SNDBUF, [4608], [4]) = 0
+    +0 write(4, ..., 100000) = 40000
+    +.1 < . 1:1(0) ack 10001 win 60000
+    +0 %{ assert tcpi_sndbuf_limited == 0, tcpi_sndbuf_limited }%
+    +.1 < . 1:1(0) ack 20001 win 60000
+    +0 %{ assert tcpi_sndbuf_limited == 0, tcpi_sndbuf_limited }%
+    +.1 < . 1:1(0) ack 30001 win 60000
+    +.1 < . 1:1(0) ack 40001 win 60000
+    +0 %{ assert tcpi_sndbuf_limited == 200000, tcpi_sndbuf_limited }%
+    +0 %{ assert tcpi_busy_time == 400000, tcpi_busy_time }%
+    +0 %{ assert tcpi_rwnd_limited == 0, tcpi_rwnd_limited }%
+    """)
+    assert r.passed, r.failure
+
+
+@pytest.mark.parametrize("sysctl, ok", [
+    ("net.ipv4.tcp_fastopen=0x1", True),        # client bit: no socket can use it here
+    ("net.ipv4.tcp_fastopen=0x400", False),     # Fast Open on every listener
+    ("net.ipv4.tcp_ecn=2", True),               # noted: a script expecting ECN fails at it
+    ("net.ipv4.tcp_frto=2", True),              # the profile's value
+    ("net.ipv4.tcp_frto=0", False),
+    ("net.ipv4.tcp_early_retrans=0", True),     # -> tlp False
+])
+def test_sysctl_acceptance(sysctl, ok):
+    from synack.config import linux_profile
+    from synack.packetdrill.initcmd import read_init
+    plan = read_init(f"sysctl -q {sysctl}", linux_profile())
+    assert (not plan.unsupported) == ok, plan.unsupported
+    if sysctl.endswith("early_retrans=0"):
+        assert plan.changes == {"tlp": False}
