@@ -249,7 +249,7 @@ def test_python_block_with_unmapped_field_fails_not_skipped():
     ("+0 splice(4, NULL, 5, NULL, 10, 0) = 10", "system call splice()"),
     ("+0 send(4, ..., 10, MSG_OOB) = 10", "send flags"),
     ("+0 setsockopt(4, SOL_TCP, TCP_FASTOPEN, [1], 4) = 0", "TCP_FASTOPEN"),
-    ("+0 `tc qdisc add dev tun0 root fq`", "shell command"),
+    ("+0 `tc qdisc add dev tun0 root netem delay 10ms`", "shell command"),
     ("+0 < [ect0] . 1:1(0) ack 1 win 6000", "IP ECN"),
 ])
 def test_unsupported_constructs_fail_clearly(line, what):
