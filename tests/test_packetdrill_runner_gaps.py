@@ -499,3 +499,27 @@ def test_sysctl_acceptance(sysctl, ok):
     assert (not plan.unsupported) == ok, plan.unsupported
     if sysctl.endswith("early_retrans=0"):
         assert plan.changes == {"tlp": False}
+
+
+def test_slow_start_after_idle_follows_the_sysctl():
+    # Linux's defaults keep cwnd over an idle period (the linux profile);
+    # tcp_slow_start_after_idle=1 restarts from the restart window (RFC 5681 §4.1)
+    script = """\
+    `sysctl -q net.ipv4.tcp_slow_start_after_idle=IDLE`
+    0 socket(..., SOCK_STREAM, IPPROTO_TCP) = 3
+    +0 bind(3, ..., ...) = 0
+    +0 listen(3, 1) = 0
+    +0 < S 0:0(0) win 65535 <mss 1000,nop,wscale 7>
+    +0 > S. 0:0(0) ack 1 <mss 1460,nop,wscale 8>
+    +.1 < . 1:1(0) ack 1 win 511
+    +0 accept(3, ..., ...) = 4
+    +0 write(4, ..., 10000) = 10000
+    +.1 < . 1:1(0) ack 10001 win 511
+    +0 %{ assert tcpi_snd_cwnd == 20, tcpi_snd_cwnd }%
+    +2 write(4, ..., 30000) = 30000
+    +0 %{ assert tcpi_snd_cwnd == CWND, tcpi_snd_cwnd }%
+    """
+    assert run(script.replace("IDLE", "0").replace("CWND", "20")).passed
+    assert run(script.replace("IDLE", "1").replace("CWND", "10")).passed
+    assert run(script.replace("`sysctl -q net.ipv4.tcp_slow_start_after_idle=IDLE`\n", "")
+               .replace("CWND", "20")).passed                 # the linux profile: no restart

@@ -1562,7 +1562,7 @@ class Connection:
         limited = False
         if (self.snd_nxt == self.snd_una and self.last_data_send is not None
                 and len(q) > ((self.snd_nxt - self.sndq_seq) & MASK)
-                and now - self.last_data_send > self.rtt.rto):
+                and now - self.last_data_send > self.rtt.rto and self.cfg.idle_restart):
             # RFC 5681 §4.1: idle for more than an RTO, restart from the
             # restart window RW = min(IW, cwnd)
             self.last_data_send = None

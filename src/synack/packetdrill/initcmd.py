@@ -84,6 +84,7 @@ SYSCTLS = {
     "net.ipv4.tcp_congestion_control": ("congestion_control", str),
     "net.ipv4.tcp_early_retrans": _early_retrans,
     "net.ipv4.tcp_min_tso_segs": ("tso_segs", int),
+    "net.ipv4.tcp_slow_start_after_idle": ("idle_restart", _bool),
 }
 
 #: sysctls the runner itself keeps (not engine Config fields)
@@ -92,8 +93,6 @@ RUNNER_SYSCTLS = {"net.ipv4.tcp_notsent_lowat": "notsent_lowat"}
 #: sysctls whose Linux default (common/defaults.sh) is what the profile
 #: models: accepted at these values, unsupported at any other.
 SAME_AS_PROFILE = {
-    "net.ipv4.tcp_slow_start_after_idle": ("1", "the engine restarts from the restart window "
-                                                "after an idle RTO (RFC 5681 §4.1)"),
     "net.ipv4.tcp_frto": ("2", "the profile's default"),
     "net.ipv4.tcp_dsack": ("1", "the engine sends D-SACKs (RFC 2883)"),
     "net.ipv4.tcp_fack": ("0", "no FACK (the engine follows RFC 6675)"),
