@@ -770,3 +770,37 @@ def test_realtime_stacks_over_a_packet_device():
         b.close()
         ka.close()
         kb.close()
+
+
+def test_notsent_lowat_option_as_linux_reports_it():
+    """TCP_NOTSENT_LOWAT reads 0 until set, then what was set, as on the real
+    Linux socket (checked here against one: no traffic, no interface)."""
+    import socket as real
+    r = real.socket(real.AF_INET, real.SOCK_STREAM)
+    try:
+        linux_default = r.getsockopt(real.IPPROTO_TCP, socket.TCP_NOTSENT_LOWAT)
+        r.setsockopt(real.IPPROTO_TCP, socket.TCP_NOTSENT_LOWAT, 4000)
+        linux_set = r.getsockopt(real.IPPROTO_TCP, socket.TCP_NOTSENT_LOWAT)
+    finally:
+        r.close()
+    a, _ = SimStack.pair(seed=7, delay=0.005)
+    s = a.socket()
+    assert s.getsockopt(socket.IPPROTO_TCP, socket.TCP_NOTSENT_LOWAT) == linux_default == 0
+    s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NOTSENT_LOWAT, 4000)
+    assert s.getsockopt(socket.IPPROTO_TCP, socket.TCP_NOTSENT_LOWAT) == linux_set == 4000
+
+
+def test_notsent_lowat_limits_unsent_data(sim):
+    a, b = sim
+    c, s, _ = connected(a, b)
+    c.setblocking(False)
+    mss = c.connection.snd_mss
+    c.setsockopt(socket.IPPROTO_TCP, socket.TCP_NOTSENT_LOWAT, 2 * mss)
+    n = c.send(b"x" * 100_000)
+    conn = c.connection
+    unsent = len(conn.sndq) - ((conn.snd_nxt - conn.sndq_seq) & 0xFFFFFFFF)
+    assert n < 100_000 and 2 * mss <= unsent < 3 * mss       # stopped at the mark
+    with pytest.raises(BlockingIOError):
+        c.send(b"y")
+    c.setsockopt(socket.IPPROTO_TCP, socket.TCP_NOTSENT_LOWAT, 0)     # no mark
+    assert c.send(b"z" * 10_000) == 10_000

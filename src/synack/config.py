@@ -53,7 +53,13 @@ class Config:
     #: that, and also on every second segment of a transmission burst, as
     #: Linux's smallest TSO/GSO unit (tcp_min_tso_segs = 2) comes out.
     psh: str = "write"
+    #: with psh="linux": segments per TSO unit, Linux's tcp_min_tso_segs (2);
+    #: above 2, a unit is also at most half the cwnd (Linux's tcp_cwnd_test)
+    tso_segs: int = 2
     initial_window: int | None = None  #: segments; None = RFC 5681 §3.1 by MSS
+    #: RFC 5681 §4.1: after an idle RTO, restart from the restart window
+    #: (Linux's net.ipv4.tcp_slow_start_after_idle; its defaults turn it off)
+    idle_restart: bool = True
     congestion_control: str = "cubic"   #: RFC 9438, the default; "reno" is RFC 5681
     #: slow-start increase per ACK, in segments (RFC 5681 §3.1: at most one
     #: SMSS per ACK; RFC 3465 allows 2); None = by every segment the ACK
@@ -107,7 +113,8 @@ def linux_profile() -> Config:
     delayed ACK from 40 ms with quick-ack mode, wscale 8 from a 15 MiB maximum
     receive buffer, timestamps and SACK on, CUBIC, TIME_WAIT 60 s, 6 SYN
     retries, slow start by delivered segments only while cwnd-limited, Tail
-    Loss Probe, PSH as Linux places it."""
+    Loss Probe, PSH as Linux places it, no slow-start restart after idle
+    (tcp_slow_start_after_idle=0)."""
     return Config(
         rto_min=0.2, rto_max=120.0, syn_retries=6, synack_retries=5,
         delayed_ack_timeout=0.2, delayed_ack_min=0.04,
@@ -115,7 +122,7 @@ def linux_profile() -> Config:
         max_rcvbuf=15728640, msl=30.0, r2=15,   # tcp_rmem max 15 MiB -> wscale 8
         congestion_control="cubic",
         quickack=True, psh="linux", abc_limit=None, cwnd_validation=True, tlp=True, tlp_extra=0.002,
-        hystart="linux",
+        hystart="linux", idle_restart=False,
     )
 
 

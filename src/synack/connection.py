@@ -184,7 +184,8 @@ class Connection:
         self.ooo_stamp = 0
         # short queues as lists (an empty deque is 760 bytes), and none until used
         self.push_seqs: Any = _EMPTY       # the sequence number after each SEND's last octet
-        self.psh_pairs = cfg.psh == "linux"
+        # PSH every `psh_pairs` segments of a burst ("linux" PSH policy; 0: off)
+        self.psh_pairs = 2 if cfg.psh == "linux" else 0
         self.rcvbuf = cfg.rcvbuf
         self.sndbuf = cfg.sndbuf
         self.fin_queued = self.fin_sent = False
@@ -317,8 +318,10 @@ class Connection:
         self.progress_time = now
         Connection._update_deadline(self)
 
-    def send(self, data, now: float) -> int:
-        """SEND call (§3.10.2): queue what fits in the send buffer; return its size."""
+    def send(self, data, now: float, push: bool = True) -> int:
+        """SEND call (§3.10.2): queue what fits in the send buffer; return its size.
+        `push` False (MSG_MORE) queues the data without the push mark of the
+        call's end (§3.9.1.2: PSH is the caller's choice)."""
         st = self.state
         if self.error:
             raise os_error(self.error)
@@ -332,10 +335,11 @@ class Connection:
         n = len(data) if len(data) <= room else room
         self.sndq += data[:n] if n < len(data) else data
         # where this SEND ends: its last segment carries PSH (MUST-61, §3.9.1.2)
-        ps = self.push_seqs
-        if ps is _EMPTY:
-            ps = self.push_seqs = []
-        ps.append((self.sndq_seq + len(self.sndq)) & MASK)
+        if push:
+            ps = self.push_seqs
+            if ps is _EMPTY:
+                ps = self.push_seqs = []
+            ps.append((self.sndq_seq + len(self.sndq)) & MASK)
         if st is ESTABLISHED or st is CLOSE_WAIT:
             Connection._output(self, now)
             Connection._update_deadline(self)
@@ -1620,13 +1624,17 @@ class Connection:
         limited = False
         if (self.snd_nxt == self.snd_una and self.last_data_send is not None
                 and len(q) > ((self.snd_nxt - self.sndq_seq) & MASK)
-                and now - self.last_data_send > self.rtt.rto):
+                and now - self.last_data_send > self.rtt.rto and self.cfg.idle_restart):
             # RFC 5681 §4.1: idle for more than an RTO, restart from the
             # restart window RW = min(IW, cwnd)
             self.last_data_send = None
             iw = (self.cfg.initial_window * mss if self.cfg.initial_window
                   else _iw_bytes(mss))
             cc.on_idle_restart(iw)
+        if self.psh_pairs and self.cfg.tso_segs > 2:
+            # Linux's TSO units with tcp_min_tso_segs above 2: that many
+            # segments, but at most half the cwnd (tcp_cwnd_test)
+            self.psh_pairs = max(1, min(self.cfg.tso_segs, (cc.cwnd // mss) >> 1))
         while True:
             una = self.snd_una
             nxt = self.snd_nxt
@@ -1698,7 +1706,8 @@ class Connection:
             ps.pop(0)
             if p_off > s_off:
                 psh = True
-        if psh or (index & 1 and self.psh_pairs):
+        pairs = self.psh_pairs
+        if psh or (pairs and (index + 1) % pairs == 0):
             flags = ACK | PSH
         else:
             flags = ACK

@@ -83,6 +83,7 @@ TCP_KEEPIDLE = getattr(_std, "TCP_KEEPIDLE", 4)
 TCP_KEEPINTVL = getattr(_std, "TCP_KEEPINTVL", 5)
 TCP_KEEPCNT = getattr(_std, "TCP_KEEPCNT", 6)
 TCP_USER_TIMEOUT = getattr(_std, "TCP_USER_TIMEOUT", 18)
+TCP_NOTSENT_LOWAT = getattr(_std, "TCP_NOTSENT_LOWAT", 25)
 IPV6_V6ONLY = getattr(_std, "IPV6_V6ONLY", 26)
 SHUT_RD = _std.SHUT_RD
 SHUT_WR = _std.SHUT_WR
@@ -116,7 +117,7 @@ __all__ = [
     "SO_REUSEADDR", "SO_REUSEPORT", "SO_KEEPALIVE", "SO_LINGER", "SO_RCVBUF", "SO_SNDBUF",
     "SO_ERROR", "SO_TYPE", "SO_ACCEPTCONN", "SO_DOMAIN", "SO_PROTOCOL",
     "TCP_NODELAY", "TCP_MAXSEG", "TCP_KEEPIDLE", "TCP_KEEPINTVL", "TCP_KEEPCNT",
-    "TCP_USER_TIMEOUT", "IPV6_V6ONLY", "SHUT_RD", "SHUT_WR", "SHUT_RDWR",
+    "TCP_USER_TIMEOUT", "TCP_NOTSENT_LOWAT", "IPV6_V6ONLY", "SHUT_RD", "SHUT_WR", "SHUT_RDWR",
     "MSG_OOB", "MSG_PEEK", "MSG_DONTWAIT", "MSG_WAITALL", "MSG_NOSIGNAL",
 ]
 
@@ -215,6 +216,7 @@ class socket:
         self._nodelay = not cfg.nagle
         self._maxseg = cfg.mss or 0
         self._user_timeout_ms = int(cfg.user_timeout * 1000) if cfg.user_timeout else 0
+        self._notsent_lowat = 0          # TCP_NOTSENT_LOWAT; 0: not set (no limit)
         self._linger: int | None = None
 
     # ------------------------------------------------------------ identity
@@ -648,7 +650,20 @@ class socket:
             raise _oserror(_errno.EPIPE)
         if not len(data):
             return 0
-        return conn.send(data, now) or None
+        lowat = self._notsent_lowat
+        if not lowat:
+            return conn.send(data, now) or None
+        # TCP_NOTSENT_LOWAT (as Linux's tcp_sendmsg): take data only while
+        # the unsent part of the queue is under the mark, a segment at a time
+        # (Linux fills buffers of several segments, so it may take a little
+        # more before it stops)
+        taken = 0
+        while taken < len(data) and _unsent(conn) < lowat:
+            n = conn.send(data[taken:taken + max(1, conn.snd_mss)], now)
+            if not n:
+                break
+            taken += n
+        return taken or None
 
     def _send(self, data, flags: int, everything: bool) -> int:
         self._check()
@@ -678,7 +693,14 @@ class socket:
                 raise _oserror(_errno.EAGAIN)
             self._wait(lambda: conn.error is not None or (
                 conn.state not in _CONNECTING and (
-                    conn.send_space > 0 or conn.wr_shut or conn.state not in _CAN_SEND)), deadline)
+                    (conn.send_space > 0 and self._lowat_wake(conn)) or conn.wr_shut
+                    or conn.state not in _CAN_SEND)), deadline)
+
+    def _lowat_wake(self, conn) -> bool:
+        """Linux wakes a writer held by TCP_NOTSENT_LOWAT once the unsent
+        data is under half the mark (tcp_stream_memory_free with wake)."""
+        lowat = self._notsent_lowat
+        return not lowat or 2 * _unsent(conn) < lowat
 
     def send(self, data, flags: int = 0) -> int:
         """Queue what fits; returns the number of octets queued."""
@@ -832,6 +854,10 @@ class socket:
                     conn.nodelay = self._nodelay
                     if self._nodelay:
                         _push(conn, now)
+            elif opt == TCP_NOTSENT_LOWAT:
+                self._notsent_lowat = v & 0xFFFFFFFF
+                if conn is not None:
+                    self._stack._changed.add(conn)      # writers may go on now
             elif opt == TCP_MAXSEG:
                 if v and not _MSS_MIN <= v <= _MSS_MAX:
                     raise _oserror(_errno.EINVAL)
@@ -927,6 +953,8 @@ class socket:
                 if conn is not None and conn.established:
                     return conn.snd_mss
                 return self._maxseg or _DEFAULT_MSS
+            if opt == TCP_NOTSENT_LOWAT:
+                return self._notsent_lowat
             if opt == TCP_USER_TIMEOUT:
                 if conn is not None:
                     ut = conn.cfg.user_timeout
@@ -942,6 +970,11 @@ class socket:
 
 
 SocketType = socket
+
+
+def _unsent(conn) -> int:
+    """Octets queued and not yet sent."""
+    return len(conn.sndq) - ((conn.snd_nxt - conn.sndq_seq) & 0xFFFFFFFF)
 
 
 def _push(conn, now: float) -> None:

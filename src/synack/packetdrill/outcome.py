@@ -63,7 +63,8 @@ class ScriptResult:
     profile: str
     failure: Failure | None = None
     notes: list[str] = field(default_factory=list)
-    skipped: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)   # always empty: nothing is skipped
+    output: str = ""                 # what the script's %{ }% blocks printed
     trace: list[TraceEntry] = field(default_factory=list)
     events_run: int = 0
     events_total: int = 0

@@ -29,8 +29,8 @@ the wall clock and octets instead of a TUN device:
 * timing tolerance is packetdrill's: max(--tolerance_usecs (4000),
   --tolerance_percent (12.5%) of the time since the previous event);
 * system calls map onto the engine (see `syscalls`); `%{ }%` blocks run at
-  the end with the TCP_INFO fields `tcpinfo` can provide, else are reported
-  as skipped.
+  the end with the TCP_INFO fields `tcpinfo` and `sockstats` provide; a
+  block that reads any other field fails the script (never a silent pass).
 
 The first failure stops the script. Constructs neither the runner nor the
 engine can do fail it with an "unsupported: ..." message.
@@ -38,6 +38,10 @@ engine can do fail it with an "unsupported: ..." message.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import io
+import dataclasses
+import ipaddress
 import json
 import os
 import sys
@@ -50,16 +54,19 @@ from .. import config as _config
 from ..host import Host
 from ..wire import encode_ip
 from . import ast as A
-from .initcmd import read_init
+from .initcmd import NSTAT, read_init, read_shell
 from .lexer import ScriptSyntaxError
 from .outcome import Failure, ScriptFailure, ScriptResult, TraceEntry, unsupported
 from .packets import (ACK, CWR, SYN, Mapping, PacketError, WirePacket,
                       build_inbound, compare, flags_from_script,
                       fragment_problem, parse_ip_tcp, to_script_space)
 from .parser import parse_file, parse_text
+from .sockext import NOTSENT_LOWAT_DEFAULT, LinuxWriteMixin, SocketExtrasMixin, TxHoldMixin
 from .syscalls import SYSCALLS, Done, Sock, SyscallsMixin, WouldBlock, _BadFd, strerror
 from .tcpinfo import SYMBOLS as TCPINFO_SYMBOLS
 from .tcpinfo import names_used, snapshot, unmapped_names
+from .sockstats import FIELDS as STATS_FIELDS
+from .sockstats import SockStats
 
 __all__ = ["RunOptions", "run_script", "run_scripts", "main", "shared_dir",
            "target_scripts", "all_scripts", "format_result"]
@@ -84,6 +91,11 @@ class RunOptions:
     tolerance_usecs: int | None = None
     tolerance_percent: float | None = None
     config: dict = field(default_factory=dict)   # Config field overrides, applied last
+    #: packetdrill options given on the command line, (name, value or None),
+    #: applied after the script's own (they override them, as in packetdrill)
+    script_options: list = field(default_factory=list)
+    #: -D NAME=VALUE definitions, substituted when the script is parsed
+    defines: dict = field(default_factory=dict)
 
 
 @dataclass
@@ -131,6 +143,42 @@ class Pending:
     kind: str
 
 
+#: packetdrill's options (src/config.c): name -> (takes an argument, None
+#: when the runner acts on it, else what it means here: a note, or
+#: "unsupported: why" to fail the script).
+OPTIONS: dict[str, tuple[bool, str | None]] = {
+    "ip_version": (True, None), "bind_port": (True, None), "connect_port": (True, None),
+    "local_ip": (True, None), "remote_ip": (True, None), "mtu": (True, None),
+    "mss": (True, None), "tolerance_usecs": (True, None), "tolerance_percent": (True, None),
+    "tcp_ts_tick_usecs": (True, None), "tcp_ts_ecr_scaled": (False, None),
+    "strict_segments": (False, None), "dry_run": (False, None),
+    "gateway_ip": (True, "no routing in virtual time: packets go straight to the engine"),
+    "netmask_ip": (True, "no routing in virtual time: packets go straight to the engine"),
+    "speed": (True, "the simulated link has no serialization delay at any speed"),
+    "debug": (False, "no effect on the run"),
+    "verbose": (False, "no effect on the run (use -v for the trace)"),
+    "code_command": (True, "%{ }% blocks run in synack's own Python"),
+    "code_format": (True, "%{ }% blocks run in synack's own Python"),
+    "code_sockopt": (True, "TCP_INFO is read from the engine, not by getsockopt"),
+    "send_omit_free": (False, "no effect: no send buffers are allocated"),
+    "init_scripts": (True, "unsupported: extra init scripts are not read"),
+    "non_fatal": (True, "unsupported: every failure is fatal in synack's runner"),
+    "wire_client": (False, "unsupported: wire client/server mode (there is no wire)"),
+    "wire_server": (False, "unsupported: wire client/server mode (there is no wire)"),
+    "wire_server_ip": (True, "unsupported: wire client/server mode (there is no wire)"),
+    "wire_server_at": (True, "unsupported: wire client/server mode (there is no wire)"),
+    "wire_server_port": (True, "unsupported: wire client/server mode (there is no wire)"),
+    "wire_client_dev": (True, "unsupported: wire client/server mode (there is no wire)"),
+    "wire_server_dev": (True, "unsupported: wire client/server mode (there is no wire)"),
+    "so_filename": (True, "unsupported: a TCP stack loaded from a shared object"),
+    "so_flags": (True, "unsupported: a TCP stack loaded from a shared object"),
+    "is_anyip": (False, "unsupported: AnyIP local addresses"),
+    "psp_udp_port": (True, "unsupported: PSP encapsulation"),
+    "define": (True, "unsupported: give definitions with -D NAME=VALUE on the command line "
+                     "(the script is parsed before its options are read)"),
+}
+
+
 def _us(seconds: float) -> int:
     return int(round(seconds * 1_000_000))
 
@@ -142,13 +190,14 @@ def _secs(us: int) -> str:
 # --------------------------------------------------------------------------
 # the interpreter
 
-class Runner(SyscallsMixin):
+class Runner(SyscallsMixin, SocketExtrasMixin, TxHoldMixin, LinuxWriteMixin):
     def __init__(self, script: A.Script, options: RunOptions | None = None):
         self.script = script
         self.options = options or RunOptions()
         self.lines = self._source_lines()
         self.notes: list[str] = []
         self.skipped: list[str] = []
+        self.output = ""                 # what %{ }% blocks printed
         self.trace: list[TraceEntry] = []
         self.fds: dict[int, Sock] = {}
         self.sut: SocketUnderTest | None = None
@@ -156,6 +205,10 @@ class Runner(SyscallsMixin):
         self.pending: Pending | None = None
         self.code_blocks: list[tuple[A.PythonBlock, dict, int]] = []
         self.now_us = 0
+        self.stats = SockStats()
+        self.epolls: dict = {}
+        self.txholds: dict = {}
+        self._txhold_owner: dict = {}
         self.events_run = 0
         self.last_event: tuple[A.Event, int] | None = None
         self._read_options()
@@ -171,6 +224,8 @@ class Runner(SyscallsMixin):
             return []
 
     def _read_options(self) -> None:
+        """The script's `--name=value` lines, then the command line's
+        (which override them, as in packetdrill's parse_and_finalize_config)."""
         self.addr = Addresses()
         self.tolerance_usecs = DEFAULT_TOLERANCE_USECS
         self.tolerance_percent = DEFAULT_TOLERANCE_PERCENT
@@ -178,11 +233,26 @@ class Runner(SyscallsMixin):
         self.strict_segments = False
         self.ts_ecr_scaled = False
         self.mtu: int | None = None
-        for name, value in self.script.option_items:
+        self.gso_mss: int | None = None
+        self.dry_run = False
+        self._ip_version = "ipv4"
+        self._ips: dict[str, str] = {}
+        items = [(n, v, "script") for n, v in self.script.option_items]
+        items += [(n, v, "command line") for n, v in self.options.script_options]
+        for name, value, where in items:
             try:
-                self._read_option(name, value if value is not None else "")
+                self._read_option(name, value, where)
             except ValueError:
-                raise ScriptFailure("script", f"bad value for --{name}: {value!r}") from None
+                raise ScriptFailure("script", f"{where}: bad --{name}: {value}") from None
+        if self._ip_version == "ipv6":
+            self.addr.local_ip, self.addr.remote_ip = "fd3d:fa7b:d17d::1", "2001:db8::1"
+            self.addr.socket_v6 = self.addr.wire_v6 = True
+        elif self._ip_version == "ipv4-mapped-ipv6":
+            self.addr.socket_v6 = self.addr.mapped = True
+        if "local_ip" in self._ips:
+            self.addr.local_ip = self._ips["local_ip"]
+        if "remote_ip" in self._ips:
+            self.addr.remote_ip = self._ips["remote_ip"]
         o = self.options
         if o.tolerance_usecs is not None:
             self.tolerance_usecs = o.tolerance_usecs
@@ -191,41 +261,71 @@ class Runner(SyscallsMixin):
         if o.strict_segments is not None:
             self.strict_segments = o.strict_segments
 
-    def _read_option(self, name: str, v: str) -> None:
+    def _read_option(self, name: str, v: str | None, where: str = "script") -> None:
+        """One of packetdrill's options (its config.c list). Each either
+        changes the run, or has no meaning for a virtual-time run and is
+        noted, or fails the script as unsupported: none is ignored
+        silently."""
+        if name not in OPTIONS:
+            raise unsupported(f"option --{name} ({where}; not one of packetdrill's options)")
+        takes_arg, meaning = OPTIONS[name]
+        if takes_arg and v is None:
+            raise ScriptFailure("script", f"{where}: option --{name} requires an argument")
+        if not takes_arg and v is not None:
+            raise ScriptFailure("script", f"{where}: option --{name} forbids an argument")
+        if meaning is not None:
+            if meaning.startswith("unsupported: "):
+                raise unsupported(f"option --{name}: {meaning[len('unsupported: '):]}")
+            self.notes.append(f"option --{name}{'' if v is None else '=' + v}: {meaning}")
+            return
+        assert v is not None or not takes_arg
+        val = v or ""
         if name == "tolerance_usecs":
-            self.tolerance_usecs = int(v)
+            self.tolerance_usecs = int(val)
+            if self.tolerance_usecs <= 0:
+                raise ValueError(val)
         elif name == "tolerance_percent":
-            self.tolerance_percent = float(v)
+            self.tolerance_percent = float(val)
+            if not 0.0 <= self.tolerance_percent <= 100.0:
+                raise ValueError(val)
         elif name == "tcp_ts_tick_usecs":
-            self.ts_tick_usecs = int(v)
+            self.ts_tick_usecs = int(val)
+            if not 0 <= self.ts_tick_usecs <= 1_000_000:
+                raise ValueError(val)
         elif name == "strict_segments":
             self.strict_segments = True
         elif name == "tcp_ts_ecr_scaled":
             self.ts_ecr_scaled = True
         elif name == "ip_version":
-            if v == "ipv4":
-                pass
-            elif v == "ipv6":
-                self.addr.local_ip, self.addr.remote_ip = "fd3d:fa7b:d17d::1", "2001:db8::1"
-                self.addr.socket_v6 = self.addr.wire_v6 = True
-            elif v == "ipv4-mapped-ipv6":
-                self.addr.socket_v6 = self.addr.mapped = True
-            else:
-                raise ScriptFailure("script", f"bad --ip_version: {v}")
-        elif name == "local_ip":
-            self.addr.local_ip = v.split("/")[0]
-        elif name == "remote_ip":
-            self.addr.remote_ip = v.split("/")[0]
-        elif name == "bind_port":
-            self.addr.bind_port = int(v)
-        elif name == "connect_port":
-            self.addr.connect_port = int(v)
+            if val not in ("ipv4", "ipv6", "ipv4-mapped-ipv6"):
+                raise ScriptFailure("script", f"{where}: bad --ip_version: {val}")
+            self._ip_version = val
+        elif name in ("local_ip", "remote_ip"):
+            ip = val.split("/")[0]
+            try:
+                ipaddress.ip_address(ip)
+            except ValueError:
+                raise ScriptFailure("script", f"{where}: bad --{name}: {val}") from None
+            self._ips[name] = ip
+        elif name in ("bind_port", "connect_port"):
+            port = int(val)
+            if not 0 < port <= 0xFFFF:
+                raise ValueError(val)
+            setattr(self.addr, name, port)
         elif name == "mtu":
-            self.mtu = int(v)
-        elif name in ("verbose", "v", "debug", "speed", "gateway_ip", "netmask_ip",
-                      "dry_run", "send_omit_free", "mss"):
-            self.notes.append(f"option --{name}: ignored (no meaning in virtual time)")
-        else:
+            self.mtu = int(val)
+            if self.mtu < 0:
+                raise ValueError(val)
+        elif name == "mss":
+            # packetdrill cooks an injected packet longer than this as a
+            # GSO packet of --mss-sized segments (gso_size); the runner
+            # injects those segments as one batch, as GRO would hand them up.
+            self.gso_mss = int(val)
+            if self.gso_mss <= 0:
+                raise ValueError(val)
+        elif name == "dry_run":
+            self.dry_run = True
+        else:                                    # pragma: no cover - table and code agree
             raise unsupported(f"option --{name}")
 
     def _setup_config(self) -> None:
@@ -234,16 +334,22 @@ class Runner(SyscallsMixin):
             cfg = _config.profile(profile)
         except ValueError as e:
             raise ScriptFailure("script", str(e)) from None
+        self.init_actions: list = []
         for cmd in self.script.init_commands:
             plan = read_init(cmd.text, cfg)
             self.notes.extend(plan.notes)
+            if plan.unsupported:
+                raise unsupported("init command: " + "; ".join(plan.unsupported), line=cmd.line)
             if plan.linux_defaults and profile != "linux":
                 self.notes.append(f"init: the script asks for Linux defaults; running with "
                                   f"profile {profile!r} as requested")
             if plan.changes:
                 cfg = cfg.replace(**plan.changes)
+            self._runner_settings(plan)
+            self.init_actions.extend(plan.actions)
         for cmd in self.script.cleanup_commands:
-            self.notes.append(f"cleanup: ignored `{cmd.text.strip()}`")
+            self.notes.append(f"cleanup: not run: `{cmd.text.strip()}` (it restores the host's "
+                              "sysctls; synack's host ends with the script)")
         if self.mtu is not None:
             cfg = cfg.replace(mtu=self.mtu)
         if self.options.config:
@@ -255,11 +361,55 @@ class Runner(SyscallsMixin):
                 f"{k}={v!r}" for k, v in self.options.config.items()))
         self.base_cfg = cfg
 
+    def _runner_settings(self, plan) -> None:
+        if "notsent_lowat" in plan.runner:
+            self.notsent_lowat_sysctl = plan.runner["notsent_lowat"] or NOTSENT_LOWAT_DEFAULT
+        if "qdisc_limit" in plan.runner:
+            self.qdisc_limit = plan.runner["qdisc_limit"]
+
+    def _shell(self, ev: A.ShellCommand) -> None:
+        """A timed shell command (see initcmd): sysctls and routes for the
+        connections made from now on, the link's queue, nstat."""
+        plan = read_shell(ev.text, self.base_cfg, f"line {ev.line}")
+        if plan.unsupported:
+            raise unsupported("shell command: " + "; ".join(plan.unsupported))
+        self.notes.extend(plan.notes)
+        if plan.changes:
+            self.base_cfg = self.base_cfg.replace(**plan.changes)
+            for sock in self.fds.values():       # a listener's next connections see them
+                if sock.listener is not None:
+                    self._cfg_replace(sock.listener, **plan.changes)
+        self._runner_settings(plan)
+        self._nstat(plan.actions)
+        self.trace.append(TraceEntry(self.now_us / 1e6, "shell", f"`{ev.text.strip()}`",
+                                     ev.line))
+
+    def _nstat(self, actions) -> None:
+        """`nstat` resets the counters' history; `nstat | grep NAME`
+        succeeds (exit status 0) only when NAME grew since (nstat shows
+        only counters that changed), else the command fails the script as
+        a failing shell command fails it in packetdrill."""
+        for what, name in actions:
+            now = dict(self.host.stats)
+            if name is not None:
+                grew = sum(now.get(k, 0) - self._nstat_base.get(k, 0) for k in NSTAT[name])
+                if grew <= 0:
+                    raise ScriptFailure("shell", f"`nstat | grep {name}` found nothing: the "
+                                                 f"counter did not change")
+            self._nstat_base = now
+
+    _nstat_base: dict = {}
+    qdisc_limit: int | None = None
+
     # -- the loop -----------------------------------------------------------------
     def run(self) -> ScriptResult:
         failure: Failure | None = None
         events = self.script.timed_events
         current: A.Event | None = None
+        if self.dry_run:
+            self.notes.append("--dry_run: the script was parsed and checked, not run")
+            events = []
+        self._nstat_base = dict(self.host.stats)
         try:
             for ev in events:
                 current = ev
@@ -270,6 +420,9 @@ class Runner(SyscallsMixin):
         except ScriptFailure as f:
             line = f.line if f.line is not None else (current.line if current else None)
             failure = Failure(f.kind, f.message, line, self._line_text(line), f.expected, f.actual)
+        except A.UndefinedSymbolError as e:          # the script needs a -D definition
+            line = current.line if current else None
+            failure = Failure("script", str(e), line, self._line_text(line))
         except Exception as e:                      # the engine (or runner) blew up
             line = current.line if current else None
             tb = traceback.format_exception(type(e), e, e.__traceback__)
@@ -279,7 +432,8 @@ class Runner(SyscallsMixin):
         self._flush_trace()
         return ScriptResult(script=self.script.path, passed=failure is None,
                             profile=self.options.profile, failure=failure, notes=self.notes,
-                            skipped=self.skipped, trace=self.trace, events_run=self.events_run,
+                            skipped=self.skipped, output=self.output, trace=self.trace,
+                            events_run=self.events_run,
                             events_total=len(events))
 
     def _line_text(self, line: int | None) -> str | None:
@@ -302,9 +456,11 @@ class Runner(SyscallsMixin):
             self._syscall(ev, start, bend)
         elif isinstance(ev, A.PythonBlock):
             self._wait_for(ev, start)
-            self.code_blocks.append((ev, snapshot(self._sut_conn()), self.now_us))
+            self._sample()
+            self.code_blocks.append((ev, self.tcp_info(self._sut_conn()), self.now_us))
         elif isinstance(ev, A.ShellCommand):
-            raise unsupported(f"shell command in the middle of a script: `{ev.text.strip()}`")
+            self._wait_for(ev, start)
+            self._shell(ev)
         else:
             raise unsupported(f"event {ev}")
         self.last_event = (ev, start)
@@ -386,6 +542,9 @@ class Runner(SyscallsMixin):
             w = self.pending.block.wake_us
             if best is None or w < best[0]:
                 best = (w, w / 1_000_000)
+        w = self.tx_next_wake()
+        if w is not None and (best is None or w < best[0]):
+            best = (w, w / 1_000_000)
         return best
 
     def _advance(self, target_us: int) -> None:
@@ -404,6 +563,7 @@ class Runner(SyscallsMixin):
             self._overdue_check(max(t_us, self.now_us))
             self.now_us = max(self.now_us, t_us)
             self.host.poll(max(t_s, self.now))
+            self.tx_fire(self.now_us)
             self._step()
         if target_us > self.now_us:
             self._overdue_check(target_us)
@@ -417,17 +577,47 @@ class Runner(SyscallsMixin):
         """After anything that may have changed the engine: collect what it
         sent, and see whether a blocking call can return now."""
         self._collect()
+        if self.txholds:
+            self.tx_step()
+            self._collect()
+        self.epoll_sample()
         if self.pending is not None:
             self._try_pending()
             self._collect()
+        self._sample()
+
+    def _sample(self) -> None:
+        """Let the socket-level clocks (sockstats) see every connection."""
+        conns = [s.conn for s in self.fds.values() if s.conn is not None]
+        sut = self._sut_conn()
+        if sut is not None and all(sut is not c for c in conns):
+            conns.append(sut)
+        nospace = {id(s.conn) for s in self.fds.values()
+                   if s.conn is not None and s.sockopts.get(("nospace",))}
+        self.stats.update(self.now_us, conns, nospace)
+
+    def tcp_info(self, obj) -> dict[str, int]:
+        """TCP_INFO of a connection (or listener): the engine's fields and
+        the socket-level ones."""
+        info = snapshot(obj)
+        info.update(self.stats.info(obj, self.now_us))
+        return info
 
     def _collect(self) -> None:
         for src, dst, seg in self.host.take_outbox():
             try:
                 raw = encode_ip(src, dst, seg)
+                tos = self.tos_for((src, seg.src_port, dst, seg.dst_port)) if self.fds else 0
+                if tos:
+                    raw = _with_tos(raw, tos)
             except ValueError as e:
                 raise ScriptFailure("engine", f"synack sent a segment its own wire encoder "
                                               f"rejects ({e}): {seg.describe()}") from None
+            if self.qdisc_limit == 0:
+                # the link model: a queue that holds nothing drops every packet
+                self.trace.append(TraceEntry(self.now_us / 1e6, "drop", "> " + _raw_text(
+                    parse_ip_tcp(raw)) + " (dropped by the qdisc: limit 0)"))
+                continue
             entry = TraceEntry(self.now_us / 1e6, "send", "")
             self.trace.append(entry)
             self.outq.append(Emitted(self.now_us, parse_ip_tcp(raw), entry))
@@ -505,13 +695,28 @@ class Runner(SyscallsMixin):
             raise ScriptFailure("script", "no connection to inject this packet into (synack "
                                           "has not sent a SYN for this socket yet)")
         sut.mapping.ts_ecr_scaled = self.ts_ecr_scaled
+        parts = [ev]
+        if self.gso_mss is not None and ev.length > self.gso_mss:
+            parts = _gso_segments(ev, self.gso_mss)
         try:
-            raw = build_inbound(ev, sut.mapping, sut.live_remote, sut.live_local)
+            raws = [build_inbound(p, sut.mapping, sut.live_remote, sut.live_local) for p in parts]
         except PacketError as e:
             kind = "unsupported" if str(e).startswith("unsupported") else "script"
             raise ScriptFailure(kind, str(e)) from None
         self.trace.append(TraceEntry(self.now_us / 1e6, "inject", str(ev), ev.line))
-        self.host.receive_packet(self.now, raw)
+        key = (sut.live_local[0], sut.live_local[1], sut.live_remote[0], sut.live_remote[1])
+        if len(raws) == 1:
+            self.host.receive_packet(self.now, raws[0])
+        else:
+            self.notes.append(f"line {ev.line}: injected as {len(raws)} segments of at most "
+                              f"{self.gso_mss} bytes in one batch (--mss: a GSO packet)")
+            self.host.receive_packets(self.now, raws)
+        if self.txholds:
+            # an incoming segment is a chance to send what MSG_MORE held
+            # (Linux's tcp_data_snd_check)
+            for sock in list(self.fds.values()):
+                if sock.conn is not None and getattr(sock.conn, "key", None) == key:
+                    self.tx_release(sock, more_too=True)
         self._step()
 
     # -- outbound packets ----------------------------------------------------------------
@@ -833,30 +1038,39 @@ class Runner(SyscallsMixin):
         namespace.update(TCPINFO_SYMBOLS)
         for ev, snap, at_us in self.code_blocks:
             code = textwrap.dedent(ev.code)
-            missing = unmapped_names(code)
+            missing = [n for n in unmapped_names(code) if n not in STATS_FIELDS]
             absent = sorted(n for n in names_used(code)
                             if n.startswith("tcpi_") and n not in snap and n not in missing)
             if missing or absent:
+                # Never a silent pass: an assertion the runner cannot
+                # evaluate fails the script, with the reason.
                 why = []
                 if missing:
-                    why.append(f"needs {', '.join(missing)}, which synack does not provide")
+                    why.append(f"it reads {', '.join(missing)}, which synack does not provide")
                 if absent:
                     why.append(f"no value for {', '.join(absent)} (no connection to read "
                                "TCP_INFO from)")
-                self.skipped.append(f"line {ev.line}: %{{ {ev.code.strip()} }}%: skipped: "
-                                    + "; ".join(why))
-                continue
+                raise ScriptFailure("unsupported", "unsupported: %{ }% block cannot be "
+                                    "evaluated: " + "; ".join(why), line=ev.line,
+                                    expected=ev.code.strip())
             namespace.update(snap)
             values = ", ".join(f"{n}={snap[n]}" for n in sorted(names_used(code)) if n in snap)
+            out = io.StringIO()
             try:
-                exec(compile(code, f"{self.script.path}:{ev.line}", "exec"), namespace)
+                # What a block prints is kept in the result (`output`), so
+                # that --json stays one JSON document.
+                with contextlib.redirect_stdout(out), contextlib.redirect_stderr(out):
+                    exec(compile(code, f"{self.script.path}:{ev.line}", "exec"), namespace)
             except AssertionError as e:
+                self.output += out.getvalue()
                 raise ScriptFailure("python", f"assertion failed in %{{ }}% block: {e} "
                                               f"({values})", line=ev.line,
                                     expected=ev.code.strip(), actual=values) from None
             except Exception as e:
+                self.output += out.getvalue()
                 raise ScriptFailure("python", f"error in %{{ }}% block: {type(e).__name__}: {e}",
                                     line=ev.line) from None
+            self.output += out.getvalue()
             self.trace.append(TraceEntry(at_us / 1e6, "python",
                                          f"%{{ }}% passed ({values})", ev.line))
 
@@ -875,6 +1089,38 @@ class Runner(SyscallsMixin):
 
 def _is_inbound(ev: A.Event) -> bool:
     return isinstance(ev, (A.Packet, A.UdpPacket, A.IcmpPacket)) and ev.inbound
+
+
+def _with_tos(raw: bytes, tos: int) -> bytes:
+    """The packet with its IPv4 TOS byte (checksum redone) or IPv6 traffic
+    class set, as IP_TOS / IPV6_TCLASS set it on a socket's packets."""
+    b = bytearray(raw)
+    if b[0] >> 4 == 4:
+        b[1] = tos
+        b[10:12] = b"\0\0"
+        ihl = (b[0] & 0xF) * 4
+        total = sum(int.from_bytes(b[i:i + 2], "big") for i in range(0, ihl, 2))
+        while total >> 16:
+            total = (total & 0xFFFF) + (total >> 16)
+        b[10:12] = (~total & 0xFFFF).to_bytes(2, "big")
+    else:
+        b[0] = 0x60 | (tos >> 4)
+        b[1] = ((tos & 0xF) << 4) | (b[1] & 0x0F)
+    return bytes(b)
+
+
+def _gso_segments(ev: A.Packet, mss: int) -> list[A.Packet]:
+    """An inbound line longer than --mss cut as GSO cuts it: mss-sized
+    segments, FIN and PSH on the last one only."""
+    out = []
+    seq, left = ev.start_seq, ev.length
+    while left > 0:
+        n = min(mss, left)
+        last = n == left
+        flags = ev.flags if last else ev.flags.replace("F", "").replace("P", "")
+        out.append(dataclasses.replace(ev, flags=flags, start_seq=seq, end_seq=seq + n, length=n))
+        seq, left = seq + n, left - n
+    return out
 
 
 def _aggregate(frags: list[Emitted]) -> WirePacket:
@@ -915,7 +1161,7 @@ def run_script(script: str | os.PathLike | A.Script, profile: str | None = None,
     if not isinstance(script, A.Script):
         path = os.fspath(script)
         try:
-            script = parse_file(path)
+            script = parse_file(path, defines=opts.defines or None)
         except (ScriptSyntaxError, OSError) as e:
             return ScriptResult(script=path, passed=False, profile=opts.profile,
                                 failure=Failure("script", f"cannot parse: {e}"))
@@ -930,7 +1176,7 @@ def run_script(script: str | os.PathLike | A.Script, profile: str | None = None,
 def run_text(text: str, path: str = "<string>", options: RunOptions | None = None) -> ScriptResult:
     """Run script text (handy in tests)."""
     try:
-        script = parse_text(text, path)
+        script = parse_text(text, path, defines=(options.defines or None) if options else None)
     except ScriptSyntaxError as e:
         return ScriptResult(script=path, passed=False,
                             profile=(options or RunOptions()).profile,
@@ -1010,6 +1256,9 @@ def format_result(r: ScriptResult, *, verbose: bool = False, trace_limit: int = 
     elif r.skipped:
         for s in r.skipped:
             out.append(f"  skipped: {s}")
+    if r.output and (verbose or r.failure is not None):
+        out.append("  %{ }% output:")
+        out.extend(f"    {line}" for line in r.output.splitlines())
     return "\n".join(out)
 
 
@@ -1049,6 +1298,19 @@ def main(argv: list[str] | None = None) -> int:
                          "max_rcvbuf=15728640")
     ap.add_argument("-v", "--verbose", action="store_true",
                     help="print notes and the full trace for every script")
+    ap.add_argument("-D", "--define", action="append", default=[], metavar="NAME=VALUE",
+                    help="a packetdrill definition, substituted for NAME in the script "
+                         "(repeatable), e.g. -D TFO_COOKIE=3021b9d889017eeb")
+    pd = ap.add_argument_group("packetdrill options (as in a script's --name=value lines; "
+                               "given here they override the script's)")
+    for name, (takes_arg, _meaning) in OPTIONS.items():
+        if name in _CLI_OWN:
+            continue
+        flags = [f"--{name}"] + ([f"--{name.replace('_', '-')}"] if "_" in name else [])
+        if takes_arg:
+            pd.add_argument(*flags, dest=f"pd_{name}", default=None, metavar="VALUE")
+        else:
+            pd.add_argument(*flags, dest=f"pd_{name}", action="store_true", default=False)
     args = ap.parse_args(argv)
 
     if args.profile not in _config.PROFILES:
@@ -1077,9 +1339,26 @@ def main(argv: list[str] | None = None) -> int:
         ap.print_usage(sys.stderr)
         print("no scripts given", file=sys.stderr)
         return 2
+    defines = {}
+    for item in args.define:
+        name, eq, value = item.partition("=")
+        if not eq or not name:
+            print(f"synack: error: bad definition {item!r}: -D wants NAME=VALUE", file=sys.stderr)
+            return 2
+        defines[name] = value
+    script_options: list[tuple[str, str | None]] = []
+    for name, (takes_arg, _meaning) in OPTIONS.items():
+        if name in _CLI_OWN:
+            continue
+        value = getattr(args, f"pd_{name}")
+        if takes_arg and value is not None:
+            script_options.append((name, value))
+        elif not takes_arg and value:
+            script_options.append((name, None))
     opts = RunOptions(profile=args.profile, strict_segments=args.strict_segments,
                       tolerance_usecs=args.tolerance_usecs,
-                      tolerance_percent=args.tolerance_percent, config=overrides)
+                      tolerance_percent=args.tolerance_percent, config=overrides,
+                      script_options=script_options, defines=defines)
     results = []
     for p in paths:
         r = run_script(p, options=opts)
@@ -1099,6 +1378,10 @@ def main(argv: list[str] | None = None) -> int:
             for r in failed:
                 print(f"  {_rel(r.script)}: {_one_line(r.failure)}")
     return 0 if passed == len(results) else 1
+
+
+#: options the command line has as its own flags (with the same meaning)
+_CLI_OWN = {"tolerance_usecs", "tolerance_percent", "strict_segments", "verbose", "define"}
 
 
 def _one_line(f: Failure | None) -> str:

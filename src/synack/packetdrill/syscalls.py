@@ -62,10 +62,21 @@ SYMBOLS: dict[str, int] = {
     "POLLWRNORM": 0x100, "POLLWRBAND": 0x200, "POLLMSG": 0x400,
     "POLLREMOVE": 0x1000, "POLLRDHUP": 0x2000,
     "INADDR_ANY": 0, "NULL": 0,
+    # IP-level options and epoll (used by sockext)
+    "IP_TOS": 1, "IP_TTL": 2, "IP_MTU_DISCOVER": 10, "IPV6_MTU_DISCOVER": 23,
+    "IPV6_TCLASS": 67, "IP_PMTUDISC_DONT": 0, "IP_PMTUDISC_WANT": 1, "IP_PMTUDISC_DO": 2,
+    "IP_PMTUDISC_PROBE": 3, "IP_PMTUDISC_INTERFACE": 4, "IP_PMTUDISC_OMIT": 5,
+    "IPV6_PMTUDISC_DONT": 0, "IPV6_PMTUDISC_WANT": 1, "IPV6_PMTUDISC_DO": 2,
+    "IPV6_PMTUDISC_PROBE": 3, "TCP_CM_INQ": 36,
+    "EPOLLIN": 0x1, "EPOLLPRI": 0x2, "EPOLLOUT": 0x4, "EPOLLERR": 0x8, "EPOLLHUP": 0x10,
+    "EPOLLRDNORM": 0x40, "EPOLLRDBAND": 0x80, "EPOLLWRNORM": 0x100, "EPOLLWRBAND": 0x200,
+    "EPOLLMSG": 0x400, "EPOLLRDHUP": 0x2000, "EPOLLEXCLUSIVE": 1 << 28,
+    "EPOLLWAKEUP": 1 << 29, "EPOLLONESHOT": 1 << 30, "EPOLLET": 1 << 31,
+    "EPOLL_CTL_ADD": 1, "EPOLL_CTL_DEL": 2, "EPOLL_CTL_MOD": 3, "EPOLL_CLOEXEC": 0o2000000,
 }
 SOL_SOCKET, SOL_TCP = 1, 6
 O_NONBLOCK = 0o4000
-_MSG_FLAGS_OK = SYMBOLS["MSG_DONTWAIT"] | SYMBOLS["MSG_NOSIGNAL"]
+_MSG_FLAGS_OK = SYMBOLS["MSG_DONTWAIT"] | SYMBOLS["MSG_NOSIGNAL"] | SYMBOLS["MSG_ZEROCOPY"]
 _MSG_FLAGS_RECV_OK = SYMBOLS["MSG_DONTWAIT"] | SYMBOLS["MSG_PEEK"] | SYMBOLS["MSG_NOSIGNAL"]
 
 # Linux caps SO_SNDBUF/SO_RCVBUF requests at net.core.{w,r}mem_max (212992
@@ -194,11 +205,12 @@ class WouldBlock(Exception):
     nothing happens (a poll() timeout), or None."""
 
     def __init__(self, retry: Callable[[], Done | None], wake_us: int | None = None,
-                 why: str = ""):
+                 why: str = "", conn=None):
         super().__init__(why)
         self.retry = retry
         self.wake_us = wake_us
         self.why = why
+        self.conn = conn                 # a write waiting for this connection's buffer
 
 
 def mismatch(message: str) -> ScriptFailure:
@@ -238,10 +250,11 @@ class SyscallsMixin:
 
     def _new_fd(self, ev: A.Syscall) -> int:
         want = ev.result.value if isinstance(ev.result, A.IntExpr) else -1
-        if want >= 0 and want not in self.fds:
+        used = set(self.fds) | set(getattr(self, "epolls", ()))
+        if want >= 0 and want not in used:
             return want
         fd = 3
-        while fd in self.fds:
+        while fd in used:
             fd += 1
         return fd
 
@@ -440,7 +453,8 @@ class SyscallsMixin:
         raise WouldBlock(attempt, why="connect() waits for the handshake")
 
     # -- reading ----------------------------------------------------------------
-    def _recv(self, sock: Sock, n: int, flags: int, nonblock_call: bool) -> Done:
+    def _recv(self, sock: Sock, n: int, flags: int, nonblock_call: bool,
+              efault: bool = False) -> Done:
         if flags & ~_MSG_FLAGS_RECV_OK:
             raise unsupported(f"recv flags {flags:#x}")
         conn = sock.conn
@@ -461,6 +475,8 @@ class SyscallsMixin:
                 return None
             if sock.error_reported and not conn.readable:
                 return _ok(0)
+            if efault and conn.readable and n > 0:
+                return _err("EFAULT")            # nowhere to copy the data to
             try:
                 data = conn.recv(n, self.now)
             except BlockingIOError:
@@ -479,18 +495,18 @@ class SyscallsMixin:
         raise WouldBlock(attempt, why="read() waits for data")
 
     def sys_read(self, ev: A.Syscall) -> Done:
-        fd_e, _buf, n_e = self._args(ev, 3)
-        return self._recv(self._sock(fd_e), eval_int(n_e, "count"), 0, False)
+        fd_e, buf, n_e = self._args(ev, 3)
+        return self._recv(self._sock(fd_e), eval_int(n_e, "count"), 0, False, _null(buf))
 
     def sys_recv(self, ev: A.Syscall) -> Done:
-        fd_e, _buf, n_e, flags_e = self._args(ev, 4)
+        fd_e, buf, n_e, flags_e = self._args(ev, 4)
         return self._recv(self._sock(fd_e), eval_int(n_e, "count"),
-                          eval_int(flags_e, "flags"), False)
+                          eval_int(flags_e, "flags"), False, _null(buf))
 
     def sys_recvfrom(self, ev: A.Syscall) -> Done:
-        fd_e, _buf, n_e, flags_e, _addr, _alen = self._args(ev, 6)
+        fd_e, buf, n_e, flags_e, _addr, _alen = self._args(ev, 6)
         return self._recv(self._sock(fd_e), eval_int(n_e, "count"),
-                          eval_int(flags_e, "flags"), False)
+                          eval_int(flags_e, "flags"), False, _null(buf))
 
     def sys_readv(self, ev: A.Syscall) -> Done:
         fd_e, iov_e, _cnt = self._args(ev, 3)
@@ -498,24 +514,40 @@ class SyscallsMixin:
 
     def sys_recvmsg(self, ev: A.Syscall) -> Done:
         fd_e, msg_e, flags_e = self._args(ev, 3)
-        n = self._msghdr_len(msg_e)
-        return self._recv(self._sock(fd_e), n, eval_int(flags_e, "flags"), False)
+        n = self._msghdr_len(msg_e, control_ok=True)
+        sock = self._sock(fd_e)
+        control = next((i.value for i in msg_e.items
+                        if isinstance(i, A.FieldExpr) and i.name == "msg_control"), None)
+        if control is None:
+            return self._recv(sock, n, eval_int(flags_e, "flags"), False)
 
-    def _msghdr_len(self, msg_e: A.Expr) -> int:
+        def checked(done: Done | None) -> Done | None:
+            if done is not None and done.result >= 0:
+                self.cmsg_inq_check(sock, control)
+            return done
+        try:
+            return checked(self._recv(sock, n, eval_int(flags_e, "flags"), False))
+        except WouldBlock as wb:
+            retry = wb.retry
+            wb.retry = lambda: checked(retry())
+            raise
+
+    def _msghdr_len(self, msg_e: A.Expr, control_ok: bool = False) -> int:
         if not isinstance(msg_e, A.StructExpr):
             raise unsupported(f"msghdr {msg_e}")
+        n = None
         for item in msg_e.items:
             if isinstance(item, A.FieldExpr) and item.name == "msg_iov":
-                return iov_total(item.value, "msg_iov")
-            if isinstance(item, A.FieldExpr) and item.name == "msg_control":
-                raise unsupported("msg_control (ancillary data)")
-        raise unsupported(f"msghdr without msg_iov: {msg_e}")
+                n = iov_total(item.value, "msg_iov")
+            if isinstance(item, A.FieldExpr) and item.name == "msg_control" and not control_ok:
+                raise unsupported("msg_control (ancillary data) on sendmsg")
+        if n is None:
+            raise unsupported(f"msghdr without msg_iov: {msg_e}")
+        return n
 
     # -- writing ----------------------------------------------------------------
-    def _send(self, sock: Sock, n: int, flags: int) -> Done:
-        if flags & SYMBOLS["MSG_MORE"]:
-            raise unsupported("MSG_MORE (synack's engine has no corking)")
-        if flags & ~_MSG_FLAGS_OK:
+    def _send(self, sock: Sock, n: int, flags: int, efault: bool = False) -> Done:
+        if flags & ~(_MSG_FLAGS_OK | SYMBOLS["MSG_MORE"] | SYMBOLS["MSG_EOR"]):
             raise unsupported(f"send flags {flags:#x}")
         conn = sock.conn
         if conn is None:
@@ -531,8 +563,15 @@ class SyscallsMixin:
                 return failed if not state["done"] else _ok(state["done"])
             if conn.state in (SYN_SENT, SYN_RECEIVED):
                 return None                      # Linux waits for the handshake
+            if efault:
+                return _err("EFAULT")            # the data cannot be copied from NULL
             try:
-                state["done"] += conn.send(bytes(n - state["done"]), self.now)
+                if self.tx_hold_send(sock, conn, n - state["done"], flags):
+                    state["done"] = n            # held by the socket (cork, MSG_EOR)
+                    return _ok(n)
+                if state.get("waited") and not self._writable(sock):
+                    return None                  # Linux wakes a writer only at sk_stream_wspace >= half the queue
+                state["done"] += self.linux_write(sock, conn, n - state["done"])
             except OSError as e:
                 if getattr(conn, "error", None) == errno_name(e):
                     sock.error_reported = True
@@ -541,8 +580,10 @@ class SyscallsMixin:
                 return _err(errno_name(e))
             if state["done"] >= n:
                 return _ok(n)
+            sock.sockopts[("nospace",)] = 1      # Linux's SOCK_NOSPACE: wake writers later
             if nonblock:
                 return _ok(state["done"]) if state["done"] else _err("EAGAIN")
+            state["waited"] = 1
             return None
 
         if n == 0:
@@ -551,20 +592,23 @@ class SyscallsMixin:
         if got is not None:
             return got
         if nonblock:
+            sock.sockopts[("nospace",)] = 1
             return _ok(state["done"]) if state["done"] else _err("EAGAIN")
-        raise WouldBlock(attempt, why="write() waits for send-buffer space")
+        raise WouldBlock(attempt, why="write() waits for send-buffer space", conn=conn)
 
     def sys_write(self, ev: A.Syscall) -> Done:
-        fd_e, _buf, n_e = self._args(ev, 3)
-        return self._send(self._sock(fd_e), eval_int(n_e, "count"), 0)
+        fd_e, buf, n_e = self._args(ev, 3)
+        return self._send(self._sock(fd_e), eval_int(n_e, "count"), 0, _null(buf))
 
     def sys_send(self, ev: A.Syscall) -> Done:
-        fd_e, _buf, n_e, flags_e = self._args(ev, 4)
-        return self._send(self._sock(fd_e), eval_int(n_e, "count"), eval_int(flags_e, "flags"))
+        fd_e, buf, n_e, flags_e = self._args(ev, 4)
+        return self._send(self._sock(fd_e), eval_int(n_e, "count"), eval_int(flags_e, "flags"),
+                          _null(buf))
 
     def sys_sendto(self, ev: A.Syscall) -> Done:
-        fd_e, _buf, n_e, flags_e, _addr, _alen = self._args(ev, 6)
-        return self._send(self._sock(fd_e), eval_int(n_e, "count"), eval_int(flags_e, "flags"))
+        fd_e, buf, n_e, flags_e, _addr, _alen = self._args(ev, 6)
+        return self._send(self._sock(fd_e), eval_int(n_e, "count"), eval_int(flags_e, "flags"),
+                          _null(buf))
 
     def sys_writev(self, ev: A.Syscall) -> Done:
         fd_e, iov_e, _cnt = self._args(ev, 3)
@@ -585,6 +629,8 @@ class SyscallsMixin:
             raise unsupported("shutdown() of a listening socket")
         if sock.conn is None:
             return _err("ENOTCONN")
+        if how != "rd":
+            self.tx_flush(sock)
         try:
             sock.conn.shutdown(how, self.now)
         except OSError as e:
@@ -593,14 +639,21 @@ class SyscallsMixin:
 
     def sys_close(self, ev: A.Syscall) -> Done:
         (fd_e,) = self._args(ev, 1)
+        epolls = getattr(self, "epolls", {})
+        if eval_int(fd_e, "file descriptor") in epolls:
+            del epolls[eval_int(fd_e, "file descriptor")]
+            return _ok()
         sock = self._sock(fd_e)
         del self.fds[sock.fd]
+        for ep in epolls.values():            # closing a file removes it from epoll sets
+            ep.items.pop(sock.fd, None)
         if sock.listener is not None:
             sock.listener.close(self.now)
             return _ok()
         conn = sock.conn
         if conn is None:
             return _ok()
+        self.tx_flush(sock)
         if sock.linger is not None and sock.linger[0]:
             conn.linger = sock.linger[1]
         conn.close(self.now)
@@ -695,7 +748,7 @@ class SyscallsMixin:
                         mask |= P["POLLIN"] | P["POLLRDNORM"]
                     if conn.wr_shut or st is CLOSED:
                         mask |= P["POLLOUT"] | P["POLLWRNORM"]
-                    elif conn.send_space > 0:
+                    elif conn.send_space > 0 and self._writable(sock):
                         mask |= P["POLLOUT"] | P["POLLWRNORM"]
         always = P["POLLERR"] | P["POLLHUP"] | P["POLLNVAL"]
         return mask & (events | always)
@@ -765,6 +818,9 @@ class SyscallsMixin:
         value = eval_box(val_e, f"{name} value")
         if value is None:
             raise unsupported(f"setsockopt {name} with value {val_e}")
+        done = self.ext_setsockopt(sock, level, name, value)
+        if done is not None:
+            return done
         key = (level, optname)
         if level == SOL_SOCKET:
             if name in ("SO_REUSEADDR", "SO_REUSEPORT", "SO_DEBUG", "SO_OOBINLINE"):
@@ -800,13 +856,12 @@ class SyscallsMixin:
                 if sock.conn is not None:
                     conn = sock.conn
                     sndq = getattr(conn, "sndq", None)
-                    if value and not conn.nodelay and sndq is not None:
-                        unsent = len(sndq) - ((conn.snd_nxt - conn.sndq_seq) & 0xFFFFFFFF)
-                        if unsent > 0:
-                            # Linux pushes the queued data out at once here.
-                            raise unsupported("TCP_NODELAY with unsent data queued (the "
-                                              "engine has no call to push it out now)")
                     conn.nodelay = bool(value)
+                    if value and sndq is not None:
+                        # Linux pushes what Nagle (or a cork) holds out at once
+                        # here (tcp_push_pending_frames with TCP_NAGLE_PUSH).
+                        self.uncork(sock, push_all=True)
+                        conn.push(self.now)
                 else:
                     self._cfg_replace(sock.listener or sock, nagle=not value)
                 return _ok()
@@ -855,7 +910,10 @@ class SyscallsMixin:
                         raise mismatch(f"getsockopt SO_LINGER {fname}: expected "
                                        f"{eval_int(want, fname)}, actual {actual}")
             return _ok(detail=f"{{l_onoff={onoff}, l_linger={secs}}}")
-        if level == SOL_SOCKET:
+        ext = self.ext_getsockopt(sock, level, name)
+        if ext is not None:
+            value = ext
+        elif level == SOL_SOCKET:
             if name in ("SO_REUSEADDR", "SO_REUSEPORT", "SO_KEEPALIVE", "SO_DEBUG", "SO_OOBINLINE"):
                 value = sock.sockopts.get((level, optname), 0)
             elif name == "SO_TYPE":
@@ -907,8 +965,7 @@ class SyscallsMixin:
         return _ok(detail=f"[{value}]")
 
     def _getsockopt_tcp_info(self, sock: Sock, val_e: A.Expr) -> Done:
-        from .tcpinfo import snapshot
-        info = snapshot(sock.conn or sock.listener)
+        info = self.tcp_info(sock.conn or sock.listener)
         if not isinstance(val_e, A.StructExpr):
             if is_ellipsis(val_e):
                 return _ok()
@@ -923,6 +980,11 @@ class SyscallsMixin:
                 raise mismatch(f"getsockopt TCP_INFO {fname}: expected {want}, "
                                f"actual {info[fname]}")
         return _ok()
+
+
+def _null(expr: A.Expr) -> bool:
+    """A NULL buffer pointer (Linux: EFAULT when data is to be copied)."""
+    return isinstance(expr, A.Ident) and expr.name == "NULL"
 
 
 class _BadFd(Exception):
