@@ -178,6 +178,8 @@ def _records(f, stats: Stats) -> Iterator[tuple[float, bytes]]:
                 0xA1B2C3D4, 0xD4C3B2A1, 0xA1B23C4D, 0x4D3CB2A1):
             stats.fmt = "pcap"
             reader = dpkt.pcap.Reader(f)
+        elif not magic:
+            raise CaptureError("the file is empty")
         else:
             raise CaptureError("not a pcap or pcapng file (unknown magic number)")
     except CaptureError:
@@ -187,15 +189,35 @@ def _records(f, stats: Stats) -> Iterator[tuple[float, bytes]]:
                            f"is damaged or cut off ({e or type(e).__name__})") from None
     stats.linktype = reader.datalink()
     it = iter(reader)
+    # dpkt hands over a record whose data the file cuts short as it is: hold each
+    # classic-pcap record back until the next one shows it was whole
+    order = "<" if magic in (b"\xd4\xc3\xb2\xa1", b"\x4d\x3c\xb2\xa1") else ">"
+    pos = 24
+    held = None
     while True:
         try:
             rec = next(it)
         except StopIteration:
-            return
+            break
         except (dpkt.dpkt.Error, struct.error, ValueError, MemoryError, OverflowError):
             stats.truncated = True          # a record header cut off or damaged
-            return
-        yield rec
+            held = None if stats.fmt == "pcap" else held
+            break
+        if stats.fmt != "pcap":
+            yield rec
+            continue
+        if held is not None:
+            yield held[1]
+        held = (pos, rec)
+        pos += 16 + len(rec[1])
+    if held is not None:
+        start, rec = held
+        f.seek(start + 8)
+        caplen = f.read(4)
+        if len(caplen) == 4 and struct.unpack(order + "I", caplen)[0] > len(rec[1]):
+            stats.truncated = True
+        else:
+            yield rec
 
 
 def read_capture(path, stats: Stats | None = None) -> Iterator[Packet]:
