@@ -114,6 +114,19 @@ def _ip_offset(linktype: int, buf: bytes) -> int | None:
     return None
 
 
+_ADDRS: dict[bytes, str] = {}
+
+
+def _addr(packed: bytes) -> str:
+    """text_address, remembered (a capture has few addresses, many packets)."""
+    s = _ADDRS.get(packed)
+    if s is None:
+        if len(_ADDRS) > 65536:
+            _ADDRS.clear()
+        s = _ADDRS[packed] = text_address(packed)
+    return s
+
+
 _V6_EXT = (0, 43, 60)     # hop-by-hop, routing, destination options (RFC 8200 §4)
 
 
@@ -139,7 +152,7 @@ def _ip_tcp(view: memoryview) -> tuple[str, str, memoryview, int] | str:
             return "IP fragment"
         if view[9] != 6:
             return "not TCP"
-        src, dst = text_address(bytes(view[12:16])), text_address(bytes(view[16:20]))
+        src, dst = _addr(bytes(view[12:16])), _addr(bytes(view[16:20]))
         if total == 0:              # TSO: the length field may be 0 on the sending host
             total = n
         return src, dst, view[ihl:min(total, n)], total - ihl
@@ -161,7 +174,7 @@ def _ip_tcp(view: memoryview) -> tuple[str, str, memoryview, int] | str:
             return "not TCP"
         if pos > n:
             return "short IP header"
-        src, dst = text_address(bytes(view[8:24])), text_address(bytes(view[24:40]))
+        src, dst = _addr(bytes(view[8:24])), _addr(bytes(view[24:40]))
         return src, dst, view[pos:min(end, n)], end - pos
     return "not IP"
 

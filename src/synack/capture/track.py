@@ -89,9 +89,10 @@ class Side:
         self.probes = 0
         self.keepalives = 0
         self.sent: dict[int, float] = {}      #: seq -> last time sent (unacknowledged only)
-        self.order: deque = deque()           #: (end, seq) in sending order, to forget acked
-        self.chain: list[float] = []          #: intervals of the current retransmission chain
-        self.gaps: list[tuple[int, int, float]] = []   #: (start, end, t) holes not yet filled
+        #: (end, seq) in sending order, to forget what is acknowledged (made when needed)
+        self.order: deque | None = None
+        self.chain: list[float] | tuple = ()  #: intervals of the current retransmission chain
+        self.gaps: list | tuple = ()          #: (start, end, t) holes not yet filled
         self.last: tuple | None = None        #: (seq, ack, flags, len, t) of the last segment
         self.prov: tuple | None = None        #: a transition the peer's ACK caused, unconfirmed
         self.wscale: int | None = None
@@ -129,8 +130,8 @@ class Conn:
     tw_fin_answered: int = 0
     flood: bool = False
     post: list = field(default_factory=list)           #: receiver transitions of this packet
-    ka: dict = field(default_factory=dict)             #: ep -> peer's packets at its last probe
-    ka_unanswered: dict = field(default_factory=dict)  #: ep -> probes in a row with no answer
+    ka: dict | None = None                             #: ep -> peer's packets at its last probe
+    ka_unanswered: dict | None = None                  #: ep -> probes in a row with no answer
 
     def side(self, ep: str) -> Side:
         return self.a if ep == self.a.ep else self.b
@@ -301,7 +302,7 @@ class Tracker:
         S.packets += 1
         syn, fin, rst, has_ack = flags & SYN, flags & FIN, flags & RST, flags & ACK
         slen = n + (1 if syn else 0) + (1 if fin else 0)
-        who, other = c.name(S), c.name(R)
+        who, other = (c.name(S), c.name(R)) if c.events is not None else ("", "")
         dup = False
         last = S.last
         S.last = (seq, ack, flags, n, t)
@@ -435,7 +436,7 @@ class Tracker:
         S.syn_t = t
         S.wscale = seg.options.wscale
         S.sent[seq] = t
-        S.order.append(((seq + 1) & MASK, seq))
+        S.order = deque((((seq + 1) & MASK, seq),))
 
     def _rexmit(self, c: Conn, S: Side, k: int, seq: int, t: float, what: str) -> None:
         """A retransmission of `seq`: its interval, and whether the intervals back off."""
@@ -530,7 +531,7 @@ class Tracker:
         zero windows, probes and keep-alives."""
         seg, t = p.seg, p.t
         seq, ack, n, flags = seg.seq, seg.ack, p.length, seg.flags
-        who, other = c.name(S), c.name(R)
+        who, other = (c.name(S), c.name(R)) if c.events is not None else ("", "")
         if flags & ACK:
             if R.nxt is not None and after(ack, R.nxt):
                 gap = (ack - R.nxt) & MASK
@@ -549,8 +550,10 @@ class Tracker:
                     t0 = R.sent.pop(s0, None)
                     if t0 is not None:
                         recent[s0] = t0
+                if not order:
+                    R.order = None
             if R.chain and R.chain_seq is not None and after(ack, R.chain_seq):
-                R.chain = []
+                R.chain = ()
                 R.chain_seq = None
             S.ack = ack
         win = seg.window
@@ -565,6 +568,8 @@ class Tracker:
             S.nxt = (seq + slen) & MASK
             if slen:
                 S.sent[seq] = t
+                if S.order is None:
+                    S.order = deque()
                 S.order.append((S.nxt, seq))
             return
         nxt = S.nxt
@@ -576,6 +581,8 @@ class Tracker:
             return
         if n <= 1 and not flags & FIN and seq == (nxt - 1) & MASK and R.ack == nxt:
             S.keepalives += 1
+            if c.ka is None:
+                c.ka, c.ka_unanswered = {}, {}
             prev = c.ka.get(S.ep)
             c.ka[S.ep] = R.packets
             if prev is not None and prev == R.packets:
@@ -602,6 +609,8 @@ class Tracker:
                 S.sent[seq] = t
             if seq not in S.sent:
                 S.sent[seq] = t
+            if S.order is None:
+                S.order = deque()
             S.order.append((end, seq))
             S.nxt = end
             return
@@ -622,6 +631,8 @@ class Tracker:
 
     def _gap(self, c: Conn, S: Side, k: int, frm: int, to: int, t: float) -> None:
         size = (to - frm) & MASK
+        if not S.gaps:
+            S.gaps = []
         if len(S.gaps) < 64:
             S.gaps.append((frm, to, t))
         self._note(c, k, f"{size} octet(s) before this segment were not seen: a segment was "
@@ -662,7 +673,7 @@ class Tracker:
         if b.state == SYN_RECEIVED and a.state != ESTABLISHED:
             return f"handshake not completed (SYN,ACK sent {1 + b.syn_rexmits} times, no ACK)"
         for s in (a, b):
-            if c.ka_unanswered.get(s.ep, 0) >= 2:
+            if c.ka_unanswered and c.ka_unanswered.get(s.ep, 0) >= 2:
                 return (f"{c.ka_unanswered[s.ep]} keep-alive probes from {c.name(s)} unanswered "
                         f"(peer gone: half-open)")
         if a.fin is not None and b.fin is not None:
