@@ -350,3 +350,47 @@ def test_damaged_captures_never_raise(tmp_path_factory, cut, junk, pos):
         Tracker(detail=True).run(read_capture(bad, stats))
     except CaptureError:
         pass
+
+
+def test_duplicates_reordering_and_unseen_data(tmp_path):
+    """A segment captured twice 100 µs apart (duplicate), two segments swapped
+    (a hole, then out-of-order), and an ACK for data the capture never saw."""
+    a, b = "192.0.2.1", "192.0.2.2"
+    x, y = 1000, 5000
+
+    def d(seq, n):
+        return encode_ip(a, b, Segment(40000, 80, seq, y + 1, PSH | ACK, 65535, payload=b"d" * n))
+
+    def k(ack):
+        return encode_ip(b, a, Segment(80, 40000, y + 1, ack, ACK, 65535))
+    pkts = [(0.0, encode_ip(a, b, Segment(40000, 80, x, 0, SYN, 65535))),
+            (0.010, encode_ip(b, a, Segment(80, 40000, y, x + 1, SYN | ACK, 65535))),
+            (0.020, encode_ip(a, b, Segment(40000, 80, x + 1, y + 1, ACK, 65535))),
+            (0.030, d(x + 1, 100)),
+            (0.0301, d(x + 1, 100)),                   # the same again: a duplicate
+            (0.040, d(x + 201, 100)),                  # x+101.. is missing: a hole
+            (0.0402, d(x + 101, 100)),                 # and here it is, 200 µs later
+            (0.050, k(x + 301)),
+            (0.060, d(x + 401, 100)),                  # x+301..x+400 never captured
+            (0.070, k(x + 501))]
+    path = tmp_path / "dup.pcap"
+    with PcapWriter(path) as w:
+        for t, p in pkts:
+            w.write(t, p)
+    conns, _ = analyse(path, detail=True)
+    c = conns[0]
+    lad = ladder(c)
+    segs = lad.segments()
+    assert "duplicate" in segs[4].tags and c.a.dups == 1
+    assert "previous segment not seen" in segs[5].tags
+    assert "out-of-order" in segs[6].tags and c.a.ooo == 1
+    assert "previous segment not seen" in segs[8].tags
+    assert c.a.rexmits == 0 and c.a.bytes == 500
+    # the data after the gap at x+301 is acknowledged, the gap itself was never seen
+    assert c.a.unseen == 0 and "out-of-order" not in segs[9].tags
+    pkts.append((0.080, k(x + 1001)))                  # acknowledges 500 octets never seen
+    with PcapWriter(path) as w:
+        for t, p in pkts:
+            w.write(t, p)
+    c = analyse(path, detail=True)[0][0]
+    assert c.a.unseen == 500 and "ACKed unseen" in c.tags[11]
