@@ -269,7 +269,9 @@ def cmd_states(args) -> int:
 @command("explain", "explain a TCP capture (pcap/pcapng): connections, states, ladders",
          argument("capture", metavar="CAPTURE", help="a pcap or pcapng file"),
          argument("--conn", type=int, metavar="N", help="draw connection N as a ladder"),
-         argument("--format", choices=("text", "json", "mermaid", "svg"), default="text"),
+         argument("--format", choices=("text", "json", "mermaid", "svg"), default="text",
+                  help="text (default); json: the table as JSON Lines, or with --conn the "
+                       "connection's trace; mermaid and svg need --conn"),
          argument("-o", "--output", metavar="FILE", help="write there instead of stdout"),
          argument("--absolute", action="store_true", help="absolute sequence numbers"),
          argument("--no-explain", dest="explain", action="store_false",
