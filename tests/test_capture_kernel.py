@@ -29,6 +29,7 @@ from synack.capture.report import ladder
 pytestmark = pytest.mark.netns
 
 C_IP, S_IP = "10.77.0.1", "10.77.0.2"
+C_IP6, S_IP6 = "fd00:77::1", "fd00:77::2"
 GHOST = "10.77.0.9"          # an address with a neighbour entry but no host: never answers
 _counter = itertools.count(1)
 
@@ -74,8 +75,9 @@ class Pair:
             sh("ip", "netns", "add", self.s)
             sh("ip", "link", "add", "vc", "netns", self.c, "type", "veth", "peer", "name", "vs",
                "netns", self.s)
-            for ns, dev, ip in ((self.c, "vc", C_IP), (self.s, "vs", S_IP)):
+            for ns, dev, ip, ip6 in ((self.c, "vc", C_IP, C_IP6), (self.s, "vs", S_IP, S_IP6)):
                 sh("ip", "-n", ns, "addr", "add", f"{ip}/24", "dev", dev)
+                sh("ip", "-n", ns, "addr", "add", f"{ip6}/64", "dev", dev, "nodad")
                 sh("ip", "-n", ns, "link", "set", dev, "up")
                 sh("ip", "-n", ns, "link", "set", "lo", "up")
             # a neighbour nobody answers for: frames go out on the wire and are dropped
@@ -404,3 +406,41 @@ def test_linux_linear_syn_timeouts_are_reported_as_not_backing_off(tmp_path):
             assert any("not backing off" in t for t in texts), texts
         else:
             assert any("backing off" in t and "not" not in t for t in texts), texts
+
+
+def test_ipv6_lifecycle(tmp_path):
+    """The same exchange over IPv6: endpoints in brackets, the same states."""
+    path = tmp_path / "v6.pcapng"
+    with Pair() as pair:
+        cap = pair.capture(pair.c, "vc", path)
+        srv = pair.py(pair.s, f"""
+            import socket
+            ls = socket.socket(socket.AF_INET6); ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            ls.bind(({S_IP6!r}, 8080)); ls.listen(); print("READY")
+            c, _ = ls.accept(); assert c.recv(100) == b"v6"; assert c.recv(100) == b""
+            c.close(); print("CLOSED")
+            """)
+        wait_line(srv, "READY")
+        cli = pair.py(pair.c, f"""
+            import socket, time
+            s = socket.create_connection(({S_IP6!r}, 8080)); s.sendall(b"v6"); time.sleep(0.3)
+            s.close(); print("DONE"); time.sleep(1)
+            """)
+        wait_line(cli, "DONE")
+        wait_line(srv, "CLOSED")
+        time.sleep(0.3)
+        samples = [sample(pair, pair.c)]
+        pair.stop(cap)
+        conn, _ = the_conn(path, 8080)
+        assert conn.a.ep.startswith(f"[{C_IP6}]:") and conn.b.ep == f"[{S_IP6}]:8080"
+        assert conn.a.shown() == "TIME_WAIT" and conn.b.shown() == "CLOSED"
+        # the server closes at once on end-of-stream: its FIN may carry the ACK of the
+        # client's (FIN_WAIT_1 -> TIME_WAIT, RFC 9293 §3.10.7.4) or follow a delayed ACK
+        fin_acks_fin = any(to == "TIME_WAIT" and cause == "rcv FIN,ACK of FIN / snd ACK"
+                           for _, _, _, to, cause in conn.transitions)
+        assert [to for _, e, _, to, _ in conn.transitions if e == conn.a.ep] == (
+            ["SYN_SENT", "ESTABLISHED", "FIN_WAIT_1", "TIME_WAIT"] if fin_acks_fin else
+            ["SYN_SENT", "ESTABLISHED", "FIN_WAIT_1", "FIN_WAIT_2", "TIME_WAIT"])
+        check_ss(pair, conn, samples)
+        from synack.capture.report import ladder as draw
+        assert draw(conn).right_label == f"[{S_IP6}]:8080"
