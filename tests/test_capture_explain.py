@@ -345,11 +345,17 @@ def test_damaged_captures_never_raise(tmp_path_factory, cut, junk, pos):
     bad = d / "b.pcap"
     bad.write_bytes(bytes(raw))
     stats = Stats()
+    from synack.capture import Tracker
+    from synack.viz.svg import render_svg
+    from synack.viz.text import render_text
     try:
-        from synack.capture import Tracker
-        Tracker(detail=True).run(read_capture(bad, stats))
+        conns = Tracker(detail=True).run(read_capture(bad, stats))
     except CaptureError:
-        pass
+        return
+    for c in conns:                      # and every connection draws
+        lad = ladder(c)
+        render_text(lad)
+        render_svg(lad)
 
 
 def test_duplicates_reordering_and_unseen_data(tmp_path):
