@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import subprocess
 import sys
 import tempfile
@@ -141,7 +140,6 @@ def main() -> None:
     print(f"  file {g2['bytes'] / g1['bytes']:.1f}x larger, peak RSS "
           f"{e2['rss_kb'] / e1['rss_kb']:.2f}x: memory is bounded by the connections and "
           f"the data in flight, not by the length of the capture")
-    _ = resource
 
 
 if __name__ == "__main__":
