@@ -400,3 +400,24 @@ def test_duplicates_reordering_and_unseen_data(tmp_path):
             w.write(t, p)
     c = analyse(path, detail=True)[0][0]
     assert c.a.unseen == 500 and "ACKed unseen" in c.tags[11]
+
+
+def test_pcapng_with_interfaces_of_different_link_types(tmp_path):
+    """mergecap puts an Ethernet capture and a raw-IP one in one pcapng file, one
+    interface each: every packet is read with its own interface's link type."""
+    if shutil.which("mergecap") is None:
+        pytest.fail("mergecap (Debian's wireshark-common, with tshark) is needed", pytrace=False)
+    eth, raw = tmp_path / "eth.pcap", tmp_path / "raw.pcap"
+    with PcapWriter(eth, linktype=1) as w:
+        for i, p in enumerate(_frames()):
+            w.write(1.0 + i / 100, LINKS["ethernet"][1](p))
+    with PcapWriter(raw, linktype=101) as w:
+        for i, p in enumerate(_frames(ipv6=True)):
+            w.write(2.0 + i / 100, p)
+    ng = tmp_path / "both.pcapng"
+    subprocess.run(["mergecap", "-F", "pcapng", "-w", str(ng), str(eth), str(raw)], check=True)
+    conns, stats = analyse(ng)
+    assert stats.fmt == "pcapng" and stats.tcp == 14 and not stats.skipped
+    assert [c.a.ep for c in conns] == ["192.0.2.1:40000", "[2001:db8::1]:40000"]
+    assert all((c.a.shown(), c.b.shown()) == ("CLOSED", "TIME_WAIT") for c in conns)
+    assert round(conns[1].first_t - conns[0].first_t, 6) == 1.0

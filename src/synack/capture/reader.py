@@ -180,6 +180,7 @@ def _ip_tcp(view: memoryview) -> tuple[str, str, memoryview, int] | str:
 
 
 def _records(f, stats: Stats) -> Iterator[tuple[float, bytes]]:
+    """(time, frame) per record; for pcapng, (time, frame, link type)."""
     import dpkt
     magic = f.read(4)
     f.seek(0)
@@ -201,6 +202,9 @@ def _records(f, stats: Stats) -> Iterator[tuple[float, bytes]]:
         raise CaptureError(f"not a readable {stats.fmt or 'capture'} file: the file header "
                            f"is damaged or cut off ({e or type(e).__name__})") from None
     stats.linktype = reader.datalink()
+    if stats.fmt == "pcapng":
+        yield from _pcapng_blocks(f, reader, stats)
+        return
     it = iter(reader)
     # dpkt hands over a record whose data the file cuts short as it is: hold each
     # classic-pcap record back until the next one shows it was whole
@@ -233,6 +237,104 @@ def _records(f, stats: Stats) -> Iterator[tuple[float, bytes]]:
             yield rec
 
 
+def _if_time(idb) -> tuple[float, float]:
+    """(divisor, offset) of an interface's timestamps (pcapng if_tsresol, if_tsoffset)."""
+    div, off = 1e6, 0.0
+    le = type(idb).__name__.endswith("LE")
+    for opt in getattr(idb, "opts", ()):
+        if opt.code == 9 and len(opt.data) >= 1:            # if_tsresol
+            v = opt.data[0]
+            div = float(2 ** (v & 0x7F) if v & 0x80 else 10 ** (v & 0x7F))
+        elif opt.code == 14 and len(opt.data) >= 8:         # if_tsoffset (seconds)
+            off = float(struct.unpack("<q" if le else ">q", opt.data[:8])[0])
+    return div or 1e6, off
+
+
+def _pcapng_blocks(f, reader, stats: Stats):
+    """The packets of a pcapng file with each one's own interface's link type and
+    time resolution (dpkt's Reader keeps only the first interface's): the blocks
+    after the first Interface Description Block, parsed with dpkt's block classes."""
+    import dpkt
+    from dpkt import pcapng as ng
+    f.seek(8)
+    bom = f.read(4)
+    le = bom == b"\x4d\x3c\x2b\x1a"
+    f.seek(0)
+    # step over the section header and every block up to the first IDB again
+    first = reader.idb
+    ifaces = [(first.linktype, *_if_time(first))]
+    reader_blocks_end = None
+    pos = 0
+    while True:
+        head = f.read(8)
+        if len(head) < 8:
+            return
+        btype, blen = struct.unpack("<II" if le else ">II", head)
+        if blen < 12:
+            stats.truncated = True
+            return
+        f.seek(pos + blen)
+        pos += blen
+        if btype == ng.PCAPNG_BT_IDB:
+            reader_blocks_end = pos
+            break
+    assert reader_blocks_end is not None
+    last_t = 0.0
+    fmt = "<II" if le else ">II"
+    while True:
+        head = f.read(8)
+        if len(head) < 8:
+            if head:
+                stats.truncated = True
+            return
+        btype, blen = struct.unpack(fmt, head)
+        if btype == ng.PCAPNG_BT_SHB:               # a new section: its own byte order
+            bom = f.read(4)
+            le = bom == b"\x4d\x3c\x2b\x1a"
+            fmt = "<II" if le else ">II"
+            btype, blen = struct.unpack(fmt, head)
+            if blen < 16 or blen > 1 << 28:
+                stats.truncated = True
+                return
+            rest = f.read(blen - 12)
+            if len(rest) < blen - 12:
+                stats.truncated = True
+                return
+            ifaces = []
+            continue
+        if blen < 12 or blen > 1 << 28:
+            stats.truncated = True                  # damaged beyond resynchronising
+            return
+        body = f.read(blen - 8)
+        if len(body) < blen - 8:
+            stats.truncated = True
+            return
+        buf = head + body
+        try:
+            if btype == ng.PCAPNG_BT_EPB:
+                epb = (ng.EnhancedPacketBlockLE if le else ng.EnhancedPacketBlock)(buf)
+                if epb.iface_id >= len(ifaces):
+                    stats.skip("packet of an undescribed interface")
+                    continue
+                lt, div, off = ifaces[epb.iface_id]
+                last_t = off + ((epb.ts_high << 32) | epb.ts_low) / div
+                yield last_t, epb.pkt_data, lt
+            elif btype == ng.PCAPNG_BT_IDB:
+                idb = (ng.InterfaceDescriptionBlockLE if le else ng.InterfaceDescriptionBlock)(buf)
+                ifaces.append((idb.linktype, *_if_time(idb)))
+            elif btype == ng.PCAPNG_BT_SPB and ifaces:   # no timestamp: the last one seen
+                orig = struct.unpack("<I" if le else ">I", buf[8:12])[0]
+                yield last_t, buf[12:12 + min(orig, blen - 16)], ifaces[0][0]
+            elif btype == ng.PCAPNG_BT_PB:
+                pb = (ng.PacketBlockLE if le else ng.PacketBlock)(buf)
+                if pb.iface_id < len(ifaces):
+                    lt, div, off = ifaces[pb.iface_id]
+                    last_t = off + ((pb.ts_high << 32) | pb.ts_low) / div
+                    yield last_t, pb.pkt_data, lt
+        except (dpkt.dpkt.Error, struct.error, ValueError, IndexError):
+            stats.skip("damaged pcapng block")
+
+
 def read_capture(path, stats: Stats | None = None) -> Iterator[Packet]:
     """The TCP segments of a pcap or pcapng file, one at a time (bounded memory).
 
@@ -246,12 +348,21 @@ def read_capture(path, stats: Stats | None = None) -> Iterator[Packet]:
     with f:
         records = _records(f, stats)
         linktype = None
-        for t, buf in records:
-            if linktype is None:
-                linktype = stats.linktype
+        for rec in records:
+            if len(rec) == 3:                   # pcapng: each interface its own link type
+                t, buf, linktype = rec
                 if linktype not in LINKTYPES:
-                    raise CaptureError(f"link type {linktype} is not supported (supported: "
-                                       "Ethernet, Linux cooked SLL and SLL2, raw IP, loopback)")
+                    stats.frames += 1
+                    stats.skip(f"link type {linktype} not supported")
+                    continue
+            else:
+                t, buf = rec
+                if linktype is None:
+                    linktype = stats.linktype
+                    if linktype not in LINKTYPES:
+                        raise CaptureError(f"link type {linktype} is not supported (supported: "
+                                           "Ethernet, Linux cooked SLL and SLL2, raw IP, "
+                                           "loopback)")
             stats.frames += 1
             off = _ip_offset(linktype, buf)
             if off is None:
