@@ -38,14 +38,22 @@ def run(*argv) -> tuple[int, str, str]:
     return rc, out.getvalue(), err.getvalue()
 
 
-def scenario_capture(name, path):
+def scenario_run(name, path):
     sc = next(s for s in all_scenarios() if s.name == name)
     w = PcapWriter(path)
     try:
         res = sc.run(Options(pcap=w))
     finally:
         w.close()
-    return list(res.trace.to_dicts())
+    return res
+
+
+def scenario_capture(name, path):
+    return list(scenario_run(name, path).trace.to_dicts())
+
+
+#: the analysis tags the scenarios' ladders put on segments (synack.viz.model)
+TAGS = ("rexmit", "zero window", "window probe", "keep-alive", "dup ACK", "window update")
 
 
 def per_side(transitions):
@@ -62,7 +70,8 @@ def test_scenario_capture_gives_back_its_states(name, tmp_path):
     simulator traced, in order, except those no segment shows (timers, LISTEN).
     Endpoints that only ever sent injected segments (spoofed SYNs) have no TCP."""
     path = tmp_path / f"{name}.pcap"
-    trace = scenario_capture(name, path)
+    res = scenario_run(name, path)
+    trace = list(res.trace.to_dicts())
     sent: dict[str, set] = {}
     for e in trace:
         if e["type"] == "segment" and e["event"] == "send":
@@ -84,6 +93,21 @@ def test_scenario_capture_gives_back_its_states(name, tmp_path):
         assert len(segs) == c.packets
         last = lad.rows[-1].states
         assert last == [c.a.shown(), c.b.shown()] or c.a.ep in no_tcp or c.b.ep in no_tcp
+    # the events: the capture's ladders carry the tags the simulator's ladder has
+    # (retransmissions, zero windows, probes, keep-alives, dup ACKs, window updates),
+    # segment for segment; and a segment the capture says was lost really was
+    sim = res.ladder(explain=False)
+    want = sorted((r.src, round(r.t, 6), t) for r in sim.segments() for t in r.tags if t in TAGS)
+    lost = {(r.src, r.seq, r.ack, round(r.t, 6)) for r in sim.segments() if r.lost}
+    got, said_lost = [], set()
+    for c in conns:
+        for r in ladder(c, explain=False).segments():
+            t = round(r.t + c.first_t, 6)
+            got += [(r.src, t, tag) for tag in r.tags if tag in TAGS]
+            if r.lost:
+                said_lost.add((r.src, r.seq, r.ack, t))
+    assert sorted(got) == want
+    assert said_lost <= lost
 
 
 def test_lifecycle_summary_and_formats(tmp_path):
