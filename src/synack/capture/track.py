@@ -479,9 +479,8 @@ class Tracker:
             c.refused = True
             c.rst_by, c.rst_reason = who, f"refused: nothing listens on port {port}"
             S.state = S.first_state = CLOSED
-            self._note(c, k, f"Connection refused: nothing listens on port {port}, so the "
-                             f"{who}'s TCP answers the SYN with RST,ACK (RFC 9293 §3.10.7.1: a "
-                             f"segment for a CLOSED connection).", "refused")
+            self._note(c, k, "RFC 9293 §3.10.7.1: a segment for a connection that does "
+                             "not exist (CLOSED) is answered with a RST.", "refused")
             self._state(c, R, CLOSED, "rcv RST (active open)", t, receiver=True)
             return
         if S.state == SYN_SENT and R.state == SYN_RECEIVED:
@@ -489,7 +488,7 @@ class Tracker:
             c.rst_by, c.rst_reason = who, "old duplicate SYN: no such connection"
             self._note(c, k, f"The {who} has no connection that sent this SYN (it was an old "
                              f"duplicate, or the {who} has forgotten it): it resets the SYN,ACK "
-                             f"(RFC 9293 §3.5, Figure 9) and the {other} goes back to LISTEN.",
+                             f"(RFC 9293 §3.5, Figure 8) and the {other} goes back to LISTEN.",
                        "old duplicate")
             self._unopen(c, S)
             self._state(c, R, LISTEN, "rcv RST (passive open)", t, receiver=True)
@@ -501,10 +500,9 @@ class Tracker:
             else:
                 c.rst_by = who
                 c.rst_reason = "abort (SO_LINGER 0, or close with unread data)"
-                self._note(c, k, f"The {who} aborts: RST instead of FIN. Likely: the application "
-                                 f"closed with SO_LINGER set to 0, or closed while received data "
-                                 f"was still unread (RFC 2525 §2.17; RFC 9293 §3.10.4, ABORT), or "
-                                 f"the process died in that state.", "abort")
+                self._note(c, k, "Why a RST: likely the application closed with SO_LINGER "
+                                 "set to 0, or closed while received data was still unread "
+                                 "(RFC 2525 §2.17; RFC 9293 §3.10.5, ABORT).", "abort")
                 self._state(c, S, CLOSED, "ABORT / snd RST", t)
         else:
             c.rst_by = who
