@@ -265,6 +265,26 @@ def cmd_states(args) -> int:
     return 0
 
 
+# --------------------------------------------------------------------- captures
+@command("explain", "explain a TCP capture (pcap/pcapng): connections, states, ladders",
+         argument("capture", metavar="CAPTURE", help="a pcap or pcapng file"),
+         argument("--conn", type=int, metavar="N", help="draw connection N as a ladder"),
+         argument("--format", choices=("text", "json", "mermaid", "svg"), default="text",
+                  help="text (default); json: the table as JSON Lines, or with --conn the "
+                       "connection's trace; mermaid and svg need --conn"),
+         argument("-o", "--output", metavar="FILE", help="write there instead of stdout"),
+         argument("--absolute", action="store_true", help="absolute sequence numbers"),
+         argument("--no-explain", dest="explain", action="store_false",
+                  help="leave out the explanations"),
+         argument("--color", choices=("auto", "always", "never"), default="auto"))
+def cmd_explain(args) -> int:
+    """Read a capture made by tcpdump, tshark, Wireshark or synack; list its TCP
+    connections with the states both ends reached (inferred from the segments), or
+    draw one (--conn N) as the scenarios' ladder diagram."""
+    from .capture.cli import run_explain
+    return run_explain(args, Output(args))
+
+
 # ------------------------------------------------------------------ packetdrill
 @command("packetdrill", "run packetdrill scripts against synack in virtual time",
          argument("rest", nargs=argparse.REMAINDER,

@@ -687,8 +687,26 @@ class RealtimeStack(Stack):
         self._planned_wake: float | None = None
         self._thread: threading.Thread | None = None
         self.error: BaseException | None = None
+        #: a `synack.capture.record.FrameRecorder` while a capture is on (`open_capture`)
+        self.pcap = None
         if start:
             self.start()
+
+    def open_capture(self, path_or_file):
+        """Write every packet both ways to a pcap file from now on (until `close`)."""
+        from ..capture.record import FrameRecorder
+        rec = FrameRecorder(path_or_file, getattr(self, "_hdr_len", 0))
+        with self.lock:
+            old, self.pcap = self.pcap, rec
+        if old is not None:
+            old.close()
+        return rec
+
+    def close_capture(self) -> None:
+        with self.lock:
+            rec, self.pcap = self.pcap, None
+        if rec is not None:
+            rec.close()
 
     def __repr__(self) -> str:
         return f"<RealtimeStack {self.host.name} {'running' if self._running else 'stopped'}>"
@@ -721,6 +739,7 @@ class RealtimeStack(Stack):
         if self._thread is not None and self._thread is not threading.current_thread():
             self._thread.join()
         self.io.close()
+        self.close_capture()
         self.poke()
 
     def __enter__(self) -> "RealtimeStack":
@@ -736,7 +755,10 @@ class RealtimeStack(Stack):
             while self._running:
                 with self.lock:
                     now = self.now()
-                    for raw in io.packets():
+                    raws = io.packets()
+                    if self.pcap is not None and raws:
+                        self.pcap.packets_in(raws)
+                    for raw in raws:
                         host.receive_packet(now, raw)
                     d = self._settle(now)
                     self._planned_wake = d
@@ -768,11 +790,14 @@ class RealtimeStack(Stack):
         if out:
             from ..wire import encode_ip
             own = host._address_set
+            cap = self.pcap
             for src, dst, seg in out:
                 raw = encode_ip(src, dst, seg)
                 if dst in own:
                     self._local.append(raw)
                 else:
+                    if cap is not None:
+                        cap.packet(raw)
                     self.io.send_packet(raw)
         if host.events:
             self._note_events(host.take_events())

@@ -54,6 +54,9 @@ def _tun_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--no-ipv6", action="store_true", help="IPv4 only")
     g.add_argument("--profile", choices=("linux", "rfc"), default="linux",
                    help="engine timers and defaults (default linux)")
+    g.add_argument("--pcap", metavar="FILE",
+                   help="write every frame both ways to FILE (pcap, checksums filled in); "
+                        "`synack explain FILE` reads it")
 
 
 def _open_stack(args):
@@ -66,10 +69,19 @@ def _open_stack(args):
         raise SystemExit(f"synack: {e}") from None
     v6 = not args.no_ipv6
     cfg = tun_config(args.mode, args.profile)
+    pcap = getattr(args, "pcap", None)
+    if pcap:
+        try:
+            open(pcap, "ab").close()
+        except OSError as e:
+            raise SystemExit(f"synack: error: cannot write --pcap {pcap}: {e.strerror}") from None
     try:
-        return TunStack(args.mode, netns=args.netns, ifname=args.ifname,
+        stack = TunStack(args.mode, netns=args.netns, ifname=args.ifname,
                         kernel_v4=args.kernel_v4, kernel_v6=args.kernel_v6 if v6 else None,
                         local_v4=args.local_v4, local_v6=args.local_v6 if v6 else None, config=cfg)
+        if pcap:
+            stack.open_capture(pcap)
+        return stack
     except FileExistsError:
         raise SystemExit(f"synack: a link named {args.ifname!r} already exists in namespace "
                          f"{args.netns!r}: is another synack running there? (choose another "

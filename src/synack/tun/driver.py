@@ -331,6 +331,8 @@ class TunStack(RealtimeStack):
         if frames:
             self.stats["frames_in"] += len(frames)
             self.stats["batches"] += 1
+            if self.pcap is not None:
+                self.pcap.tun_in(frames)
             _fp.receive_frames(self, frames, now)   # decode, GRO, to the host
         d = self._settle(now)
         if imp is not None and imp.holding:

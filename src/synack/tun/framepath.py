@@ -229,6 +229,8 @@ def write(st: Any, out: list) -> None:
     if imp is not None and imp.outbound:
         held = []
         writev = collect(held)
+    if st.pcap is not None:
+        writev = st.pcap.tap(writev)
     for src, dst, seg in out:
         if dst in own:
             st._local.append(encode_ip(src, dst, seg))

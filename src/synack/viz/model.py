@@ -232,7 +232,9 @@ class _Dir:
 
 class _Builder:
     def __init__(self, events: list[dict], left, right, left_name, right_name, absolute,
-                 tags, notes, quiet=(), unknown_sides=()):
+                 tags, notes, quiet=(), unknown_sides=(), endpoints=None, initial=None):
+        self.endpoints = dict(endpoints or {})     #: "ip:port" -> side, before any ip rule
+        self.initial = dict(initial or {})         #: side -> state shown before any change
         self.quiet = set(quiet)
         self.unknown_sides = set(unknown_sides)
         self.events = events
@@ -270,6 +272,12 @@ class _Builder:
                 self.right.add(ip_of(e["dst"]))
                 return
 
+    def side_of(self, ep: str) -> str:
+        """The side of an endpoint: by `endpoints` first (two ends with one address,
+        as on loopback), then by its address."""
+        side = self.endpoints.get(ep)
+        return side if side is not None else self.side_of_ip(ip_of(ep))
+
     def side_of_ip(self, ip: str) -> str:
         if ip in self.right:
             return RIGHT
@@ -297,16 +305,16 @@ class _Builder:
             label = self.label_for(key[0] if side == LEFT else key[1])
             return f"{label} {st}" if label else st
         for local, st in self.listen_state.items():
-            if self.side_of_ip(ip_of(local)) == side:
+            if self.side_of(local) == side:
                 return st
-        return "CLOSED"
+        return self.initial.get(side, "CLOSED")
 
     def snapshot(self) -> list[str]:
         return [self.shown_state(LEFT), self.shown_state(RIGHT)]
 
     def apply_state(self, e: dict) -> str | None:
         local, remote = e["local"], e["remote"]
-        side = self.side_of_ip(ip_of(local))
+        side = self.side_of(local)
         if remote == "*:*":
             self.listen_state[local] = e["to"]
             return side if self.last_key[side] is None else None
@@ -408,8 +416,8 @@ class _Builder:
             elif typ == "app":
                 if e.get("event") == "error":
                     self.flush_pending()
-                    side = self.side_of_ip(ip_of(e["local"]))
-                    if e["remote"] != "*:*" and self.side_of_ip(ip_of(e["remote"])) == side:
+                    side = self.side_of(e["local"])
+                    if e["remote"] != "*:*" and self.side_of(e["remote"]) == side:
                         continue
                     row = Row(ERROR, t, side)
                     row.text = str(e.get("detail"))
@@ -430,17 +438,17 @@ class _Builder:
                 return False
             if e["type"] == "segment":
                 if e["event"] == "send":
-                    return self.side_of_ip(ip_of(e["src"])) == side
+                    return self.side_of(e["src"]) == side
                 if e["event"] == "deliver":
                     return False
             elif e["type"] == "timer":
                 return False
-            elif e["type"] == "state" and self.side_of_ip(ip_of(e["local"])) == side:
+            elif e["type"] == "state" and self.side_of(e["local"]) == side:
                 return True           # the next change of this side decides for both
         return False
 
     def on_timer(self, e: dict) -> None:
-        side = self.side_of_ip(ip_of(e["local"]))
+        side = self.side_of(e["local"])
         name = e["timer"]
         if name in TIMER_TAGS:
             self.timer_tag[side] = (e["t"], TIMER_TAGS[name])
@@ -465,7 +473,7 @@ class _Builder:
 
     def on_send(self, e: dict) -> None:
         src, dst = e["src"], e["dst"]
-        side = self.side_of_ip(ip_of(src))
+        side = self.side_of(src)
         # pending changes of the other side (or of another instant) get their own rows
         keep = [p for p in self.pending if p[1] == side and p[0] == e["t"]]
         others = [p for p in self.pending if p not in keep]
@@ -620,7 +628,7 @@ def endpoint_labels(events: list[dict], b: _Builder) -> tuple[str, str]:
     for e in events:
         if e["type"] == "segment" and e["event"] == "send" and e.get("note") != "injected":
             for ep in (e["src"], e["dst"]):
-                side = b.side_of_ip(ip_of(ep))
+                side = b.side_of(ep)
                 if ip_of(ep) in (b.left | b.right) and ep not in eps[side]:
                     eps[side].append(ep)
 
@@ -636,15 +644,18 @@ def endpoint_labels(events: list[dict], b: _Builder) -> tuple[str, str]:
 def build_ladder(events: Iterable[dict], *, left=None, right=None, left_name: str = "client",
                  right_name: str = "server", absolute: bool = False, explain: bool = True,
                  rules=(), notes=(), tags=None, msl: float | None = None,
-                 title: str | None = None, quiet=(), unknown_sides=()) -> Ladder:
+                 title: str | None = None, quiet=(), unknown_sides=(), endpoints=None,
+                 initial=None) -> Ladder:
     """Turn JSON-form trace events into ladder rows (see the module docstring).
 
     `tags` names endpoints ("ip:port" or "ip") for the arrows; timer rows of the
     names in `quiet` are left out; the state column of a side in `unknown_sides`
-    (a host that is not simulated) stays empty."""
+    (a host that is not simulated) stays empty. `endpoints` ("ip:port" -> side) places
+    endpoints that share an address; `initial` (side -> text) is what a side's state
+    column shows before its first change (default CLOSED)."""
     events = list(events)
     b = _Builder(events, left, right, left_name, right_name, absolute, tags, notes, quiet,
-                 unknown_sides)
+                 unknown_sides, endpoints, initial)
     rows = b.build()
     ll, rl = endpoint_labels(events, b)
     ladder = Ladder(rows, left_name, right_name, ll, rl, title, msl, absolute)
