@@ -158,7 +158,12 @@ def test_real_tun_session_recorded_with_good_checksums(tmp_path, mode):
                            capture_output=True, text=True, timeout=120)
         assert r.returncode == 0 and r.stdout.strip() == "2000000", r.stderr
         th.join(30)
-        time.sleep(0.3)
+        # The server closes last (LAST-ACK): wait for the kernel's final ACK to
+        # take its connection out of the table, so the capture has it too.
+        deadline = time.monotonic() + 30
+        while (any(k[1] == 7007 for k in list(st.host.conns))
+               and time.monotonic() < deadline):
+            time.sleep(0.05)
     assert not os.path.exists(f"/run/netns/{ns}"), "namespace left behind"
     statuses = subprocess.run(["tshark", "-r", str(path), "-o", "tcp.check_checksum:TRUE",
                                "-o", "ip.check_checksum:TRUE", "-Y", "tcp", "-T", "fields",
