@@ -71,6 +71,26 @@ class Config:
     tlp: bool = False
     tlp_max_ack_delay: float = 0.2  #: TLP.max_ack_delay, added to a one-segment flight's PTO
     tlp_extra: float = 0.0          #: added to 2*SRTT for a multi-segment flight (Linux: 2 ms)
+    # --- loss recovery (docs/data-transfer.md, "Profiles") ------------------------
+    #: the RTO as Linux computes it: SRTT + max(4 * RTTVAR, rto_min) (RFC 6298
+    #: (2.3)-(2.4) when off: max(SRTT + 4 * RTTVAR, rto_min))
+    linux_rto: bool = False
+    #: an RTT sample from every ACK of new data, from the send time of the
+    #: newest segment it covers that was never retransmitted (Karn), with or
+    #: without timestamps, as Linux does; off: one timed segment per RTT
+    #: (RFC 6298 §3) or the timestamps (RFC 7323 §4)
+    rtt_every_ack: bool = False
+    #: RACK-TLP loss detection (RFC 8985 §6): time-based marking with a
+    #: reordering window and the reordering timer, instead of RFC 6675's DupThresh
+    rack: bool = False
+    #: Proportional Rate Reduction (RFC 6937) as the sending rule in recovery,
+    #: instead of RFC 6675's cwnd - pipe
+    prr: bool = False
+    #: RFC 6675 NextSeg () rule (4), the rescue retransmission (Linux has none)
+    rescue_rxt: bool = True
+    #: RFC 5681 §4.1 restart window after an idle period (Linux's
+    #: net.ipv4.tcp_slow_start_after_idle)
+    slow_start_after_idle: bool = True
     # --- keep-alive (RFC 9293 §3.8.4) -----------------------------------------
     keepalive: bool = False         #: off by default (MUST-25)
     keepalive_idle: float = 7200.0  #: >= 2 hours by default (MUST-28)
@@ -115,7 +135,8 @@ def linux_profile() -> Config:
         max_rcvbuf=15728640, msl=30.0, r2=15,   # tcp_rmem max 15 MiB -> wscale 8
         congestion_control="cubic",
         quickack=True, psh="linux", abc_limit=None, cwnd_validation=True, tlp=True, tlp_extra=0.002,
-        hystart="linux",
+        hystart="linux", linux_rto=True,
+        rescue_rxt=False,
     )
 
 

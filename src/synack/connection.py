@@ -116,7 +116,7 @@ class Connection:
         "progress_time", "last_send_time", "last_data_send", "syn_opts", "syn_acked",
         # SACK-based loss recovery (RFC 6675) and the receiver's D-SACK (RFC 2883)
         "board", "sack_recovery", "high_rxt", "rescue_rxt", "pipe", "dsack", "rxt_marks",
-        "rxt_again",
+        "rxt_again", "lt_sent",
         # cwnd validation (whether the window is in use) and Tail Loss Probe
         "cwnd_limited", "max_flight", "cwnd_usage_seq", "tlp_end", "tlp_is_retrans",
         "tlp_rtt_ok", "tail_seq", "hystart",
@@ -174,7 +174,7 @@ class Connection:
         self.eof = False
         self.error: str | None = None
         self.urg_mode = False              # urgent data announced and not all read yet
-        self.rtt = RttEstimator(cfg.rto_initial, cfg.rto_min, cfg.rto_max)
+        self.rtt = RttEstimator(cfg.rto_initial, cfg.rto_min, cfg.rto_max, cfg.linux_rto)
         self.cc: CongestionControl | None = None  # made when the SYN goes out (_init_cc)
         self.hystart: HyStart | None = None  # HyStart state (RFC 9406 or Linux's), cfg.hystart
         self.retries = 0
@@ -196,6 +196,7 @@ class Connection:
         self.dsack: tuple[int, int] | None = None  # (start, end) to report first in the next ACK
         self.rxt_marks: Any = _EMPTY       # SACK recovery: (start, end, HighData) per retransmission
         self.rxt_again: Any = _EMPTY       # retransmissions found lost, to send once more
+        self.lt_sent = 0                   # new octets limited transmit sent past cwnd (RFC 5681 §3.2)
         self.cwnd_limited = False
         self.max_flight = 0
         self.cwnd_usage_seq = 0
@@ -761,6 +762,13 @@ class Connection:
         self.rcvq += payload
         self.rcv_nxt = (self.rcv_nxt + n) & MASK
         if self.oooq:
+            first = self.oooq[0]
+            if self.sack_ok and self.dsack is None and _lt(first[0], self.rcv_nxt):
+                # RFC 2883 §4.2 (example 5/6): the segment filled the hole and
+                # went on into data already held: the first duplicate
+                # sub-segment is reported as a D-SACK block, first
+                end = first[1] if _lt(first[1], self.rcv_nxt) else self.rcv_nxt
+                self.dsack = (first[0], end)
             Connection._drain_ooo(self)
             self.ack_now = True                    # a hole was filled: ACK at once
         Connection._event(self, ev.READABLE)                   # before EOF: the data comes first
@@ -1033,6 +1041,7 @@ class Connection:
             if credit > 0 and Connection._may_grow_cwnd(self):
                 cc.on_ack(credit, flight, now)
         self.dupacks = 0                           # RFC 6675 §5: a cumulative ACK resets DupAcks
+        self.lt_sent = 0
         if self.rtx_nxt is not None and _lt(self.rtx_nxt, a):
             self.rtx_nxt = a
         if self.rtx_nxt is not None and self.rtx_nxt == self.snd_nxt:
@@ -1123,7 +1132,11 @@ class Connection:
         self.host.count("fast_retransmits")
         una = self.snd_una
         self.recover = self.snd_nxt                # RecoveryPoint = HighData
-        cc.on_loss((self.snd_nxt - una) & MASK, now)
+        # RFC 5681 §3.2 step 2 (RFC 6675 §5 (4.2)): what limited transmit sent
+        # "MUST NOT be included" in the FlightSize that sets ssthresh
+        flight = ((self.snd_nxt - una) & MASK) - self.lt_sent
+        self.lt_sent = 0
+        cc.on_loss(flight if flight > 0 else 0, now)
         self.rtt_seq = None
         self.tlp_end = None                        # RFC 8985 §7.1
         self.t_pto = None
@@ -1341,7 +1354,11 @@ class Connection:
         Until then the persist timer (not the retransmission timer, which would
         count towards R2) resends it."""
         self.host._timer_fired(self, "persist", now)
-        if self.snd_wnd != 0 or self.t_rexmt is not None:
+        if self.t_rexmt is not None:
+            return
+        if self.snd_wnd != 0:
+            if self.snd_nxt == self.snd_una:
+                Connection._send_sws_override(self, now)
             return
         una, nxt = self.snd_una, self.snd_nxt
         outstanding = (nxt - una) & MASK
@@ -1358,6 +1375,17 @@ class Connection:
             return
         self.persist_backoff += 1
         self.t_persist = now + min(self.rtt.rto * (1 << min(self.persist_backoff, 10)), self.cfg.rto_max)
+
+    def _send_sws_override(self, now: float) -> None:
+        """RFC 1122 §4.2.3.4: the override timeout of sender SWS avoidance
+        expired with nothing outstanding: send what the small window takes
+        (Linux's tcp_write_wakeup does the same from its probe timer)."""
+        off = (self.snd_nxt - self.sndq_seq) & MASK
+        avail = len(self.sndq) - off
+        if avail <= 0 or self.state not in _SENDING:
+            return
+        n = min(avail, self.snd_wnd, self.snd_mss)
+        Connection._send_data(self, self.snd_nxt, off, n, now, self.fin_queued and n == avail)
 
     def _on_keepalive(self, now: float) -> None:
         """Keep-alive (RFC 9293 §3.8.4, MUST-24..29): <SEQ=SND.NXT-1> with no data."""
@@ -1500,7 +1528,7 @@ class Connection:
                 continue
             # rule (4): one rescue retransmission per recovery, of the highest
             # unSACKed octet, when HighACK has passed RescueRxt
-            if self.rescue_rxt is None or _lt(self.rescue_rxt, una):
+            if self.cfg.rescue_rxt and (self.rescue_rxt is None or _lt(self.rescue_rxt, una)):
                 holes = board.holes(una, self.snd_nxt)
                 if holes:
                     a, b = holes[-1]
@@ -1592,17 +1620,26 @@ class Connection:
             n = avail if avail < mss else mss
             if n > usable:
                 n = usable
-            if n < mss and outstanding:
+            if n < mss:
                 if n < avail:
                     # RFC 9293 §3.8.6.2.1 sender SWS avoidance: a window-limited
-                    # partial segment waits unless it is half the largest window.
+                    # partial segment waits unless it is half the largest window
+                    # -- also with nothing outstanding (RFC 1122 §4.2.3.4); then
+                    # the persist timer is the override timeout that sends it.
                     if n < (self.max_snd_wnd >> 1):
+                        if not outstanding and self.t_persist is None:
+                            self.t_persist = now + self.rtt.current()
                         break
-                elif not self.nodelay and not self.fin_queued:
+                elif outstanding and not self.nodelay and not self.fin_queued:
                     break                          # Nagle (RFC 896, §3.7.4); FIN pushes
             fin = self.fin_queued and n == avail
             Connection._send_data(self, nxt, off, n, now, fin, count)
             count += 1
+            over = outstanding + n - cc.cwnd
+            if over > 0 and not probe and not cc.in_recovery:
+                # sent only because duplicate ACKs or SACKed octets left the
+                # pipe: limited transmit (RFC 3042; RFC 6675 §5 step (3))
+                self.lt_sent += over if over < n else n
             if max_segs and count >= max_segs:
                 break
         if count:
