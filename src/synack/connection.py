@@ -23,6 +23,7 @@ from .config import Config
 from .congestion import CongestionControl, HyStart
 from .congestion import create as create_cc
 from .congestion import rfc5681_initial_window as _iw_bytes
+from .recovery import Prr, Transmissions
 from .rtt import RttEstimator
 from .sack import Scoreboard
 from .segment import ACK, FIN, NO_OPTIONS, PSH, RST, SYN, URG, Options, Segment
@@ -116,7 +117,7 @@ class Connection:
         "progress_time", "last_send_time", "last_data_send", "syn_opts", "syn_acked",
         # SACK-based loss recovery (RFC 6675) and the receiver's D-SACK (RFC 2883)
         "board", "sack_recovery", "high_rxt", "rescue_rxt", "pipe", "dsack", "rxt_marks",
-        "rxt_again", "lt_sent",
+        "rxt_again", "lt_sent", "txlog", "prr",
         # cwnd validation (whether the window is in use) and Tail Loss Probe
         "cwnd_limited", "max_flight", "cwnd_usage_seq", "tlp_end", "tlp_is_retrans",
         "tlp_rtt_ok", "tail_seq", "hystart",
@@ -197,6 +198,9 @@ class Connection:
         self.rxt_marks: Any = _EMPTY       # SACK recovery: (start, end, HighData) per retransmission
         self.rxt_again: Any = _EMPTY       # retransmissions found lost, to send once more
         self.lt_sent = 0                   # new octets limited transmit sent past cwnd (RFC 5681 §3.2)
+        # per-segment send times (cfg.rtt_every_ack, cfg.rack), made at the first send
+        self.txlog: Transmissions | None = None
+        self.prr: Prr | None = None        # RFC 6937 state while in recovery (cfg.prr)
         self.cwnd_limited = False
         self.max_flight = 0
         self.cwnd_usage_seq = 0
@@ -988,7 +992,19 @@ class Connection:
         # RTT: timestamps give a sample on every ACK of new data (RFC 7323 §4.1);
         # otherwise time one segment, never a retransmitted one (Karn, MUST-18).
         sample = None
-        if ts is not None and ts[1]:
+        ca_sample = None
+        log = self.txlog
+        if log is not None:
+            # cfg.rtt_every_ack: the send times of the segments this ACK
+            # delivered, none of them retransmitted (Karn); RTO from the
+            # oldest, HyStart from the newest (as Linux's seq_rtt / ca_rtt)
+            first, last, retrans = log.acked(a)
+            if first >= 0 and not retrans:
+                sample = now - first
+                ca_sample = now - last
+        if sample is not None:
+            pass
+        elif ts is not None and ts[1]:
             r = (Connection._ts_now(self, now) - ts[1]) & MASK
             if r < HALF:
                 sample = r / 1000.0
@@ -998,6 +1014,8 @@ class Connection:
         if sample is not None:
             self.rtt.sample(sample)
             self.tlp_rtt_ok = True
+            if ca_sample is None:
+                ca_sample = sample
         # No `backoff = 0` here: RFC 6298 §5 keeps the backed-off RTO until a
         # new RTT sample (which `rtt.sample` takes care of) collapses it.
         cc = self.cc
@@ -1032,7 +1050,7 @@ class Connection:
             hs = self.hystart if self.hystart is not None else Connection._get_hystart(self)
             if hs is not None and cc.cwnd < cc.ssthresh and hs.phase != HyStart.DONE:
                 end = hs.window_end
-                div = hs.on_ack(end is not None and _le(end, a), self.snd_nxt, sample,
+                div = hs.on_ack(end is not None and _le(end, a), self.snd_nxt, ca_sample,
                                 cc.cwnd // self.snd_mss)
                 if div == 0:
                     cc.ssthresh = cc.cwnd          # slow start is over: congestion avoidance
@@ -1684,6 +1702,8 @@ class Connection:
         Connection._emit(self, flags, seq, self.rcv_nxt, now, bytes(self.sndq[off:off + n]))
         self.tail_seq = seq
         new_nxt = (seq + n + (1 if fin else 0)) & MASK
+        if self.cfg.rtt_every_ack:
+            Connection._log_sent(self, seq, new_nxt, now)
         if fin:
             self.fin_sent = True
             self.fin_seq = (seq + n) & MASK
@@ -1712,6 +1732,8 @@ class Connection:
         self.fin_sent = True
         self.fin_seq = seq
         self.snd_nxt = (seq + 1) & MASK
+        if self.cfg.rtt_every_ack:
+            Connection._log_sent(self, seq, self.snd_nxt, now)
         if self.t_rexmt is None:
             self.t_rexmt = Connection._rto_deadline(self, now)
         if self.cfg.tlp:
@@ -1733,13 +1755,24 @@ class Connection:
             Connection._emit(self, flags, seq, self.rcv_nxt, now, bytes(q[off:off + n]))
             if retransmit:
                 self.host.count("retransmits")
+            if self.txlog is not None:
+                self.txlog.resent(seq, (end + (1 if fin else 0)) & MASK, now)
             return n + (1 if fin else 0)
         if self.fin_sent and seq == self.fin_seq:
             Connection._emit(self, FIN | ACK, seq, self.rcv_nxt, now)
             if retransmit:
                 self.host.count("retransmits")
+            if self.txlog is not None:
+                self.txlog.resent(seq, (seq + 1) & MASK, now)
             return 1
         return 0
+
+    def _log_sent(self, start: int, end: int, now: float) -> None:
+        """Record a first transmission (cfg.rtt_every_ack)."""
+        log = self.txlog
+        if log is None:
+            log = self.txlog = Transmissions()
+        log.sent(start, end, now)
 
     def _retransmit_head(self, now: float) -> None:
         n = Connection._send_from(self, self.snd_una, now, self.snd_mss, retransmit=True)

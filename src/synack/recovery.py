@@ -1,0 +1,109 @@
+"""Loss recovery state that lives beside the connection's TCB.
+
+- `Transmissions`: when each outstanding segment was (last) sent, and
+  whether it was ever retransmitted. From it come an RTT sample on every ACK
+  of new data (Karn's rule: never from a retransmitted segment, RFC 6298 §3)
+  and RACK's per-segment transmit times (RFC 8985 §5.2, §6).
+- `Prr`: Proportional Rate Reduction (RFC 6937 §3), the sending rule during
+  fast recovery.
+
+The connection keeps these only when a setting asks for them
+(`Config.rtt_every_ack`, `Config.rack`, `Config.prr`): the `rfc` profile
+carries none of it.
+"""
+from __future__ import annotations
+
+from typing import Final
+
+from .seq import HALF, MASK
+
+RETRANS: Final = 1       # the segment has been retransmitted at least once
+SACKED: Final = 2        # the receiver holds it (a SACK block covered it)
+LOST: Final = 4          # marked lost, not yet retransmitted since
+
+
+class Transmissions:
+    """Outstanding segments in sequence order, each [start, end, time, flags]
+    with absolute sequence numbers, `time` the (latest) transmission time."""
+
+    __slots__ = ("segs",)
+
+    def __init__(self) -> None:
+        self.segs: list[list] = []
+
+    def sent(self, start: int, end: int, now: float) -> None:
+        """New data (or the FIN) went out for the first time."""
+        self.segs.append([start, end, now, 0])
+
+    def resent(self, start: int, end: int, now: float) -> None:
+        """[start, end) was sent again: every segment it overlaps is now a
+        retransmission, last sent `now`."""
+        for s in self.segs:
+            if ((s[1] - start) & MASK) - 1 < HALF - 1 and ((end - s[0]) & MASK) - 1 < HALF - 1:
+                # s ends after `start` and begins before `end`
+                s[2] = now
+                s[3] = (s[3] | RETRANS) & ~LOST
+
+    def acked(self, una: int) -> tuple[float, float, bool]:
+        """Drop what the cumulative ACK up to `una` covers. Returns (oldest
+        send time, newest send time, whether any was retransmitted) of the
+        segments it newly delivered; times are -1.0 when there are none.
+        Segments already SACKed were delivered before and count not."""
+        segs = self.segs
+        first = last = -1.0
+        retrans = False
+        n = 0
+        for s in segs:
+            if ((una - s[1]) & MASK) >= HALF:
+                if ((una - s[0]) & MASK) - 1 < HALF - 1:
+                    s[0] = una                      # partly ACKed: trim
+                break
+            n += 1
+            if s[3] & SACKED:
+                continue
+            if s[3] & RETRANS:
+                retrans = True
+            t = s[2]
+            if first < 0 or t < first:
+                first = t
+            if t > last:
+                last = t
+        if n:
+            del segs[:n]
+        return first, last, retrans
+
+    def clear(self) -> None:
+        self.segs.clear()
+
+
+class Prr:
+    """RFC 6937 §3: during recovery, send in proportion to what the receiver
+    delivered, so the window comes down to ssthresh smoothly rather than in
+    one step; below ssthresh, slow start towards it (PRR-SSRB, the
+    reduction bound the RFC recommends)."""
+
+    __slots__ = ("delivered", "out", "recover_fs", "ssthresh", "mss")
+
+    def __init__(self, flight: int, ssthresh: int, mss: int):
+        self.delivered = 0               # prr_delivered
+        self.out = 0                     # prr_out
+        self.recover_fs = flight if flight > 0 else 1   # RecoverFS
+        self.ssthresh = ssthresh
+        self.mss = mss
+
+    def sndcnt(self, delivered: int, pipe: int) -> int:
+        """On each ACK in recovery: DeliveredData of this ACK and the pipe
+        after it. Returns how many octets may go (sndcnt)."""
+        self.delivered += delivered
+        if pipe > self.ssthresh:
+            # proportional rate reduction
+            n = -(-(self.delivered * self.ssthresh) // self.recover_fs) - self.out
+        else:
+            # slow start, bounded by what was delivered (SSRB)
+            limit = self.delivered - self.out
+            if limit < delivered:
+                limit = delivered
+            limit += self.mss
+            room = self.ssthresh - pipe
+            n = room if room < limit else limit
+        return n if n > 0 else 0

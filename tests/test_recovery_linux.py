@@ -1,0 +1,91 @@
+"""Loss recovery and timers of the `linux` profile, each rule on its own:
+the Linux RTO, an RTT sample from every ACK, RACK-TLP (RFC 8985), PRR
+(RFC 6937). Driven with crafted segments through the bare-host harness
+(MSS 1000, initial window 10); the packetdrill scripts that exercise the
+same rules against Linux's own expectations are in
+test_packetdrill_recovery.py.
+"""
+import pytest
+
+from harness import ACK, LOCAL_SEQ, PEER_SYN_ACK, REMOTE_SEQ, Options, Tcp
+from synack.config import linux_profile
+from synack.rtt import RttEstimator
+
+MSS = 1000
+BIG = 65535
+
+
+def conn(*, sack=False, rtt=0.1, **changes) -> Tcp:
+    """A connection whose handshake took `rtt` seconds."""
+    t = Tcp.syn_sent(sack=sack, initial_window=10, **changes)
+    t.now = rtt
+    t.send(PEER_SYN_ACK._replace(window=BIG, options=Options(mss=MSS, sack_permitted=sack)))
+    t.conn.nodelay = True
+    return t
+
+
+def ack(n: int, *blocks, window=BIG):
+    sack = tuple((LOCAL_SEQ + a, LOCAL_SEQ + b) for a, b in blocks)
+    return dict(flags=ACK, seq=REMOTE_SEQ, ack=LOCAL_SEQ + n, window=window,
+                options=Options(sack=sack))
+
+
+def offsets(segs) -> list[tuple[int, int]]:
+    return [(s.seq - LOCAL_SEQ, len(s.payload)) for s in segs if s.payload]
+
+
+# ------------------------------------------------------------------ the RTO
+def test_linux_rto_minimum_bounds_the_variance_term():
+    """Linux (tcp_set_rto): RTO = SRTT + max(4 * RTTVAR, rto_min). A 100 ms
+    first sample gives 100 + max(200, 200) = 300 ms, where RFC 6298 (2.4)
+    gives max(100 + 200, 200) = 300 too; a steady 100 ms path then gives
+    300 ms under Linux and 200 ms (the floor) under RFC 6298."""
+    lin = RttEstimator(1.0, 0.2, 120.0, linux=True)
+    rfc = RttEstimator(1.0, 0.2, 120.0)
+    for est in (lin, rfc):
+        for _ in range(20):
+            est.sample(0.1)
+    assert lin.rto == pytest.approx(0.1 + 0.2, abs=1e-3)
+    assert rfc.rto == pytest.approx(0.2)
+    assert linux_profile().linux_rto
+
+
+# ------------------------------------------------------------------ RTT per ACK
+def test_every_ack_gives_an_rtt_sample_without_timestamps():
+    """cfg.rtt_every_ack: without timestamps every ACK of new data is timed
+    from the send time of the segments it covers (RFC 6298 would time one
+    segment per round trip)."""
+    t = conn(rtt_every_ack=True, timestamps=False)
+    t.write(bytes(4 * MSS))
+    t.take()
+    seen = []
+    for i, delay in enumerate((0.1, 0.15, 0.2, 0.25)):
+        t.now = 0.1 + delay
+        t.send(**ack((i + 1) * MSS))
+        seen.append(t.conn.rtt.srtt)
+    assert len(set(seen)) == 4                      # a new SRTT at each ACK
+
+
+def test_one_sample_per_round_without_the_setting():
+    t = conn(timestamps=False)
+    t.write(bytes(4 * MSS))
+    t.take()
+    seen = []
+    for i, delay in enumerate((0.1, 0.15, 0.2, 0.25)):
+        t.now = 0.1 + delay
+        t.send(**ack((i + 1) * MSS))
+        seen.append(t.conn.rtt.srtt)
+    assert len(set(seen)) == 1      # one timed segment (sent first, ACKed after 0.1 s): SRTT stays
+
+
+def test_every_ack_sample_skips_retransmitted_segments():
+    """Karn's rule (RFC 6298 §3, MUST-18) holds for per-ACK samples: the ACK
+    of a retransmitted segment gives no sample."""
+    t = conn(rtt_every_ack=True, timestamps=False)
+    t.write(bytes(MSS))
+    t.take()
+    srtt = t.conn.rtt.srtt
+    t.advance(1.5)                                  # RTO: the segment goes again
+    assert t.stat("retransmits") == 1
+    t.send(**ack(MSS))
+    assert t.conn.rtt.srtt == srtt
