@@ -233,10 +233,17 @@ def test_python_block_failing_assertion_fails():
     assert f.kind == "python" and f.line == 8 and "tcpi_snd_cwnd=10" in f.message
 
 
-def test_python_block_with_unmapped_field_is_skipped_not_passed():
-    r = run(SERVER + "    +0 %{ assert tcpi_ca_state == TCP_CA_Open }%\n")
-    assert r.passed
-    assert len(r.skipped) == 1 and "tcpi_ca_state" in r.skipped[0]
+def test_python_block_with_unmapped_field_fails_with_the_reason():
+    """A tcpi_* field the runner cannot give fails the script, naming it:
+    an assertion that was not evaluated is not a pass (issue 14)."""
+    f = failure(run(SERVER + "    +0 %{ assert tcpi_rcv_space > 0 }%\n"))
+    assert f.kind == "python" and "tcpi_rcv_space" in f.message
+
+
+def test_python_block_reads_ca_state():
+    r = run(SERVER + "    +0 %{ assert tcpi_ca_state == TCP_CA_Open, tcpi_ca_state }%\n")
+    assert r.passed, r.failure
+    assert not r.skipped
 
 
 @pytest.mark.parametrize("line, what", [

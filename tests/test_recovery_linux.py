@@ -89,3 +89,30 @@ def test_every_ack_sample_skips_retransmitted_segments():
     assert t.stat("retransmits") == 1
     t.send(**ack(MSS))
     assert t.conn.rtt.srtt == srtt
+
+
+# ------------------------------------------------------------------ tcpi_ca_state
+def test_ca_state_open_disorder_recovery_open():
+    """Linux's congestion states (tcpi_ca_state): Open; Disorder once SACKs
+    arrive; Recovery at fast retransmit; Open when the recovery point is
+    ACKed."""
+    t = conn(sack=True)
+    t.write(bytes(10 * MSS))
+    t.take()
+    assert t.conn.ca_state() == 0
+    t.send(**ack(0, (1000, 2000)))
+    assert t.conn.ca_state() == 1
+    t.send(**ack(0, (1000, 4000)))
+    assert t.conn.ca_state() == 3
+    t.send(**ack(10 * MSS))
+    assert t.conn.ca_state() == 0
+
+
+def test_ca_state_loss_after_rto_until_recovery_point():
+    t = conn(sack=True)
+    t.write(bytes(3 * MSS))
+    t.take()
+    t.advance(1.5)
+    assert t.stat("retransmits") >= 1 and t.conn.ca_state() == 4
+    t.send(**ack(3 * MSS))
+    assert t.conn.ca_state() == 0

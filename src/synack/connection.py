@@ -117,7 +117,7 @@ class Connection:
         "progress_time", "last_send_time", "last_data_send", "syn_opts", "syn_acked",
         # SACK-based loss recovery (RFC 6675) and the receiver's D-SACK (RFC 2883)
         "board", "sack_recovery", "high_rxt", "rescue_rxt", "pipe", "dsack", "rxt_marks",
-        "rxt_again", "lt_sent", "txlog", "prr",
+        "rxt_again", "lt_sent", "txlog", "prr", "ca_loss",
         # cwnd validation (whether the window is in use) and Tail Loss Probe
         "cwnd_limited", "max_flight", "cwnd_usage_seq", "tlp_end", "tlp_is_retrans",
         "tlp_rtt_ok", "tail_seq", "hystart",
@@ -201,6 +201,7 @@ class Connection:
         # per-segment send times (cfg.rtt_every_ack, cfg.rack), made at the first send
         self.txlog: Transmissions | None = None
         self.prr: Prr | None = None        # RFC 6937 state while in recovery (cfg.prr)
+        self.ca_loss = False               # after an RTO, until its recovery point is ACKed
         self.cwnd_limited = False
         self.max_flight = 0
         self.cwnd_usage_seq = 0
@@ -928,6 +929,8 @@ class Connection:
             if advanced and board.blocks:
                 already = board.sacked_below(a, una)   # credited when it was SACKed
             newly_sacked = board.update(a if advanced else una, self.snd_nxt, sack_blocks)
+            if newly_sacked and self.txlog is not None:
+                self.txlog.mark_sacked(board.blocks)
         if advanced:
             Connection._ack_advance(self, now, a, acked, ts, already)
             if newly_sacked:
@@ -1021,12 +1024,15 @@ class Connection:
         cc = self.cc
         assert cc is not None
         flight = (self.snd_nxt - a) & MASK
+        if self.ca_loss and _le(self.recover, a):
+            self.ca_loss = False                   # the RTO's recovery point is ACKed
         if cc.in_recovery:
             if _le(self.recover, a):
                 # RFC 6582 §3.2 step 3 / RFC 6675 §5 (A): the recovery point is ACKed
                 cc.on_recovery_exit(now)
                 self.rtx_nxt = None
                 self.sack_recovery = False
+                self.prr = None
                 self.high_rxt = self.rescue_rxt = None
                 self.rxt_marks = _EMPTY
                 self.rxt_again = _EMPTY
@@ -1249,6 +1255,20 @@ class Connection:
         elif not advanced and not plen and not sack_blocks:
             self.tlp_end = None                      # Case 2: a plain duplicate ACK
 
+    def ca_state(self) -> int:
+        """The congestion state as Linux names it (tcpi_ca_state): 0 Open,
+        1 Disorder (SACKs or duplicate ACKs seen, no recovery yet), 3 Recovery
+        (fast recovery), 4 Loss (after an RTO, until its recovery point is
+        ACKed). (2, CWR, belongs to ECN, which synack does not do.)"""
+        cc = self.cc
+        if self.ca_loss:
+            return 4
+        if cc is not None and cc.in_recovery:
+            return 3
+        if self.dupacks or (self.board is not None and self.board.blocks):
+            return 1
+        return 0
+
     def _fin_acked(self) -> bool:
         return self.fin_sent and self.snd_una == ((self.fin_seq + 1) & MASK)
 
@@ -1327,6 +1347,8 @@ class Connection:
             cc = self.cc
             assert cc is not None
             cc.on_timeout(flight, now)
+            self.ca_loss = True
+            self.prr = None
             if self.cfg.hystart:
                 Connection._get_hystart(self).stop()
             # RFC 6675 §5.1: RecoveryPoint = HighData, SACK recovery ends; the
@@ -1344,6 +1366,8 @@ class Connection:
                 # Linux does the same), or go-back-N would resend everything
                 # the receiver already holds.
                 self.board.clear()
+                if self.txlog is not None:
+                    self.txlog.unsack_all()
             self.tlp_end = None                   # RFC 8985 §7.1
             self.t_pto = None
             self.dupacks = 0

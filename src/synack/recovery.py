@@ -17,9 +17,15 @@ from typing import Final
 
 from .seq import HALF, MASK
 
-RETRANS: Final = 1       # the segment has been retransmitted at least once
+RETRANS: Final = 1       # the segment has been retransmitted at least once (Karn)
 SACKED: Final = 2        # the receiver holds it (a SACK block covered it)
-LOST: Final = 4          # marked lost, not yet retransmitted since
+LOST: Final = 4          # marked lost (stays so when it is retransmitted, until delivered)
+RXT_OUT: Final = 8       # a retransmission of it is in flight (not yet known delivered or lost)
+
+
+def _after(a: int, b: int) -> bool:
+    """a > b in sequence space."""
+    return 0 < ((a - b) & MASK) < HALF
 
 
 class Transmissions:
@@ -42,7 +48,7 @@ class Transmissions:
             if ((s[1] - start) & MASK) - 1 < HALF - 1 and ((end - s[0]) & MASK) - 1 < HALF - 1:
                 # s ends after `start` and begins before `end`
                 s[2] = now
-                s[3] = (s[3] | RETRANS) & ~LOST
+                s[3] |= RETRANS | RXT_OUT
 
     def acked(self, una: int) -> tuple[float, float, bool]:
         """Drop what the cumulative ACK up to `una` covers. Returns (oldest
@@ -71,6 +77,42 @@ class Transmissions:
         if n:
             del segs[:n]
         return first, last, retrans
+
+    def mark_sacked(self, blocks) -> int:
+        """Mark the segments the scoreboard's blocks cover whole. Returns
+        how many were newly marked."""
+        n = 0
+        if not blocks:
+            return 0
+        for s in self.segs:
+            if s[3] & SACKED:
+                continue
+            a, b = s[0], s[1]
+            for bs, be in blocks:
+                if not _after(bs, a) and not _after(b, be):
+                    s[3] = (s[3] | SACKED) & ~(LOST | RXT_OUT)
+                    n += 1
+                    break
+        return n
+
+    def unsack_all(self) -> None:
+        """The SACK information was dropped (RFC 2018 §8 reneging)."""
+        for s in self.segs:
+            s[3] &= ~SACKED
+
+    def counts(self) -> tuple[int, int, int, int]:
+        """(outstanding, SACKed, lost, retransmissions in flight), in
+        segments: Linux's packets_out, sacked_out, lost_out, retrans_out."""
+        sacked = lost = rxt = 0
+        for s in self.segs:
+            f = s[3]
+            if f & SACKED:
+                sacked += 1
+            if f & LOST:
+                lost += 1
+            if f & RXT_OUT:
+                rxt += 1
+        return len(self.segs), sacked, lost, rxt
 
     def clear(self) -> None:
         self.segs.clear()

@@ -29,8 +29,8 @@ the wall clock and octets instead of a TUN device:
 * timing tolerance is packetdrill's: max(--tolerance_usecs (4000),
   --tolerance_percent (12.5%) of the time since the previous event);
 * system calls map onto the engine (see `syscalls`); `%{ }%` blocks run at
-  the end with the TCP_INFO fields `tcpinfo` can provide, else are reported
-  as skipped.
+  the end with the TCP_INFO fields `tcpinfo` can provide; a block that reads
+  any other field fails the script, saying which (never a silent skip).
 
 The first failure stops the script. Constructs neither the runner nor the
 engine can do fail it with an "unsupported: ..." message.
@@ -843,9 +843,9 @@ class Runner(SyscallsMixin):
                 if absent:
                     why.append(f"no value for {', '.join(absent)} (no connection to read "
                                "TCP_INFO from)")
-                self.skipped.append(f"line {ev.line}: %{{ {ev.code.strip()} }}%: skipped: "
-                                    + "; ".join(why))
-                continue
+                # an assertion that cannot be evaluated is not a pass (issue 14)
+                raise ScriptFailure("python", "cannot evaluate %{ }% block: " + "; ".join(why),
+                                    line=ev.line, expected=ev.code.strip())
             namespace.update(snap)
             values = ", ".join(f"{n}={snap[n]}" for n in sorted(names_used(code)) if n in snap)
             try:

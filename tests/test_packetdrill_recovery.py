@@ -1,0 +1,77 @@
+"""The loss-recovery packetdrill set (../shared/conformance/packetdrill/
+TARGET-recovery.txt, 14 scripts Linux 6.18 passes) as a ratchet, under the
+`linux` profile.
+
+`PASSING` lists the scripts synack passes today: each must keep passing, and
+pass with no skipped assertion (a `%{ }%` block the runner cannot evaluate
+fails the script). Every other script of the list is expected to fail, with
+the reason written beside it; it is xfail(strict=True), so a change that
+makes it pass fails the suite until it moves into `PASSING`.
+"""
+from __future__ import annotations
+
+import pytest
+
+from synack.packetdrill.runner import format_result, run_script, shared_dir
+
+ROOT = shared_dir()
+LIST = ROOT / "TARGET-recovery.txt" if ROOT else None
+SCRIPTS = ([line.strip() for line in LIST.read_text().splitlines()
+            if line.strip() and not line.startswith("#")]
+           if LIST is not None and LIST.exists() else [])
+
+PASSING = {
+    "tcp/fast_recovery/prr-ss-10pkt-lost-1.pkt",
+    "tcp/fast_recovery/prr-ss-30pkt-lost1_4.pkt",
+    "tcp/cubic/cubic-hystart-delay-min-rtt-jumps-downward.pkt",
+    "tcp/cubic/cubic-hystart-delay-rtt-jumps-upward.pkt",
+    "tcp/cwnd_moderation/cwnd-moderation-disorder-no-moderation.pkt",
+}
+
+#: why each other script fails today
+FAILING = {
+    "tcp/fast_retransmit/fr-4pkt-fack-last-byte.pkt":
+        "RACK's reordering timer: Linux marks the head lost at 0.41 s, synack waits for the RTO",
+    "tcp/fast_recovery/prr-ss-30pkt-lost-1_4-11_16.pkt":
+        "PRR sending pattern and PSH placement during recovery",
+    "tcp/fast_recovery/prr-ss-ack-below-snd_una-cubic.pkt":
+        "RACK time-based loss marking (the pipe stays too large)",
+    "tcp/sack/sack-route-refresh-ip-tos.pkt":
+        "runner: setsockopt IP_MTU_DISCOVER is not supported",
+    "tcp/sack/sack-shift-sacked-2-6-8-3-9-nofack.pkt":
+        "RACK reordering window / PRR timing",
+    "tcp/sack/sack-shift-sacked-7-3-4-8-9-fack.pkt":
+        "RACK's reordering timer (0.227 s) where synack waits for the RTO (0.400 s)",
+    "tcp/sack/sack-shift-sacked-7-5-6-8-9-fack.pkt":
+        "RACK's reordering timer (0.227 s) where synack waits for the RTO (0.400 s)",
+    "tcp/cubic/cubic-rack-reo-timeout-retrans-failed-incoming-data.pkt":
+        "runner: `tc qdisc` in the middle of a script",
+    "tcp/cubic/cubic-rto-ss-ca-cwnd-bump.pkt":
+        "PSH placement of a large write (Linux's forced push)",
+}
+
+
+def test_lists_cover_the_shared_list():
+    if not SCRIPTS:
+        pytest.skip("shared/conformance/packetdrill not present")
+    assert set(SCRIPTS) == PASSING | set(FAILING)
+    assert not PASSING & set(FAILING)
+
+
+def _params():
+    out = []
+    for name in SCRIPTS:
+        marks = []
+        if name not in PASSING:
+            marks.append(pytest.mark.xfail(strict=True, reason=FAILING.get(name, "not listed")))
+        out.append(pytest.param(name, id=name, marks=marks))
+    return out
+
+
+@pytest.mark.conformance
+@pytest.mark.skipif(not SCRIPTS, reason="shared/conformance/packetdrill not present")
+@pytest.mark.parametrize("name", _params())
+def test_recovery_script(name):
+    result = run_script(ROOT / name, profile="linux")
+    assert result.passed, format_result(result)
+    assert not result.skipped, result.skipped
