@@ -116,3 +116,42 @@ def test_ca_state_loss_after_rto_until_recovery_point():
     assert t.stat("retransmits") >= 1 and t.conn.ca_state() == 4
     t.send(**ack(3 * MSS))
     assert t.conn.ca_state() == 0
+
+
+# ------------------------------------------------------------------ PRR
+def _recovery_pattern(prr: bool) -> list[list[tuple[int, int]]]:
+    """Ten segments out, ten more queued; the first is lost and the peer
+    SACKs the others one ACK at a time (Reno: ssthresh = 5 segments)."""
+    t = conn(sack=True, congestion_control="reno", prr=prr)
+    t.write(bytes(10 * MSS))
+    t.take()
+    t.write(bytes(10 * MSS))
+    t.take()
+    out = []
+    for top in range(2, 12):
+        out.append(offsets(t.send(**ack(0, (1000, top * MSS)))))
+    return out
+
+
+def test_prr_spreads_sending_over_the_recovery_round():
+    """RFC 6937 §3: while pipe > ssthresh, sndcnt = CEIL(prr_delivered *
+    ssthresh / RecoverFS) - prr_out: with ssthresh = RecoverFS / 2 one
+    segment goes for every second segment delivered, from the first ACK of
+    recovery on (the fast retransmit itself always goes)."""
+    out = _recovery_pattern(prr=True)
+    assert out[:2] == [[(10 * MSS, MSS)], [(11 * MSS, MSS)]]          # limited transmit
+    assert out[2] == [(0, MSS)]                                        # fast retransmit
+    # pipe 8 > ssthresh 5: one segment per two delivered (the 5th SACKed
+    # segment); then pipe = ssthresh: conservation, one out per one delivered
+    # once pipe drops below it (PRR-SSRB)
+    assert out[3:] == [[], [], [(12 * MSS, MSS)], [], [], [(13 * MSS, MSS)], [(14 * MSS, MSS)]]
+
+
+def test_rfc6675_waits_then_sends_one_per_ack():
+    """Without PRR, RFC 6675 (cwnd = ssthresh at once) sends nothing until
+    pipe falls below cwnd, then one segment per ACK."""
+    out = _recovery_pattern(prr=False)
+    assert out[2] == [(0, MSS)]
+    # cwnd 5, pipe 9 after the retransmission: four ACKs in silence, then
+    # one segment per ACK
+    assert out[3:] == [[], [], [], [], [(12 * MSS, MSS)], [(13 * MSS, MSS)], [(14 * MSS, MSS)]]

@@ -931,12 +931,18 @@ class Connection:
             newly_sacked = board.update(a if advanced else una, self.snd_nxt, sack_blocks)
             if newly_sacked and self.txlog is not None:
                 self.txlog.mark_sacked(board.blocks)
+        prr = self.prr
         if advanced:
             Connection._ack_advance(self, now, a, acked, ts, already)
             if newly_sacked:
-                Connection._dupack(self, now)                  # RFC 6675 §2: new SACK info is a DupAck
+                Connection._dupack(self, now, newly_sacked)   # RFC 6675 §2: new SACK info is a DupAck
         elif newly_sacked:
-            Connection._dupack(self, now)
+            Connection._dupack(self, now, newly_sacked)
+        if prr is not None and self.prr is prr and self.sack_recovery and (advanced or newly_sacked):
+            # RFC 6937: DeliveredData = change in SND.UNA + change in SACKed octets
+            delivered = (acked - already if advanced else 0) + newly_sacked
+            if delivered > 0:
+                Connection._prr_ack(self, delivered, advanced)
         elif (acked == 0 and plen == 0 and not seg.flags & (SYN | FIN) and not sack_blocks
               and self.snd_nxt != una and (seg.window << self.snd_wscale) == self.snd_wnd
               and self.t_rexmt is not None):
@@ -1130,7 +1136,16 @@ class Connection:
             self.max_flight = flight
             self.cwnd_usage_seq = self.snd_nxt
 
-    def _dupack(self, now: float) -> None:
+    def _prr_ack(self, delivered: int, advanced: bool) -> None:
+        """RFC 6937 on one ACK in SACK recovery: cwnd = pipe + sndcnt."""
+        prr = self.prr
+        board = self.board
+        cc = self.cc
+        assert prr is not None and board is not None and cc is not None
+        pipe = board.pipe(self.snd_una, self.snd_nxt, self.high_rxt, self.snd_mss)  # type: ignore[arg-type]
+        cc.cwnd = pipe + prr.sndcnt(delivered, pipe, advanced)
+
+    def _dupack(self, now: float, delivered: int = 0) -> None:
         """A duplicate ACK: RFC 5681 §3.2 fast retransmit and RFC 6582 NewReno
         fast recovery, or with SACK, RFC 6675 §5 steps (1)-(4). Limited
         transmit (RFC 3042; RFC 6675 step (3)) needs nothing here: the sending
@@ -1160,7 +1175,9 @@ class Connection:
         # "MUST NOT be included" in the FlightSize that sets ssthresh
         flight = ((self.snd_nxt - una) & MASK) - self.lt_sent
         self.lt_sent = 0
-        cc.on_loss(flight if flight > 0 else 0, now)
+        if flight < 0:
+            flight = 0
+        cc.on_loss(flight, now)
         self.rtt_seq = None
         self.tlp_end = None                        # RFC 8985 §7.1
         self.t_pto = None
@@ -1168,7 +1185,14 @@ class Connection:
             Connection._get_hystart(self).stop()                    # RFC 9406 §4.2: a loss ends it
         if board is not None and board.blocks:
             self.sack_recovery = True
+            if self.cfg.prr:
+                # RFC 6937: RecoverFS is the FlightSize ssthresh came from
+                self.prr = Prr(flight, cc.ssthresh, mss)
+                self.high_rxt = una
+                Connection._prr_ack(self, delivered, False)
             n = Connection._send_from(self, una, now, mss, retransmit=True)     # (4.3)
+            if self.prr is not None:
+                self.prr.out += n
             self.high_rxt = self.rescue_rxt = (una + n) & MASK
             self.rxt_marks = _EMPTY
             self.rxt_again = _EMPTY
@@ -1535,8 +1559,10 @@ class Connection:
         mss = self.snd_mss
         una = self.snd_una
         self.pipe = board.pipe(una, self.snd_nxt, self.high_rxt, mss)  # type: ignore[arg-type]
+        pipe0 = self.pipe
         sent = False
         again = self.rxt_again
+        burst = 0
         while cc.cwnd - self.pipe >= mss:
             if again:
                 # a retransmission found lost goes again first (see _lost_retransmissions)
@@ -1553,8 +1579,9 @@ class Connection:
                 continue
             nxt = board.next_lost(una, self.snd_nxt, self.high_rxt, mss)  # type: ignore[arg-type]
             if nxt is None:
-                if Connection._output_data(self, now, 1):       # rule (2)
+                if Connection._output_data(self, now, 1, False, burst):       # rule (2)
                     sent = True
+                    burst += 1
                     continue
                 nxt = board.next_lost(una, self.snd_nxt, self.high_rxt, mss,  # type: ignore[arg-type]
                                       require_lost=False)
@@ -1582,6 +1609,8 @@ class Connection:
                         sent = True
                         continue
             break
+        if self.prr is not None:
+            self.prr.out += self.pipe - pipe0
         return sent
 
     def _output_retransmissions(self, now: float) -> bool:
@@ -1616,10 +1645,11 @@ class Connection:
             sent = True
         return sent
 
-    def _output_data(self, now: float, max_segs: int = 0, probe: bool = False) -> int:
+    def _output_data(self, now: float, max_segs: int = 0, probe: bool = False, burst: int = 0) -> int:
         """New data within min(send window, cwnd - pipe), then the FIN.
         Returns the number of segments sent. `max_segs` stops early; `probe`
-        (a Tail Loss Probe) may exceed cwnd by one segment (RFC 8985 §7.3)."""
+        (a Tail Loss Probe) may exceed cwnd by one segment (RFC 8985 §7.3);
+        `burst`: segments of new data already sent in this burst (PSH pairs)."""
         mss = self.snd_mss
         q = self.sndq
         cc = self.cc
@@ -1675,7 +1705,7 @@ class Connection:
                 elif outstanding and not self.nodelay and not self.fin_queued:
                     break                          # Nagle (RFC 896, §3.7.4); FIN pushes
             fin = self.fin_queued and n == avail
-            Connection._send_data(self, nxt, off, n, now, fin, count)
+            Connection._send_data(self, nxt, off, n, now, fin, count + burst)
             count += 1
             over = outstanding + n - cc.cwnd
             if over > 0 and not probe and not cc.in_recovery:

@@ -119,33 +119,44 @@ class Transmissions:
 
 
 class Prr:
-    """RFC 6937 §3: during recovery, send in proportion to what the receiver
-    delivered, so the window comes down to ssthresh smoothly rather than in
-    one step; below ssthresh, slow start towards it (PRR-SSRB, the
-    reduction bound the RFC recommends)."""
+    """RFC 6937 §3: during fast recovery, send in proportion to what the
+    receiver reports delivered, so the flight comes down to ssthresh over
+    one round trip instead of in a burst or a pause (RFC 6675's cwnd - pipe).
+    Below ssthresh, slow start towards it, bounded by what was delivered
+    (PRR-SSRB), with the extra segment only on an ACK that advances SND.UNA
+    (the "SafeACK" of draft-ietf-tcpm-prr-rfc6937bis, which Linux's
+    tcp_cwnd_reduction also follows).
+
+    The caller sets cwnd = pipe + sndcnt on every ACK that delivers data (as
+    Linux does), so the ordinary cwnd - pipe sending loop sends sndcnt."""
 
     __slots__ = ("delivered", "out", "recover_fs", "ssthresh", "mss")
 
-    def __init__(self, flight: int, ssthresh: int, mss: int):
+    def __init__(self, recover_fs: int, ssthresh: int, mss: int):
         self.delivered = 0               # prr_delivered
         self.out = 0                     # prr_out
-        self.recover_fs = flight if flight > 0 else 1   # RecoverFS
+        self.recover_fs = recover_fs if recover_fs > 0 else mss   # RecoverFS
         self.ssthresh = ssthresh
         self.mss = mss
 
-    def sndcnt(self, delivered: int, pipe: int) -> int:
-        """On each ACK in recovery: DeliveredData of this ACK and the pipe
-        after it. Returns how many octets may go (sndcnt)."""
+    def sndcnt(self, delivered: int, pipe: int, safe_ack: bool) -> int:
+        """One ACK in recovery: `delivered` is its DeliveredData (change in
+        SND.UNA plus change in SACKed octets), `pipe` the octets in flight
+        after it. Returns sndcnt, the octets that may be sent now."""
         self.delivered += delivered
         if pipe > self.ssthresh:
-            # proportional rate reduction
+            # proportional rate reduction: CEIL(prr_delivered * ssthresh / RecoverFS) - prr_out
             n = -(-(self.delivered * self.ssthresh) // self.recover_fs) - self.out
         else:
-            # slow start, bounded by what was delivered (SSRB)
             limit = self.delivered - self.out
             if limit < delivered:
                 limit = delivered
-            limit += self.mss
+            if safe_ack:
+                limit += self.mss
             room = self.ssthresh - pipe
             n = room if room < limit else limit
-        return n if n > 0 else 0
+        if n < 0:
+            n = 0
+        if self.out == 0 and n < self.mss:
+            n = self.mss                 # the fast retransmit always goes
+        return n
