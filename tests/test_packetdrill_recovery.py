@@ -21,6 +21,10 @@ SCRIPTS = ([line.strip() for line in LIST.read_text().splitlines()
            if LIST is not None and LIST.exists() else [])
 
 PASSING = {
+    "tcp/sack/sack-shift-sacked-7-5-6-8-9-fack.pkt",
+    "tcp/sack/sack-shift-sacked-7-3-4-8-9-fack.pkt",
+    "tcp/sack/sack-shift-sacked-2-6-8-3-9-nofack.pkt",
+    "tcp/fast_recovery/prr-ss-30pkt-lost-1_4-11_16.pkt",
     "tcp/fast_recovery/prr-ss-10pkt-lost-1.pkt",
     "tcp/fast_recovery/prr-ss-30pkt-lost1_4.pkt",
     "tcp/cubic/cubic-hystart-delay-min-rtt-jumps-downward.pkt",
@@ -32,18 +36,10 @@ PASSING = {
 FAILING = {
     "tcp/fast_retransmit/fr-4pkt-fack-last-byte.pkt":
         "RACK's reordering timer: Linux marks the head lost at 0.41 s, synack waits for the RTO",
-    "tcp/fast_recovery/prr-ss-30pkt-lost-1_4-11_16.pkt":
-        "PRR sending pattern and PSH placement during recovery",
     "tcp/fast_recovery/prr-ss-ack-below-snd_una-cubic.pkt":
         "RACK time-based loss marking (the pipe stays too large)",
     "tcp/sack/sack-route-refresh-ip-tos.pkt":
         "runner: setsockopt IP_MTU_DISCOVER is not supported",
-    "tcp/sack/sack-shift-sacked-2-6-8-3-9-nofack.pkt":
-        "RACK reordering window / PRR timing",
-    "tcp/sack/sack-shift-sacked-7-3-4-8-9-fack.pkt":
-        "RACK's reordering timer (0.227 s) where synack waits for the RTO (0.400 s)",
-    "tcp/sack/sack-shift-sacked-7-5-6-8-9-fack.pkt":
-        "RACK's reordering timer (0.227 s) where synack waits for the RTO (0.400 s)",
     "tcp/cubic/cubic-rack-reo-timeout-retrans-failed-incoming-data.pkt":
         "runner: `tc qdisc` in the middle of a script",
     "tcp/cubic/cubic-rto-ss-ca-cwnd-bump.pkt":

@@ -135,7 +135,7 @@ def linux_profile() -> Config:
         max_rcvbuf=15728640, msl=30.0, r2=15,   # tcp_rmem max 15 MiB -> wscale 8
         congestion_control="cubic",
         quickack=True, psh="linux", abc_limit=None, cwnd_validation=True, tlp=True, tlp_extra=0.002,
-        hystart="linux", linux_rto=True, rtt_every_ack=True, prr=True,
+        hystart="linux", linux_rto=True, rtt_every_ack=True, prr=True, rack=True,
         rescue_rxt=False,
     )
 

@@ -23,7 +23,7 @@ from .config import Config
 from .congestion import CongestionControl, HyStart
 from .congestion import create as create_cc
 from .congestion import rfc5681_initial_window as _iw_bytes
-from .recovery import Prr, Transmissions
+from .recovery import LOST, Prr, Rack, Transmissions
 from .rtt import RttEstimator
 from .sack import Scoreboard
 from .segment import ACK, FIN, NO_OPTIONS, PSH, RST, SYN, URG, Options, Segment
@@ -117,7 +117,7 @@ class Connection:
         "progress_time", "last_send_time", "last_data_send", "syn_opts", "syn_acked",
         # SACK-based loss recovery (RFC 6675) and the receiver's D-SACK (RFC 2883)
         "board", "sack_recovery", "high_rxt", "rescue_rxt", "pipe", "dsack", "rxt_marks",
-        "rxt_again", "lt_sent", "txlog", "prr", "ca_loss",
+        "rxt_again", "lt_sent", "txlog", "prr", "ca_loss", "rack", "t_reo",
         # cwnd validation (whether the window is in use) and Tail Loss Probe
         "cwnd_limited", "max_flight", "cwnd_usage_seq", "tlp_end", "tlp_is_retrans",
         "tlp_rtt_ok", "tail_seq", "hystart",
@@ -202,6 +202,8 @@ class Connection:
         self.txlog: Transmissions | None = None
         self.prr: Prr | None = None        # RFC 6937 state while in recovery (cfg.prr)
         self.ca_loss = False               # after an RTO, until its recovery point is ACKed
+        self.rack: Rack | None = None      # RACK state (cfg.rack), made with txlog
+        self.t_reo: float | None = None    # RACK's reordering timer (RFC 8985 §6.3)
         self.cwnd_limited = False
         self.max_flight = 0
         self.cwnd_usage_seq = 0
@@ -930,7 +932,7 @@ class Connection:
                 already = board.sacked_below(a, una)   # credited when it was SACKed
             newly_sacked = board.update(a if advanced else una, self.snd_nxt, sack_blocks)
             if newly_sacked and self.txlog is not None:
-                self.txlog.mark_sacked(board.blocks)
+                self.txlog.mark_sacked(board.blocks, self.rack, now, self.rtt.min_rtt)
         prr = self.prr
         if advanced:
             Connection._ack_advance(self, now, a, acked, ts, already)
@@ -938,6 +940,12 @@ class Connection:
                 Connection._dupack(self, now, newly_sacked)   # RFC 6675 §2: new SACK info is a DupAck
         elif newly_sacked:
             Connection._dupack(self, now, newly_sacked)
+        if self.rack is not None and board is not None:
+            if board.last_dsack is not None:
+                self.rack.on_dsack(self.snd_una, self.snd_nxt)
+            if advanced or newly_sacked:
+                delivered = (acked - already if advanced else 0) + newly_sacked
+                Connection._rack_detect(self, now, delivered)
         if prr is not None and self.prr is prr and self.sack_recovery and (advanced or newly_sacked):
             # RFC 6937: DeliveredData = change in SND.UNA + change in SACKed octets
             delivered = (acked - already if advanced else 0) + newly_sacked
@@ -1007,7 +1015,7 @@ class Connection:
             # cfg.rtt_every_ack: the send times of the segments this ACK
             # delivered, none of them retransmitted (Karn); RTO from the
             # oldest, HyStart from the newest (as Linux's seq_rtt / ca_rtt)
-            first, last, retrans = log.acked(a)
+            first, last, retrans = log.acked(a, self.rack, now, self.rtt.min_rtt)
             if first >= 0 and not retrans:
                 sample = now - first
                 ca_sample = now - last
@@ -1039,6 +1047,8 @@ class Connection:
                 self.rtx_nxt = None
                 self.sack_recovery = False
                 self.prr = None
+                if self.rack is not None:
+                    self.rack.recovery_ended()
                 self.high_rxt = self.rescue_rxt = None
                 self.rxt_marks = _EMPTY
                 self.rxt_again = _EMPTY
@@ -1142,8 +1152,72 @@ class Connection:
         board = self.board
         cc = self.cc
         assert prr is not None and board is not None and cc is not None
-        pipe = board.pipe(self.snd_una, self.snd_nxt, self.high_rxt, self.snd_mss)  # type: ignore[arg-type]
+        log = self.txlog
+        if self.rack is not None and log is not None:
+            pipe = log.pipe()
+        else:
+            pipe = board.pipe(self.snd_una, self.snd_nxt, self.high_rxt, self.snd_mss)  # type: ignore[arg-type]
         cc.cwnd = pipe + prr.sndcnt(delivered, pipe, advanced)
+
+    # ------------------------------------------------------------ RACK (RFC 8985)
+    def _rack_detect(self, now: float, delivered: int) -> None:
+        """RFC 8985 §6.2 step 5 on an ACK (or the reordering timer): mark the
+        lost segments, arm the reordering timer for the ones whose time is
+        not up yet, and start recovery on a first loss (§6.2: RACK replaces
+        DupThresh as the trigger)."""
+        rack = self.rack
+        log = self.txlog
+        cc = self.cc
+        assert rack is not None and log is not None and cc is not None
+        srtt = self.rtt.srtt if self.rtt.srtt is not None else 0.0
+        min_rtt = self.rtt.min_rtt if self.rtt.min_rtt != float("inf") else 0.0
+        reo_wnd = rack.reo_wnd(cc.in_recovery or self.ca_loss, log.sacked_count(), min_rtt, srtt)
+        lost, timeout = rack.detect_loss(log, self.snd_una, now, reo_wnd)
+        if timeout > 0:
+            # Linux rounds the timer up to its 1 ms tick and adds TCP_TIMEOUT_MIN (2 ms)
+            self.t_reo = now + -(-timeout // 0.001) * 0.001 + 0.002
+        else:
+            self.t_reo = None
+        if lost:
+            self.host.count("rack_lost")
+            if (not cc.in_recovery and not self.ca_loss and self.board is not None
+                    and _lt(self.recover, self.snd_una)):
+                Connection._rack_enter_recovery(self, now, delivered)
+
+    def _rack_enter_recovery(self, now: float, delivered: int) -> None:
+        """RFC 6675 §5 (4) entered on RACK's word: RecoveryPoint, ssthresh
+        and cwnd, then the lost segments go first (the sending loop)."""
+        cc = self.cc
+        assert cc is not None
+        self.host.count("fast_retransmits")
+        una = self.snd_una
+        self.recover = self.snd_nxt
+        flight = ((self.snd_nxt - una) & MASK) - self.lt_sent
+        self.lt_sent = 0
+        if flight < 0:
+            flight = 0
+        cc.on_loss(flight, now)
+        self.rtt_seq = None
+        self.tlp_end = None                        # RFC 8985 §7.1
+        self.t_pto = None
+        if self.cfg.hystart:
+            Connection._get_hystart(self).stop()
+        self.sack_recovery = True
+        self.high_rxt = self.rescue_rxt = una
+        self.rxt_marks = _EMPTY
+        self.rxt_again = _EMPTY
+        if self.cfg.prr:
+            self.prr = Prr(flight, cc.ssthresh, self.snd_mss)
+            Connection._prr_ack(self, delivered if delivered > 0 else self.snd_mss, False)
+        self.t_rexmt = Connection._rto_deadline(self, now)
+
+    def _on_reo(self, now: float) -> None:
+        """RFC 8985 §6.3: the reordering timer expired: detect losses again;
+        if there are any, recovery starts (if it has not) and they go."""
+        self.host._timer_fired(self, "RACK reordering", now)
+        if self.rack is None or self.txlog is None or self.snd_nxt == self.snd_una:
+            return
+        Connection._rack_detect(self, now, self.snd_mss)
 
     def _dupack(self, now: float, delivered: int = 0) -> None:
         """A duplicate ACK: RFC 5681 §3.2 fast retransmit and RFC 6582 NewReno
@@ -1158,6 +1232,8 @@ class Connection:
             if not self.sack_recovery:
                 cc.cwnd += self.snd_mss            # RFC 5681 §3.2 step 4: inflate
             return
+        if self.rack is not None and self.board is not None:
+            return                                 # RACK decides (RFC 8985 §6.2), not DupThresh
         if not _lt(self.recover, self.snd_una):
             # RFC 6582 §3.2 step 2 (and RFC 6675 §5.1 after an RTO): no new
             # recovery until the ACK covers more than `recover`
@@ -1302,6 +1378,9 @@ class Connection:
         if self.t_pto is not None and now >= self.t_pto:
             self.t_pto = None
             Connection._on_pto(self, now)                     # re-arms the RTO (RFC 8985 §7.3)
+        if self.t_reo is not None and now >= self.t_reo:
+            self.t_reo = None
+            Connection._on_reo(self, now)
         if self.t_rexmt is not None and now >= self.t_rexmt:
             self.t_rexmt = None
             Connection._on_rto(self, now)
@@ -1373,6 +1452,9 @@ class Connection:
             cc.on_timeout(flight, now)
             self.ca_loss = True
             self.prr = None
+            self.t_reo = None
+            if self.rack is not None and self.txlog is not None:
+                self.txlog.mark_all_lost()
             if self.cfg.hystart:
                 Connection._get_hystart(self).stop()
             # RFC 6675 §5.1: RecoveryPoint = HighData, SACK recovery ends; the
@@ -1509,6 +1591,9 @@ class Connection:
         t = self.t_pto
         if t is not None and t < d:
             d = t
+        t = self.t_reo
+        if t is not None and t < d:
+            d = t
         if d != self.deadline:
             self.deadline = d
             if d != NEVER:
@@ -1521,7 +1606,9 @@ class Connection:
         st = self.state
         sent = False
         if st in _SENDING:
-            if self.sack_recovery:
+            if self.sack_recovery and self.rack is not None:
+                sent = Connection._output_rack_recovery(self, now)
+            elif self.sack_recovery:
                 sent = Connection._output_sack_recovery(self, now)
             elif self.rtx_nxt is not None:
                 sent = Connection._output_retransmissions(self, now)
@@ -1608,6 +1695,44 @@ class Connection:
                         self.pipe += used
                         sent = True
                         continue
+            break
+        if self.prr is not None:
+            self.prr.out += self.pipe - pipe0
+        return sent
+
+    def _output_rack_recovery(self, now: float) -> bool:
+        """Recovery with RACK marks: while cwnd - pipe >= 1 SMSS, the lost
+        segments first, in sequence order, then new data (Linux's
+        tcp_xmit_retransmit_queue, then tcp_push); pipe from the marks."""
+        log = self.txlog
+        cc = self.cc
+        assert log is not None and cc is not None
+        mss = self.snd_mss
+        self.pipe = log.pipe()
+        pipe0 = self.pipe
+        sent = False
+        burst = 0
+        while cc.cwnd - self.pipe >= mss:
+            seg = log.next_lost()
+            if seg is not None:
+                start = seg[0]
+                if _lt(start, self.snd_una):
+                    start = self.snd_una
+                n = (seg[1] - start) & MASK
+                used = Connection._send_from(self, start, now, n if n < mss else mss, retransmit=True)
+                if not used:
+                    seg[3] &= ~LOST                # nothing to resend: not lost after all
+                    continue
+                self.pipe += used
+                end = (start + used) & MASK
+                if _lt(self.high_rxt, end):        # type: ignore[arg-type]
+                    self.high_rxt = end
+                sent = True
+                continue
+            if Connection._output_data(self, now, 1, False, burst):
+                sent = True
+                burst += 1
+                continue
             break
         if self.prr is not None:
             self.prr.out += self.pipe - pipe0
@@ -1756,7 +1881,7 @@ class Connection:
         Connection._emit(self, flags, seq, self.rcv_nxt, now, bytes(self.sndq[off:off + n]))
         self.tail_seq = seq
         new_nxt = (seq + n + (1 if fin else 0)) & MASK
-        if self.cfg.rtt_every_ack:
+        if self.cfg.rtt_every_ack or self.cfg.rack:
             Connection._log_sent(self, seq, new_nxt, now)
         if fin:
             self.fin_sent = True
@@ -1786,7 +1911,7 @@ class Connection:
         self.fin_sent = True
         self.fin_seq = seq
         self.snd_nxt = (seq + 1) & MASK
-        if self.cfg.rtt_every_ack:
+        if self.cfg.rtt_every_ack or self.cfg.rack:
             Connection._log_sent(self, seq, self.snd_nxt, now)
         if self.t_rexmt is None:
             self.t_rexmt = Connection._rto_deadline(self, now)
@@ -1826,6 +1951,8 @@ class Connection:
         log = self.txlog
         if log is None:
             log = self.txlog = Transmissions()
+            if self.cfg.rack and self.sack_ok:
+                self.rack = Rack(self.snd_mss)
         log.sent(start, end, now)
 
     def _retransmit_head(self, now: float) -> None:
@@ -2096,7 +2223,7 @@ class Connection:
 
     def _clear_timers(self) -> None:
         self.t_rexmt = self.t_delack = self.t_persist = self.t_keep = self.t_fin2 = None
-        self.t_pto = None
+        self.t_pto = self.t_reo = None
         self.deadline = NEVER
 
 

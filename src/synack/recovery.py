@@ -45,12 +45,13 @@ class Transmissions:
         """[start, end) was sent again: every segment it overlaps is now a
         retransmission, last sent `now`."""
         for s in self.segs:
-            if ((s[1] - start) & MASK) - 1 < HALF - 1 and ((end - s[0]) & MASK) - 1 < HALF - 1:
+            if _after(s[1], start) and _after(end, s[0]):
                 # s ends after `start` and begins before `end`
                 s[2] = now
                 s[3] |= RETRANS | RXT_OUT
 
-    def acked(self, una: int) -> tuple[float, float, bool]:
+    def acked(self, una: int, rack: "Rack | None" = None, now: float = 0.0,
+              min_rtt: float = 0.0) -> tuple[float, float, bool]:
         """Drop what the cumulative ACK up to `una` covers. Returns (oldest
         send time, newest send time, whether any was retransmitted) of the
         segments it newly delivered; times are -1.0 when there are none.
@@ -61,12 +62,14 @@ class Transmissions:
         n = 0
         for s in segs:
             if ((una - s[1]) & MASK) >= HALF:
-                if ((una - s[0]) & MASK) - 1 < HALF - 1:
+                if _after(una, s[0]):
                     s[0] = una                      # partly ACKed: trim
                 break
             n += 1
             if s[3] & SACKED:
                 continue
+            if rack is not None:
+                rack.delivered(s[0], s[1], s[2], bool(s[3] & RETRANS), now, min_rtt)
             if s[3] & RETRANS:
                 retrans = True
             t = s[2]
@@ -78,9 +81,10 @@ class Transmissions:
             del segs[:n]
         return first, last, retrans
 
-    def mark_sacked(self, blocks) -> int:
-        """Mark the segments the scoreboard's blocks cover whole. Returns
-        how many were newly marked."""
+    def mark_sacked(self, blocks, rack: "Rack | None" = None, now: float = 0.0,
+                    min_rtt: float = 0.0) -> int:
+        """Mark the segments the scoreboard's blocks cover whole (and tell
+        RACK of each). Returns how many were newly marked."""
         n = 0
         if not blocks:
             return 0
@@ -90,9 +94,45 @@ class Transmissions:
             a, b = s[0], s[1]
             for bs, be in blocks:
                 if not _after(bs, a) and not _after(b, be):
+                    if rack is not None:
+                        rack.delivered(a, b, s[2], bool(s[3] & RETRANS), now, min_rtt)
                     s[3] = (s[3] | SACKED) & ~(LOST | RXT_OUT)
                     n += 1
                     break
+        return n
+
+    def pipe(self) -> int:
+        """Octets in flight by the marks (Linux's tcp_packets_in_flight, in
+        octets): not SACKed, and not lost unless retransmitted since."""
+        total = 0
+        for s in self.segs:
+            f = s[3]
+            if f & SACKED:
+                continue
+            if f & LOST and not f & RXT_OUT:
+                continue
+            total += (s[1] - s[0]) & MASK
+        return total
+
+    def next_lost(self) -> list | None:
+        """The first segment marked lost and not retransmitted since."""
+        for s in self.segs:
+            f = s[3]
+            if f & LOST and not f & (RXT_OUT | SACKED):
+                return s
+        return None
+
+    def mark_all_lost(self) -> None:
+        """An RTO: everything not SACKed is lost (Linux tcp_timeout_mark_lost)."""
+        for s in self.segs:
+            if not s[3] & SACKED:
+                s[3] = (s[3] | LOST) & ~RXT_OUT
+
+    def sacked_count(self) -> int:
+        n = 0
+        for s in self.segs:
+            if s[3] & SACKED:
+                n += 1
         return n
 
     def unsack_all(self) -> None:
@@ -160,3 +200,95 @@ class Prr:
         if self.out == 0 and n < self.mss:
             n = self.mss                 # the fast retransmit always goes
         return n
+
+
+class Rack:
+    """RACK (RFC 8985 §6): a segment is lost when a segment sent after it
+    has been delivered and more than RACK.rtt + the reordering window has
+    passed since it was sent. The reordering window is min_RTT / 4 times a
+    multiplier that grows with D-SACKs (§6.2 step 4), 0 when no reordering
+    has been seen and the connection is in recovery or DupThresh segments
+    are SACKed (RFC 8985 §6.2, as Linux's tcp_rack_reo_wnd)."""
+
+    __slots__ = ("xmit_ts", "end_seq", "rtt", "fack", "reord_seen", "reo_wnd_mult",
+                 "reo_wnd_persist", "dsack_round", "reordering", "mss")
+
+    def __init__(self, mss: int):
+        self.xmit_ts = -1.0              # RACK.xmit_ts: send time of the newest delivered segment
+        self.end_seq = 0                 # RACK.end_seq: its end
+        self.rtt = 0.0                   # RACK.rtt: the RTT measured from it
+        self.fack: int | None = None     # RACK.fack: the highest end delivered
+        self.reord_seen = 0              # reordering events seen (RACK.reordering_seen when > 0)
+        self.reo_wnd_mult = 1            # RACK.reo_wnd_mult
+        self.reo_wnd_persist = 0         # RACK.reo_wnd_persist
+        self.dsack_round: int | None = None  # RACK.dsack_round
+        self.reordering = 3              # reordering degree in segments (Linux tp->reordering)
+        self.mss = mss
+
+    def delivered(self, start: int, end: int, xmit: float, retrans: bool, now: float,
+                  min_rtt: float) -> None:
+        """RFC 8985 §6.2 steps 2 and 3 for one newly delivered segment."""
+        rtt = now - xmit
+        if not (retrans and rtt < min_rtt):
+            # (a retransmitted segment ACKed sooner than min_RTT after its
+            # retransmission was delivered by its original: skip it)
+            if xmit > self.xmit_ts or (xmit == self.xmit_ts and _after(end, self.end_seq)):
+                self.xmit_ts = xmit
+                self.end_seq = end
+                self.rtt = rtt
+        fack = self.fack
+        if fack is None or _after(end, fack):
+            self.fack = end
+        elif not retrans and _after(fack, end):
+            # delivered below the highest delivered, never retransmitted: reordering
+            self.reord_seen += 1
+            metric = (((fack - start) & MASK) + self.mss - 1) // self.mss
+            if metric > self.reordering:
+                self.reordering = metric
+
+    def on_dsack(self, una: int, snd_nxt: int) -> None:
+        """§6.2 step 4: a D-SACK widens the window, once per round trip."""
+        if self.dsack_round is not None and not _after(self.dsack_round, una):
+            self.dsack_round = None
+        if self.dsack_round is None:
+            self.dsack_round = snd_nxt
+            self.reo_wnd_mult += 1
+            self.reo_wnd_persist = 16
+
+    def recovery_ended(self) -> None:
+        """§6.2 step 4: after 16 recoveries without a D-SACK, back to one step."""
+        if self.reo_wnd_persist > 0:
+            self.reo_wnd_persist -= 1
+            if self.reo_wnd_persist == 0:
+                self.reo_wnd_mult = 1
+
+    def reo_wnd(self, in_recovery: bool, sacked_segs: int, min_rtt: float, srtt: float) -> float:
+        """RACK.reo_wnd (§6.2 step 4, RACK_update_reo_wnd)."""
+        if not self.reord_seen and (in_recovery or sacked_segs >= self.reordering):
+            return 0.0
+        w = self.reo_wnd_mult * min_rtt / 4
+        return w if w < srtt else srtt
+
+    def detect_loss(self, log: Transmissions, una: int, now: float, reo_wnd: float) -> tuple[int, float]:
+        """§6.2 step 5 (RACK_detect_loss): mark lost every segment sent
+        before the newest delivered one whose time is up. Returns (segments
+        newly marked, seconds until the next one's time is up or 0)."""
+        if self.xmit_ts < 0:
+            return 0, 0.0
+        lost = 0
+        timeout = 0.0
+        x, e = self.xmit_ts, self.end_seq
+        for s in log.segs:
+            f = s[3]
+            if f & SACKED or (f & LOST and not f & RXT_OUT):
+                continue
+            t = s[2]
+            if not (x > t or (x == t and _after(e, s[1]))):
+                continue                          # not sent before RACK.xmit_ts
+            remaining = t + self.rtt + reo_wnd - now
+            if remaining <= 0:
+                s[3] = (f | LOST) & ~RXT_OUT
+                lost += 1
+            elif remaining > timeout:
+                timeout = remaining
+        return lost, timeout

@@ -17,7 +17,7 @@ G: Final = 0.001
 
 
 class RttEstimator:
-    __slots__ = ("srtt", "rttvar", "rto", "rto_min", "rto_max", "backoff", "linux")
+    __slots__ = ("srtt", "rttvar", "rto", "rto_min", "rto_max", "backoff", "linux", "min_rtt")
 
     def __init__(self, rto_initial: float, rto_min: float, rto_max: float, linux: bool = False):
         self.srtt: float | None = None
@@ -27,11 +27,14 @@ class RttEstimator:
         self.rto_max = rto_max
         self.backoff = 0                # how many times the timer has doubled
         self.linux = linux              # RTO = SRTT + max(4 * RTTVAR, rto_min)
+        self.min_rtt = float("inf")     # the smallest sample seen (RACK's min_RTT, RFC 8985 §6.2)
 
     def sample(self, r: float) -> None:
         """Take one RTT measurement R (seconds)."""
         if r < 0:
             return
+        if r < self.min_rtt:
+            self.min_rtt = r
         if self.srtt is None:           # §2.2: the first measurement
             self.srtt = r
             self.rttvar = r / 2

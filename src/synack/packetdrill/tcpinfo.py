@@ -34,6 +34,9 @@ MAPPED_FIELDS = {
     "tcpi_sacked": "outstanding segments SACKed",
     "tcpi_lost": "outstanding segments marked lost",
     "tcpi_retrans": "retransmissions in flight",
+    "tcpi_reordering": "reordering degree in segments (RACK's, 3 before any is seen)",
+    "tcpi_reord_seen": "reordering events seen (RACK)",
+    "tcpi_min_rtt": "smallest RTT sample, microseconds",
 }
 
 SYMBOLS = {
@@ -86,6 +89,12 @@ def snapshot(obj) -> dict[str, int]:
     if obj.snd_wscale or obj.rcv_wscale:
         opts |= 4
     info["tcpi_options"] = opts
+    if rtt is not None and rtt.min_rtt != float("inf"):
+        info["tcpi_min_rtt"] = int(round(rtt.min_rtt * 1_000_000))
+    rack = getattr(obj, "rack", None)
+    if hasattr(obj, "txlog"):
+        info["tcpi_reordering"] = rack.reordering if rack is not None else 3
+        info["tcpi_reord_seen"] = rack.reord_seen if rack is not None else 0
     ca_state = getattr(obj, "ca_state", None)
     if ca_state is not None:
         info["tcpi_ca_state"] = ca_state()
