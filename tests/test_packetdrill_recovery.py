@@ -21,6 +21,8 @@ SCRIPTS = ([line.strip() for line in LIST.read_text().splitlines()
            if LIST is not None and LIST.exists() else [])
 
 PASSING = {
+    "tcp/fast_recovery/prr-ss-ack-below-snd_una-cubic.pkt",
+    "tcp/fast_retransmit/fr-4pkt-fack-last-byte.pkt",
     "tcp/sack/sack-shift-sacked-7-5-6-8-9-fack.pkt",
     "tcp/sack/sack-shift-sacked-7-3-4-8-9-fack.pkt",
     "tcp/sack/sack-shift-sacked-2-6-8-3-9-nofack.pkt",
@@ -34,10 +36,6 @@ PASSING = {
 
 #: why each other script fails today
 FAILING = {
-    "tcp/fast_retransmit/fr-4pkt-fack-last-byte.pkt":
-        "RACK's reordering timer: Linux marks the head lost at 0.41 s, synack waits for the RTO",
-    "tcp/fast_recovery/prr-ss-ack-below-snd_una-cubic.pkt":
-        "RACK time-based loss marking (the pipe stays too large)",
     "tcp/sack/sack-route-refresh-ip-tos.pkt":
         "runner: setsockopt IP_MTU_DISCOVER is not supported",
     "tcp/cubic/cubic-rack-reo-timeout-retrans-failed-incoming-data.pkt":

@@ -932,7 +932,11 @@ class Connection:
                 already = board.sacked_below(a, una)   # credited when it was SACKed
             newly_sacked = board.update(a if advanced else una, self.snd_nxt, sack_blocks)
             if newly_sacked and self.txlog is not None:
-                self.txlog.mark_sacked(board.blocks, self.rack, now, self.rtt.min_rtt)
+                whole = self.txlog.mark_sacked(board.blocks, self.rack, now, self.rtt.min_rtt)
+                if not whole and self.rack is not None:
+                    # SACKed octets that complete no segment tell RACK nothing
+                    # (Linux marks whole segments only, tcp_match_skb_to_sack)
+                    newly_sacked = 0
         prr = self.prr
         if advanced:
             Connection._ack_advance(self, now, a, acked, ts, already)
@@ -1286,7 +1290,7 @@ class Connection:
         cc = self.cc
         assert cc is not None
         if (not self.cfg.tlp or not self.sack_ok or cc.in_recovery or self.rtx_nxt is not None
-                or (self.board is not None and self.board.blocks) or self.tlp_end is not None
+                or Connection._sacked_any(self) or self.tlp_end is not None
                 or self.snd_nxt == self.snd_una or self.t_persist is not None):
             self.t_pto = None
             return
@@ -1330,6 +1334,15 @@ class Connection:
         # "the sender MUST re-arm the RTO timer, not the PTO timer"
         self.t_rexmt = Connection._rto_deadline(self, now)
 
+    def _sacked_any(self) -> bool:
+        """Anything SACKed: by the scoreboard, or with RACK by whole segments."""
+        board = self.board
+        if board is None or not board.blocks:
+            return False
+        if self.rack is not None and self.txlog is not None:
+            return self.txlog.sacked_count() > 0
+        return True
+
     def _tlp_ack(self, now: float, a: int, advanced: bool, plen: int, sack_blocks) -> None:
         """RFC 8985 §7.4.2 TLP_process_ack."""
         end = self.tlp_end
@@ -1365,7 +1378,7 @@ class Connection:
             return 4
         if cc is not None and cc.in_recovery:
             return 3
-        if self.dupacks or (self.board is not None and self.board.blocks):
+        if self.dupacks or Connection._sacked_any(self):
             return 1
         return 0
 

@@ -231,11 +231,15 @@ class Rack:
         rtt = now - xmit
         if not (retrans and rtt < min_rtt):
             # (a retransmitted segment ACKed sooner than min_RTT after its
-            # retransmission was delivered by its original: skip it)
+            # retransmission was delivered by its original: skip it.)
+            # RACK.rtt is taken from every segment that passes, as the
+            # segments come in sequence order (Linux's tcp_rack_advance);
+            # RFC 8985 walks them in send-time order, which leaves the RTT
+            # of the most recently sent one
+            self.rtt = rtt
             if xmit > self.xmit_ts or (xmit == self.xmit_ts and _after(end, self.end_seq)):
                 self.xmit_ts = xmit
                 self.end_seq = end
-                self.rtt = rtt
         fack = self.fack
         if fack is None or _after(end, fack):
             self.fack = end
