@@ -155,3 +155,28 @@ def test_rfc6675_waits_then_sends_one_per_ack():
     # cwnd 5, pipe 9 after the retransmission: four ACKs in silence, then
     # one segment per ACK
     assert out[3:] == [[], [], [], [], [(12 * MSS, MSS)], [(13 * MSS, MSS)], [(14 * MSS, MSS)]]
+
+
+# ------------------------------------------------------------------ slow start after idle
+@pytest.mark.parametrize("after_idle, restarts", [(True, True), (False, False)])
+def test_slow_start_after_idle_setting(after_idle, restarts):
+    """RFC 5681 §4.1's restart window applies only with
+    slow_start_after_idle (Linux's net.ipv4.tcp_slow_start_after_idle,
+    which packetdrill's defaults.sh sets to 0)."""
+    t = conn(sack=True, slow_start_after_idle=after_idle)
+    t.conn.cc.cwnd = 30 * MSS
+    t.write(bytes(MSS))
+    t.take()
+    t.send(**ack(MSS))
+    cwnd = t.conn.cc.cwnd
+    assert cwnd >= 30 * MSS
+    t.now += 5.0                                  # idle far longer than the RTO
+    t.write(bytes(40 * MSS))
+    sent = len(offsets(t.take()))
+    assert sent == (10 if restarts else cwnd // MSS)    # RW = min(IW, cwnd), or cwnd kept
+
+
+def test_slow_start_after_idle_sysctl_is_read():
+    from synack.packetdrill.initcmd import read_init
+    plan = read_init("sysctl -q net.ipv4.tcp_slow_start_after_idle=0", linux_profile())
+    assert plan.changes == {"slow_start_after_idle": False}

@@ -1795,6 +1795,7 @@ class Connection:
         count = 0
         limited = False
         if (self.snd_nxt == self.snd_una and self.last_data_send is not None
+                and self.cfg.slow_start_after_idle
                 and len(q) > ((self.snd_nxt - self.sndq_seq) & MASK)
                 and now - self.last_data_send > self.rtt.rto):
             # RFC 5681 §4.1: idle for more than an RTO, restart from the

@@ -63,6 +63,7 @@ SYSCTLS = {
     "net.ipv4.tcp_rmem": _rmem,
     "net.ipv4.tcp_wmem": _wmem,
     "net.ipv4.tcp_congestion_control": ("congestion_control", str),
+    "net.ipv4.tcp_slow_start_after_idle": ("slow_start_after_idle", _bool),
 }
 
 
