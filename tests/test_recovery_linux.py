@@ -180,3 +180,36 @@ def test_slow_start_after_idle_sysctl_is_read():
     from synack.packetdrill.initcmd import read_init
     plan = read_init("sysctl -q net.ipv4.tcp_slow_start_after_idle=0", linux_profile())
     assert plan.changes == {"slow_start_after_idle": False}
+
+
+# ------------------------------------------------------------------ zero-window probes
+def test_linux_zero_window_probe_is_zero_length_at_una_minus_one():
+    """Linux (tcp_send_probe0 / tcp_xmit_probe_skb): the probe is a bare
+    segment at SND.UNA - 1, carrying no data; the `octet` flavour (RFC 9293
+    §3.8.6.1) sends one octet past the window."""
+    for flavour, expect in (("linux", (MSS - 1, 0)), ("octet", (MSS, 1))):
+        t = conn(zero_window_probe=flavour)
+        t.write(bytes(MSS))
+        t.take()
+        t.send(**ack(MSS, window=0))
+        t.write(bytes(MSS))
+        assert t.take() == []
+        [probe] = t.advance(t.conn.t_persist - t.now)
+        assert (probe.seq - LOCAL_SEQ, len(probe.payload)) == expect, flavour
+
+
+def test_linux_fin_waits_behind_a_zero_window():
+    """With the `linux` flavour a FIN needs room in the window (Linux's
+    tcp_snd_wnd_test): behind a zero window it waits, the probes go, and it
+    is sent once the window opens."""
+    from harness import FIN
+    t = conn(zero_window_probe="linux")
+    t.write(bytes(MSS))
+    t.take()
+    t.send(**ack(MSS, window=0))
+    t.shutdown("wr")
+    assert t.take() == []
+    [probe] = t.advance(t.conn.t_persist - t.now)
+    assert not probe.flags & FIN and probe.seq == LOCAL_SEQ + MSS - 1
+    [fin] = t.send(**ack(MSS, window=BIG))
+    assert fin.flags & FIN and fin.seq == LOCAL_SEQ + MSS

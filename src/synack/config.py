@@ -91,6 +91,11 @@ class Config:
     #: RFC 5681 §4.1 restart window after an idle period (Linux's
     #: net.ipv4.tcp_slow_start_after_idle)
     slow_start_after_idle: bool = True
+    #: zero-window probes: "octet" sends one octet of new data past the
+    #: window (RFC 9293 §3.8.6.1); "linux" sends a zero-length segment at
+    #: SND.UNA - 1, as Linux's tcp_send_probe0, and holds a FIN until the
+    #: window has room for it
+    zero_window_probe: str = "octet"
     # --- keep-alive (RFC 9293 §3.8.4) -----------------------------------------
     keepalive: bool = False         #: off by default (MUST-25)
     keepalive_idle: float = 7200.0  #: >= 2 hours by default (MUST-28)
@@ -136,7 +141,7 @@ def linux_profile() -> Config:
         congestion_control="cubic",
         quickack=True, psh="linux", abc_limit=None, cwnd_validation=True, tlp=True, tlp_extra=0.002,
         hystart="linux", linux_rto=True, rtt_every_ack=True, prr=True, rack=True,
-        rescue_rxt=False,
+        rescue_rxt=False, zero_window_probe="linux",
     )
 
 

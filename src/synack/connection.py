@@ -1525,7 +1525,7 @@ class Connection:
         outstanding = (nxt - una) & MASK
         if outstanding == 0:
             off = (nxt - self.sndq_seq) & MASK
-            if off < len(self.sndq):
+            if off < len(self.sndq) and self.cfg.zero_window_probe != "linux":
                 Connection._emit(self, ACK, nxt, self.rcv_nxt, now, bytes(self.sndq[off:off + 1]))
                 self.snd_nxt = (nxt + 1) & MASK
             else:
@@ -1812,6 +1812,12 @@ class Connection:
             outstanding = (nxt - una) & MASK
             if avail <= 0:
                 if self.fin_queued and not self.fin_sent:
+                    if self.cfg.zero_window_probe == "linux" and outstanding >= self.snd_wnd:
+                        # Linux (tcp_snd_wnd_test): the FIN takes its place in
+                        # the window; behind a zero window it waits for the probes
+                        if outstanding == 0 and self.t_persist is None:
+                            self.t_persist = now + self.rtt.current()
+                        break
                     # FIN needs no window; it goes once all data has been sent
                     Connection._send_fin_segment(self, now)
                     count += 1
