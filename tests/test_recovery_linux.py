@@ -213,3 +213,112 @@ def test_linux_fin_waits_behind_a_zero_window():
     assert not probe.flags & FIN and probe.seq == LOCAL_SEQ + MSS - 1
     [fin] = t.send(**ack(MSS, window=BIG))
     assert fin.flags & FIN and fin.seq == LOCAL_SEQ + MSS
+
+
+# ------------------------------------------------------------------ RACK
+def rack_conn(**changes) -> Tcp:
+    """SACK, 100 ms handshake RTT (min_RTT 0.1 s), RACK on."""
+    return conn(sack=True, rack=True, rtt_every_ack=True, tlp=False, rto_min=0.2,
+                linux_rto=True, **changes)
+
+
+def test_rack_reordering_timer_retransmits_before_the_rto():
+    """RFC 8985 §6.2-6.3: one segment SACKed above a hole (fewer than
+    DupThresh): not lost yet; the reordering timer fires at the hole's send
+    time + RACK.rtt + reo_wnd (min_RTT / 4), rounded up to 1 ms plus 2 ms
+    as Linux, and the hole goes then -- long before the RTO."""
+    t = rack_conn()
+    t.write(bytes(4 * MSS))
+    t.take()                                       # sent at 0.1
+    t.now = 0.2
+    assert offsets(t.send(**ack(0, (1000, 2000)))) == []
+    assert t.conn.t_reo == pytest.approx(0.1 + 0.1 + 0.025 + 0.002)
+    out = t.advance_to(t.conn.t_reo)
+    assert offsets(out) == [(0, MSS)]
+    assert t.conn.cc.in_recovery and t.conn.ca_state() == 3
+    assert t.conn.t_rexmt > t.conn.t_reo if t.conn.t_reo else True
+
+
+def test_rfc6675_waits_for_dupthresh_where_rack_times_out():
+    """Without RACK the same single SACK starts nothing: DupThresh needs
+    three segments SACKed above the hole (RFC 6675 IsLost), so the hole
+    waits for the RTO."""
+    t = conn(sack=True, rack=False, rtt_every_ack=True, tlp=False, rto_min=0.2)
+    t.write(bytes(4 * MSS))
+    t.take()
+    t.now = 0.2
+    t.send(**ack(0, (1000, 2000)))
+    assert t.conn.t_reo is None
+    assert t.advance(0.1) == [] and not t.conn.cc.in_recovery
+
+
+def test_rack_tolerates_reordering_inside_the_window():
+    """The hole is delivered (reordered, not lost) before the timer fires:
+    nothing is retransmitted; reordering is recorded (tcpi_reordering)."""
+    t = rack_conn()
+    t.write(bytes(4 * MSS))
+    t.take()
+    t.now = 0.2
+    t.send(**ack(0, (1000, 2000)))
+    t.now = 0.21
+    assert offsets(t.send(**ack(2 * MSS))) == []
+    assert t.conn.t_reo is None and t.stat("retransmits") == 0
+    assert t.conn.rack.reord_seen == 1 and t.conn.rack.reordering >= 2
+
+
+def test_rack_three_sacks_without_reordering_mark_lost_at_once():
+    """With no reordering seen and DupThresh segments SACKed, reo_wnd is 0
+    (RFC 8985 §6.2 step 4): the hole is lost on that ACK."""
+    t = rack_conn()
+    t.write(bytes(6 * MSS))
+    t.take()
+    t.now = 0.2
+    t.send(**ack(0, (1000, 2000)))
+    t.send(**ack(0, (1000, 3000)))
+    assert offsets(t.send(**ack(0, (1000, 4000)))) == [(0, MSS)]
+
+
+def test_rack_dsack_widens_the_reordering_window():
+    """RFC 8985 §6.2 step 4: a D-SACK (a spurious retransmission) raises
+    RACK.reo_wnd_mult, once per round trip, kept for 16 recoveries."""
+    t = rack_conn()
+    t.write(bytes(4 * MSS))
+    t.take()
+    t.now = 0.2
+    t.send(**ack(0, (1000, 2000)))
+    t.advance_to(t.conn.t_reo)                     # 0..1000 retransmitted
+    t.now += 0.01
+    t.send(**ack(4 * MSS))                         # everything arrived: the original was late
+    assert t.conn.rack.reo_wnd_mult == 1
+    t.write(bytes(2 * MSS))                        # data outstanding: the D-SACK round spans it
+    t.send(**ack(4 * MSS, (0, 1000)))              # D-SACK of the retransmission
+    assert t.conn.rack.reo_wnd_mult == 2 and t.conn.rack.reo_wnd_persist == 16
+    t.send(**ack(4 * MSS, (0, 1000)))              # the same round: no second step
+    assert t.conn.rack.reo_wnd_mult == 2
+
+
+def test_rack_lost_retransmission_found_by_time_order():
+    """A retransmission is lost when a segment sent after it is delivered
+    (RFC 8985 §6.2): it goes again without waiting for the RTO."""
+    t = rack_conn(congestion_control="reno")
+    t.write(bytes(10 * MSS))
+    t.take()
+    t.write(bytes(4 * MSS))                         # waiting for room in the window
+    t.take()
+    t.now = 0.2
+    t.send(**ack(0, (1000, 2000)))
+    t.send(**ack(0, (1000, 3000)))
+    out = offsets(t.send(**ack(0, (1000, 4000))))
+    assert out[0] == (0, MSS)                       # 0..1000 lost, retransmitted at 0.2
+    # more SACKs: new data goes out after the retransmission
+    t.now = 0.3
+    later = []
+    for top in (5, 6, 7, 8, 9):
+        later += offsets(t.send(**ack(0, (1000, top * MSS))))
+    new = [o for o in later if o[0] >= 10 * MSS]
+    assert new, later
+    # a segment sent after the retransmission is SACKed; the retransmission is not
+    t.now = 0.45
+    end = new[0][0] + MSS
+    out = offsets(t.send(**ack(0, (1000, end))))
+    assert (0, MSS) in out and t.stat("retransmits") == 2

@@ -1213,6 +1213,17 @@ class Connection:
         if self.cfg.prr:
             self.prr = Prr(flight, cc.ssthresh, self.snd_mss)
             Connection._prr_ack(self, delivered if delivered > 0 else self.snd_mss, False)
+        else:
+            # RFC 6675 §5 (4.3): the first lost segment goes at once, whatever cwnd says
+            log = self.txlog
+            assert log is not None
+            seg = log.next_lost()
+            if seg is not None:
+                start = seg[0] if _lt(una, seg[0]) else una
+                n = (seg[1] - start) & MASK
+                used = Connection._send_from(self, start, now, n if n < self.snd_mss else self.snd_mss,
+                                             retransmit=True)
+                self.high_rxt = (start + used) & MASK
         self.t_rexmt = Connection._rto_deadline(self, now)
 
     def _on_reo(self, now: float) -> None:
