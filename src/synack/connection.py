@@ -117,7 +117,7 @@ class Connection:
         "progress_time", "last_send_time", "last_data_send", "syn_opts", "syn_acked",
         # SACK-based loss recovery (RFC 6675) and the receiver's D-SACK (RFC 2883)
         "board", "sack_recovery", "high_rxt", "rescue_rxt", "pipe", "dsack", "rxt_marks",
-        "rxt_again", "lt_sent", "txlog", "prr", "ca_loss", "rack", "t_reo",
+        "rxt_again", "lt_sent", "txlog", "track_tx", "prr", "ca_loss", "rack", "t_reo",
         # cwnd validation (whether the window is in use) and Tail Loss Probe
         "cwnd_limited", "max_flight", "cwnd_usage_seq", "tlp_end", "tlp_is_retrans",
         "tlp_rtt_ok", "tail_seq", "hystart",
@@ -200,6 +200,7 @@ class Connection:
         self.lt_sent = 0                   # new octets limited transmit sent past cwnd (RFC 5681 §3.2)
         # per-segment send times (cfg.rtt_every_ack, cfg.rack), made at the first send
         self.txlog: Transmissions | None = None
+        self.track_tx = cfg.rtt_every_ack or cfg.rack
         self.prr: Prr | None = None        # RFC 6937 state while in recovery (cfg.prr)
         self.ca_loss = False               # after an RTO, until its recovery point is ACKed
         self.rack: Rack | None = None      # RACK state (cfg.rack), made with txlog
@@ -1912,7 +1913,7 @@ class Connection:
         Connection._emit(self, flags, seq, self.rcv_nxt, now, bytes(self.sndq[off:off + n]))
         self.tail_seq = seq
         new_nxt = (seq + n + (1 if fin else 0)) & MASK
-        if self.cfg.rtt_every_ack or self.cfg.rack:
+        if self.track_tx:
             Connection._log_sent(self, seq, new_nxt, now)
         if fin:
             self.fin_sent = True
@@ -1942,7 +1943,7 @@ class Connection:
         self.fin_sent = True
         self.fin_seq = seq
         self.snd_nxt = (seq + 1) & MASK
-        if self.cfg.rtt_every_ack or self.cfg.rack:
+        if self.track_tx:
             Connection._log_sent(self, seq, self.snd_nxt, now)
         if self.t_rexmt is None:
             self.t_rexmt = Connection._rto_deadline(self, now)
