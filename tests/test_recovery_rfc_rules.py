@@ -164,3 +164,22 @@ def test_linux_profile_has_no_rescue_retransmission():
     t.take()
     assert offsets(t.send(**ack(0, (1000, 9000)))) == [(0, MSS)]
     assert offsets(t.send(**ack(9 * MSS))) == []
+
+
+# ----------------------------------------------- RFC 2883 §4: D-SACK, received
+def test_repeated_sack_block_is_not_a_dsack():
+    """RFC 2883 §4: a first SACK block is a D-SACK when it lies below the
+    cumulative ACK or inside the second block. An ACK that merely repeats
+    the SACK information the sender already holds (a window update, say)
+    reports no duplicate: counting it would widen RACK's reordering window
+    for nothing (RFC 8985 §6.2 step 4)."""
+    from synack.sack import Scoreboard
+    b = Scoreboard()
+    una, nxt = 1000, 20000
+    b.update(una, nxt, [(3000, 4000)])
+    b.update(una, nxt, [(3000, 4000)])                  # the same block again
+    assert b.dsacks == 0 and b.last_dsack is None
+    b.update(una, nxt, [(3000, 3500), (3000, 4000)])    # inside the second: a duplicate
+    assert b.dsacks == 1 and b.last_dsack == (3000, 3500)
+    b.update(una, nxt, [(500, 1000), (3000, 4000)])     # below SND.UNA
+    assert b.dsacks == 2

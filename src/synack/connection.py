@@ -932,6 +932,8 @@ class Connection:
             if advanced and board.blocks:
                 already = board.sacked_below(a, una)   # credited when it was SACKed
             newly_sacked = board.update(a if advanced else una, self.snd_nxt, sack_blocks)
+            if board.last_dsack is not None:
+                self.host.count("dsacks_received")    # a spurious retransmission (RFC 3708)
             if newly_sacked and self.txlog is not None:
                 whole = self.txlog.mark_sacked(board.blocks, self.rack, now, self.rtt.min_rtt)
                 if not whole and self.rack is not None:
