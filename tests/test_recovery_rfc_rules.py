@@ -183,3 +183,16 @@ def test_repeated_sack_block_is_not_a_dsack():
     assert b.dsacks == 1 and b.last_dsack == (3000, 3500)
     b.update(una, nxt, [(500, 1000), (3000, 4000)])     # below SND.UNA
     assert b.dsacks == 2
+
+
+def test_data_segment_with_sack_blocks_stays_within_the_mss():
+    """A data segment that carries SACK blocks (our receive side holds
+    out-of-order data) gives up payload for them: MSS counts the options
+    beyond the fixed ones (RFC 9293 §3.7.1, as Linux's tcp_current_mss),
+    so no segment exceeds the path's MTU."""
+    t = conn(sack=True, rcvbuf=65535)
+    t.send(**data(1000, b"x" * 100))            # held out of order: one SACK block
+    t.write(bytes(3 * MSS))
+    segs = [s for s in t.take() if s.payload]
+    assert segs and all(s.options.sack for s in segs)
+    assert max(len(s.payload) for s in segs) == MSS - (4 + 8)

@@ -1803,6 +1803,8 @@ class Connection:
         (a Tail Loss Probe) may exceed cwnd by one segment (RFC 8985 §7.3);
         `burst`: segments of new data already sent in this burst (PSH pairs)."""
         mss = self.snd_mss
+        if self.sack_ok and (self.oooq or self.dsack):
+            mss -= Connection._sack_option_len(self)   # SACK blocks ride on the data
         q = self.sndq
         cc = self.cc
         assert cc is not None
@@ -1958,6 +1960,10 @@ class Connection:
         _output_data's, within the window (RFC 9293 §3.8.6, SHLD-15)."""
         off = (seq - self.sndq_seq) & MASK
         q = self.sndq
+        if self.sack_ok and (self.oooq or self.dsack):
+            room = self.snd_mss - Connection._sack_option_len(self)
+            if limit > room:
+                limit = room
         sent_end = self.fin_seq if self.fin_sent else self.snd_nxt
         sent = (sent_end - seq) & MASK
         if off < len(q) and 0 < sent < HALF:
@@ -2047,6 +2053,15 @@ class Connection:
         self.host.outbox.append((self.local_ip, self.remote_ip,
                                  _new(_SEGMENT, (self.local_port, self.remote_port, seq, ack, flags,
                                                 win, 0, opts, payload))))
+
+    def _sack_option_len(self) -> int:
+        """Octets the SACK option of the next segment takes (NOP, NOP, kind,
+        length, 8 per block): the payload makes room for it, so a full-sized
+        segment stays within the MSS (Linux's tcp_current_mss counts the
+        SACK blocks the same way)."""
+        k = len(self.oooq) + (1 if self.dsack is not None else 0)
+        limit = 3 if self.ts_ok else 4
+        return 4 + 8 * (k if k < limit else limit)
 
     def _sack_blocks(self) -> tuple:
         """RFC 2018 §4: the block holding the segment that triggered this ACK
