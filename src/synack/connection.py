@@ -68,6 +68,16 @@ def _stamp(b: list) -> int:
     return b[3]
 
 
+def _ceil_ms(x: float) -> float:
+    """`x` seconds rounded up to a whole millisecond (Linux's jiffy at
+    HZ=1000), ignoring float noise below a microsecond."""
+    t = x * 1000.0
+    n = int(t)
+    if t - n > 1e-6:
+        n += 1
+    return n / 1000.0
+
+
 def _lt(a: int, b: int) -> bool:
     return 0 < ((b - a) & MASK) < HALF
 
@@ -1182,7 +1192,7 @@ class Connection:
         lost, timeout = rack.detect_loss(log, self.snd_una, now, reo_wnd)
         if timeout > 0:
             # Linux rounds the timer up to its 1 ms tick and adds TCP_TIMEOUT_MIN (2 ms)
-            self.t_reo = now + -(-timeout // 0.001) * 0.001 + 0.002
+            self.t_reo = now + _ceil_ms(timeout) + 0.002
         else:
             self.t_reo = None
         if lost:
@@ -1317,8 +1327,11 @@ class Connection:
                 pto += self.cfg.tlp_max_ack_delay    # one segment: allow for a delayed ACK
             else:
                 # Linux adds a small margin (TCP_TIMEOUT_MIN, 2 ms) so that a
-                # sub-millisecond path (a TUN, loopback) does not probe spuriously
-                pto += self.cfg.tlp_extra
+                # sub-millisecond path (a TUN, loopback) does not probe
+                # spuriously, on top of 2*SRTT rounded up to its 1 ms tick
+                extra = self.cfg.tlp_extra
+                if extra:
+                    pto = _ceil_ms(pto) + extra
         d = now + pto
         if self.t_rexmt is not None and d > self.t_rexmt:
             d = self.t_rexmt                         # never later than the RTO would fire
