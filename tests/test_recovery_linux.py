@@ -322,3 +322,12 @@ def test_rack_lost_retransmission_found_by_time_order():
     end = new[0][0] + MSS
     out = offsets(t.send(**ack(0, (1000, end))))
     assert (0, MSS) in out and t.stat("retransmits") == 2
+
+
+def test_tlp_pto_rounded_up_to_the_tick_on_a_fast_path():
+    """Linux's PTO for a multi-segment flight: 2*SRTT in 1 ms ticks, rounded
+    up, plus TCP_TIMEOUT_MIN (2 ms): on a 0.1 ms path 3 ms, not 2.2 ms."""
+    t = conn(sack=True, rtt=0.0001, tlp=True, tlp_extra=0.002)
+    t.write(bytes(2 * MSS))
+    t.take()
+    assert t.conn.t_pto - t.now == pytest.approx(0.003)
