@@ -288,7 +288,12 @@ class Rack:
                 continue
             t = s[2]
             if not (x > t or (x == t and _after(e, s[1]))):
-                continue                          # not sent before RACK.xmit_ts
+                # not sent before RACK.xmit_ts; an original segment sent
+                # after it means every later original was too (they go out
+                # in sequence order) and every retransmission later still
+                if not f & RETRANS:
+                    break
+                continue
             remaining = t + self.rtt + reo_wnd - now
             if remaining <= 0:
                 s[3] = (f | LOST) & ~RXT_OUT
