@@ -960,7 +960,10 @@ class Connection:
         if self.rack is not None and board is not None:
             if board.last_dsack is not None:
                 self.rack.on_dsack(self.snd_una, self.snd_nxt)
-            if advanced or newly_sacked:
+            if (newly_sacked or (advanced and (board.blocks or self.ca_loss or self.t_reo is not None
+                                               or self.sack_recovery))):
+                # (an in-order cumulative ACK with nothing SACKed and no loss
+                # state leaves nothing sent before RACK.xmit_ts undelivered)
                 delivered = (acked - already if advanced else 0) + newly_sacked
                 Connection._rack_detect(self, now, delivered)
         if prr is not None and self.prr is prr and self.sack_recovery and (advanced or newly_sacked):
@@ -1188,7 +1191,12 @@ class Connection:
         assert rack is not None and log is not None and cc is not None
         srtt = self.rtt.srtt if self.rtt.srtt is not None else 0.0
         min_rtt = self.rtt.min_rtt if self.rtt.min_rtt != float("inf") else 0.0
-        reo_wnd = rack.reo_wnd(cc.in_recovery or self.ca_loss, log.sacked_count(), min_rtt, srtt)
+        board = self.board
+        in_rec = cc.in_recovery or self.ca_loss
+        # (the SACKed count matters only before any reordering, out of recovery)
+        sacked = (log.sacked_count() if not rack.reord_seen and not in_rec
+                  and board is not None and board.blocks else 0)
+        reo_wnd = rack.reo_wnd(in_rec, sacked, min_rtt, srtt)
         lost, timeout = rack.detect_loss(log, self.snd_una, now, reo_wnd)
         if timeout > 0:
             # Linux rounds the timer up to its 1 ms tick and adds TCP_TIMEOUT_MIN (2 ms)
@@ -1931,7 +1939,11 @@ class Connection:
         self.tail_seq = seq
         new_nxt = (seq + n + (1 if fin else 0)) & MASK
         if self.track_tx:
-            Connection._log_sent(self, seq, new_nxt, now)
+            log = self.txlog
+            if log is None:
+                Connection._log_sent(self, seq, new_nxt, now)
+            else:
+                log.segs.append([seq, new_nxt, now, 0])
         if fin:
             self.fin_sent = True
             self.fin_seq = (seq + n) & MASK

@@ -55,7 +55,9 @@ class Transmissions:
         """Drop what the cumulative ACK up to `una` covers. Returns (oldest
         send time, newest send time, whether any was retransmitted) of the
         segments it newly delivered; times are -1.0 when there are none.
-        Segments already SACKed were delivered before and count not."""
+        Segments already SACKed were delivered before and count not. With
+        `rack`, RFC 8985 §6.2 steps 2-3 for each (written out here: this
+        runs on every ACK)."""
         segs = self.segs
         first = last = -1.0
         retrans = False
@@ -66,13 +68,26 @@ class Transmissions:
                     s[0] = una                      # partly ACKed: trim
                 break
             n += 1
-            if s[3] & SACKED:
+            f = s[3]
+            if f & SACKED:
                 continue
-            if rack is not None:
-                rack.delivered(s[0], s[1], s[2], bool(s[3] & RETRANS), now, min_rtt)
-            if s[3] & RETRANS:
-                retrans = True
             t = s[2]
+            if rack is not None:
+                e = s[1]
+                fack = rack.fack
+                if (not f & RETRANS and t >= rack.xmit_ts
+                        and (fack is None or 0 < ((e - fack) & MASK) < HALF)):
+                    # the common case written out: an original segment, sent
+                    # no earlier than RACK's and ending above RACK.fack
+                    rack.rtt = now - t
+                    if t > rack.xmit_ts or _after(e, rack.end_seq):
+                        rack.xmit_ts = t
+                        rack.end_seq = e
+                    rack.fack = e
+                else:
+                    rack.delivered(s[0], e, t, bool(f & RETRANS), now, min_rtt)
+            if f & RETRANS:
+                retrans = True
             if first < 0 or t < first:
                 first = t
             if t > last:
