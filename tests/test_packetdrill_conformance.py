@@ -3,10 +3,9 @@ one test, run against synack's `linux` profile, in the default test suite.
 
 The scripts are read from the shared folder, never copied into the project
 (`synack packetdrill --all` runs the whole shared set and prints
-passed/total). A script synack does not pass is listed in `EXPECTED_FAILURES`
-with the precise reason; it is marked xfail(strict=True), so a change that
-makes it pass fails the suite until the entry is removed (docs/packetdrill.md
-keeps the same table).
+passed/total). A script where synack deliberately differs is listed in
+`DRIFT` and checked by its own test, which pins the exact line and packet of
+the difference (docs/packetdrill.md keeps the same table).
 """
 from __future__ import annotations
 

@@ -242,6 +242,12 @@ def test_python_block_with_unmapped_field_fails_not_skipped():
     assert "tcpi_no_such_field" in f.message and not r.skipped
 
 
+def test_python_block_reads_ca_state():
+    r = run(SERVER + "    +0 %{ assert tcpi_ca_state == TCP_CA_Open, tcpi_ca_state }%\n")
+    assert r.passed, r.failure
+    assert not r.skipped
+
+
 @pytest.mark.parametrize("line, what", [
     ("+0 < udp (10)", "UDP packets"),
     # (epoll_create, MSG_MORE and TCP_CORK, unsupported here before issue 13,

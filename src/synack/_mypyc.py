@@ -39,7 +39,7 @@ else:
 #: classes are `native_class=False`: as native classes they would lose the
 #: class attribute `reason` that each subclass overrides.)
 COMPILED_MODULES = ("seq", "segment", "states", "config", "events", "isn", "cookies", "rtt",
-                    "congestion", "cubic", "sack", "timewait", "listener", "host",
+                    "congestion", "cubic", "sack", "recovery", "timewait", "listener", "host",
                     "connection", "sim.network", "sim.trace", "tun.framepath",
                     "wire.checksum", "wire.tcp", "wire.ip")
 

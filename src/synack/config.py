@@ -57,9 +57,6 @@ class Config:
     #: above 2, a unit is also at most half the cwnd (Linux's tcp_cwnd_test)
     tso_segs: int = 2
     initial_window: int | None = None  #: segments; None = RFC 5681 §3.1 by MSS
-    #: RFC 5681 §4.1: after an idle RTO, restart from the restart window
-    #: (Linux's net.ipv4.tcp_slow_start_after_idle; its defaults turn it off)
-    idle_restart: bool = True
     congestion_control: str = "cubic"   #: RFC 9438, the default; "reno" is RFC 5681
     #: slow-start increase per ACK, in segments (RFC 5681 §3.1: at most one
     #: SMSS per ACK; RFC 3465 allows 2); None = by every segment the ACK
@@ -77,6 +74,31 @@ class Config:
     tlp: bool = False
     tlp_max_ack_delay: float = 0.2  #: TLP.max_ack_delay, added to a one-segment flight's PTO
     tlp_extra: float = 0.0          #: added to 2*SRTT for a multi-segment flight (Linux: 2 ms)
+    # --- loss recovery (docs/data-transfer.md, "Profiles") ------------------------
+    #: the RTO as Linux computes it: SRTT + max(4 * RTTVAR, rto_min) (RFC 6298
+    #: (2.3)-(2.4) when off: max(SRTT + 4 * RTTVAR, rto_min))
+    linux_rto: bool = False
+    #: an RTT sample from every ACK of new data, from the send time of the
+    #: newest segment it covers that was never retransmitted (Karn), with or
+    #: without timestamps, as Linux does; off: one timed segment per RTT
+    #: (RFC 6298 §3) or the timestamps (RFC 7323 §4)
+    rtt_every_ack: bool = False
+    #: RACK-TLP loss detection (RFC 8985 §6): time-based marking with a
+    #: reordering window and the reordering timer, instead of RFC 6675's DupThresh
+    rack: bool = False
+    #: Proportional Rate Reduction (RFC 6937) as the sending rule in recovery,
+    #: instead of RFC 6675's cwnd - pipe
+    prr: bool = False
+    #: RFC 6675 NextSeg () rule (4), the rescue retransmission (Linux has none)
+    rescue_rxt: bool = True
+    #: RFC 5681 §4.1: after an idle RTO, restart from the restart window
+    #: (Linux's net.ipv4.tcp_slow_start_after_idle; its defaults turn it off)
+    slow_start_after_idle: bool = True
+    #: zero-window probes: "octet" sends one octet of new data past the
+    #: window (RFC 9293 §3.8.6.1); "linux" sends a zero-length segment at
+    #: SND.UNA - 1, as Linux's tcp_send_probe0, and holds a FIN until the
+    #: window has room for it
+    zero_window_probe: str = "octet"
     # --- keep-alive (RFC 9293 §3.8.4) -----------------------------------------
     keepalive: bool = False         #: off by default (MUST-25)
     keepalive_idle: float = 7200.0  #: >= 2 hours by default (MUST-28)
@@ -122,7 +144,8 @@ def linux_profile() -> Config:
         max_rcvbuf=15728640, msl=30.0, r2=15,   # tcp_rmem max 15 MiB -> wscale 8
         congestion_control="cubic",
         quickack=True, psh="linux", abc_limit=None, cwnd_validation=True, tlp=True, tlp_extra=0.002,
-        hystart="linux", idle_restart=False,
+        hystart="linux", linux_rto=True, rtt_every_ack=True, prr=True, rack=True,
+        rescue_rxt=False, zero_window_probe="linux", slow_start_after_idle=False,
     )
 
 

@@ -165,7 +165,7 @@ class HyStart:
         RTT that falls back below the CSS baseline resumes slow start.
     "linux": the delay test of Linux CUBIC's HyStart (hystart_update, on by
         default): from a window of 16 segments on, a round's minimum RTT
-        (after 8 samples) above the connection's minimum RTT plus
+        (tested from the 9th sample of the round on) above the connection's minimum RTT plus
         clamp(minRTT / 8, 4 ms, 16 ms) ends slow start at once
         (ssthresh = cwnd).
 
@@ -232,6 +232,10 @@ class HyStart:
         if self.samples >= self.N_RTT_SAMPLE and self.cur_round_min is not None:
             cur = self.cur_round_min
             if self.mode == "linux":
+                # Linux counts HYSTART_MIN_SAMPLES samples first and tests
+                # from the one after them on (hystart_update)
+                if self.samples <= self.N_RTT_SAMPLE:
+                    return 1
                 min_rtt = self.min_rtt
                 assert min_rtt is not None          # set with the first sample
                 if cwnd_segs >= self.LOW_WINDOW and cur > min_rtt + self._thresh(min_rtt):

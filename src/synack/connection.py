@@ -23,6 +23,7 @@ from .config import Config
 from .congestion import CongestionControl, HyStart
 from .congestion import create as create_cc
 from .congestion import rfc5681_initial_window as _iw_bytes
+from .recovery import LOST, Prr, Rack, Transmissions
 from .rtt import RttEstimator
 from .sack import Scoreboard
 from .segment import ACK, FIN, NO_OPTIONS, PSH, RST, SYN, URG, Options, Segment
@@ -79,6 +80,16 @@ def wanted_wscale(cfg: Config, rcvbuf: int) -> int:
     while (0xFFFF << s) < biggest and s < 14:
         s += 1
     return s
+
+
+def _ceil_ms(x: float) -> float:
+    """`x` seconds rounded up to a whole millisecond (Linux's jiffy at
+    HZ=1000), ignoring float noise below a microsecond."""
+    t = x * 1000.0
+    n = int(t)
+    if t - n > 1e-6:
+        n += 1
+    return n / 1000.0
 
 
 def syn_options(cfg: Config, peer: Options | None, rcv_mss: int, rcv_wscale: int | None,
@@ -138,7 +149,7 @@ class Connection:
         "progress_time", "last_data_send", "syn_opts", "syn_acked",
         # SACK-based loss recovery (RFC 6675) and the receiver's D-SACK (RFC 2883)
         "board", "sack_recovery", "high_rxt", "rescue_rxt", "pipe", "dsack", "rxt_marks",
-        "rxt_again",
+        "rxt_again", "lt_sent", "txlog", "track_tx", "prr", "ca_loss", "rack", "t_reo",
         # cwnd validation (whether the window is in use) and Tail Loss Probe
         "cwnd_limited", "max_flight", "cwnd_usage_seq", "tlp_end", "tlp_is_retrans",
         "tlp_rtt_ok", "tail_seq", "hystart",
@@ -197,7 +208,7 @@ class Connection:
         self.eof = False
         self.error: str | None = None
         self.urg_mode = False              # urgent data announced and not all read yet
-        self.rtt = RttEstimator(cfg.rto_initial, cfg.rto_min, cfg.rto_max)
+        self.rtt = RttEstimator(cfg.rto_initial, cfg.rto_min, cfg.rto_max, cfg.linux_rto)
         self.cc: CongestionControl | None = None  # made when the SYN goes out (_init_cc)
         self.hystart: HyStart | None = None  # HyStart state (RFC 9406 or Linux's), cfg.hystart
         self.retries = 0
@@ -218,6 +229,14 @@ class Connection:
         self.dsack: tuple[int, int] | None = None  # (start, end) to report first in the next ACK
         self.rxt_marks: Any = _EMPTY       # SACK recovery: (start, end, HighData) per retransmission
         self.rxt_again: Any = _EMPTY       # retransmissions found lost, to send once more
+        self.lt_sent = 0                   # new octets limited transmit sent past cwnd (RFC 5681 §3.2)
+        # per-segment send times (cfg.rtt_every_ack, cfg.rack), made at the first send
+        self.txlog: Transmissions | None = None
+        self.track_tx = cfg.rtt_every_ack or cfg.rack
+        self.prr: Prr | None = None        # RFC 6937 state while in recovery (cfg.prr)
+        self.ca_loss = False               # after an RTO, until its recovery point is ACKed
+        self.rack: Rack | None = None      # RACK state (cfg.rack), made with txlog
+        self.t_reo: float | None = None    # RACK's reordering timer (RFC 8985 §6.3)
         self.cwnd_limited = False
         self.max_flight = 0
         self.cwnd_usage_seq = 0
@@ -827,6 +846,13 @@ class Connection:
         self.rcvq += payload
         self.rcv_nxt = (self.rcv_nxt + n) & MASK
         if self.oooq:
+            first = self.oooq[0]
+            if self.sack_ok and self.dsack is None and _lt(first[0], self.rcv_nxt):
+                # RFC 2883 §4.2 (example 5/6): the segment filled the hole and
+                # went on into data already held: the first duplicate
+                # sub-segment is reported as a D-SACK block, first
+                end = first[1] if _lt(first[1], self.rcv_nxt) else self.rcv_nxt
+                self.dsack = (first[0], end)
             Connection._drain_ooo(self)
             self.ack_now = True                    # a hole was filled: ACK at once
         Connection._event(self, ev.READABLE)                   # before EOF: the data comes first
@@ -982,12 +1008,35 @@ class Connection:
             if advanced and board.blocks:
                 already = board.sacked_below(a, una)   # credited when it was SACKed
             newly_sacked = board.update(a if advanced else una, self.snd_nxt, sack_blocks)
+            if board.last_dsack is not None:
+                self.host.count("dsacks_received")    # a spurious retransmission (RFC 3708)
+            if newly_sacked and self.txlog is not None:
+                whole = self.txlog.mark_sacked(board.blocks, self.rack, now, self.rtt.min_rtt)
+                if not whole and self.rack is not None:
+                    # SACKed octets that complete no segment tell RACK nothing
+                    # (Linux marks whole segments only, tcp_match_skb_to_sack)
+                    newly_sacked = 0
+        prr = self.prr
         if advanced:
             Connection._ack_advance(self, now, a, acked, ts, already)
             if newly_sacked:
-                Connection._dupack(self, now)                  # RFC 6675 §2: new SACK info is a DupAck
+                Connection._dupack(self, now, newly_sacked)   # RFC 6675 §2: new SACK info is a DupAck
         elif newly_sacked:
-            Connection._dupack(self, now)
+            Connection._dupack(self, now, newly_sacked)
+        if self.rack is not None and board is not None:
+            if board.last_dsack is not None:
+                self.rack.on_dsack(self.snd_una, self.snd_nxt)
+            if (newly_sacked or (advanced and (board.blocks or self.ca_loss or self.t_reo is not None
+                                               or self.sack_recovery))):
+                # (an in-order cumulative ACK with nothing SACKed and no loss
+                # state leaves nothing sent before RACK.xmit_ts undelivered)
+                delivered = (acked - already if advanced else 0) + newly_sacked
+                Connection._rack_detect(self, now, delivered)
+        if prr is not None and self.prr is prr and self.sack_recovery and (advanced or newly_sacked):
+            # RFC 6937: DeliveredData = change in SND.UNA + change in SACKed octets
+            delivered = (acked - already if advanced else 0) + newly_sacked
+            if delivered > 0:
+                Connection._prr_ack(self, delivered, advanced)
         elif (acked == 0 and plen == 0 and not seg.flags & (SYN | FIN) and not sack_blocks
               and self.snd_nxt != una and (seg.window << self.snd_wscale) == self.snd_wnd
               and self.t_rexmt is not None):
@@ -1046,7 +1095,19 @@ class Connection:
         # RTT: timestamps give a sample on every ACK of new data (RFC 7323 §4.1);
         # otherwise time one segment, never a retransmitted one (Karn, MUST-18).
         sample = None
-        if ts is not None and ts[1]:
+        ca_sample = None
+        log = self.txlog
+        if log is not None:
+            # cfg.rtt_every_ack: the send times of the segments this ACK
+            # delivered, none of them retransmitted (Karn); RTO from the
+            # oldest, HyStart from the newest (as Linux's seq_rtt / ca_rtt)
+            first, last, retrans = log.acked(a, self.rack, now, self.rtt.min_rtt)
+            if first >= 0 and not retrans:
+                sample = now - first
+                ca_sample = now - last
+        if sample is not None:
+            pass
+        elif ts is not None and ts[1]:
             r = (Connection._ts_now(self, now) - ts[1]) & MASK
             if r < HALF:
                 sample = r / 1000.0
@@ -1056,17 +1117,24 @@ class Connection:
         if sample is not None:
             self.rtt.sample(sample)
             self.tlp_rtt_ok = True
+            if ca_sample is None:
+                ca_sample = sample
         # No `backoff = 0` here: RFC 6298 §5 keeps the backed-off RTO until a
         # new RTT sample (which `rtt.sample` takes care of) collapses it.
         cc = self.cc
         assert cc is not None
         flight = (self.snd_nxt - a) & MASK
+        if self.ca_loss and _le(self.recover, a):
+            self.ca_loss = False                   # the RTO's recovery point is ACKed
         if cc.in_recovery:
             if _le(self.recover, a):
                 # RFC 6582 §3.2 step 3 / RFC 6675 §5 (A): the recovery point is ACKed
                 cc.on_recovery_exit(now)
                 self.rtx_nxt = None
                 self.sack_recovery = False
+                self.prr = None
+                if self.rack is not None:
+                    self.rack.recovery_ended()
                 self.high_rxt = self.rescue_rxt = None
                 self.rxt_marks = _EMPTY
                 self.rxt_again = _EMPTY
@@ -1090,7 +1158,7 @@ class Connection:
             hs = self.hystart if self.hystart is not None else Connection._get_hystart(self)
             if hs is not None and cc.cwnd < cc.ssthresh and hs.phase != HyStart.DONE:
                 end = hs.window_end
-                div = hs.on_ack(end is not None and _le(end, a), self.snd_nxt, sample,
+                div = hs.on_ack(end is not None and _le(end, a), self.snd_nxt, ca_sample,
                                 cc.cwnd // self.snd_mss)
                 if div == 0:
                     cc.ssthresh = cc.cwnd          # slow start is over: congestion avoidance
@@ -1099,6 +1167,7 @@ class Connection:
             if credit > 0 and Connection._may_grow_cwnd(self):
                 cc.on_ack(credit, flight, now)
         self.dupacks = 0                           # RFC 6675 §5: a cumulative ACK resets DupAcks
+        self.lt_sent = 0
         if self.rtx_nxt is not None and _lt(self.rtx_nxt, a):
             self.rtx_nxt = a
         if self.rtx_nxt is not None and self.rtx_nxt == self.snd_nxt:
@@ -1163,7 +1232,96 @@ class Connection:
             self.max_flight = flight
             self.cwnd_usage_seq = self.snd_nxt
 
-    def _dupack(self, now: float) -> None:
+    def _prr_ack(self, delivered: int, advanced: bool) -> None:
+        """RFC 6937 on one ACK in SACK recovery: cwnd = pipe + sndcnt."""
+        prr = self.prr
+        board = self.board
+        cc = self.cc
+        assert prr is not None and board is not None and cc is not None
+        log = self.txlog
+        if self.rack is not None and log is not None:
+            pipe = log.pipe()
+        else:
+            pipe = board.pipe(self.snd_una, self.snd_nxt, self.high_rxt, self.snd_mss)  # type: ignore[arg-type]
+        cc.cwnd = pipe + prr.sndcnt(delivered, pipe, advanced)
+
+    # ------------------------------------------------------------ RACK (RFC 8985)
+    def _rack_detect(self, now: float, delivered: int) -> None:
+        """RFC 8985 §6.2 step 5 on an ACK (or the reordering timer): mark the
+        lost segments, arm the reordering timer for the ones whose time is
+        not up yet, and start recovery on a first loss (§6.2: RACK replaces
+        DupThresh as the trigger)."""
+        rack = self.rack
+        log = self.txlog
+        cc = self.cc
+        assert rack is not None and log is not None and cc is not None
+        srtt = self.rtt.srtt if self.rtt.srtt is not None else 0.0
+        min_rtt = self.rtt.min_rtt if self.rtt.min_rtt != float("inf") else 0.0
+        board = self.board
+        in_rec = cc.in_recovery or self.ca_loss
+        # (the SACKed count matters only before any reordering, out of recovery)
+        sacked = (log.sacked_count() if not rack.reord_seen and not in_rec
+                  and board is not None and board.blocks else 0)
+        reo_wnd = rack.reo_wnd(in_rec, sacked, min_rtt, srtt)
+        lost, timeout = rack.detect_loss(log, self.snd_una, now, reo_wnd)
+        if timeout > 0:
+            # Linux rounds the timer up to its 1 ms tick and adds TCP_TIMEOUT_MIN (2 ms)
+            self.t_reo = now + _ceil_ms(timeout) + 0.002
+        else:
+            self.t_reo = None
+        if lost:
+            self.host.count("rack_lost")
+            if (not cc.in_recovery and not self.ca_loss and self.board is not None
+                    and _lt(self.recover, self.snd_una)):
+                Connection._rack_enter_recovery(self, now, delivered)
+
+    def _rack_enter_recovery(self, now: float, delivered: int) -> None:
+        """RFC 6675 §5 (4) entered on RACK's word: RecoveryPoint, ssthresh
+        and cwnd, then the lost segments go first (the sending loop)."""
+        cc = self.cc
+        assert cc is not None
+        self.host.count("fast_retransmits")
+        una = self.snd_una
+        self.recover = self.snd_nxt
+        flight = ((self.snd_nxt - una) & MASK) - self.lt_sent
+        self.lt_sent = 0
+        if flight < 0:
+            flight = 0
+        cc.on_loss(flight, now)
+        self.rtt_seq = None
+        self.tlp_end = None                        # RFC 8985 §7.1
+        self.t_pto = None
+        if self.cfg.hystart:
+            Connection._get_hystart(self).stop()
+        self.sack_recovery = True
+        self.high_rxt = self.rescue_rxt = una
+        self.rxt_marks = _EMPTY
+        self.rxt_again = _EMPTY
+        if self.cfg.prr:
+            self.prr = Prr(flight, cc.ssthresh, self.snd_mss)
+            Connection._prr_ack(self, delivered if delivered > 0 else self.snd_mss, False)
+        else:
+            # RFC 6675 §5 (4.3): the first lost segment goes at once, whatever cwnd says
+            log = self.txlog
+            assert log is not None
+            seg = log.next_lost()
+            if seg is not None:
+                start = seg[0] if _lt(una, seg[0]) else una
+                n = (seg[1] - start) & MASK
+                used = Connection._send_from(self, start, now, n if n < self.snd_mss else self.snd_mss,
+                                             retransmit=True)
+                self.high_rxt = (start + used) & MASK
+        self.t_rexmt = Connection._rto_deadline(self, now)
+
+    def _on_reo(self, now: float) -> None:
+        """RFC 8985 §6.3: the reordering timer expired: detect losses again;
+        if there are any, recovery starts (if it has not) and they go."""
+        self.host._timer_fired(self, "RACK reordering", now)
+        if self.rack is None or self.txlog is None or self.snd_nxt == self.snd_una:
+            return
+        Connection._rack_detect(self, now, self.snd_mss)
+
+    def _dupack(self, now: float, delivered: int = 0) -> None:
         """A duplicate ACK: RFC 5681 §3.2 fast retransmit and RFC 6582 NewReno
         fast recovery, or with SACK, RFC 6675 §5 steps (1)-(4). Limited
         transmit (RFC 3042; RFC 6675 step (3)) needs nothing here: the sending
@@ -1176,6 +1334,8 @@ class Connection:
             if not self.sack_recovery:
                 cc.cwnd += self.snd_mss            # RFC 5681 §3.2 step 4: inflate
             return
+        if self.rack is not None and self.board is not None:
+            return                                 # RACK decides (RFC 8985 §6.2), not DupThresh
         if not _lt(self.recover, self.snd_una):
             # RFC 6582 §3.2 step 2 (and RFC 6675 §5.1 after an RTO): no new
             # recovery until the ACK covers more than `recover`
@@ -1189,7 +1349,13 @@ class Connection:
         self.host.count("fast_retransmits")
         una = self.snd_una
         self.recover = self.snd_nxt                # RecoveryPoint = HighData
-        cc.on_loss((self.snd_nxt - una) & MASK, now)
+        # RFC 5681 §3.2 step 2 (RFC 6675 §5 (4.2)): what limited transmit sent
+        # "MUST NOT be included" in the FlightSize that sets ssthresh
+        flight = ((self.snd_nxt - una) & MASK) - self.lt_sent
+        self.lt_sent = 0
+        if flight < 0:
+            flight = 0
+        cc.on_loss(flight, now)
         self.rtt_seq = None
         self.tlp_end = None                        # RFC 8985 §7.1
         self.t_pto = None
@@ -1197,7 +1363,14 @@ class Connection:
             Connection._get_hystart(self).stop()                    # RFC 9406 §4.2: a loss ends it
         if board is not None and board.blocks:
             self.sack_recovery = True
+            if self.cfg.prr:
+                # RFC 6937: RecoverFS is the FlightSize ssthresh came from
+                self.prr = Prr(flight, cc.ssthresh, mss)
+                self.high_rxt = una
+                Connection._prr_ack(self, delivered, False)
             n = Connection._send_from(self, una, now, mss, retransmit=True)     # (4.3)
+            if self.prr is not None:
+                self.prr.out += n
             self.high_rxt = self.rescue_rxt = (una + n) & MASK
             self.rxt_marks = _EMPTY
             self.rxt_again = _EMPTY
@@ -1215,7 +1388,7 @@ class Connection:
         cc = self.cc
         assert cc is not None
         if (not self.cfg.tlp or not self.sack_ok or cc.in_recovery or self.rtx_nxt is not None
-                or (self.board is not None and self.board.blocks) or self.tlp_end is not None
+                or Connection._sacked_any(self) or self.tlp_end is not None
                 or self.snd_nxt == self.snd_una or self.t_persist is not None):
             self.t_pto = None
             return
@@ -1228,8 +1401,11 @@ class Connection:
                 pto += self.cfg.tlp_max_ack_delay    # one segment: allow for a delayed ACK
             else:
                 # Linux adds a small margin (TCP_TIMEOUT_MIN, 2 ms) so that a
-                # sub-millisecond path (a TUN, loopback) does not probe spuriously
-                pto += self.cfg.tlp_extra
+                # sub-millisecond path (a TUN, loopback) does not probe
+                # spuriously, on top of 2*SRTT rounded up to its 1 ms tick
+                extra = self.cfg.tlp_extra
+                if extra:
+                    pto = _ceil_ms(pto) + extra
         d = now + pto
         if self.t_rexmt is not None and d > self.t_rexmt:
             d = self.t_rexmt                         # never later than the RTO would fire
@@ -1259,6 +1435,15 @@ class Connection:
         # "the sender MUST re-arm the RTO timer, not the PTO timer"
         self.t_rexmt = Connection._rto_deadline(self, now)
 
+    def _sacked_any(self) -> bool:
+        """Anything SACKed: by the scoreboard, or with RACK by whole segments."""
+        board = self.board
+        if board is None or not board.blocks:
+            return False
+        if self.rack is not None and self.txlog is not None:
+            return self.txlog.sacked_count() > 0
+        return True
+
     def _tlp_ack(self, now: float, a: int, advanced: bool, plen: int, sack_blocks) -> None:
         """RFC 8985 §7.4.2 TLP_process_ack."""
         end = self.tlp_end
@@ -1284,6 +1469,20 @@ class Connection:
         elif not advanced and not plen and not sack_blocks:
             self.tlp_end = None                      # Case 2: a plain duplicate ACK
 
+    def ca_state(self) -> int:
+        """The congestion state as Linux names it (tcpi_ca_state): 0 Open,
+        1 Disorder (SACKs or duplicate ACKs seen, no recovery yet), 3 Recovery
+        (fast recovery), 4 Loss (after an RTO, until its recovery point is
+        ACKed). (2, CWR, belongs to ECN, which synack does not do.)"""
+        cc = self.cc
+        if self.ca_loss:
+            return 4
+        if cc is not None and cc.in_recovery:
+            return 3
+        if self.dupacks or Connection._sacked_any(self):
+            return 1
+        return 0
+
     def _fin_acked(self) -> bool:
         return self.fin_sent and self.snd_una == ((self.fin_seq + 1) & MASK)
 
@@ -1293,6 +1492,9 @@ class Connection:
         if self.t_pto is not None and now >= self.t_pto:
             self.t_pto = None
             Connection._on_pto(self, now)                     # re-arms the RTO (RFC 8985 §7.3)
+        if self.t_reo is not None and now >= self.t_reo:
+            self.t_reo = None
+            Connection._on_reo(self, now)
         if self.t_rexmt is not None and now >= self.t_rexmt:
             self.t_rexmt = None
             Connection._on_rto(self, now)
@@ -1362,6 +1564,11 @@ class Connection:
             cc = self.cc
             assert cc is not None
             cc.on_timeout(flight, now)
+            self.ca_loss = True
+            self.prr = None
+            self.t_reo = None
+            if self.rack is not None and self.txlog is not None:
+                self.txlog.mark_all_lost()
             if self.cfg.hystart:
                 Connection._get_hystart(self).stop()
             # RFC 6675 §5.1: RecoveryPoint = HighData, SACK recovery ends; the
@@ -1379,6 +1586,8 @@ class Connection:
                 # Linux does the same), or go-back-N would resend everything
                 # the receiver already holds.
                 self.board.clear()
+                if self.txlog is not None:
+                    self.txlog.unsack_all()
             self.tlp_end = None                   # RFC 8985 §7.1
             self.t_pto = None
             self.dupacks = 0
@@ -1407,13 +1616,17 @@ class Connection:
         Until then the persist timer (not the retransmission timer, which would
         count towards R2) resends it."""
         self.host._timer_fired(self, "persist", now)
-        if self.snd_wnd != 0 or self.t_rexmt is not None:
+        if self.t_rexmt is not None:
+            return
+        if self.snd_wnd != 0:
+            if self.snd_nxt == self.snd_una:
+                Connection._send_sws_override(self, now)
             return
         una, nxt = self.snd_una, self.snd_nxt
         outstanding = (nxt - una) & MASK
         if outstanding == 0:
             off = (nxt - self.sndq_seq) & MASK
-            if off < len(self.sndq):
+            if off < len(self.sndq) and self.cfg.zero_window_probe != "linux":
                 Connection._emit(self, ACK, nxt, self.rcv_nxt, now, bytes(self.sndq[off:off + 1]))
                 self.snd_nxt = (nxt + 1) & MASK
             else:
@@ -1424,6 +1637,17 @@ class Connection:
             return
         self.persist_backoff += 1
         self.t_persist = now + min(self.rtt.rto * (1 << min(self.persist_backoff, 10)), self.cfg.rto_max)
+
+    def _send_sws_override(self, now: float) -> None:
+        """RFC 1122 §4.2.3.4: the override timeout of sender SWS avoidance
+        expired with nothing outstanding: send what the small window takes
+        (Linux's tcp_write_wakeup does the same from its probe timer)."""
+        off = (self.snd_nxt - self.sndq_seq) & MASK
+        avail = len(self.sndq) - off
+        if avail <= 0 or self.state not in _SENDING:
+            return
+        n = min(avail, self.snd_wnd, self.snd_mss)
+        Connection._send_data(self, self.snd_nxt, off, n, now, self.fin_queued and n == avail)
 
     def _on_keepalive(self, now: float) -> None:
         """Keep-alive (RFC 9293 §3.8.4, MUST-24..29): <SEQ=SND.NXT-1> with no data."""
@@ -1481,6 +1705,9 @@ class Connection:
         t = self.t_pto
         if t is not None and t < d:
             d = t
+        t = self.t_reo
+        if t is not None and t < d:
+            d = t
         if d != self.deadline:
             self.deadline = d
             if d != NEVER:
@@ -1493,7 +1720,9 @@ class Connection:
         st = self.state
         sent = False
         if st in _SENDING:
-            if self.sack_recovery:
+            if self.sack_recovery and self.rack is not None:
+                sent = Connection._output_rack_recovery(self, now)
+            elif self.sack_recovery:
                 sent = Connection._output_sack_recovery(self, now)
             elif self.rtx_nxt is not None:
                 sent = Connection._output_retransmissions(self, now)
@@ -1531,8 +1760,10 @@ class Connection:
         mss = self.snd_mss
         una = self.snd_una
         self.pipe = board.pipe(una, self.snd_nxt, self.high_rxt, mss)  # type: ignore[arg-type]
+        pipe0 = self.pipe
         sent = False
         again = self.rxt_again
+        burst = 0
         while cc.cwnd - self.pipe >= mss:
             if again:
                 # a retransmission found lost goes again first (see _lost_retransmissions)
@@ -1549,8 +1780,9 @@ class Connection:
                 continue
             nxt = board.next_lost(una, self.snd_nxt, self.high_rxt, mss)  # type: ignore[arg-type]
             if nxt is None:
-                if Connection._output_data(self, now, 1):       # rule (2)
+                if Connection._output_data(self, now, 1, False, burst):       # rule (2)
                     sent = True
+                    burst += 1
                     continue
                 nxt = board.next_lost(una, self.snd_nxt, self.high_rxt, mss,  # type: ignore[arg-type]
                                       require_lost=False)
@@ -1566,7 +1798,7 @@ class Connection:
                 continue
             # rule (4): one rescue retransmission per recovery, of the highest
             # unSACKed octet, when HighACK has passed RescueRxt
-            if self.rescue_rxt is None or _lt(self.rescue_rxt, una):
+            if self.cfg.rescue_rxt and (self.rescue_rxt is None or _lt(self.rescue_rxt, una)):
                 holes = board.holes(una, self.snd_nxt)
                 if holes:
                     a, b = holes[-1]
@@ -1578,6 +1810,46 @@ class Connection:
                         sent = True
                         continue
             break
+        if self.prr is not None:
+            self.prr.out += self.pipe - pipe0
+        return sent
+
+    def _output_rack_recovery(self, now: float) -> bool:
+        """Recovery with RACK marks: while cwnd - pipe >= 1 SMSS, the lost
+        segments first, in sequence order, then new data (Linux's
+        tcp_xmit_retransmit_queue, then tcp_push); pipe from the marks."""
+        log = self.txlog
+        cc = self.cc
+        assert log is not None and cc is not None
+        mss = self.snd_mss
+        self.pipe = log.pipe()
+        pipe0 = self.pipe
+        sent = False
+        burst = 0
+        while cc.cwnd - self.pipe >= mss:
+            seg = log.next_lost()
+            if seg is not None:
+                start = seg[0]
+                if _lt(start, self.snd_una):
+                    start = self.snd_una
+                n = (seg[1] - start) & MASK
+                used = Connection._send_from(self, start, now, n if n < mss else mss, retransmit=True)
+                if not used:
+                    seg[3] &= ~LOST                # nothing to resend: not lost after all
+                    continue
+                self.pipe += used
+                end = (start + used) & MASK
+                if _lt(self.high_rxt, end):        # type: ignore[arg-type]
+                    self.high_rxt = end
+                sent = True
+                continue
+            if Connection._output_data(self, now, 1, False, burst):
+                sent = True
+                burst += 1
+                continue
+            break
+        if self.prr is not None:
+            self.prr.out += self.pipe - pipe0
         return sent
 
     def _output_retransmissions(self, now: float) -> bool:
@@ -1612,19 +1884,23 @@ class Connection:
             sent = True
         return sent
 
-    def _output_data(self, now: float, max_segs: int = 0, probe: bool = False) -> int:
+    def _output_data(self, now: float, max_segs: int = 0, probe: bool = False, burst: int = 0) -> int:
         """New data within min(send window, cwnd - pipe), then the FIN.
         Returns the number of segments sent. `max_segs` stops early; `probe`
-        (a Tail Loss Probe) may exceed cwnd by one segment (RFC 8985 §7.3)."""
+        (a Tail Loss Probe) may exceed cwnd by one segment (RFC 8985 §7.3);
+        `burst`: segments of new data already sent in this burst (PSH pairs)."""
         mss = self.snd_mss
+        if self.sack_ok and (self.oooq or self.dsack):
+            mss -= Connection._sack_option_len(self)   # SACK blocks ride on the data
         q = self.sndq
         cc = self.cc
         assert cc is not None
         count = 0
         limited = False
         if (self.snd_nxt == self.snd_una and self.last_data_send is not None
+                and self.cfg.slow_start_after_idle
                 and len(q) > ((self.snd_nxt - self.sndq_seq) & MASK)
-                and now - self.last_data_send > self.rtt.rto and self.cfg.idle_restart):
+                and now - self.last_data_send > self.rtt.rto):
             # RFC 5681 §4.1: idle for more than an RTO, restart from the
             # restart window RW = min(IW, cwnd)
             self.last_data_send = None
@@ -1643,6 +1919,12 @@ class Connection:
             outstanding = (nxt - una) & MASK
             if avail <= 0:
                 if self.fin_queued and not self.fin_sent:
+                    if self.cfg.zero_window_probe == "linux" and outstanding >= self.snd_wnd:
+                        # Linux (tcp_snd_wnd_test): the FIN takes its place in
+                        # the window; behind a zero window it waits for the probes
+                        if outstanding == 0 and self.t_persist is None:
+                            self.t_persist = now + self.rtt.current()
+                        break
                     # FIN needs no window; it goes once all data has been sent
                     Connection._send_fin_segment(self, now)
                     count += 1
@@ -1662,17 +1944,26 @@ class Connection:
             n = avail if avail < mss else mss
             if n > usable:
                 n = usable
-            if n < mss and outstanding:
+            if n < mss:
                 if n < avail:
                     # RFC 9293 §3.8.6.2.1 sender SWS avoidance: a window-limited
-                    # partial segment waits unless it is half the largest window.
+                    # partial segment waits unless it is half the largest window
+                    # -- also with nothing outstanding (RFC 1122 §4.2.3.4); then
+                    # the persist timer is the override timeout that sends it.
                     if n < (self.max_snd_wnd >> 1):
+                        if not outstanding and self.t_persist is None:
+                            self.t_persist = now + self.rtt.current()
                         break
-                elif not self.nodelay and not self.fin_queued:
+                elif outstanding and not self.nodelay and not self.fin_queued:
                     break                          # Nagle (RFC 896, §3.7.4); FIN pushes
             fin = self.fin_queued and n == avail
-            Connection._send_data(self, nxt, off, n, now, fin, count)
+            Connection._send_data(self, nxt, off, n, now, fin, count + burst)
             count += 1
+            over = outstanding + n - cc.cwnd
+            if over > 0 and not probe and not cc.in_recovery:
+                # sent only because duplicate ACKs or SACKed octets left the
+                # pipe: limited transmit (RFC 3042; RFC 6675 §5 step (3))
+                self.lt_sent += over if over < n else n
             if max_segs and count >= max_segs:
                 break
         if count:
@@ -1718,6 +2009,12 @@ class Connection:
         Connection._emit(self, flags, seq, self.rcv_nxt, now, bytes(self.sndq[off:off + n]))
         self.tail_seq = seq
         new_nxt = (seq + n + (1 if fin else 0)) & MASK
+        if self.track_tx:
+            log = self.txlog
+            if log is None:
+                Connection._log_sent(self, seq, new_nxt, now)
+            else:
+                log.segs.append([seq, new_nxt, now, 0])
         if fin:
             self.fin_sent = True
             self.fin_seq = (seq + n) & MASK
@@ -1746,6 +2043,8 @@ class Connection:
         self.fin_sent = True
         self.fin_seq = seq
         self.snd_nxt = (seq + 1) & MASK
+        if self.track_tx:
+            Connection._log_sent(self, seq, self.snd_nxt, now)
         if self.t_rexmt is None:
             self.t_rexmt = Connection._rto_deadline(self, now)
         if self.cfg.tlp:
@@ -1757,6 +2056,10 @@ class Connection:
         _output_data's, within the window (RFC 9293 §3.8.6, SHLD-15)."""
         off = (seq - self.sndq_seq) & MASK
         q = self.sndq
+        if self.sack_ok and (self.oooq or self.dsack):
+            room = self.snd_mss - Connection._sack_option_len(self)
+            if limit > room:
+                limit = room
         sent_end = self.fin_seq if self.fin_sent else self.snd_nxt
         sent = (sent_end - seq) & MASK
         if off < len(q) and 0 < sent < HALF:
@@ -1767,13 +2070,26 @@ class Connection:
             Connection._emit(self, flags, seq, self.rcv_nxt, now, bytes(q[off:off + n]))
             if retransmit:
                 self.host.count("retransmits")
+            if self.txlog is not None:
+                self.txlog.resent(seq, (end + (1 if fin else 0)) & MASK, now)
             return n + (1 if fin else 0)
         if self.fin_sent and seq == self.fin_seq:
             Connection._emit(self, FIN | ACK, seq, self.rcv_nxt, now)
             if retransmit:
                 self.host.count("retransmits")
+            if self.txlog is not None:
+                self.txlog.resent(seq, (seq + 1) & MASK, now)
             return 1
         return 0
+
+    def _log_sent(self, start: int, end: int, now: float) -> None:
+        """Record a first transmission (cfg.rtt_every_ack)."""
+        log = self.txlog
+        if log is None:
+            log = self.txlog = Transmissions()
+            if self.cfg.rack and self.sack_ok:
+                self.rack = Rack(self.snd_mss)
+        log.sent(start, end, now)
 
     def _retransmit_head(self, now: float) -> None:
         n = Connection._send_from(self, self.snd_una, now, self.snd_mss, retransmit=True)
@@ -1832,6 +2148,15 @@ class Connection:
         self.host.outbox.append((self.local_ip, self.remote_ip,
                                  _new(_SEGMENT, (self.local_port, self.remote_port, seq, ack, flags,
                                                 win, 0, opts, payload))))
+
+    def _sack_option_len(self) -> int:
+        """Octets the SACK option of the next segment takes (NOP, NOP, kind,
+        length, 8 per block): the payload makes room for it, so a full-sized
+        segment stays within the MSS (Linux's tcp_current_mss counts the
+        SACK blocks the same way)."""
+        k = len(self.oooq) + (1 if self.dsack is not None else 0)
+        limit = 3 if self.ts_ok else 4
+        return 4 + 8 * (k if k < limit else limit)
 
     def _sack_blocks(self) -> tuple:
         """RFC 2018 §4: the block holding the segment that triggered this ACK
@@ -2031,7 +2356,7 @@ class Connection:
 
     def _clear_timers(self) -> None:
         self.t_rexmt = self.t_delack = self.t_persist = self.t_keep = self.t_fin2 = None
-        self.t_pto = None
+        self.t_pto = self.t_reo = None
         self.deadline = NEVER
 
 

@@ -61,8 +61,11 @@ class Scoreboard:
                     self.last_dsack = (s, e)
                 first = False
                 continue
-            if first and self._covered(so, eo, una, blocks):
-                self.dsacks += 1               # D-SACK of data already SACKed
+            if first and len(sack_blocks) > 1 and self._within(s, e, sack_blocks[1]):
+                # RFC 2883 §4: a first block inside the second one reports a
+                # duplicate of data already SACKed (a first block that merely
+                # repeats what the board holds is an ordinary repeated SACK)
+                self.dsacks += 1
                 self.last_dsack = (s, e)
             first = False
             blocks = self._insert(blocks, so, eo)
@@ -83,8 +86,9 @@ class Scoreboard:
         return out
 
     @staticmethod
-    def _covered(so: int, eo: int, una: int, blocks: list[list[int]]) -> bool:
-        return any(a <= so and eo <= b for a, b in blocks)
+    def _within(s: int, e: int, block) -> bool:
+        bs, be = block[0], block[1]
+        return ((s - bs) & MASK) < HALF and ((be - e) & MASK) < HALF
 
     @staticmethod
     def _insert(blocks: list[list[int]], so: int, eo: int) -> list[list[int]]:

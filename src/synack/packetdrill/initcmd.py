@@ -84,7 +84,7 @@ SYSCTLS = {
     "net.ipv4.tcp_congestion_control": ("congestion_control", str),
     "net.ipv4.tcp_early_retrans": _early_retrans,
     "net.ipv4.tcp_min_tso_segs": ("tso_segs", int),
-    "net.ipv4.tcp_slow_start_after_idle": ("idle_restart", _bool),
+    "net.ipv4.tcp_slow_start_after_idle": ("slow_start_after_idle", _bool),
 }
 
 #: sysctls the runner itself keeps (not engine Config fields)

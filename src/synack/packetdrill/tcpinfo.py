@@ -5,8 +5,8 @@ at each `%{ }%` event and, after the script ends, runs all blocks in order
 as one Python program, each preceded by its snapshot's `tcpi_*` variables.
 The runner does the same with the fields below, each computed with its
 Linux meaning from the engine's state. A block that reads any other
-`tcpi_*` field (or TCP_CA_* names) is not run: it is reported as a skipped
-assertion, never as a pass.
+`tcpi_*` field is not run: it fails the script with the names it could not
+evaluate, never counts as a pass.
 """
 from __future__ import annotations
 
@@ -29,6 +29,14 @@ MAPPED_FIELDS = {
     "tcpi_snd_wscale": "the peer's window scale (applied to windows we receive)",
     "tcpi_rcv_wscale": "our window scale",
     "tcpi_options": "TCPI_OPT_TIMESTAMPS|SACK|WSCALE as negotiated",
+    "tcpi_ca_state": "Open/Disorder/Recovery/Loss (Connection.ca_state)",
+    "tcpi_unacked": "segments outstanding (from the per-segment send log)",
+    "tcpi_sacked": "outstanding segments SACKed",
+    "tcpi_lost": "outstanding segments marked lost",
+    "tcpi_retrans": "retransmissions in flight",
+    "tcpi_reordering": "reordering degree in segments (RACK's, 3 before any is seen)",
+    "tcpi_reord_seen": "reordering events seen (RACK)",
+    "tcpi_min_rtt": "smallest RTT sample, microseconds",
 }
 
 SYMBOLS = {
@@ -37,6 +45,8 @@ SYMBOLS = {
     "TCP_LAST_ACK": 9, "TCP_LISTEN": 10, "TCP_CLOSING": 11,
     "TCPI_OPT_TIMESTAMPS": 1, "TCPI_OPT_SACK": 2, "TCPI_OPT_WSCALE": 4,
     "TCPI_OPT_ECN": 8, "TCPI_OPT_SYN_DATA": 32,
+    "TCP_CA_Open": 0, "TCP_CA_Disorder": 1, "TCP_CA_CWR": 2, "TCP_CA_Recovery": 3,
+    "TCP_CA_Loss": 4,
 }
 
 _INFINITE_SSTHRESH = 0x7FFFFFFF
@@ -79,6 +89,29 @@ def snapshot(obj) -> dict[str, int]:
     if obj.snd_wscale or obj.rcv_wscale:
         opts |= 4
     info["tcpi_options"] = opts
+    if rtt is not None and rtt.min_rtt != float("inf"):
+        info["tcpi_min_rtt"] = int(round(rtt.min_rtt * 1_000_000))
+    rack = getattr(obj, "rack", None)
+    if hasattr(obj, "txlog"):
+        info["tcpi_reordering"] = rack.reordering if rack is not None else 3
+        info["tcpi_reord_seen"] = rack.reord_seen if rack is not None else 0
+    ca_state = getattr(obj, "ca_state", None)
+    if ca_state is not None:
+        info["tcpi_ca_state"] = ca_state()
+    # segment counts: from the per-segment send log when the connection
+    # keeps one (Config.rtt_every_ack), all zero with nothing outstanding;
+    # otherwise left out (a block that reads them fails, saying so)
+    log = getattr(obj, "txlog", None)
+    if log is not None:
+        unacked, sacked, lost, rxt = log.counts()
+    elif getattr(obj, "snd_nxt", 0) == getattr(obj, "snd_una", 0):
+        unacked = sacked = lost = rxt = 0
+    else:
+        return info
+    info["tcpi_unacked"] = unacked
+    info["tcpi_sacked"] = sacked
+    info["tcpi_lost"] = lost
+    info["tcpi_retrans"] = rxt
     return info
 
 

@@ -229,7 +229,8 @@ ORDER = ("handshake", "lifecycle", "half-close", "simultaneous-open", "simultane
          "lost-syn", "lost-synack", "lost-final-ack", "old-duplicate-syn",
          "time-wait-old-duplicate", "refused", "linger-abort", "unread-data-close",
          "synack-retransmit", "syn-flood", "syn-cookies", "backlog-full", "zero-window",
-         "keepalive", "loss")
+         "keepalive", "loss", "reordering-dupthresh", "reordering-rack", "recovery-rfc6675",
+         "recovery-prr")
 
 
 def scenario(name: str, title: str, summary: str, *, delay: float = DEFAULT_DELAY,
@@ -245,7 +246,7 @@ def scenario(name: str, title: str, summary: str, *, delay: float = DEFAULT_DELA
 
 
 def _load() -> None:
-    from . import basic, dangers, listening, losses, resets, flow  # noqa: F401  (registration)
+    from . import basic, dangers, listening, losses, resets, flow, recovery  # noqa: F401  (registration)
 
 
 def get(name: str) -> Scenario:

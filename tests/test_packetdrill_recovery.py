@@ -1,0 +1,78 @@
+"""The loss-recovery packetdrill set (../shared/conformance/packetdrill/
+TARGET-recovery.txt, 14 scripts Linux 6.18 passes) as a ratchet, under the
+`linux` profile.
+
+`PASSING` lists the scripts synack passes today: each must keep passing, and
+pass with no skipped assertion (a `%{ }%` block the runner cannot evaluate
+fails the script). Every other script of the list is checked to fail exactly
+where and how `FAILING` says, with the reason beside it: a change that makes
+it pass, or fail elsewhere, fails the suite until the tables are updated.
+"""
+from __future__ import annotations
+
+import pytest
+
+from synack.packetdrill.runner import format_result, run_script, shared_dir
+
+ROOT = shared_dir()
+LIST = ROOT / "TARGET-recovery.txt" if ROOT else None
+SCRIPTS = ([line.strip() for line in LIST.read_text().splitlines()
+            if line.strip() and not line.startswith("#")]
+           if LIST is not None and LIST.exists() else [])
+
+PASSING = {
+    "tcp/fast_recovery/prr-ss-ack-below-snd_una-cubic.pkt",
+    "tcp/fast_retransmit/fr-4pkt-fack-last-byte.pkt",
+    "tcp/sack/sack-shift-sacked-7-5-6-8-9-fack.pkt",
+    "tcp/sack/sack-shift-sacked-7-3-4-8-9-fack.pkt",
+    "tcp/sack/sack-shift-sacked-2-6-8-3-9-nofack.pkt",
+    "tcp/fast_recovery/prr-ss-30pkt-lost-1_4-11_16.pkt",
+    "tcp/fast_recovery/prr-ss-10pkt-lost-1.pkt",
+    "tcp/fast_recovery/prr-ss-30pkt-lost1_4.pkt",
+    "tcp/cubic/cubic-hystart-delay-min-rtt-jumps-downward.pkt",
+    "tcp/cubic/cubic-hystart-delay-rtt-jumps-upward.pkt",
+    "tcp/cwnd_moderation/cwnd-moderation-disorder-no-moderation.pkt",
+}
+
+#: where and why each other script fails today: (line, text in the failure, why)
+FAILING = {
+    "tcp/sack/sack-route-refresh-ip-tos.pkt": (
+        34, "payload: expected 2920 bytes, actual 1460",
+        "after the route refresh Linux retransmits two segments as one TSO unit; "
+        "synack's retransmission sends one segment"),
+    "tcp/cubic/cubic-rack-reo-timeout-retrans-failed-incoming-data.pkt": (
+        26, "tcpi_reord_seen=9",
+        "the local drops of the mid-script `tc qdisc` are not reported to the "
+        "engine as Linux's stack reports them, so RACK counts more reordering"),
+    "tcp/cubic/cubic-rto-ss-ca-cwnd-bump.pkt": (
+        51, "flags: expected ., actual P.",
+        "PSH placement of a large write (Linux's forced push)"),
+}
+
+
+def test_lists_cover_the_shared_list():
+    if not SCRIPTS:
+        pytest.skip("shared/conformance/packetdrill not present")
+    assert set(SCRIPTS) == PASSING | set(FAILING)
+    assert not PASSING & set(FAILING)
+
+
+@pytest.mark.conformance
+@pytest.mark.skipif(not SCRIPTS, reason="shared/conformance/packetdrill not present")
+@pytest.mark.parametrize("name", sorted(PASSING))
+def test_recovery_script(name):
+    result = run_script(ROOT / name, profile="linux")
+    assert result.passed, format_result(result)
+    assert not result.skipped, result.skipped
+
+
+@pytest.mark.conformance
+@pytest.mark.skipif(not SCRIPTS, reason="shared/conformance/packetdrill not present")
+@pytest.mark.parametrize("name", sorted(FAILING))
+def test_recovery_script_fails_where_known(name):
+    line, text, why = FAILING[name]
+    result = run_script(ROOT / name, profile="linux")
+    assert not result.passed, f"{name} passes now: move it to PASSING ({why})"
+    f = result.failure
+    assert (f.line, text in f.message) == (line, True), (
+        f"{name} fails elsewhere than known ({why}):\n{format_result(result)}")

@@ -1,0 +1,334 @@
+"""Loss recovery and timers of the `linux` profile, each rule on its own:
+the Linux RTO, an RTT sample from every ACK, RACK-TLP (RFC 8985), PRR
+(RFC 6937). Driven with crafted segments through the bare-host harness
+(MSS 1000, initial window 10); the packetdrill scripts that exercise the
+same rules against Linux's own expectations are in
+test_packetdrill_recovery.py.
+"""
+import pytest
+
+from harness import ACK, LOCAL_SEQ, PEER_SYN_ACK, REMOTE_SEQ, Options, Tcp
+from synack.config import linux_profile
+from synack.rtt import RttEstimator
+
+MSS = 1000
+BIG = 65535
+
+
+def conn(*, sack=False, rtt=0.1, **changes) -> Tcp:
+    """A connection whose handshake took `rtt` seconds."""
+    t = Tcp.syn_sent(sack=sack, initial_window=10, **changes)
+    t.now = rtt
+    t.send(PEER_SYN_ACK._replace(window=BIG, options=Options(mss=MSS, sack_permitted=sack))).ignore()
+    t.conn.nodelay = True
+    return t
+
+
+def ack(n: int, *blocks, window=BIG):
+    sack = tuple((LOCAL_SEQ + a, LOCAL_SEQ + b) for a, b in blocks)
+    return dict(flags=ACK, seq=REMOTE_SEQ, ack=LOCAL_SEQ + n, window=window,
+                options=Options(sack=sack))
+
+
+def offsets(segs) -> list[tuple[int, int]]:
+    return [(s.seq - LOCAL_SEQ, len(s.payload)) for s in segs if s.payload]
+
+
+# ------------------------------------------------------------------ the RTO
+def test_linux_rto_minimum_bounds_the_variance_term():
+    """Linux (tcp_set_rto): RTO = SRTT + max(4 * RTTVAR, rto_min). A 100 ms
+    first sample gives 100 + max(200, 200) = 300 ms, where RFC 6298 (2.4)
+    gives max(100 + 200, 200) = 300 too; a steady 100 ms path then gives
+    300 ms under Linux and 200 ms (the floor) under RFC 6298."""
+    lin = RttEstimator(1.0, 0.2, 120.0, linux=True)
+    rfc = RttEstimator(1.0, 0.2, 120.0)
+    for est in (lin, rfc):
+        for _ in range(20):
+            est.sample(0.1)
+    assert lin.rto == pytest.approx(0.1 + 0.2, abs=1e-3)
+    assert rfc.rto == pytest.approx(0.2)
+    assert linux_profile().linux_rto
+
+
+# ------------------------------------------------------------------ RTT per ACK
+def test_every_ack_gives_an_rtt_sample_without_timestamps():
+    """cfg.rtt_every_ack: without timestamps every ACK of new data is timed
+    from the send time of the segments it covers (RFC 6298 would time one
+    segment per round trip)."""
+    t = conn(rtt_every_ack=True, timestamps=False)
+    t.write(bytes(4 * MSS))
+    t.take()
+    seen = []
+    for i, delay in enumerate((0.1, 0.15, 0.2, 0.25)):
+        t.now = 0.1 + delay
+        t.send(**ack((i + 1) * MSS))
+        seen.append(t.conn.rtt.srtt)
+    assert len(set(seen)) == 4                      # a new SRTT at each ACK
+
+
+def test_one_sample_per_round_without_the_setting():
+    t = conn(timestamps=False)
+    t.write(bytes(4 * MSS))
+    t.take()
+    seen = []
+    for i, delay in enumerate((0.1, 0.15, 0.2, 0.25)):
+        t.now = 0.1 + delay
+        t.send(**ack((i + 1) * MSS))
+        seen.append(t.conn.rtt.srtt)
+    assert len(set(seen)) == 1      # one timed segment (sent first, ACKed after 0.1 s): SRTT stays
+
+
+def test_every_ack_sample_skips_retransmitted_segments():
+    """Karn's rule (RFC 6298 §3, MUST-18) holds for per-ACK samples: the ACK
+    of a retransmitted segment gives no sample."""
+    t = conn(rtt_every_ack=True, timestamps=False)
+    t.write(bytes(MSS))
+    t.take()
+    srtt = t.conn.rtt.srtt
+    t.advance(1.5).ignore()                                  # RTO: the segment goes again
+    assert t.stat("retransmits") == 1
+    t.send(**ack(MSS))
+    assert t.conn.rtt.srtt == srtt
+
+
+# ------------------------------------------------------------------ tcpi_ca_state
+def test_ca_state_open_disorder_recovery_open():
+    """Linux's congestion states (tcpi_ca_state): Open; Disorder once SACKs
+    arrive; Recovery at fast retransmit; Open when the recovery point is
+    ACKed."""
+    t = conn(sack=True)
+    t.write(bytes(10 * MSS))
+    t.take()
+    assert t.conn.ca_state() == 0
+    t.send(**ack(0, (1000, 2000)))
+    assert t.conn.ca_state() == 1
+    t.send(**ack(0, (1000, 4000))).ignore()
+    assert t.conn.ca_state() == 3
+    t.send(**ack(10 * MSS))
+    assert t.conn.ca_state() == 0
+
+
+def test_ca_state_loss_after_rto_until_recovery_point():
+    t = conn(sack=True)
+    t.write(bytes(3 * MSS))
+    t.take()
+    t.advance(1.5).ignore()
+    assert t.stat("retransmits") >= 1 and t.conn.ca_state() == 4
+    t.send(**ack(3 * MSS))
+    assert t.conn.ca_state() == 0
+
+
+# ------------------------------------------------------------------ PRR
+def _recovery_pattern(prr: bool) -> list[list[tuple[int, int]]]:
+    """Ten segments out, ten more queued; the first is lost and the peer
+    SACKs the others one ACK at a time (Reno: ssthresh = 5 segments)."""
+    t = conn(sack=True, congestion_control="reno", prr=prr)
+    t.write(bytes(10 * MSS))
+    t.take()
+    t.write(bytes(10 * MSS))
+    t.take()
+    out = []
+    for top in range(2, 12):
+        out.append(offsets(t.send(**ack(0, (1000, top * MSS)))))
+    return out
+
+
+def test_prr_spreads_sending_over_the_recovery_round():
+    """RFC 6937 §3: while pipe > ssthresh, sndcnt = CEIL(prr_delivered *
+    ssthresh / RecoverFS) - prr_out: with ssthresh = RecoverFS / 2 one
+    segment goes for every second segment delivered, from the first ACK of
+    recovery on (the fast retransmit itself always goes)."""
+    out = _recovery_pattern(prr=True)
+    assert out[:2] == [[(10 * MSS, MSS)], [(11 * MSS, MSS)]]          # limited transmit
+    assert out[2] == [(0, MSS)]                                        # fast retransmit
+    # pipe 8 > ssthresh 5: one segment per two delivered (the 5th SACKed
+    # segment); then pipe = ssthresh: conservation, one out per one delivered
+    # once pipe drops below it (PRR-SSRB)
+    assert out[3:] == [[], [], [(12 * MSS, MSS)], [], [], [(13 * MSS, MSS)], [(14 * MSS, MSS)]]
+
+
+def test_rfc6675_waits_then_sends_one_per_ack():
+    """Without PRR, RFC 6675 (cwnd = ssthresh at once) sends nothing until
+    pipe falls below cwnd, then one segment per ACK."""
+    out = _recovery_pattern(prr=False)
+    assert out[2] == [(0, MSS)]
+    # cwnd 5, pipe 9 after the retransmission: four ACKs in silence, then
+    # one segment per ACK
+    assert out[3:] == [[], [], [], [], [(12 * MSS, MSS)], [(13 * MSS, MSS)], [(14 * MSS, MSS)]]
+
+
+# ------------------------------------------------------------------ slow start after idle
+@pytest.mark.parametrize("after_idle, restarts", [(True, True), (False, False)])
+def test_slow_start_after_idle_setting(after_idle, restarts):
+    """RFC 5681 §4.1's restart window applies only with
+    slow_start_after_idle (Linux's net.ipv4.tcp_slow_start_after_idle,
+    which packetdrill's defaults.sh sets to 0)."""
+    t = conn(sack=True, slow_start_after_idle=after_idle)
+    t.conn.cc.cwnd = 30 * MSS
+    t.write(bytes(MSS))
+    t.take()
+    t.send(**ack(MSS))
+    cwnd = t.conn.cc.cwnd
+    assert cwnd >= 30 * MSS
+    t.now += 5.0                                  # idle far longer than the RTO
+    t.write(bytes(40 * MSS))
+    sent = len(offsets(t.take()))
+    assert sent == (10 if restarts else cwnd // MSS)    # RW = min(IW, cwnd), or cwnd kept
+
+
+def test_slow_start_after_idle_sysctl_is_read():
+    from synack.packetdrill.initcmd import read_init
+    plan = read_init("sysctl -q net.ipv4.tcp_slow_start_after_idle=0", linux_profile())
+    assert plan.changes == {"slow_start_after_idle": False}
+
+
+# ------------------------------------------------------------------ zero-window probes
+def test_linux_zero_window_probe_is_zero_length_at_una_minus_one():
+    """Linux (tcp_send_probe0 / tcp_xmit_probe_skb): the probe is a bare
+    segment at SND.UNA - 1, carrying no data; the `octet` flavour (RFC 9293
+    §3.8.6.1) sends one octet past the window."""
+    for flavour, expect in (("linux", (MSS - 1, 0)), ("octet", (MSS, 1))):
+        t = conn(zero_window_probe=flavour)
+        t.write(bytes(MSS))
+        t.take()
+        t.send(**ack(MSS, window=0))
+        t.write(bytes(MSS))
+        assert t.take() == []
+        [probe] = t.advance(t.conn.t_persist - t.now)
+        assert (probe.seq - LOCAL_SEQ, len(probe.payload)) == expect, flavour
+
+
+def test_linux_fin_waits_behind_a_zero_window():
+    """With the `linux` flavour a FIN needs room in the window (Linux's
+    tcp_snd_wnd_test): behind a zero window it waits, the probes go, and it
+    is sent once the window opens."""
+    from harness import FIN
+    t = conn(zero_window_probe="linux")
+    t.write(bytes(MSS))
+    t.take()
+    t.send(**ack(MSS, window=0))
+    t.shutdown("wr")
+    assert t.take() == []
+    [probe] = t.advance(t.conn.t_persist - t.now)
+    assert not probe.flags & FIN and probe.seq == LOCAL_SEQ + MSS - 1
+    [fin] = t.send(**ack(MSS, window=BIG))
+    assert fin.flags & FIN and fin.seq == LOCAL_SEQ + MSS
+
+
+# ------------------------------------------------------------------ RACK
+def rack_conn(**changes) -> Tcp:
+    """SACK, 100 ms handshake RTT (min_RTT 0.1 s), RACK on."""
+    return conn(sack=True, rack=True, rtt_every_ack=True, tlp=False, rto_min=0.2,
+                linux_rto=True, **changes)
+
+
+def test_rack_reordering_timer_retransmits_before_the_rto():
+    """RFC 8985 §6.2-6.3: one segment SACKed above a hole (fewer than
+    DupThresh): not lost yet; the reordering timer fires at the hole's send
+    time + RACK.rtt + reo_wnd (min_RTT / 4), rounded up to 1 ms plus 2 ms
+    as Linux, and the hole goes then -- long before the RTO."""
+    t = rack_conn()
+    t.write(bytes(4 * MSS))
+    t.take()                                       # sent at 0.1
+    t.now = 0.2
+    assert offsets(t.send(**ack(0, (1000, 2000)))) == []
+    assert t.conn.t_reo == pytest.approx(0.1 + 0.1 + 0.025 + 0.002)
+    out = t.advance_to(t.conn.t_reo)
+    assert offsets(out) == [(0, MSS)]
+    assert t.conn.cc.in_recovery and t.conn.ca_state() == 3
+    assert t.conn.t_rexmt > t.conn.t_reo if t.conn.t_reo else True
+
+
+def test_rfc6675_waits_for_dupthresh_where_rack_times_out():
+    """Without RACK the same single SACK starts nothing: DupThresh needs
+    three segments SACKed above the hole (RFC 6675 IsLost), so the hole
+    waits for the RTO."""
+    t = conn(sack=True, rack=False, rtt_every_ack=True, tlp=False, rto_min=0.2)
+    t.write(bytes(4 * MSS))
+    t.take()
+    t.now = 0.2
+    t.send(**ack(0, (1000, 2000)))
+    assert t.conn.t_reo is None
+    assert t.advance(0.1) == [] and not t.conn.cc.in_recovery
+
+
+def test_rack_tolerates_reordering_inside_the_window():
+    """The hole is delivered (reordered, not lost) before the timer fires:
+    nothing is retransmitted; reordering is recorded (tcpi_reordering)."""
+    t = rack_conn()
+    t.write(bytes(4 * MSS))
+    t.take()
+    t.now = 0.2
+    t.send(**ack(0, (1000, 2000)))
+    t.now = 0.21
+    assert offsets(t.send(**ack(2 * MSS))) == []
+    assert t.conn.t_reo is None and t.stat("retransmits") == 0
+    assert t.conn.rack.reord_seen == 1 and t.conn.rack.reordering >= 2
+
+
+def test_rack_three_sacks_without_reordering_mark_lost_at_once():
+    """With no reordering seen and DupThresh segments SACKed, reo_wnd is 0
+    (RFC 8985 §6.2 step 4): the hole is lost on that ACK."""
+    t = rack_conn()
+    t.write(bytes(6 * MSS))
+    t.take()
+    t.now = 0.2
+    t.send(**ack(0, (1000, 2000)))
+    t.send(**ack(0, (1000, 3000)))
+    assert offsets(t.send(**ack(0, (1000, 4000)))) == [(0, MSS)]
+
+
+def test_rack_dsack_widens_the_reordering_window():
+    """RFC 8985 §6.2 step 4: a D-SACK (a spurious retransmission) raises
+    RACK.reo_wnd_mult, once per round trip, kept for 16 recoveries."""
+    t = rack_conn()
+    t.write(bytes(4 * MSS))
+    t.take()
+    t.now = 0.2
+    t.send(**ack(0, (1000, 2000)))
+    t.advance_to(t.conn.t_reo).ignore()                     # 0..1000 retransmitted
+    t.now += 0.01
+    t.send(**ack(4 * MSS))                         # everything arrived: the original was late
+    assert t.conn.rack.reo_wnd_mult == 1
+    t.write(bytes(2 * MSS))                        # data outstanding: the D-SACK round spans it
+    t.take()
+    t.send(**ack(4 * MSS, (0, 1000)))              # D-SACK of the retransmission
+    assert t.conn.rack.reo_wnd_mult == 2 and t.conn.rack.reo_wnd_persist == 16
+    t.send(**ack(4 * MSS, (0, 1000)))              # the same round: no second step
+    assert t.conn.rack.reo_wnd_mult == 2
+
+
+def test_rack_lost_retransmission_found_by_time_order():
+    """A retransmission is lost when a segment sent after it is delivered
+    (RFC 8985 §6.2): it goes again without waiting for the RTO."""
+    t = rack_conn(congestion_control="reno")
+    t.write(bytes(10 * MSS))
+    t.take()
+    t.write(bytes(4 * MSS))                         # waiting for room in the window
+    t.take()
+    t.now = 0.2
+    t.send(**ack(0, (1000, 2000))).ignore()
+    t.send(**ack(0, (1000, 3000))).ignore()
+    out = offsets(t.send(**ack(0, (1000, 4000))))
+    assert out[0] == (0, MSS)                       # 0..1000 lost, retransmitted at 0.2
+    # more SACKs: new data goes out after the retransmission
+    t.now = 0.3
+    later = []
+    for top in (5, 6, 7, 8, 9):
+        later += offsets(t.send(**ack(0, (1000, top * MSS))))
+    new = [o for o in later if o[0] >= 10 * MSS]
+    assert new, later
+    # a segment sent after the retransmission is SACKed; the retransmission is not
+    t.now = 0.45
+    end = new[0][0] + MSS
+    out = offsets(t.send(**ack(0, (1000, end))))
+    assert (0, MSS) in out and t.stat("retransmits") == 2
+
+
+def test_tlp_pto_rounded_up_to_the_tick_on_a_fast_path():
+    """Linux's PTO for a multi-segment flight: 2*SRTT in 1 ms ticks, rounded
+    up, plus TCP_TIMEOUT_MIN (2 ms): on a 0.1 ms path 3 ms, not 2.2 ms."""
+    t = conn(sack=True, rtt=0.0001, tlp=True, tlp_extra=0.002)
+    t.write(bytes(2 * MSS))
+    t.take()
+    assert t.conn.t_pto - t.now == pytest.approx(0.003)
