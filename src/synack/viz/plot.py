@@ -12,6 +12,22 @@ from __future__ import annotations
 
 from .model import SEGMENT, build_ladder, rel
 
+#: file name endings matplotlib's Agg backend writes, and the format each asks for
+FORMATS = {".png": "png", ".svg": "svg", ".pdf": "pdf", ".jpg": "jpg", ".jpeg": "jpg",
+           ".eps": "eps", ".ps": "ps"}
+
+
+def plot_format(path) -> str:
+    """The format the file name asks for: `x.svg` is SVG, `x.png` PNG. A name
+    without one of FORMATS' endings is a usage error."""
+    import os
+    ext = os.path.splitext(str(path))[1].lower()
+    if ext not in FORMATS:
+        from ..usage import UserError
+        raise UserError(f"--plot {path}: the file name must end in one of "
+                        f"{', '.join(sorted(FORMATS))} (the format is chosen by it)")
+    return FORMATS[ext]
+
 
 def _direction(rows) -> tuple[str, str] | None:
     by_dir: dict[tuple[str, str], list[int]] = {}
@@ -39,7 +55,7 @@ def plot_time_sequence(events, path, title: str | None = None, left=None, right=
     fig, ax = plt.subplots(figsize=(10, 6), dpi=110)
     if d is None:
         ax.text(0.5, 0.5, "no segments", ha="center", va="center", transform=ax.transAxes)
-        fig.savefig(path, format="png")
+        fig.savefig(path, format=plot_format(path))
         plt.close(fig)
         return None
     src, dst = d
@@ -105,6 +121,6 @@ def plot_time_sequence(events, path, title: str | None = None, left=None, right=
     if handles:
         ax.legend(loc="upper left", fontsize=8)
     fig.tight_layout()
-    fig.savefig(path, format="png")
+    fig.savefig(path, format=plot_format(path))
     plt.close(fig)
     return d
