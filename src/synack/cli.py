@@ -286,6 +286,7 @@ def cmd_states(args) -> int:
     """Draw the TCP state machine from synack.states.TRANSITIONS, the table the engine
     enforces on every state change: the picture and the code cannot disagree."""
     from .viz import statediagram
+    check_writable(args.output, "-o")
     out = Output(args)
     if args.format == "mermaid":
         out.write_text(statediagram.mermaid())

@@ -86,10 +86,11 @@ def _command_line() -> str:
 
 def require_tun_support(what: str = "the TUN device and its network namespace") -> None:
     """pyroute2 is there and we may make namespaces, or one line that says what to do."""
-    import importlib.util
-    if importlib.util.find_spec("pyroute2") is None:
+    try:
+        import pyroute2  # noqa: F401
+    except ImportError:
         raise UserError("the TUN commands need pyroute2, which is not installed: "
-                        "pip install 'synack[tun]' (or pip install pyroute2)", FAILURE)
+                        "pip install 'synack[tun]' (or pip install pyroute2)", FAILURE) from None
     from .netns import require_privileges
     try:
         require_privileges(what)
