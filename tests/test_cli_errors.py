@@ -242,3 +242,17 @@ def test_scenario_that_misses_its_goal_draws_the_ladder(cmd, what):
     assert "│" in out and "✗ lost" in out, "the ladder up to where it stopped"
     tail = out[out.index("✗ The scenario stopped"):]
     assert "never happened" in tail and what in tail
+
+
+# ------------------------------------------------------------------- --width
+@pytest.mark.parametrize("width", [80, 100, 132])
+def test_width_bounds_every_line(width):
+    p = run_synack(["run", "lifecycle", "--width", str(width), "--color", "never"])
+    assert p.returncode == 0, p.stderr
+    lines = p.stdout.splitlines()
+    assert max(len(ln) for ln in lines) <= width
+    assert "\x1b[" not in p.stdout, "a pipe gets no colour codes"
+
+
+def test_width_below_80_is_refused():
+    check_one_line(run_synack(["run", "lifecycle", "--width", "60"]), 2, ["--width", "80"])

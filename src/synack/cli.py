@@ -135,6 +135,22 @@ def scenario_arguments(p: argparse.ArgumentParser) -> None:
                    help="leave out the explanations")
     o.add_argument("--color", choices=("auto", "always", "never"), default="auto",
                    help="colour the text output (default: when writing to a terminal)")
+    o.add_argument("--width", type=int_arg(80, 1000), default=None, metavar="COLUMNS",
+                   help="width of the text ladder, at least 80 (default: the terminal's, at "
+                        "most 100; 100 into a file or pipe)")
+
+
+def output_width(args) -> int:
+    """--width, else the terminal's (at most WIDTH), else WIDTH."""
+    w = getattr(args, "width", None)
+    if w:
+        return w
+    if getattr(args, "output", None) is None and sys.stdout.isatty():
+        try:
+            return max(80, min(WIDTH, os.get_terminal_size(sys.stdout.fileno()).columns))
+        except OSError:
+            pass
+    return WIDTH
 
 
 def settings_line(res) -> str:
@@ -147,21 +163,22 @@ def settings_line(res) -> str:
             f"options: {opts}")
 
 
-def text_header(res, heading: str, explain: bool, absolute: bool) -> list:
+def text_header(res, heading: str, explain: bool, absolute: bool, width: int = WIDTH) -> list:
     from rich.text import Text
     lines = [Text(heading, style="bold")]
     if explain:
         for para in res.scenario.text.split("\n\n"):
-            for ln in textwrap.wrap(" ".join(para.split()), WIDTH, break_on_hyphens=False):
+            for ln in textwrap.wrap(" ".join(para.split()), width, break_on_hyphens=False):
                 lines.append(Text(ln))
             lines.append(Text(""))
-    for ln in textwrap.wrap(settings_line(res), WIDTH, break_on_hyphens=False):
+    for ln in textwrap.wrap(settings_line(res), width, break_on_hyphens=False):
         lines.append(Text(ln, style="dim"))
     if absolute:
         lines.append(Text("seq/ack are absolute", style="dim"))
     else:
-        lines.append(Text("seq/ack are relative to each side's ISN, as in Wireshark "
-                          "(--absolute for the real numbers)", style="dim"))
+        for ln in textwrap.wrap("seq/ack are relative to each side's ISN, as in Wireshark "
+                                "(--absolute for the real numbers)", width):
+            lines.append(Text(ln, style="dim"))
     lines.append(Text(""))
     return lines
 
@@ -218,12 +235,13 @@ def run_scenario(name: str, args, heading: str | None = None, trailer: list[str]
         else:
             from rich.text import Text
             from .viz.text import render_text
-            lines = render_text(ladder, explain=args.explain,
-                                header=text_header(res, title, args.explain, args.absolute))
+            width = output_width(args)
+            lines = render_text(ladder, explain=args.explain, width=width,
+                                header=text_header(res, title, args.explain, args.absolute, width))
             if diagnosis:
                 lines.append(Text(""))
                 for para in diagnosis:
-                    for i, ln in enumerate(textwrap.wrap(para, WIDTH - 2, break_on_hyphens=False)):
+                    for i, ln in enumerate(textwrap.wrap(para, width - 2, break_on_hyphens=False)):
                         lines.append(Text(("✗ " if i == 0 else "  ") + ln, style="bold red"))
             elif trailer:
                 lines.append(Text(""))

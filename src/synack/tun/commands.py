@@ -440,7 +440,9 @@ def cmd_ss(args) -> int:
                 height = 40
             if len(lines) > height:
                 lines = lines[:height - 1] + [f"... {len(lines) - height + 1} more"]
-            sys.stdout.write("\x1b[H\x1b[2J" + head + "\n\n" + "\n".join(lines) + "\n")
+            # a terminal is redrawn in place; a file or pipe gets plain snapshots, no codes
+            clear = "\x1b[H\x1b[2J" if sys.stdout.isatty() else ""
+            sys.stdout.write(clear + head + "\n\n" + "\n".join(lines) + "\n")
             sys.stdout.flush()
             time.sleep(args.watch)
     except KeyboardInterrupt:
