@@ -256,3 +256,36 @@ def test_width_bounds_every_line(width):
 
 def test_width_below_80_is_refused():
     check_one_line(run_synack(["run", "lifecycle", "--width", "60"]), 2, ["--width", "80"])
+
+
+# ------------------------------------------------------ ss habits, watch into a pipe
+@pytest.mark.netns
+def test_ss_tan_and_watch_into_a_pipe(tmp_path):
+    if os.geteuid() != 0:
+        pytest.fail("needs root (it makes its own namespace); deselect with -m 'not netns'",
+                    pytrace=False)
+    ns = f"sx-edge-ss-{os.getpid()}"
+    env = dict(os.environ, PYTHONPATH=str(ROOT / "src"))
+    serve = subprocess.Popen([sys.executable, "-m", "synack", "serve", "--tun", "--netns", ns,
+                              "--ifname", "sxss0", "--kernel-v4", "10.80.0.1/24", "--local-v4",
+                              "10.80.0.2", "--no-ipv6", "--mode", "plain", "--services", "echo",
+                              "--duration", "20"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                             text=True, env=env)
+    try:
+        assert "serving" in serve.stdout.readline()
+        p = run_synack(["ss", "-tan", "--netns", ns])
+        assert p.returncode == 0, p.stderr
+        assert "LISTEN" in p.stdout and "0.0.0.0:7" in p.stdout
+        p = run_synack(["ss", "-l", "--netns", ns])
+        assert p.returncode == 0 and all(ln.startswith(("State", "LISTEN"))
+                                         for ln in p.stdout.splitlines() if ln.strip())
+        w = subprocess.run(f"timeout -s INT 2.5 {sys.executable} -m synack ss --watch 0.5 "
+                           f"--netns {ns} > {tmp_path}/watch.txt; cat {tmp_path}/watch.txt",
+                           shell=True, capture_output=True, text=True, env=env, timeout=30)
+        assert w.stdout.count("LISTEN") >= 2, w.stdout     # several snapshots
+        assert "\x1b" not in w.stdout, "screen codes written into a file"
+        assert "Traceback" not in w.stderr
+    finally:
+        serve.terminate()
+        serve.wait(30)
+    assert ns not in _netns_list()

@@ -399,6 +399,13 @@ def setup_ss(p: argparse.ArgumentParser) -> None:
                    help="redraw every SECONDS (default 1) until Ctrl-C")
     p.add_argument("--json", action="store_true", help="the rows as JSON")
     p.add_argument("--stats", action="store_true", help="the driver's and engine's counters instead")
+    # the habits of `ss -tan`: what synack can honour
+    g = p.add_argument_group("ss habits")
+    g.add_argument("-t", "--tcp", action="store_true", help="accepted: every socket is TCP")
+    g.add_argument("-a", "--all", action="store_true", help="accepted: every state is shown")
+    g.add_argument("-n", "--numeric", action="store_true", help="accepted: addresses are numeric")
+    g.add_argument("-o", "--options", action="store_true", help="accepted: timers are shown")
+    g.add_argument("-l", "--listening", action="store_true", help="listening sockets only")
 
 
 def _format_rows(data: dict) -> str:
@@ -416,7 +423,8 @@ def cmd_ss(args) -> int:
     if args.stats:
         print(json.dumps(query_control(args.netns, "stats"), indent=2))
         return 0
-    request = " ".join(["ss", *args.state])
+    states = list(args.state) + (["listen"] if args.listening else [])
+    request = " ".join(["ss", *states])
     if args.watch is None:
         data = query_control(args.netns, request)
         if args.json:
@@ -424,6 +432,8 @@ def cmd_ss(args) -> int:
         else:
             sys.stdout.write(_format_rows(data))
         return 0
+    if sys.stdout.isatty():
+        return _watch_live(args, request)
     try:
         while True:
             data = query_control(args.netns, request)
@@ -440,11 +450,41 @@ def cmd_ss(args) -> int:
                 height = 40
             if len(lines) > height:
                 lines = lines[:height - 1] + [f"... {len(lines) - height + 1} more"]
-            # a terminal is redrawn in place; a file or pipe gets plain snapshots, no codes
-            clear = "\x1b[H\x1b[2J" if sys.stdout.isatty() else ""
-            sys.stdout.write(clear + head + "\n\n" + "\n".join(lines) + "\n")
+            # a file or pipe gets plain snapshots, no screen codes (a terminal: _watch_live)
+            sys.stdout.write(head + "\n\n" + "\n".join(lines) + "\n")
             sys.stdout.flush()
             time.sleep(args.watch)
+    except KeyboardInterrupt:
+        return 0
+
+
+def _watch_live(args, request: str) -> int:
+    """`ss --watch` on a terminal: a rich Live view, redrawn in place."""
+    from rich.console import Console
+    from rich.live import Live
+    from rich.text import Text
+    console = Console()
+
+    def frame() -> Text:
+        data = query_control(args.netns, request)
+        counts: dict = {}
+        for r in data["rows"]:
+            counts[r["state"]] = counts.get(r["state"], 0) + 1
+        head = (f"synack on {data['ifname']} in {data['netns']} ({data['mode']})  "
+                f"{time.strftime('%H:%M:%S')}  "
+                + "  ".join(f"{k} {v}" for k, v in sorted(counts.items())))
+        lines = _format_rows(data).splitlines()
+        height = max(5, console.size.height - 3)
+        if len(lines) > height:
+            lines = lines[:height - 1] + [f"... {len(lines) - height + 1} more"]
+        text = Text(head, style="bold")
+        text.append("\n\n" + "\n".join(lines))
+        return text
+    try:
+        with Live(frame(), console=console, auto_refresh=False, screen=False) as live:
+            while True:
+                time.sleep(args.watch)
+                live.update(frame(), refresh=True)
     except KeyboardInterrupt:
         return 0
 
@@ -642,6 +682,10 @@ def _connect(stack, args, block: bytes) -> int:
         print(f"  kernel received {res.get('bytes', '?'):,} octets"
               + (f", sha256 {'matches' if ok else 'DIFFERS'}" if h is not None else ""))
         status = 0 if ok else 1
+    elif args.what in ("download", "upload") and h is not None and server is None:
+        # --server/--url: synack cannot know what the server sent; print the hash to compare
+        print(f"  sha256 of what synack {'received' if args.what == 'download' else 'sent'}: "
+              f"{h.hexdigest()}")
     elif args.what == "download" and h is not None and server is not None:
         from .services import pattern_sha256
         ok = h.hexdigest() == pattern_sha256(args.size) and n == args.size
