@@ -1,0 +1,29 @@
+"""--plot writes the format its file name asks for, and draws what the
+scenario has (issue 12)."""
+import pytest
+
+from synack.cli import main
+from synack.scenarios import get
+from synack.viz.plot import plot_time_sequence
+
+
+@pytest.mark.parametrize("name,magic", [("g.svg", b"<?xml"), ("g.pdf", b"%PDF"),
+                                        ("g.png", b"\x89PNG")])
+def test_plot_format_from_the_file_name(tmp_path, name, magic):
+    path = tmp_path / name
+    assert main(["run", "lost-syn", "--plot", str(path), "-o", str(tmp_path / "out.txt")]) == 0
+    assert path.read_bytes().startswith(magic)
+
+
+def test_keepalive_plot_is_of_the_side_that_probes(tmp_path):
+    res = get("keepalive").run()
+    d = plot_time_sequence(res.dicts(), tmp_path / "k.svg", left=res.left, right=res.right)
+    assert d[0].startswith("10.0.0.1:") and d[1] == "10.0.0.2:80"
+    svg = (tmp_path / "k.svg").read_text()
+    assert "keep-alive probe" in svg                     # the legend entry of the probes
+
+
+def test_bulk_plot_is_of_the_data(tmp_path):
+    res = get("loss").run()
+    d = plot_time_sequence(res.dicts(), tmp_path / "l.png", left=res.left, right=res.right)
+    assert d[0].startswith("10.0.0.1:") and d[1] == "10.0.0.2:5001"   # client -> server bulk
