@@ -27,3 +27,28 @@ def test_bulk_plot_is_of_the_data(tmp_path):
     res = get("loss").run()
     d = plot_time_sequence(res.dicts(), tmp_path / "l.png", left=res.left, right=res.right)
     assert d[0].startswith("10.0.0.1:") and d[1] == "10.0.0.2:5001"   # client -> server bulk
+
+
+# ------------------------------------------------------------- SVG label collisions
+def _arrow_labels(svg: str):
+    import html
+    import re
+    from synack.viz.svg import _label_box
+    out = []
+    for m in re.finditer(r'<text x="([\d.]+)" y="([\d.-]+)"[^>]*transform="rotate\(([-\d.]+) '
+                         r'([\d.]+) ([\d.]+)\)">([^<]*)</text>', svg):
+        x, y, angle, cx, cy, text = m.groups()
+        dy = float(y) - float(cy)
+        out.append(_label_box(html.unescape(text), float(cx), float(cy), float(angle), dy))
+    return out
+
+
+@pytest.mark.parametrize("name", ["lifecycle", "simultaneous-close", "half-close", "lost-final-ack"])
+def test_svg_arrow_labels_do_not_overlap(tmp_path, name):
+    from synack.viz.svg import _overlap
+    path = tmp_path / "l.svg"
+    assert main(["run", name, "--format", "svg", "-o", str(path)]) == 0
+    boxes = _arrow_labels(path.read_text())
+    assert len(boxes) >= 5
+    hits = [(i, j) for i in range(len(boxes)) for j in range(i) if _overlap(boxes[i], boxes[j])]
+    assert not hits, f"labels {hits} overlap"
