@@ -331,7 +331,7 @@ def c_recv_after_peer_close(sock, host):
 def c_recv_after_peer_reset(sock, host):
     s = _conn(sock, host, RESET)
     try:
-        time.sleep(0.3)
+        time.sleep(0.6)
         return outcome(s.recv, 10)
     finally:
         s.close()
@@ -340,7 +340,7 @@ def c_recv_after_peer_reset(sock, host):
 def c_send_after_peer_reset(sock, host):
     s = _conn(sock, host, RESET)
     try:
-        time.sleep(0.3)
+        time.sleep(0.6)
         return outcome(s.send, b"x")
     finally:
         s.close()
@@ -442,6 +442,7 @@ def serve(host: str) -> None:
             threading.Thread(target=handle, args=(c,), daemon=True).start()
 
     def reset(c):
+        time.sleep(0.2)                      # after the client's connect() has returned
         c.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
         c.close()
 

@@ -1101,10 +1101,12 @@ def _main(argv: list[str] | None = None) -> int:
             raise UserError(f"--set {item}: no engine setting {k!r} (the fields of "
                             f"synack.config.Config)")
         overrides[k] = _parse_value(v)
-    try:                                         # the engine's own checks (Config)
-        _config.profile(args.profile).replace(**overrides)
-    except (TypeError, ValueError) as e:
-        raise UserError(f"--set: {e}") from None
+    base = _config.profile(args.profile)
+    for k, v in overrides.items():               # the engine's own checks (Config), per field
+        try:
+            base.replace(**{k: v})
+        except (TypeError, ValueError) as e:
+            raise UserError(f"--set {k}={v!r}: {e}") from None
     paths: list[Path] = []
     if args.all or args.target:
         root = shared_dir()
