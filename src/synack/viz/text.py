@@ -152,16 +152,24 @@ class TextRenderer:
             first = False
         if not r.flags:
             label.append("none")
-        rest = f" seq={r.shown_seq}"
+        fields = [f"seq={r.shown_seq}"]
         if "ACK" in r.flags:
-            rest += f" ack={r.shown_ack}"
-        rest += f" len={r.length} win={r.wnd}"
-        label.append(rest)
+            fields.append(f"ack={r.shown_ack}")
+        fields += [f"len={r.length}", f"win={r.wnd}"]
+        # what fits on the arrow (long absolute numbers, a narrow --width): the
+        # fields that do not go to the continuation line, so the lifelines stay put
+        room = self.arrow_w - (15 if r.lost else 6)
+        spill: list[str] = []
+        for i, f in enumerate(fields):
+            if spill or len(label.plain) + 1 + len(f) > room and i > 0:
+                spill.append(f)
+            else:
+                label.append(" " + f)
         opts = options_text(r.options) if "SYN" in r.flags else options_text(
             {k: v for k, v in r.options.items() if k == "sack"})
         tags = tags_text(r)
         room = self.arrow_w - 6
-        cont = []
+        cont = [(" ".join(spill), S_DIM)] if spill else []
         for piece, style in ((opts, S_DIM), (tags, S_TAG)):
             if not piece:
                 continue
