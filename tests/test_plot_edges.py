@@ -52,3 +52,12 @@ def test_svg_arrow_labels_do_not_overlap(tmp_path, name):
     assert len(boxes) >= 5
     hits = [(i, j) for i in range(len(boxes)) for j in range(i) if _overlap(boxes[i], boxes[j])]
     assert not hits, f"labels {hits} overlap"
+
+
+@pytest.mark.parametrize("args", [["--absolute"], ["--width", "80"], ["--absolute", "--width", "90"]])
+def test_text_lifelines_stay_aligned(tmp_path, args):
+    out = tmp_path / "l.txt"
+    assert main(["run", "lifecycle", "-o", str(out), *args]) == 0
+    cols = {tuple(i for i, ch in enumerate(ln) if ch == "│")
+            for ln in out.read_text().splitlines() if ln.count("│") == 2}
+    assert len(cols) == 1, f"the lifelines move: {sorted(cols)}"
