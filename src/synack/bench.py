@@ -574,23 +574,46 @@ def format_table(res: dict) -> str:
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    from .tun.services import parse_size
+    from .usage import int_arg, size_arg
     p.add_argument("--mode", choices=("fast", "plain"), default="fast", help="TUN mode (default fast)")
-    p.add_argument("--bytes", type=parse_size, default=1_000_000_000,
+    p.add_argument("--bytes", type=size_arg, default=1_000_000_000,
                    help="bulk transfer size per direction and round (default 1GB)")
-    p.add_argument("--veth-mtu", type=int, default=65535,
-                   help="MTU of the kernel-to-kernel veth pair (default 65535, like synack's TUN)")
-    p.add_argument("--repeat", type=int, default=3, help="bulk rounds; the median is reported (default 3)")
-    p.add_argument("--conns", type=int, default=30000, help="connections for the rate (default 30000)")
-    p.add_argument("--parallel", type=int, default=16, help="connections in flight (default 16)")
-    p.add_argument("--idle", type=int, default=10000, help="idle connections (default 10000)")
-    p.add_argument("--sim", type=int, default=20000, help="simulator lifecycles (default 20000)")
-    p.add_argument("--only", metavar="LIST", help="comma-separated subset of bulk,conn,idle,sim")
+    p.add_argument("--veth-mtu", type=int_arg(1280, 65535), default=65535,
+                   help="MTU of the kernel-to-kernel veth pair, 1280 to 65535 (default 65535, "
+                        "like synack's TUN)")
+    p.add_argument("--repeat", type=int_arg(1, 1000), default=3,
+                   help="bulk rounds; the median is reported (default 3)")
+    p.add_argument("--conns", type=int_arg(1), default=30000,
+                   help="connections for the rate (default 30000)")
+    p.add_argument("--parallel", type=int_arg(1, 10000), default=16,
+                   help="connections in flight (default 16)")
+    p.add_argument("--idle", type=int_arg(1), default=10000, help="idle connections (default 10000)")
+    p.add_argument("--sim", type=int_arg(1), default=20000,
+                   help="simulator lifecycles (default 20000)")
+    p.add_argument("--only", metavar="LIST", type=_only_arg,
+                   help=f"comma-separated subset of {','.join(PARTS)}")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
     p.add_argument("-o", "--output", metavar="FILE", help="also write the JSON there")
 
 
+PARTS = ("bulk", "conn", "idle", "sim")
+
+
+def _only_arg(text: str) -> str:
+    parts = [x.strip() for x in text.split(",") if x.strip()]
+    bad = [x for x in parts if x not in PARTS]
+    if bad or not parts:
+        raise argparse.ArgumentTypeError(f"wants a comma-separated subset of {','.join(PARTS)}, "
+                                         f"not {text!r}")
+    return ",".join(parts)
+
+
 def command(args) -> int:
+    from .usage import check_writable
+    check_writable(args.output, "-o")
+    if set(args.only.split(",") if args.only else PARTS) & {"bulk", "conn", "idle"}:
+        from .tun.commands import require_tun_support
+        require_tun_support("the benchmark's network namespaces and TUN devices")
     res = run(args)
     if args.output:
         with open(args.output, "w") as f:

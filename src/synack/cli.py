@@ -28,6 +28,8 @@ from dataclasses import dataclass
 from typing import Callable
 
 from . import __version__
+from .usage import (FAILURE, USAGE, ArgumentParser, UserError, check_writable, float_arg,
+                    int_arg, probability_arg, report, seconds_arg)
 
 WIDTH = 100
 
@@ -103,12 +105,16 @@ class Output:
 # --------------------------------------------------------------------- scenarios
 def scenario_arguments(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("simulation")
-    g.add_argument("--seed", type=int, default=1, help="random seed (default 1): same seed, same run")
-    g.add_argument("--loss", type=float, default=None, metavar="P",
-                   help="random loss probability per segment, both ways (default: the scenario's)")
-    g.add_argument("--delay", type=float, default=None, metavar="SECONDS",
+    g.add_argument("--seed", type=int_arg(0, 2**63 - 1, what="an integer of at least 0"), default=1,
+                   help="random seed, 0 or more (default 1): same seed, same run")
+    g.add_argument("--loss", type=probability_arg, default=None, metavar="P",
+                   help="random loss probability per segment, both ways, 0 to 1 "
+                        "(default: the scenario's)")
+    g.add_argument("--delay", type=float_arg(0.0, 3600.0, what="a one-way delay from 0 to 3600 "
+                                                                "seconds"),
+                   default=None, metavar="SECONDS",
                    help="one-way delay (default: the scenario's, 0.010)")
-    g.add_argument("--msl", type=float, default=None, metavar="SECONDS",
+    g.add_argument("--msl", type=seconds_arg(positive=True), default=None, metavar="SECONDS",
                    help="Maximum Segment Lifetime; TIME_WAIT lasts 2*MSL (default 30)")
     g.add_argument("--profile", choices=("rfc", "linux"), default="rfc",
                    help="timer and buffer defaults (default rfc)")
@@ -120,13 +126,31 @@ def scenario_arguments(p: argparse.ArgumentParser) -> None:
                    help="ladder diagram as text (default), JSON Lines trace, Mermaid or SVG")
     o.add_argument("-o", "--output", metavar="FILE", help="write there instead of stdout")
     o.add_argument("--pcap", metavar="FILE", help="also write every segment to a pcap file")
-    o.add_argument("--plot", metavar="FILE.png", help="also draw a time-sequence graph (PNG)")
+    o.add_argument("--plot", metavar="FILE.png",
+                   help="also draw a time-sequence graph, in the format the file name asks for "
+                        "(.png, .svg, .pdf)")
     o.add_argument("--absolute", action="store_true",
                    help="absolute sequence numbers (default: relative to each ISN)")
     o.add_argument("--no-explain", dest="explain", action="store_false",
                    help="leave out the explanations")
     o.add_argument("--color", choices=("auto", "always", "never"), default="auto",
                    help="colour the text output (default: when writing to a terminal)")
+    o.add_argument("--width", type=int_arg(80, 1000), default=None, metavar="COLUMNS",
+                   help="width of the text ladder, at least 80 (default: the terminal's, at "
+                        "most 100; 100 into a file or pipe)")
+
+
+def output_width(args) -> int:
+    """--width, else the terminal's (at most WIDTH), else WIDTH."""
+    w = getattr(args, "width", None)
+    if w:
+        return w
+    if getattr(args, "output", None) is None and sys.stdout.isatty():
+        try:
+            return max(80, min(WIDTH, os.get_terminal_size(sys.stdout.fileno()).columns))
+        except OSError:
+            pass
+    return WIDTH
 
 
 def settings_line(res) -> str:
@@ -139,21 +163,22 @@ def settings_line(res) -> str:
             f"options: {opts}")
 
 
-def text_header(res, heading: str, explain: bool, absolute: bool) -> list:
+def text_header(res, heading: str, explain: bool, absolute: bool, width: int = WIDTH) -> list:
     from rich.text import Text
     lines = [Text(heading, style="bold")]
     if explain:
         for para in res.scenario.text.split("\n\n"):
-            for ln in textwrap.wrap(" ".join(para.split()), WIDTH, break_on_hyphens=False):
+            for ln in textwrap.wrap(" ".join(para.split()), width, break_on_hyphens=False):
                 lines.append(Text(ln))
             lines.append(Text(""))
-    for ln in textwrap.wrap(settings_line(res), WIDTH, break_on_hyphens=False):
+    for ln in textwrap.wrap(settings_line(res), width, break_on_hyphens=False):
         lines.append(Text(ln, style="dim"))
     if absolute:
         lines.append(Text("seq/ack are absolute", style="dim"))
     else:
-        lines.append(Text("seq/ack are relative to each side's ISN, as in Wireshark "
-                          "(--absolute for the real numbers)", style="dim"))
+        for ln in textwrap.wrap("seq/ack are relative to each side's ISN, as in Wireshark "
+                                "(--absolute for the real numbers)", width):
+            lines.append(Text(ln, style="dim"))
     lines.append(Text(""))
     return lines
 
@@ -163,20 +188,40 @@ def run_scenario(name: str, args, heading: str | None = None, trailer: list[str]
     try:
         sc = get(name)
     except KeyError as e:
-        print(f"synack: {e.args[0]}", file=sys.stderr)
-        return 2
+        raise UserError(f"{e.args[0]} (`synack scenarios` lists them)", USAGE) from None
+    # every output file is checked before anything runs or is printed
+    check_writable(getattr(args, "output", None), "-o")
+    check_writable(args.pcap, "--pcap")
+    if args.plot:
+        from .viz.plot import plot_format
+        check_writable(args.plot, "--plot")
+        plot_format(args.plot)                  # a UserError for an unknown file type
+        try:
+            import matplotlib  # noqa: F401
+        except ImportError:
+            raise UserError("--plot needs matplotlib: pip install 'synack[plot]' "
+                            "(or `pip install matplotlib`)", USAGE) from None
     pcap = None
     if args.pcap:
         from .pcap import PcapWriter
-        pcap = PcapWriter(args.pcap)
+        try:
+            pcap = PcapWriter(args.pcap)
+        except OSError as e:
+            raise UserError(f"--pcap {args.pcap}: cannot write it ({e.strerror or e})",
+                            FAILURE) from None
     try:
         res = sc.run(Options(seed=args.seed, loss=args.loss, delay=args.delay, msl=args.msl,
                              profile=args.profile, all_options=args.all_options, pcap=pcap))
     finally:
         if pcap is not None:
-            pcap.close()
+            try:
+                pcap.close()
+            except OSError as e:
+                raise UserError(f"--pcap {args.pcap}: cannot write it ({e.strerror or e})",
+                                FAILURE) from None
     out = Output(args)
     title = f"synack run {sc.name}: {sc.title}" if heading is None else heading
+    diagnosis = res.diagnosis()
     if args.format == "json":
         out.write_text(res.trace.to_jsonl())
     else:
@@ -190,21 +235,25 @@ def run_scenario(name: str, args, heading: str | None = None, trailer: list[str]
         else:
             from rich.text import Text
             from .viz.text import render_text
-            lines = render_text(ladder, explain=args.explain,
-                                header=text_header(res, title, args.explain, args.absolute))
-            if trailer:
+            width = output_width(args)
+            lines = render_text(ladder, explain=args.explain, width=width,
+                                header=text_header(res, title, args.explain, args.absolute, width))
+            if diagnosis:
+                lines.append(Text(""))
+                for para in diagnosis:
+                    for i, ln in enumerate(textwrap.wrap(para, width - 2, break_on_hyphens=False)):
+                        lines.append(Text(("✗ " if i == 0 else "  ") + ln, style="bold red"))
+            elif trailer:
                 lines.append(Text(""))
                 lines.extend(Text(t, style="dim") for t in trailer)
             out.write_lines(lines)
     if args.plot:
-        try:
-            import matplotlib  # noqa: F401
-        except ImportError:
-            print("synack: --plot needs matplotlib (pip install 'synack[plot]')", file=sys.stderr)
-            return 2
         from .viz.plot import plot_time_sequence
         plot_time_sequence(res.dicts(), args.plot, title=f"{sc.name}: {sc.title}",
                            left=res.left, right=res.right)
+    if diagnosis:
+        raise UserError(f"{sc.name}: {res.failure.what} never happened by t={res.failure.t:.3f} s "
+                        f"(the ladder above shows why)", FAILURE)
     return 0
 
 
@@ -255,6 +304,7 @@ def cmd_states(args) -> int:
     """Draw the TCP state machine from synack.states.TRANSITIONS, the table the engine
     enforces on every state change: the picture and the code cannot disagree."""
     from .viz import statediagram
+    check_writable(args.output, "-o")
     out = Output(args)
     if args.format == "mermaid":
         out.write_text(statediagram.mermaid())
@@ -307,7 +357,7 @@ def build_parser() -> argparse.ArgumentParser:
             importlib.import_module(mod)
         except ImportError:
             pass
-    parser = argparse.ArgumentParser(
+    parser = ArgumentParser(
         prog="synack", description="A TCP stack in Python (RFC 9293): see TCP work.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog="Start with `synack demo`.")
@@ -322,8 +372,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: list[str] | None = None) -> int:
-    argv = sys.argv[1:] if argv is None else argv
+def _main(argv: list[str]) -> int:
     if argv and argv[0] == "packetdrill":          # the runner has its own options
         if "--linux" in argv[1:]:                   # the live kernel beside synack
             from .packetdrill.linux import main as linux_main
@@ -335,12 +384,39 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "_run", None):
         parser.print_help()
         return 2
+    return int(args._run(args) or 0)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run one subcommand. A user's mistake is one line on stderr,
+    `synack: error: ...`, and exit status 2 (usage) or 1 (a failure at run
+    time): see `synack.usage`. A traceback means a bug in synack."""
+    argv = sys.argv[1:] if argv is None else argv
     try:
-        return int(args._run(args) or 0)
+        return _main(argv)
+    except UserError as e:
+        report(str(e))
+        return e.status
     except BrokenPipeError:                     # `synack demo | head`
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())   # no second error when Python flushes at exit
         return 0
+    except KeyboardInterrupt:
+        print(file=sys.stderr)
+        return 130
+    except SystemExit as e:                      # older code: SystemExit("synack x: message")
+        if isinstance(e.code, str):
+            msg = e.code
+            if msg.startswith("synack") and ": " in msg:
+                msg = msg.split(": ", 1)[1]
+            report(msg)
+            return FAILURE
+        raise
+    except OSError as e:
+        if e.filename is None:
+            raise
+        report(f"{e.filename}: {e.strerror or e}")
+        return FAILURE
 
 
 if __name__ == "__main__":

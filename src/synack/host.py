@@ -245,6 +245,14 @@ class Host:
         self.events = []
         return evs
 
+    def add_addresses(self, *ips: str) -> None:
+        """More addresses of this host (the API stacks add loopback, 127.0.0.1
+        and ::1, as every real host has: RFC 1122 §3.2.1.3, RFC 4291 §2.5.3)."""
+        for ip in ips:
+            if ip not in self._address_set:
+                self.addresses.append(ip)
+        self._address_set = frozenset(self.addresses)
+
     # -------------------------------------------------------------- user calls
     def listen(self, port: int, ip: str | None = None, backlog: int = 128,
                config: Config | None = None, now: float = 0.0) -> Listener:
@@ -267,6 +275,8 @@ class Host:
             # MUST-46 (RFC 9293 §3.9.1.1): an OPEN to a broadcast or multicast
             # address is an error (Linux says ENETUNREACH)
             raise os_error("ENETUNREACH", "not a unicast address")
+        if local_ip is None and remote_ip in self._address_set:
+            local_ip = remote_ip        # to ourselves (loopback): from that address, as Linux does
         if local_ip is None:
             v6 = ":" in remote_ip
             for a in self.addresses:

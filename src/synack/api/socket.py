@@ -27,7 +27,14 @@ Semantics follow Linux (and CPython on Linux) where they are observable:
   returns what fit, like CPython's sockets;
 * a non-blocking connect raises BlockingIOError(EINPROGRESS); connecting
   again raises EALREADY while the handshake runs, returns normally once
-  after it completed, then raises EISCONN.
+  after it completed, then raises EISCONN; the same after a connect with a
+  timeout (CPython waits for it in non-blocking mode), as Linux does;
+* a RST that arrives in CLOSE_WAIT is reported as EPIPE (BrokenPipeError),
+  in any other state as ECONNRESET, as Linux's tcp_reset() does;
+* loopback: every stack has 127.0.0.1 and ::1, "localhost" is 127.0.0.1
+  (or ::1 for AF_INET6); `getaddrinfo`, `gethostname`, `gethostbyname` use
+  the stack's resolver. tests/test_socket_differential.py runs the same
+  call sequences against CPython on the kernel and compares.
 
 Differences from Linux, on purpose: SO_RCVBUF and SO_SNDBUF are not doubled
 (synack's buffers hold payload octets only, so the number you set is the
@@ -39,6 +46,7 @@ IPv6-only (no IPv4-mapped addresses).
 from __future__ import annotations
 
 import errno as _errno
+import ipaddress
 import io as _io
 import os as _os
 import socket as _std
@@ -119,7 +127,22 @@ __all__ = [
     "TCP_NODELAY", "TCP_MAXSEG", "TCP_KEEPIDLE", "TCP_KEEPINTVL", "TCP_KEEPCNT",
     "TCP_USER_TIMEOUT", "TCP_NOTSENT_LOWAT", "IPV6_V6ONLY", "SHUT_RD", "SHUT_WR", "SHUT_RDWR",
     "MSG_OOB", "MSG_PEEK", "MSG_DONTWAIT", "MSG_WAITALL", "MSG_NOSIGNAL",
+    "has_ipv6", "getaddrinfo", "gethostname", "getfqdn", "gethostbyname", "getservbyname",
+    "AI_PASSIVE", "AI_NUMERICHOST", "AI_NUMERICSERV", "AI_CANONNAME", "AI_ADDRCONFIG",
+    "EAI_NONAME", "EAI_SERVICE", "EAI_FAMILY", "EAI_SOCKTYPE",
 ]
+
+#: synack speaks IPv6 (each stack may or may not have an IPv6 address)
+has_ipv6 = True
+AI_PASSIVE = _std.AI_PASSIVE
+AI_NUMERICHOST = _std.AI_NUMERICHOST
+AI_NUMERICSERV = getattr(_std, "AI_NUMERICSERV", 0x400)
+AI_CANONNAME = _std.AI_CANONNAME
+AI_ADDRCONFIG = _std.AI_ADDRCONFIG
+EAI_SERVICE = _std.EAI_SERVICE
+EAI_FAMILY = _std.EAI_FAMILY
+EAI_SOCKTYPE = _std.EAI_SOCKTYPE
+getservbyname = _std.getservbyname      # the services file: no network
 
 _WILDCARDS = ("0.0.0.0", "::")
 _CONNECTING = (SYN_SENT, SYN_RECEIVED)
@@ -202,6 +225,7 @@ class socket:
         self._listener = None
         self._conn = None
         self._connecting = False
+        self._connect_once = False          # see _connect: Linux's one quiet repeat
         self._err_reported = False
         cfg = st.host.config
         # option values, applied to the Config of the next connection or
@@ -500,6 +524,11 @@ class socket:
             raise _oserror(_errno.EISCONN)
         if conn is not None:
             if not self._connecting:
+                if self._connect_once:
+                    # Linux: the first connect() after a connect that waited in
+                    # non-blocking mode (CPython's with a timeout) returns 0
+                    self._connect_once = False
+                    return
                 raise _oserror(_errno.EISCONN)
             # a connect is in progress (non-blocking, or an earlier one timed out)
             if nonblocking:
@@ -524,6 +553,7 @@ class socket:
         if nonblocking:
             raise _oserror(_errno.EINPROGRESS)
         self._finish_connect(conn, deadline)
+        self._connect_once = self._timeout is not None
 
     def _finish_connect(self, conn, deadline) -> None:
         self._wait(lambda: conn.state not in _CONNECTING or conn.error is not None, deadline)
@@ -559,6 +589,10 @@ class socket:
         """The connection's error, the first time anyone asks (then None)."""
         if conn.error and not self._err_reported:
             self._err_reported = True
+            if conn.error == "ECONNRESET" and conn.eof and not conn.wr_shut:
+                # a RST in CLOSE_WAIT (the peer's FIN had come) is EPIPE on
+                # Linux (tcp_reset), ECONNRESET in every other state
+                return _oserror(_errno.EPIPE)
             return _engine_error(conn.error)
         return None
 
@@ -987,6 +1021,84 @@ def _push(conn, now: float) -> None:
     if conn.state in _CAN_SEND or conn.state in _LINGERING:
         conn._output(now)
         conn._update_deadline()
+
+
+# ----------------------------------------------------------- names and addresses
+def gethostname(*, stack=None) -> str:
+    """The name of the stack's host (its first address when it has no other)."""
+    st = stack if stack is not None else current_stack()
+    return st.host.name
+
+
+def getfqdn(name: str = "", *, stack=None) -> str:
+    return name or gethostname(stack=stack)
+
+
+def gethostbyname(name: str, *, stack=None) -> str:
+    """An IPv4 address for `name`: a literal, "localhost" (127.0.0.1), or a
+    name the stack knows (`stack.hosts`, hosts of the simulated network)."""
+    st = stack if stack is not None else current_stack()
+    return st.resolve(name, AF_INET)
+
+
+def getaddrinfo(host, port, family=0, type=0, proto=0, flags=0, *, stack=None) -> list:
+    """Like `socket.getaddrinfo`, with synack's resolver (`Stack.resolve`:
+    literals, localhost, the stack's names) and TCP only: every entry is
+    (family, SOCK_STREAM, IPPROTO_TCP, '', sockaddr). `host` None means the
+    wildcard with AI_PASSIVE and loopback without, as in CPython."""
+    if type not in (0, SOCK_STREAM):
+        raise gaierror(EAI_SOCKTYPE, "ai_socktype not supported")
+    if proto not in (0, IPPROTO_TCP):
+        raise gaierror(EAI_SOCKTYPE, "ai_socktype not supported")
+    if family not in (0, AF_UNSPEC, AF_INET, AF_INET6):
+        raise gaierror(EAI_FAMILY, "ai_family not supported")
+    if port is None:
+        num = 0
+    elif isinstance(port, int):
+        num = port
+    else:
+        text = port.decode() if isinstance(port, bytes) else str(port)
+        if text.isdigit():
+            num = int(text)
+        elif flags & AI_NUMERICSERV:
+            raise gaierror(EAI_NONAME, "Name or service not known")
+        else:
+            try:
+                num = _std.getservbyname(text, "tcp")
+            except OSError:
+                raise gaierror(EAI_SERVICE, "Servname not supported for ai_socktype") from None
+    if isinstance(host, bytes):
+        host = host.decode("idna")
+    families = [AF_INET6, AF_INET] if family in (0, AF_UNSPEC) else [family]
+    out = []
+    for fam in families:
+        if host is None:
+            ip = ("::" if fam == AF_INET6 else "0.0.0.0") if flags & AI_PASSIVE else \
+                ("::1" if fam == AF_INET6 else "127.0.0.1")
+        else:
+            name = host.split("%", 1)[0]
+            try:
+                lit = ipaddress.ip_address(name)
+            except ValueError:
+                if flags & AI_NUMERICHOST:
+                    raise gaierror(EAI_NONAME, "Name or service not known") from None
+                st = stack if stack is not None else current_stack()
+                try:
+                    ip = st.resolve(host, fam)
+                except (gaierror, OSError):
+                    continue
+                if (":" in ip) != (fam == AF_INET6):
+                    continue
+            else:
+                if (lit.version == 6) != (fam == AF_INET6):
+                    continue
+                ip = str(lit)
+        sockaddr = (ip, num, 0, 0) if fam == AF_INET6 else (ip, num)
+        out.append((_std.AddressFamily(fam), _std.SocketKind.SOCK_STREAM, IPPROTO_TCP, "",
+                    sockaddr))
+    if not out:
+        raise gaierror(EAI_NONAME, "Name or service not known")
+    return out
 
 
 # --------------------------------------------------------------- helpers

@@ -55,8 +55,12 @@ from ..host import Host
 __all__ = [
     "Stack", "SimStack", "RealtimeStack", "SimEventLoop", "Deadlock",
     "PacketIO", "QueuePacketIO", "DevicePacketIO", "loopback_pair",
-    "set_default_stack", "get_default_stack", "current_stack", "using",
+    "set_default_stack", "get_default_stack", "current_stack", "using", "LOOPBACK",
 ]
+
+#: the loopback addresses every stack has besides its own (RFC 1122 §3.2.1.3 (g),
+#: RFC 4291 §2.5.3); only these two of 127.0.0.0/8
+LOOPBACK = ("127.0.0.1", "::1")
 
 
 class Deadlock(RuntimeError):
@@ -166,6 +170,7 @@ class Stack:
 
     def __init__(self, host: Host):
         self.host = host
+        host.add_addresses(*LOOPBACK)       # 127.0.0.1 and ::1, as on a real host
         self.lock = threading.RLock()
         self._cv = threading.Condition(self.lock)
         self._changed: set = set()
@@ -299,9 +304,11 @@ class Stack:
         return list(self.host.addresses)
 
     def address(self, family: int = _socket.AF_INET) -> str:
-        """The first address of the family (for "localhost" and friends)."""
+        """The first address of the family that is not loopback."""
         v6 = family == _socket.AF_INET6
         for a in self.host.addresses:
+            if a in LOOPBACK:
+                continue
             if (":" in a) == v6:
                 return a
         raise OSError(99, "no local address of that family")   # EADDRNOTAVAIL
@@ -314,8 +321,8 @@ class Stack:
             pass
         else:
             return str(ip)
-        if name in ("localhost", "localhost.localdomain", "ip6-localhost"):
-            return self.address(family)
+        if name in ("localhost", "localhost.localdomain", "ip6-localhost", "ip6-loopback"):
+            return "::1" if family == _socket.AF_INET6 or name.startswith("ip6") else "127.0.0.1"
         ip = self.hosts.get(name)
         if ip is not None:
             return ip

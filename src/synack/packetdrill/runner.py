@@ -1190,11 +1190,13 @@ def run_scripts(paths, options: RunOptions | None = None) -> list[ScriptResult]:
 
 def shared_dir() -> Path | None:
     """The shared packetdrill test data: $SYNACK_PACKETDRILL_DIR, or
-    shared/conformance/packetdrill beside the repository."""
+    shared/conformance/packetdrill beside the repository (or beside the
+    current directory or one above it)."""
     env = os.environ.get("SYNACK_PACKETDRILL_DIR")
     candidates = [Path(env)] if env else []
     here = Path(__file__).resolve()
-    for up in here.parents:
+    cwd = Path.cwd().resolve()
+    for up in [*here.parents, cwd, *cwd.parents]:       # the package, or where the user is
         candidates.append(up.parent / "shared" / "conformance" / "packetdrill")
         candidates.append(up / "shared" / "conformance" / "packetdrill")
     for c in candidates:
@@ -1277,12 +1279,46 @@ def _trace_text(t: TraceEntry) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     """`synack packetdrill` / `python -m synack.packetdrill`. Exit status 0
-    when every script passes, 1 otherwise, 2 on usage errors."""
-    ap = argparse.ArgumentParser(
+    when every script passes, 1 otherwise, 2 on usage errors (one line,
+    `synack: error: ...`)."""
+    from ..usage import UserError, report
+    try:
+        return _main(argv)
+    except UserError as e:
+        report(str(e))
+        return e.status
+    except BrokenPipeError:                      # `synack packetdrill --json ... | head`
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 0
+
+
+def _check_script(p: Path) -> None:
+    """A readable text file, or a usage error naming it."""
+    from ..usage import UserError
+    if not p.exists():
+        raise UserError(f"{p}: no such file", 2)
+    if not p.is_file():
+        raise UserError(f"{p}: not a file", 2)
+    try:
+        head = p.read_bytes()[:65536]
+    except OSError as e:
+        raise UserError(f"{p}: cannot read it ({e.strerror})", 2) from None
+    try:
+        text = head.decode("utf-8")
+    except UnicodeDecodeError:
+        text = "\0"
+    if "\0" in text:
+        raise UserError(f"{p}: not a packetdrill script (a binary file)", 2)
+
+
+def _main(argv: list[str] | None = None) -> int:
+    from ..usage import ArgumentParser, UserError, float_arg, int_arg
+    ap = ArgumentParser(
         prog="synack packetdrill",
         description="Run packetdrill scripts against synack in virtual time.")
     ap.add_argument("scripts", nargs="*", help=".pkt files (or directories)")
-    ap.add_argument("--profile", default="linux",
+    ap.add_argument("--profile", default="linux", choices=tuple(_config.PROFILES),
                     help=f"engine profile: {', '.join(_config.PROFILES)} (default: linux)")
     ap.add_argument("--json", action="store_true", help="machine-readable results on stdout")
     ap.add_argument("--all", action="store_true",
@@ -1291,8 +1327,9 @@ def main(argv: list[str] | None = None) -> int:
                     help="run the scripts listed in the shared set's TARGET.txt")
     ap.add_argument("--strict_segments", "--strict-segments", action="store_true", default=None,
                     help="one expected line matches exactly one segment")
-    ap.add_argument("--tolerance_usecs", "--tolerance-usecs", type=int, default=None)
-    ap.add_argument("--tolerance_percent", "--tolerance-percent", type=float, default=None)
+    ap.add_argument("--tolerance_usecs", "--tolerance-usecs", type=int_arg(0), default=None)
+    ap.add_argument("--tolerance_percent", "--tolerance-percent", default=None,
+                    type=float_arg(0.0, 100.0, what="a percentage from 0 to 100"))
     ap.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
                     help="override an engine Config field (repeatable), e.g. --set "
                          "max_rcvbuf=15728640")
@@ -1320,31 +1357,44 @@ def main(argv: list[str] | None = None) -> int:
     overrides = {}
     for item in args.set:
         if "=" not in item:
-            print(f"--set wants FIELD=VALUE, got {item!r}", file=sys.stderr)
-            return 2
+            raise UserError(f"--set wants FIELD=VALUE, not {item!r}")
         k, v = item.split("=", 1)
+        if k not in _config.Config.__dataclass_fields__:
+            raise UserError(f"--set {item}: no engine setting {k!r} (the fields of "
+                            f"synack.config.Config)")
         overrides[k] = _parse_value(v)
+    base = _config.profile(args.profile)
+    for k, v in overrides.items():               # the engine's own checks (Config), per field
+        try:
+            base.replace(**{k: v})
+        except (TypeError, ValueError) as e:
+            raise UserError(f"--set {k}={v!r}: {e}") from None
     paths: list[Path] = []
     if args.all or args.target:
         root = shared_dir()
         if root is None:
-            print("cannot find the shared packetdrill scripts (set SYNACK_PACKETDRILL_DIR)",
-                  file=sys.stderr)
-            return 2
+            raise UserError("cannot find the shared packetdrill scripts: looked for "
+                            "shared/conformance/packetdrill beside the repository and the current "
+                            "directory; set SYNACK_PACKETDRILL_DIR to that folder")
         paths.extend(all_scripts(root) if args.all else target_scripts(root))
     for s in args.scripts:
         p = Path(s)
-        paths.extend(sorted(p.rglob("*.pkt")) if p.is_dir() else [p])
+        if p.is_dir():
+            found = sorted(p.rglob("*.pkt"))
+            if not found:
+                raise UserError(f"{p}: a directory without .pkt scripts")
+            paths.extend(found)
+        else:
+            _check_script(p)
+            paths.append(p)
     if not paths:
-        ap.print_usage(sys.stderr)
-        print("no scripts given", file=sys.stderr)
-        return 2
+        raise UserError("no scripts given: name .pkt files or directories, or use --target "
+                        "or --all")
     defines = {}
     for item in args.define:
         name, eq, value = item.partition("=")
         if not eq or not name:
-            print(f"synack: error: bad definition {item!r}: -D wants NAME=VALUE", file=sys.stderr)
-            return 2
+            raise UserError(f"bad definition {item!r}: -D wants NAME=VALUE")
         defines[name] = value
     script_options: list[tuple[str, str | None]] = []
     for name, (takes_arg, _meaning) in OPTIONS.items():

@@ -76,6 +76,16 @@ class Result:
     facts: dict
     quiet: set = field(default_factory=set)
     unknown_sides: set = field(default_factory=set)
+    #: None when the scenario reached its end; else the `ScenarioError` that
+    #: stopped it (what it waited for, and when)
+    failure: "ScenarioError | None" = None
+
+    def diagnosis(self) -> list[str]:
+        """Why the run stopped short, in plain words (empty when it did not)."""
+        if self.failure is None:
+            return []
+        return diagnose(self.dicts(), self.failure, self.left, self.right,
+                        self.left_name, self.right_name)
 
     @property
     def trace(self):
@@ -170,11 +180,15 @@ class Stage:
     def run_for(self, seconds: float) -> None:
         self.net.run(until=self.net.now + float(seconds))
 
-    def wait(self, condition: Callable[[], bool], timeout: float = 3600.0) -> bool:
-        """Let time pass until `condition()` holds; an error if it never does."""
+    def wait(self, condition: Callable[[], bool], timeout: float = 3600.0,
+             what: str = "the step the scenario waited for") -> bool:
+        """Let time pass until `condition()` holds; a `ScenarioError` if it
+        never does (`what` names the step for the user: "the handshake")."""
         ok = self.net.run_until(condition, timeout=timeout)
         if not ok:
-            raise ScenarioError(f"{self.scenario.name}: condition not reached by t={self.net.now:.3f}")
+            raise ScenarioError(f"{self.scenario.name}: {what} never happened "
+                                f"(still waiting at t={self.net.now:.3f})",
+                                what=what, t=self.net.now)
         return ok
 
     def at(self, t: float, fn: Callable, *args) -> None:
@@ -195,7 +209,93 @@ class Stage:
 
 
 class ScenarioError(RuntimeError):
-    pass
+    """A scenario's step never happened (heavy `--loss`, say). `Scenario.run`
+    keeps the run so far: `Result.failure` is this, `Result.diagnosis()` the
+    words for it."""
+
+    def __init__(self, message: str, what: str = "", t: float = 0.0):
+        super().__init__(message)
+        self.what = what
+        self.t = t
+
+
+def _endpoint_name(ep: str, left: list[str], right: list[str], lname: str, rname: str) -> str:
+    ip = ep.rsplit(":", 1)[0].strip("[]")
+    if ip in left:
+        return lname
+    if ip in right:
+        return rname
+    return ep
+
+
+#: what the application sees when a connection in this state gives up
+_GAVE_UP = {"SYN_SENT": "connect() gave up", "SYN_RECEIVED": "the half-open connection was dropped"}
+
+
+def diagnose(records: list[dict], failure: ScenarioError, left: list[str], right: list[str],
+             lname: str = "client", rname: str = "server") -> list[str]:
+    """Which step never happened and why, from the trace: which segments
+    were lost, how often a side retransmitted before giving up, and what
+    the application was told."""
+    name = lambda ep: _endpoint_name(ep, left, right, lname, rname)   # noqa: E731
+    lines = [f"The scenario stopped at t={failure.t:.3f} s: {failure.what} never happened."]
+    sends = [r for r in records if r.get("type") == "segment" and r.get("event") == "send"]
+    drops = [r for r in records if r.get("type") == "segment" and r.get("event") == "drop"]
+    if sends:
+        lost = f"{len(drops)} of the {len(sends)} segments sent were lost"
+        by_reason: dict[str, int] = {}
+        for d in drops:
+            by_reason[d.get("reason", "?")] = by_reason.get(d.get("reason", "?"), 0) + 1
+        if by_reason and set(by_reason) != {"loss"}:
+            lost += " (" + ", ".join(f"{n} by {k}" for k, n in sorted(by_reason.items())) + ")"
+        lines.append(lost + ".")
+    # every connection that ended by giving up: the segment it kept repeating
+    errors = {(r.get("host"), r.get("local")): r.get("detail") for r in records
+              if r.get("type") == "app" and r.get("event") == "error"}
+    for r in records:
+        if r.get("type") != "state" or r.get("to") != "CLOSED":
+            continue
+        cause = r.get("cause") or ""
+        if "exhausted" not in cause and "timeout" not in cause.lower() and \
+                (r.get("host"), r.get("local")) not in errors:
+            continue
+        local, who = r.get("local", ""), name(r.get("local", ""))
+        mine = [s for s in sends if s["src"] == local and s["t"] <= r["t"]]
+        if not mine:
+            continue
+        last = mine[-1]
+        key = (tuple(last["flags"]), last["seq"], last.get("len", 0))
+        n = sum(1 for s in mine if (tuple(s["flags"]), s["seq"], s.get("len", 0)) == key)
+        n_lost = sum(1 for d in drops if d["src"] == local and
+                     (tuple(d["flags"]), d["seq"], d.get("len", 0)) == key)
+        answers_lost = sum(1 for d in drops if d["dst"] == local)
+        kind = ",".join(last["flags"]) + (f" with {last['len']} octets" if last.get("len") else "")
+        text = f"The {who}'s {kind} was sent {n} time{'s' * (n != 1)}"
+        if n_lost == n:
+            text += f" and lost every time"
+        else:
+            text += f", {n_lost} of them lost"
+            if answers_lost:
+                text += f", and {answers_lost} segment{'s' * (answers_lost != 1)} back to the " \
+                        f"{who} were lost"
+        gave_up = _GAVE_UP.get(r.get("from", ""), "the connection was given up")
+        err = errors.get((r.get("host"), r.get("local")))
+        text += f"; {gave_up} at t={r['t']:.3f} s ({cause}" + (f", {err}" if err else "") + ")."
+        lines.append(text)
+    if len(lines) <= 2:
+        seen: set = set()
+        rexmits = 0
+        for x in sends:
+            key = (x["src"], tuple(x["flags"]), x["seq"], x.get("len", 0))
+            if x.get("len", 0) or "SYN" in x["flags"] or "FIN" in x["flags"]:
+                rexmits += key in seen
+            seen.add(key)
+        lines.append(f"No connection gave up: the senders were still retransmitting ({rexmits} "
+                     f"retransmissions so far) when the scenario stopped "
+                     f"waiting. Try a smaller --loss, or another --seed.")
+    else:
+        lines.append("Try a smaller --loss, or another --seed.")
+    return lines
 
 
 @dataclass
@@ -212,9 +312,14 @@ class Scenario:
     def run(self, opts: Options | None = None) -> Result:
         opts = opts or Options()
         st = Stage(self, opts)
-        self.script(st)
+        failure = None
+        try:
+            self.script(st)
+        except ScenarioError as e:           # the run so far is drawn, and why it stopped
+            failure = e
         return Result(self, opts, st.net, st.left, st.right, st.left_name, st.right_name,
-                      st.msl, st.notes, st.rules, st.tags, st.facts, st.quiet, st.unknown_sides)
+                      st.msl, st.notes, st.rules, st.tags, st.facts, st.quiet, st.unknown_sides,
+                      failure)
 
     @property
     def text(self) -> str:

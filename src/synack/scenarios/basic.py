@@ -14,7 +14,8 @@ def open_pair(st: Stage, port: int = 80, **server_changes):
     c, s = st.pair(server=server_changes or None)
     lst = s.listen(port)
     conn = c.connect(SERVER_IP, port)
-    st.wait(lambda: conn.state is ESTABLISHED and bool(lst.listener.accept_queue))
+    st.wait(lambda: conn.state is ESTABLISHED and bool(lst.listener.accept_queue),
+            what="the three-way handshake")
     sconn = lst.accept()
     return c, s, lst, conn, sconn
 
@@ -23,10 +24,11 @@ def request_response(st: Stage, conn, sconn) -> bytes:
     """The client sends REQUEST, the server reads it and answers RESPONSE,
     the client reads that: returns what the client read."""
     conn.send(REQUEST)
-    st.wait(lambda: sconn.conn.readable >= len(REQUEST))
+    st.wait(lambda: sconn.conn.readable >= len(REQUEST), what="the request's arrival at the server")
     sconn.recv()
     sconn.send(RESPONSE)
-    st.wait(lambda: conn.conn.readable >= len(RESPONSE))
+    st.wait(lambda: conn.conn.readable >= len(RESPONSE),
+            what="the response's arrival at the client")
     return conn.recv()
 
 
@@ -45,7 +47,8 @@ def handshake(st: Stage) -> None:
     c, s = st.pair()
     lst = s.listen(80)
     conn = c.connect(SERVER_IP, 80)
-    st.wait(lambda: conn.state is ESTABLISHED and bool(lst.listener.accept_queue))
+    st.wait(lambda: conn.state is ESTABLISHED and bool(lst.listener.accept_queue),
+            what="the three-way handshake")
     st.facts["client_port"] = conn.conn.local_port
     st.run_for(0.1)
 
@@ -67,9 +70,9 @@ def lifecycle(st: Stage) -> None:
     c, s, lst, conn, sconn = open_pair(st)
     request_response(st, conn, sconn)
     conn.close()
-    st.wait(lambda: sconn.eof)
+    st.wait(lambda: sconn.eof, what="the arrival of the client's FIN")
     sconn.close()
-    st.wait(lambda: conn.state is TIME_WAIT)
+    st.wait(lambda: conn.state is TIME_WAIT, what="the client's TIME_WAIT")
     st.facts["time_wait_at"] = st.now
     st.run()
     st.explain(state("left", "TIME_WAIT", "CLOSED"),

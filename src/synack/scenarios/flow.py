@@ -24,7 +24,8 @@ def zero_window(st: Stage) -> None:
     c, s = st.pair(server={"rcvbuf": 4096})
     lst = s.listen(80)
     conn = c.connect(SERVER_IP, 80)
-    st.wait(lambda: conn.state is ESTABLISHED and bool(lst.listener.accept_queue))
+    st.wait(lambda: conn.state is ESTABLISHED and bool(lst.listener.accept_queue),
+            what="the three-way handshake")
     sconn = lst.accept()
     data = bytes(range(256)) * 32
     sent = conn.send(data)
@@ -32,7 +33,8 @@ def zero_window(st: Stage) -> None:
     st.run(until=6.0)
     st.note("server application: starts reading", side="right")
     got = bytearray()
-    st.wait(lambda: (got.extend(sconn.recv()) or len(got) >= len(data)), timeout=120)
+    st.wait(lambda: (got.extend(sconn.recv()) or len(got) >= len(data)), timeout=120,
+            what=f"the delivery of all {len(data)} octets")
     st.facts["received"] = bytes(got)
     st.run_for(0.5)
     st.explain(seg("ACK", side="right", tag="zero window"),

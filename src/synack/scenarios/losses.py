@@ -127,9 +127,10 @@ def loss(st: Stage) -> None:
             sent += conn.send(data[sent:])
         got.extend(sconn.recv())
         return len(got) >= total
-    st.wait(pump, timeout=600)
+    st.wait(pump, timeout=600, what=f"the delivery of all {total} octets")
     conn.close()
-    st.wait(lambda: (got.extend(sconn.recv()) or sconn.eof), timeout=600)
+    st.wait(lambda: (got.extend(sconn.recv()) or sconn.eof), timeout=600,
+            what="the arrival of the client's FIN")
     sconn.close()
     st.run()
     st.facts["received"] = bytes(got)

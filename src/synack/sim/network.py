@@ -314,8 +314,11 @@ class Network:
         self._passed += 1
         receiver = self._by_addr.get(dst)
         if receiver is None:
-            self._dropped(src, dst, seg, "no route")
-            return
+            if sender is not None and dst in sender.host._address_set:
+                receiver = sender           # loopback: an address of the sender's own
+            else:
+                self._dropped(src, dst, seg, "no route")
+                return
         if sender is None or sender is receiver:
             self._push(now + extra, _DELIVER, receiver, (src, dst, seg))
             return

@@ -14,12 +14,17 @@ without the main CLI.
 from __future__ import annotations
 
 import argparse
+import ipaddress
 import json
 import os
+import shlex
 import socket as _std_socket
 import sys
 import threading
 import time
+
+from ..usage import (FAILURE, USAGE, UserError, int_arg, ifname_arg, ipv4_arg, ipv4_interface_arg,
+                     ipv6_arg, ipv6_interface_arg, netns_arg, port_arg, seconds_arg, size_arg)
 
 __all__ = ["register", "main", "cmd_serve", "cmd_connect", "cmd_ss", "cmd_bench",
            "add_serve_parser", "add_connect_parser", "add_ss_parser", "add_bench_parser",
@@ -42,15 +47,18 @@ def _tun_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--mode", choices=("fast", "plain"), default="fast",
                    help="fast: virtio header, MTU 65535, checksum offload, 64 KiB segments (default); "
                         "plain: MTU 1500, every checksum in Python")
-    g.add_argument("--netns", default="synack", metavar="NAME",
+    g.add_argument("--netns", default="synack", metavar="NAME", type=netns_arg,
                    help="network namespace (default synack; created if missing and then removed)")
-    g.add_argument("--ifname", default=DEFAULT_IFNAME, help=f"TUN interface name (default {DEFAULT_IFNAME})")
-    g.add_argument("--kernel-v4", default=KERNEL_V4, metavar="ADDR/LEN",
+    g.add_argument("--ifname", default=DEFAULT_IFNAME, type=ifname_arg,
+                   help=f"TUN interface name, at most 15 characters (default {DEFAULT_IFNAME})")
+    g.add_argument("--kernel-v4", default=KERNEL_V4, metavar="ADDR/LEN", type=ipv4_interface_arg,
                    help=f"the kernel side's IPv4 address (default {KERNEL_V4})")
-    g.add_argument("--kernel-v6", default=KERNEL_V6, metavar="ADDR/LEN",
+    g.add_argument("--kernel-v6", default=KERNEL_V6, metavar="ADDR/LEN", type=ipv6_interface_arg,
                    help=f"the kernel side's IPv6 address (default {KERNEL_V6})")
-    g.add_argument("--local-v4", default=LOCAL_V4, metavar="ADDR", help=f"synack's IPv4 address (default {LOCAL_V4})")
-    g.add_argument("--local-v6", default=LOCAL_V6, metavar="ADDR", help=f"synack's IPv6 address (default {LOCAL_V6})")
+    g.add_argument("--local-v4", default=LOCAL_V4, metavar="ADDR", type=ipv4_arg,
+                   help=f"synack's IPv4 address, in the kernel side's subnet (default {LOCAL_V4})")
+    g.add_argument("--local-v6", default=LOCAL_V6, metavar="ADDR", type=ipv6_arg,
+                   help=f"synack's IPv6 address, in the kernel side's subnet (default {LOCAL_V6})")
     g.add_argument("--no-ipv6", action="store_true", help="IPv4 only")
     g.add_argument("--profile", choices=("linux", "rfc"), default="linux",
                    help="engine timers and defaults (default linux)")
@@ -59,14 +67,46 @@ def _tun_arguments(p: argparse.ArgumentParser) -> None:
                         "`synack explain FILE` reads it")
 
 
+def check_tun_arguments(args) -> None:
+    """The addresses agree with each other: synack's address inside the
+    kernel side's subnet, and not the kernel's own."""
+    pairs = [("--kernel-v4", args.kernel_v4, "--local-v4", args.local_v4)]
+    if not args.no_ipv6:
+        pairs.append(("--kernel-v6", args.kernel_v6, "--local-v6", args.local_v6))
+    for kopt, kernel, lopt, local in pairs:
+        itf, addr = ipaddress.ip_interface(kernel), ipaddress.ip_address(local)
+        if addr == itf.ip:
+            raise UserError(f"{lopt} {local} is the kernel side's own address ({kopt} {kernel}); "
+                            f"give synack another address of that subnet", USAGE)
+        if addr not in itf.network:
+            raise UserError(f"{lopt} {local} is outside the kernel side's subnet {itf.network} "
+                            f"({kopt}); give synack an address in it", USAGE)
+
+
+def _command_line() -> str:
+    return "synack " + shlex.join(sys.argv[1:]) if sys.argv[1:] else "synack"
+
+
+def require_tun_support(what: str = "the TUN device and its network namespace") -> None:
+    """pyroute2 is there and we may make namespaces, or one line that says what to do."""
+    try:
+        import pyroute2  # noqa: F401
+    except ImportError:
+        raise UserError("the TUN commands need pyroute2, which is not installed: "
+                        "pip install 'synack[tun]' (or pip install pyroute2)", FAILURE) from None
+    from .netns import require_privileges
+    try:
+        require_privileges(what)
+    except PermissionError:
+        raise UserError(f"{what} need root (CAP_NET_ADMIN and CAP_SYS_ADMIN): run it as root, "
+                        f"e.g. `sudo {_command_line()}`", FAILURE) from None
+
+
 def _open_stack(args):
     """A TunStack for the command-line options, with clear errors."""
     from .driver import TunStack, tun_config
-    from .netns import require_privileges
-    try:
-        require_privileges("the TUN device and its network namespace")
-    except PermissionError as e:
-        raise SystemExit(f"synack: {e}") from None
+    check_tun_arguments(args)
+    require_tun_support()
     v6 = not args.no_ipv6
     cfg = tun_config(args.mode, args.profile)
     pcap = getattr(args, "pcap", None)
@@ -83,11 +123,12 @@ def _open_stack(args):
             stack.open_capture(pcap)
         return stack
     except FileExistsError:
-        raise SystemExit(f"synack: a link named {args.ifname!r} already exists in namespace "
-                         f"{args.netns!r}: is another synack running there? (choose another "
-                         f"--ifname or --netns)") from None
-    except PermissionError as e:
-        raise SystemExit(f"synack: {e}") from None
+        raise UserError(f"a link named {args.ifname!r} already exists in namespace "
+                        f"{args.netns!r}: is another synack running there? (choose another "
+                        f"--ifname or --netns)", FAILURE) from None
+    except (OSError, ValueError) as e:
+        raise UserError(f"cannot set up the TUN device {args.ifname!r} in namespace "
+                        f"{args.netns!r}: {getattr(e, 'strerror', None) or e}", FAILURE) from None
 
 
 def _mode_text(stack) -> str:
@@ -118,13 +159,14 @@ def setup_serve(p: argparse.ArgumentParser) -> None:
     g.add_argument("--services", default="echo,discard,chargen,http",
                    help="comma-separated subset of echo,discard,chargen,http (default all)")
     for name, port in (("echo", 7), ("discard", 9), ("chargen", 19), ("http", 8080)):
-        g.add_argument(f"--{name}-port", type=int, default=port, metavar="PORT",
-                       help=f"port of {name} (default {port})")
+        g.add_argument(f"--{name}-port", type=port_arg, default=port, metavar="PORT",
+                       help=f"port of {name}, 1 to 65535 (default {port})")
     g.add_argument("--root", metavar="DIR", help="serve the files under DIR at http://.../files/")
-    g.add_argument("--backlog", type=int, default=1024, help="listen backlog (default 1024)")
-    g.add_argument("--duration", type=float, default=None, metavar="SECONDS",
+    g.add_argument("--backlog", type=int_arg(1, 65535), default=1024,
+                   help="listen backlog, 1 to 65535 (default 1024)")
+    g.add_argument("--duration", type=seconds_arg(positive=True), default=None, metavar="SECONDS",
                    help="stop after this long (default: until Ctrl-C)")
-    g.add_argument("--stats", type=float, default=0, metavar="SECONDS",
+    g.add_argument("--stats", type=seconds_arg(positive=True), default=0, metavar="SECONDS",
                    help="print a line of counters this often (default never)")
 
 
@@ -133,10 +175,19 @@ def cmd_serve(args) -> int:
     wanted = [s.strip() for s in args.services.split(",") if s.strip()]
     unknown = [s for s in wanted if s not in SERVICES]
     if unknown:
-        raise SystemExit(f"synack serve: unknown service(s) {', '.join(unknown)}; "
-                         f"known: {', '.join(SERVICES)}")
+        raise UserError(f"--services: unknown service(s) {', '.join(unknown)}; "
+                        f"known: {', '.join(SERVICES)}", USAGE)
+    if not wanted:
+        raise UserError(f"--services: name at least one of {', '.join(SERVICES)}", USAGE)
+    ports: dict[int, str] = {}
+    for name in wanted:
+        port = getattr(args, f"{name}_port")
+        if port in ports and ports[port] != name:
+            raise UserError(f"--{name}-port {port}: {ports[port]} uses that port already; "
+                            f"give each service its own", USAGE)
+        ports[port] = name
     if args.root and not os.path.isdir(args.root):
-        raise SystemExit(f"synack serve: --root {args.root!r} is not a directory")
+        raise UserError(f"--root {args.root!r} is not a directory", USAGE)
     stack = _open_stack(args)
     control = None
     try:
@@ -323,10 +374,12 @@ def query_control(netns: str, request: str, timeout: float = 5.0) -> dict:
     try:
         s.connect(path)
     except (FileNotFoundError, ConnectionRefusedError):
-        raise SystemExit(f"synack ss: no synack is serving in namespace {netns!r} "
-                         f"({path} is missing or dead); start one with `synack serve --tun`") from None
+        raise UserError(f"no synack is serving in namespace {netns!r} "
+                        f"({path} is missing or dead); start one with `synack serve --tun`",
+                        FAILURE) from None
     except PermissionError:
-        raise SystemExit(f"synack ss: no permission to open {path} (run as root)") from None
+        raise UserError(f"no permission to open {path}: run it as root, e.g. "
+                        f"`sudo {_command_line()}`", FAILURE) from None
     with s:
         s.sendall(request.encode() + b"\n")
         chunks = []
@@ -351,11 +404,20 @@ def add_ss_parser(subparsers) -> argparse.ArgumentParser:
 def setup_ss(p: argparse.ArgumentParser) -> None:
     p.add_argument("state", nargs="*", help="only these states (established, time-wait, listen, "
                                             "connected, synchronized, ...)")
-    p.add_argument("--netns", default="synack", help="the namespace synack serves in (default synack)")
-    p.add_argument("--watch", nargs="?", type=float, const=1.0, default=None, metavar="SECONDS",
+    p.add_argument("--netns", default="synack", type=netns_arg,
+                   help="the namespace synack serves in (default synack)")
+    p.add_argument("--watch", nargs="?", type=seconds_arg(positive=True), const=1.0, default=None,
+                   metavar="SECONDS",
                    help="redraw every SECONDS (default 1) until Ctrl-C")
     p.add_argument("--json", action="store_true", help="the rows as JSON")
     p.add_argument("--stats", action="store_true", help="the driver's and engine's counters instead")
+    # the habits of `ss -tan`: what synack can honour
+    g = p.add_argument_group("ss habits")
+    g.add_argument("-t", "--tcp", action="store_true", help="accepted: every socket is TCP")
+    g.add_argument("-a", "--all", action="store_true", help="accepted: every state is shown")
+    g.add_argument("-n", "--numeric", action="store_true", help="accepted: addresses are numeric")
+    g.add_argument("-o", "--options", action="store_true", help="accepted: timers are shown")
+    g.add_argument("-l", "--listening", action="store_true", help="listening sockets only")
 
 
 def _format_rows(data: dict) -> str:
@@ -373,7 +435,8 @@ def cmd_ss(args) -> int:
     if args.stats:
         print(json.dumps(query_control(args.netns, "stats"), indent=2))
         return 0
-    request = " ".join(["ss", *args.state])
+    states = list(args.state) + (["listen"] if args.listening else [])
+    request = " ".join(["ss", *states])
     if args.watch is None:
         data = query_control(args.netns, request)
         if args.json:
@@ -381,6 +444,8 @@ def cmd_ss(args) -> int:
         else:
             sys.stdout.write(_format_rows(data))
         return 0
+    if sys.stdout.isatty():
+        return _watch_live(args, request)
     try:
         while True:
             data = query_control(args.netns, request)
@@ -397,9 +462,41 @@ def cmd_ss(args) -> int:
                 height = 40
             if len(lines) > height:
                 lines = lines[:height - 1] + [f"... {len(lines) - height + 1} more"]
-            sys.stdout.write("\x1b[H\x1b[2J" + head + "\n\n" + "\n".join(lines) + "\n")
+            # a file or pipe gets plain snapshots, no screen codes (a terminal: _watch_live)
+            sys.stdout.write(head + "\n\n" + "\n".join(lines) + "\n")
             sys.stdout.flush()
             time.sleep(args.watch)
+    except KeyboardInterrupt:
+        return 0
+
+
+def _watch_live(args, request: str) -> int:
+    """`ss --watch` on a terminal: a rich Live view, redrawn in place."""
+    from rich.console import Console
+    from rich.live import Live
+    from rich.text import Text
+    console = Console()
+
+    def frame() -> Text:
+        data = query_control(args.netns, request)
+        counts: dict = {}
+        for r in data["rows"]:
+            counts[r["state"]] = counts.get(r["state"], 0) + 1
+        head = (f"synack on {data['ifname']} in {data['netns']} ({data['mode']})  "
+                f"{time.strftime('%H:%M:%S')}  "
+                + "  ".join(f"{k} {v}" for k, v in sorted(counts.items())))
+        lines = _format_rows(data).splitlines()
+        height = max(5, console.size.height - 3)
+        if len(lines) > height:
+            lines = lines[:height - 1] + [f"... {len(lines) - height + 1} more"]
+        text = Text(head, style="bold")
+        text.append("\n\n" + "\n".join(lines))
+        return text
+    try:
+        with Live(frame(), console=console, auto_refresh=False, screen=False) as live:
+            while True:
+                time.sleep(args.watch)
+                live.update(frame(), refresh=True)
     except KeyboardInterrupt:
         return 0
 
@@ -420,28 +517,75 @@ one you run yourself (in an existing namespace, --netns), --url an HTTP one."""
 
 
 def setup_connect(p: argparse.ArgumentParser) -> None:
-    from .services import parse_size
     p.add_argument("what", choices=("download", "upload", "echo"),
                    help="download: the kernel sends, synack reads; upload: synack sends; "
                         "echo: synack sends and reads the same octets back")
-    p.add_argument("--size", type=parse_size, default=100_000_000,
+    p.add_argument("--size", type=size_arg, default=100_000_000,
                    help="octets to move (default 100MB; 64k, 1GiB ... accepted)")
-    p.add_argument("--server", metavar="HOST:PORT",
-                   help="use this kernel-side server instead of starting one")
-    p.add_argument("--url", metavar="URL", help="download: GET this URL (HTTP/1.0) from a kernel server")
-    p.add_argument("--port", type=int, default=5001, help="port for the server started for you (default 5001)")
+    p.add_argument("--server", metavar="ADDR:PORT", type=server_arg,
+                   help="use this kernel-side server instead of starting one "
+                        "(192.0.2.1:5001, [2001:db8::1]:5001)")
+    p.add_argument("--url", metavar="URL", type=url_arg,
+                   help="download: GET this URL (HTTP/1.0) from a kernel server")
+    p.add_argument("--port", type=port_arg, default=5001,
+                   help="port for the server started for you (default 5001)")
     p.add_argument("--hash", action="store_true", help="compare SHA-256 on both sides")
     p.add_argument("-6", dest="ipv6", action="store_true", help="use IPv6")
     _tun_arguments(p)
 
 
+def server_arg(text: str) -> tuple[str, int]:
+    """ADDR:PORT, [V6ADDR]:PORT -> (address, port). An address, not a name:
+    synack has no resolver of its own."""
+    host, sep, port = text.rpartition(":")
+    host = host[1:-1] if host.startswith("[") and host.endswith("]") else host
+    try:
+        ipaddress.ip_address(host)
+        p = int(port)
+        ok = bool(sep) and 1 <= p <= 65535
+    except ValueError:
+        ok = False
+    if not ok:
+        raise argparse.ArgumentTypeError(f"wants an IP address and a port, such as 192.0.2.1:5001 "
+                                         f"or [2001:db8::1]:5001, not {text!r}")
+    return host, p
+
+
+def url_arg(text: str) -> str:
+    from urllib.parse import urlsplit
+    try:
+        u = urlsplit(text)
+        port = u.port
+        ipaddress.ip_address(u.hostname or "")
+    except ValueError:
+        u = None
+    if u is None or u.scheme != "http" or (port is not None and not 1 <= port <= 65535):
+        raise argparse.ArgumentTypeError(f"wants http://ADDR[:PORT]/PATH with an IP address "
+                                         f"(http://192.0.2.1:8080/, http://[2001:db8::1]/), "
+                                         f"not {text!r}")
+    return text
+
+
+def _endpoint(host: str, port: int) -> str:
+    """192.0.2.1:80, [2001:db8::1]:80"""
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
 def cmd_connect(args) -> int:
     from .kernelside import _block
+    if args.url and args.what != "download":
+        raise UserError("--url goes with `download` only", USAGE)
+    if args.url and args.server:
+        raise UserError("give --server or --url, not both", USAGE)
+    if args.no_ipv6 and (args.ipv6 or ":" in (args.server or ("",))[0]):
+        raise UserError("-6 or an IPv6 --server with --no-ipv6: choose one", USAGE)
     stack = _open_stack(args)
     try:
         return _connect(stack, args, _block())
     except KeyboardInterrupt:
         return 130
+    except (ConnectionError, TimeoutError) as e:
+        raise UserError(f"the connection failed: {e.strerror or e}", FAILURE) from None
     finally:
         stack.close()
 
@@ -476,13 +620,12 @@ def _connect(stack, args, block: bytes) -> int:
     import subprocess
     kernel = stack.kernel_v6 if args.ipv6 else stack.kernel_v4
     if kernel is None:
-        raise SystemExit("synack connect: no kernel address of that family")
+        raise UserError("no kernel address of that family (drop -6, or --no-ipv6)", USAGE)
     server = None
     if args.url:
         return _http_download(stack, args)
     if args.server:
-        host, _, port = args.server.rpartition(":")
-        target = (host.strip("[]"), int(port))
+        target = args.server
     else:
         bind = "::" if args.ipv6 else "0.0.0.0"
         ks = [sys.executable, "-m", "synack.tun.kernelside"]
@@ -492,13 +635,19 @@ def _connect(stack, args, block: bytes) -> int:
         server = stack.ns.popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         line = server.stdout.readline()
         if not line:
-            raise SystemExit(f"synack connect: the kernel-side server did not start: {server.stderr.read()}")
+            err = " ".join(server.stderr.read().split()[-20:])
+            raise UserError(f"the kernel-side server did not start: {err}", FAILURE)
         target = (kernel, args.port)
     fam = _std_socket.AF_INET6 if ":" in target[0] else _std_socket.AF_INET
     s = stack.socket(fam)
     s.settimeout(30)
     t0 = time.perf_counter()
-    s.connect(target)
+    try:
+        s.connect(target)
+    except OSError as e:
+        s.close()
+        raise UserError(f"cannot connect to {_endpoint(*target)}: {e.strerror or e}; is a "
+                        f"server listening there?", FAILURE) from None
     t_conn = time.perf_counter() - t0
     h = hashlib.sha256() if args.hash else None
     view = memoryview(block)
@@ -537,7 +686,7 @@ def _connect(stack, args, block: bytes) -> int:
     s.close()
     print(f"synack connect {args.what}: {n:,} octets in {dt:.3f} s = {n / dt / 1e6:,.1f} MB/s "
           f"({n * 8 / dt / 1e9:.2f} Gbit/s); connect took {t_conn * 1e3:.2f} ms; "
-          f"server {target[0]}:{target[1]} ({stack.mode} mode)")
+          f"server {_endpoint(*target)} ({stack.mode} mode)")
     status = 0
     if args.what == "upload" and server is not None:
         res = json.loads(server.stdout.readline() or "{}")
@@ -545,6 +694,10 @@ def _connect(stack, args, block: bytes) -> int:
         print(f"  kernel received {res.get('bytes', '?'):,} octets"
               + (f", sha256 {'matches' if ok else 'DIFFERS'}" if h is not None else ""))
         status = 0 if ok else 1
+    elif args.what in ("download", "upload") and h is not None and server is None:
+        # --server/--url: synack cannot know what the server sent; print the hash to compare
+        print(f"  sha256 of what synack {'received' if args.what == 'download' else 'sent'}: "
+              f"{h.hexdigest()}")
     elif args.what == "download" and h is not None and server is not None:
         from .services import pattern_sha256
         ok = h.hexdigest() == pattern_sha256(args.size) and n == args.size
@@ -570,11 +723,16 @@ def _http_download(stack, args) -> int:
     from urllib.parse import urlsplit
     u = urlsplit(args.url)
     if u.scheme != "http" or not u.hostname:
-        raise SystemExit("synack connect: --url takes http://HOST[:PORT]/PATH")
+        raise UserError("--url takes http://ADDR[:PORT]/PATH", USAGE)
     fam = _std_socket.AF_INET6 if ":" in u.hostname else _std_socket.AF_INET
     s = stack.socket(fam)
     s.settimeout(30)
-    s.connect((u.hostname, u.port or 80))
+    try:
+        s.connect((u.hostname, u.port or 80))
+    except OSError as e:
+        s.close()
+        raise UserError(f"cannot connect to {_endpoint(u.hostname, u.port or 80)}: "
+                        f"{e.strerror or e}; is a server listening there?", FAILURE) from None
     path = u.path or "/"
     if u.query:
         path += "?" + u.query
@@ -649,11 +807,16 @@ _register_with_cli()
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(prog="python -m synack.tun.commands")
+    from ..usage import ArgumentParser, report
+    p = ArgumentParser(prog="python -m synack.tun.commands")
     sub = p.add_subparsers(dest="command", metavar="COMMAND", required=True)
     register(sub)
-    args = p.parse_args(argv)
-    return int(args._run(args) or 0)
+    try:
+        args = p.parse_args(argv)
+        return int(args._run(args) or 0)
+    except UserError as e:
+        report(str(e))
+        return e.status
 
 
 if __name__ == "__main__":

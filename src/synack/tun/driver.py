@@ -215,7 +215,7 @@ class TunStack(RealtimeStack):
             self._fd = dev.fd
             self._hdr_len = hl = dev.vnet_hdr_len
             self._fast = dev.vnet
-            self._own = frozenset(addrs)
+            self._own = frozenset(self.host.addresses)   # with loopback (Stack adds it)
             self._pair_cache: dict = {}
             # one virtio header per family: NEEDS_CSUM from the TCP header on
             if hl:

@@ -114,7 +114,7 @@ def parse_size(text: str) -> int:
     while i and not t[i - 1].isdigit() and t[i - 1] != ".":
         i -= 1
     num, unit = t[:i], t[i:].strip()
-    if not num or unit not in _UNITS:
+    if not num or unit not in _UNITS or not num.replace(".", "", 1).isdigit():
         raise ValueError(f"not a size: {text!r} (examples: 1500, 64k, 100MB, 1GiB)")
     return int(float(num) * _UNITS[unit])
 
@@ -301,7 +301,7 @@ _FILE_CHUNK = 1 << 20
 
 
 class _HttpConn(_Out):
-    __slots__ = ("buf", "body_left", "hasher", "req", "keep")
+    __slots__ = ("buf", "body_left", "hasher", "req", "keep", "chunked")
 
     def __init__(self):
         super().__init__()
@@ -310,6 +310,10 @@ class _HttpConn(_Out):
         self.hasher = None
         self.req = None           # (method, target, version, headers) of the request being read
         self.keep = True
+        #: reading a chunked body (RFC 9112 §7.1): None, "size" (a chunk-size
+        #: line next), "data" (body_left octets of a chunk), "crlf" (after a
+        #: chunk's data) or "trailer" (after the last chunk)
+        self.chunked: str | None = None
 
 
 class Http(Service):
@@ -333,6 +337,14 @@ class Http(Service):
     # -- input
     def readable(self, conn, st, now):
         while True:
+            if st.chunked is not None and st.chunked != "data":
+                if conn.rcvq:
+                    data = conn.recv(len(conn.rcvq), now)
+                    self.bytes_in += len(data)
+                    st.buf += data
+                if not self._chunk_framing(conn, st, now):
+                    return
+                continue
             if st.body_left:
                 if st.buf:                       # body octets read along with the header
                     n = min(len(st.buf), st.body_left)
@@ -348,7 +360,10 @@ class Http(Service):
                 st.body_left -= n
                 st.count += n
                 if st.body_left == 0:
-                    self._finish_upload(conn, st, now)
+                    if st.chunked is not None:
+                        st.chunked = "crlf"
+                    else:
+                        self._finish_upload(conn, st, now)
                 continue
             if st.src is not None or st.pending or st.close_after:
                 return                     # a response is still going out: pipelined requests wait
@@ -402,14 +417,24 @@ class Http(Service):
                   (version == "HTTP/1.0" and "keep-alive" in conn_hdr)
         path = target.split("?", 1)[0]
         if method in ("POST", "PUT"):
-            if "chunked" in headers.get("transfer-encoding", "").lower():
-                self._simple(conn, st, now, 501, "chunked uploads are not supported\n", close=True)
+            codings = [c.strip().lower() for c in headers.get("transfer-encoding", "").split(",")
+                       if c.strip()]
+            chunked = bool(codings)
+            if codings and codings != ["chunked"]:
+                # RFC 9112 §6.1: a transfer coding the server does not know: 501
+                self._simple(conn, st, now, 501, "only the chunked transfer coding is known\n",
+                             close=True)
                 return
-            try:
-                length = int(headers.get("content-length", ""))
-            except ValueError:
-                self._simple(conn, st, now, 411, "Content-Length needed\n", close=True)
-                return
+            length = 0
+            if not chunked:
+                text = headers.get("content-length", "").strip()
+                if not text:
+                    self._simple(conn, st, now, 411, "Content-Length needed\n", close=True)
+                    return
+                if not text.isdigit():           # RFC 9110 §8.6: 1*DIGIT
+                    self._simple(conn, st, now, 400, "bad Content-Length\n", close=True)
+                    return
+                length = int(text)
             if headers.get("expect", "").lower() == "100-continue":
                 st.pending += b"HTTP/1.1 100 Continue\r\n\r\n"
                 _push(self, conn, st, now)
@@ -417,7 +442,9 @@ class Http(Service):
             st.body_left = length
             st.count = 0
             st.req = (method, path)
-            if length == 0:
+            if chunked:
+                st.chunked = "size"      # RFC 9112 §7.1: Transfer-Encoding beats Content-Length
+            elif length == 0:
                 self._finish_upload(conn, st, now)
             return
         if method not in ("GET", "HEAD"):
@@ -473,6 +500,44 @@ class Http(Service):
             f.close()
         self._respond(conn, st, now, 200, "application/octet-stream", size,
                       None if head_only else _file_chunks(f))
+
+    def _chunk_framing(self, conn, st, now) -> bool:
+        """One step of a chunked body's framing from st.buf (RFC 9112 §7.1):
+        True when it moved on, False when more input is needed."""
+        end = st.buf.find(b"\r\n")
+        if end < 0:
+            if len(st.buf) > _MAX_HEADER:
+                st.chunked = None
+                self._simple(conn, st, now, 400, "chunk line too long\n", close=True)
+            return False
+        line = bytes(st.buf[:end])
+        del st.buf[:end + 2]
+        if st.chunked == "crlf":
+            if line:
+                st.chunked = None
+                self._simple(conn, st, now, 400, "chunk data longer than its size\n", close=True)
+                return False
+            st.chunked = "size"
+        elif st.chunked == "size":
+            size = line.split(b";", 1)[0].strip()           # chunk extensions are ignored
+            try:
+                n = int(size, 16)
+            except ValueError:
+                n = -1
+            if n < 0 or not size or size.startswith((b"-", b"+", b"0x", b"0X")):
+                st.chunked = None
+                self._simple(conn, st, now, 400, "bad chunk size\n", close=True)
+                return False
+            if n == 0:
+                st.chunked = "trailer"
+            else:
+                st.body_left = n
+                st.chunked = "data"
+        elif st.chunked == "trailer":
+            if not line:                                    # the empty line ends the message
+                st.chunked = None
+                self._finish_upload(conn, st, now)
+        return True
 
     def _finish_upload(self, conn, st, now) -> None:
         method, path = st.req

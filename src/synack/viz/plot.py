@@ -12,8 +12,28 @@ from __future__ import annotations
 
 from .model import SEGMENT, build_ladder, rel
 
+#: file name endings matplotlib's Agg backend writes, and the format each asks for
+FORMATS = {".png": "png", ".svg": "svg", ".pdf": "pdf", ".jpg": "jpg", ".jpeg": "jpg",
+           ".eps": "eps", ".ps": "ps"}
+
+
+def plot_format(path) -> str:
+    """The format the file name asks for: `x.svg` is SVG, `x.png` PNG. A name
+    without one of FORMATS' endings is a usage error."""
+    import os
+    ext = os.path.splitext(str(path))[1].lower()
+    if ext not in FORMATS:
+        from ..usage import UserError
+        raise UserError(f"--plot {path}: the file name must end in one of "
+                        f"{', '.join(sorted(FORMATS))} (the format is chosen by it)")
+    return FORMATS[ext]
+
 
 def _direction(rows) -> tuple[str, str] | None:
+    """The direction that carries the most data; when neither carries a
+    full segment's worth (a handshake, keep-alive, a request and a short
+    answer), the one that sends the most segments: its probes and
+    retransmissions are the story."""
     by_dir: dict[tuple[str, str], list[int]] = {}
     for r in rows:
         if r.kind == SEGMENT:
@@ -22,6 +42,8 @@ def _direction(rows) -> tuple[str, str] | None:
             v[1] += 1
     if not by_dir:
         return None
+    if max(v[0] for v in by_dir.values()) < 1460:
+        return max(by_dir, key=lambda k: (by_dir[k][1], by_dir[k][0]))
     return max(by_dir, key=lambda k: (by_dir[k][0], by_dir[k][1]))
 
 
@@ -39,7 +61,7 @@ def plot_time_sequence(events, path, title: str | None = None, left=None, right=
     fig, ax = plt.subplots(figsize=(10, 6), dpi=110)
     if d is None:
         ax.text(0.5, 0.5, "no segments", ha="center", va="center", transform=ax.transAxes)
-        fig.savefig(path, format="png")
+        fig.savefig(path, format=plot_format(path))
         plt.close(fig)
         return None
     src, dst = d
@@ -69,7 +91,7 @@ def plot_time_sequence(events, path, title: str | None = None, left=None, right=
                 linewidth=1.3, label="ACK (cumulative, as received)")
         ax.step(ts, [g[2] for g in got] + [got[-1][2]], where="post", color="#f9a825",
                 linewidth=1.3, label="receive window (ack + win)")
-    sent_label = rtx_label = lost_label = False
+    sent_label = rtx_label = lost_label = probe_label = False
     for r in data:
         lo = y(r.seq)
         hi = lo + max(r.seg_len, 0)
@@ -97,6 +119,22 @@ def plot_time_sequence(events, path, title: str | None = None, left=None, right=
         if "window probe" in r.tags:
             ax.annotate("P", (r.t, hi), textcoords="offset points", xytext=(3, 2), fontsize=8,
                         color="#6a1b9a")
+        if "keep-alive" in r.tags:
+            ax.plot([r.t], [lo], marker="^", color="#6a1b9a", markersize=6, linestyle="none",
+                    **({"label": "keep-alive probe (seq = SND.NXT-1)"} if not probe_label else {}))
+            probe_label = True
+        elif not r.seg_len and not r.lost and ({"SYN", "FIN", "RST"} & set(r.flags)):
+            ax.plot([r.t], [lo], marker=".", color=color, markersize=5, linestyle="none")
+    # the window line can sit far above a small transfer: keep the data readable
+    tops = [y(r.seq) + max(r.seg_len, 0) for r in data] + [g[1] for g in got]
+    if tops:
+        top = max(tops)
+        win_top = max([g[2] for g in got], default=top)
+        if win_top > 4 * max(top, 1) + 1000:
+            ax.set_ylim(bottom=min(-1, -0.05 * top), top=top * 1.3 + 100)
+            ax.annotate(f"receive window above, up to {win_top:,}", xy=(0.99, 0.98),
+                        xycoords="axes fraction", ha="right", va="top", fontsize=8,
+                        color="#f9a825")
     ax.set_xlabel("time (s)")
     ax.set_ylabel(f"sequence number, relative (bytes)  [{src} → {dst}]")
     ax.set_title(title or "time-sequence graph")
@@ -105,6 +143,6 @@ def plot_time_sequence(events, path, title: str | None = None, left=None, right=
     if handles:
         ax.legend(loc="upper left", fontsize=8)
     fig.tight_layout()
-    fig.savefig(path, format="png")
+    fig.savefig(path, format=plot_format(path))
     plt.close(fig)
     return d

@@ -112,6 +112,7 @@ def render_svg(ladder: Ladder, title: str | None = None, subtitle: str | None = 
         out.append(f'<text x="{(X_LEFT + X_RIGHT) / 2}" y="{y + STEP * 0.35:.1f}" font-size="10" '
                    f'fill="#777" text-anchor="middle">{dt:g} s later</text>')
     last_state = ["", ""]
+    placed: list[tuple[float, float, float, float]] = []    # the arrow labels' boxes so far
     for i, r in enumerate(rows):
         y = Y.ys[i]
         tip = escape(" ".join(r.explain)) if r.explain else ""
@@ -127,7 +128,7 @@ def render_svg(ladder: Ladder, title: str | None = None, subtitle: str | None = 
                              f'{escape(st)}</text>')
             last_state[k] = st
         if r.kind == SEGMENT:
-            group.extend(_arrow(r, y, Y, i))
+            group.extend(_arrow(r, y, Y, i, placed))
         elif r.kind == STATE:
             pass                        # the new state, beside its lifeline, says it all
         else:
@@ -144,6 +145,9 @@ def render_svg(ladder: Ladder, title: str | None = None, subtitle: str | None = 
                 x = x + 16 if anchor == "start" else x - 16
             group.append(f'<text x="{x}" y="{y + 4}" font-size="11" fill="{color}" '
                          f'text-anchor="{anchor}" font-style="italic">{escape(text)}</text>')
+            w = len(text) * _CHAR_W * 1.05
+            x0 = x if anchor == "start" else x - w if anchor == "end" else x - w / 2
+            placed.append((x0, y - 8, x0 + w, y + 6))
         group.append("</g>")
         out.append("".join(group))
     out.append("</svg>")
@@ -173,7 +177,29 @@ def _clock(x: float, y: float, color: str) -> str:
             f'L{x + 3:.1f},{y + 1.5:.1f}" stroke="{color}" fill="none" stroke-width="1.2"/>')
 
 
-def _arrow(r: Row, y: float, Y: _Y, i: int) -> list[str]:
+#: where along its arrow a label may sit (from the sender), in order of preference
+_LABEL_SPOTS = (0.4, 0.6, 0.28, 0.72, 0.5, 0.18, 0.82)
+_CHAR_W = 5.9           # average width of a 10.5 px DejaVu Sans character
+
+
+def _label_box(text: str, mx: float, my: float, angle: float,
+               dy: float = -4) -> tuple[float, float, float, float]:
+    """The label's box (x0, y0, x1, y1): the text's baseline segment, rotated,
+    `dy` above (negative) or below the arrow, and the text's height."""
+    half = len(text) * _CHAR_W / 2
+    c, s = math.cos(math.radians(angle)), math.sin(math.radians(angle))
+    xs = (mx - half * c, mx + half * c)
+    ys = (my + dy - half * s, my + dy + half * s)
+    return min(xs), min(ys) - 10, max(xs), max(ys) + 2
+
+
+def _overlap(a, b) -> float:
+    w = min(a[2], b[2]) - max(a[0], b[0])
+    h = min(a[3], b[3]) - max(a[1], b[1])
+    return w * h if w > 0 and h > 0 else 0.0
+
+
+def _arrow(r: Row, y: float, Y: _Y, i: int, placed: list | None = None) -> list[str]:
     x0, x1 = (X_LEFT, X_RIGHT) if r.side == LEFT else (X_RIGHT, X_LEFT)
     color = _color(r)
     if r.deliver_t is not None:
@@ -190,9 +216,13 @@ def _arrow(r: Row, y: float, Y: _Y, i: int) -> list[str]:
         out.append(f'<path d="M{xm - 7:.1f},{ym - 7:.1f} L{xm + 7:.1f},{ym + 7:.1f} '
                    f'M{xm - 7:.1f},{ym + 7:.1f} L{xm + 7:.1f},{ym - 7:.1f}" stroke="#c62828" '
                    f'stroke-width="2.5"/>')
+        lost_text = "lost" + (f" ({r.reason})" if r.reason else "")
         out.append(f'<text x="{xm:.1f}" y="{ym + 19:.1f}" font-size="10" fill="#c62828" '
-                   f'text-anchor="middle">lost{" (" + escape(r.reason) + ")" if r.reason else ""}'
-                   f'</text>')
+                   f'text-anchor="middle">{escape(lost_text)}</text>')
+        if placed is not None:
+            half = len(lost_text) * _CHAR_W / 2
+            placed.append((xm - half, ym + 9, xm + half, ym + 21))
+            placed.append((xm - 8, ym - 8, xm + 8, ym + 8))          # the cross
         lx, ly, ex, ey = x0, y, xm, ym
     else:
         out.append(f'<line x1="{x0}" y1="{y}" x2="{x1}" y2="{y1:.1f}" stroke="{color}" '
@@ -201,11 +231,31 @@ def _arrow(r: Row, y: float, Y: _Y, i: int) -> list[str]:
     # the label along the arrow, reading left to right
     ax, ay, bx, by = (lx, ly, ex, ey) if ex > lx else (ex, ey, lx, ly)
     angle = math.degrees(math.atan2(by - ay, bx - ax))
-    # near the sender: arrows that converge on one arrival keep their labels apart
-    frac = 0.45 if r.lost else 0.4
-    mx, my = lx + (ex - lx) * frac, ly + (ey - ly) * frac
+    # near the sender first (arrows that converge on one arrival keep their labels
+    # apart), elsewhere along the arrow when that spot would cover a label drawn already
+    text = _label(r)
+    spots = (0.45,) + _LABEL_SPOTS[1:] if r.lost else _LABEL_SPOTS
+    best = None
+    for dy in (-4, 13):                     # above the arrow, else below it
+        for frac in spots:
+            if r.lost and frac > 0.8:
+                continue
+            cx, cy = lx + (ex - lx) * frac, ly + (ey - ly) * frac
+            box = _label_box(text, cx, cy, angle, dy)
+            cost = sum(_overlap(box, b) for b in (placed or ()))
+            # between the lifelines, off the state names beside them
+            cost += 50.0 * (max(0.0, X_LEFT + 6 - box[0]) + max(0.0, box[2] - (X_RIGHT - 6)))
+            if best is None or cost < best[0]:
+                best = (cost, cx, cy, box, dy)
+            if cost == 0:
+                break
+        if best[0] == 0:
+            break
+    _, mx, my, box, dy = best
+    if placed is not None:
+        placed.append(box)
     weight = ' font-weight="bold"' if "rexmit" in r.tags else ""
-    out.append(f'<text x="{mx:.1f}" y="{my - 4:.1f}" font-size="10.5" fill="{color}" '
+    out.append(f'<text x="{mx:.1f}" y="{my + dy:.1f}" font-size="10.5" fill="{color}" '
                f'text-anchor="middle"{weight} transform="rotate({angle:.2f} {mx:.1f} '
-               f'{my:.1f})">{escape(_label(r))}</text>')
+               f'{my:.1f})">{escape(text)}</text>')
     return out

@@ -7,7 +7,7 @@ segment's arrow stops short at a cross; tags in parentheses mark
 retransmissions, probes, duplicate ACKs and the like. Timer expiries, state
 changes that no segment accompanies, errors and the scenario's notes get
 rows of their own. Explanations follow their row, between the lifelines.
-Every line fits in 100 columns.
+Every line fits in the width asked for (100 columns by default, `--width`).
 """
 from __future__ import annotations
 
@@ -20,7 +20,8 @@ from .model import ARRIVAL, ERROR, LEFT, NOTE, SEGMENT, STATE, TIMER, Ladder, Ro
 WIDTH = 100
 TIME_W = 9
 STATE_W = 14
-ARROW_W = 56            # between the two lifelines
+ARROW_W = 56            # between the two lifelines, at WIDTH
+MIN_WIDTH = 80          # narrower, the arrows' labels no longer fit
 GAP_ROW = 1.0           # seconds of silence that earn a "time passes" row
 
 S_FLAGS = {"SYN": "bold green", "FIN": "bold magenta", "RST": "bold red", "PSH": "yellow",
@@ -84,7 +85,11 @@ def tags_text(r: Row) -> str:
 
 
 class TextRenderer:
-    def __init__(self, ladder: Ladder, explain: bool = True, header: list[str] | None = None):
+    def __init__(self, ladder: Ladder, explain: bool = True, header: list[str] | None = None,
+                 width: int = WIDTH):
+        #: the whole line; the arrows get what the time and state columns leave
+        self.width = max(MIN_WIDTH, width)
+        self.arrow_w = ARROW_W + (self.width - WIDTH)
         self.ladder = ladder
         self.explain = explain
         self.header = header or []
@@ -108,8 +113,8 @@ class TextRenderer:
         out.append(" " * (STATE_W - len(lt.plain)) + " ")
         out.append("│" if lifelines else " ", style=S_DIM)
         mid = middle.copy()
-        if len(mid.plain) < ARROW_W:
-            mid.append(" " * (ARROW_W - len(mid.plain)))
+        if len(mid.plain) < self.arrow_w:
+            mid.append(" " * (self.arrow_w - len(mid.plain)))
         out.append_text(mid)
         out.append("│" if lifelines else " ", style=S_DIM)
         out.append(" ")
@@ -124,15 +129,15 @@ class TextRenderer:
     def side_text(self, side: str | None, text: Text) -> Text:
         """Text in the arrow column, against the lifeline of `side`."""
         n = len(text.plain)
-        if n > ARROW_W - 2:
-            text = text[:ARROW_W - 2]
-            n = ARROW_W - 2
+        if n > self.arrow_w - 2:
+            text = text[:self.arrow_w - 2]
+            n = self.arrow_w - 2
         if side == LEFT:
             return Text(" ").append_text(text)
         if side is None:
-            pad = (ARROW_W - n) // 2
+            pad = (self.arrow_w - n) // 2
             return Text(" " * pad).append_text(text)
-        return Text(" " * (ARROW_W - n - 1)).append_text(text)
+        return Text(" " * (self.arrow_w - n - 1)).append_text(text)
 
     def arrow(self, r: Row) -> tuple[Text, list[Text]]:
         """The arrow for a segment row, and a continuation line (options, tags)."""
@@ -147,16 +152,24 @@ class TextRenderer:
             first = False
         if not r.flags:
             label.append("none")
-        rest = f" seq={r.shown_seq}"
+        fields = [f"seq={r.shown_seq}"]
         if "ACK" in r.flags:
-            rest += f" ack={r.shown_ack}"
-        rest += f" len={r.length} win={r.wnd}"
-        label.append(rest)
+            fields.append(f"ack={r.shown_ack}")
+        fields += [f"len={r.length}", f"win={r.wnd}"]
+        # what fits on the arrow (long absolute numbers, a narrow --width): the
+        # fields that do not go to the continuation line, so the lifelines stay put
+        room = self.arrow_w - (15 if r.lost else 6)
+        spill: list[str] = []
+        for i, f in enumerate(fields):
+            if spill or len(label.plain) + 1 + len(f) > room and i > 0:
+                spill.append(f)
+            else:
+                label.append(" " + f)
         opts = options_text(r.options) if "SYN" in r.flags else options_text(
             {k: v for k, v in r.options.items() if k == "sack"})
         tags = tags_text(r)
-        room = ARROW_W - 6
-        cont = []
+        room = self.arrow_w - 6
+        cont = [(" ".join(spill), S_DIM)] if spill else []
         for piece, style in ((opts, S_DIM), (tags, S_TAG)):
             if not piece:
                 continue
@@ -169,7 +182,7 @@ class TextRenderer:
         to_right = r.side == LEFT
         line_style = "red" if r.lost else S_DIM
         if r.lost:
-            reach = ARROW_W - 10
+            reach = self.arrow_w - 10
             fill = max(1, reach - n - 4)
             dashes = Text("╌" * fill, style=line_style)
             if to_right:
@@ -184,10 +197,10 @@ class TextRenderer:
                 body.append(" ")
                 body.append_text(label)
                 body.append(" ╌", style=line_style)
-                pad = ARROW_W - len(body.plain)
+                pad = self.arrow_w - len(body.plain)
                 body = Text(" " * max(0, pad)).append_text(body)
         else:
-            fill = max(1, ARROW_W - n - 4)
+            fill = max(1, self.arrow_w - n - 4)
             if to_right:
                 body = Text("─ ", style=line_style).append_text(label).append(" ")
                 body.append("─" * fill + "▶", style=line_style)
@@ -199,7 +212,7 @@ class TextRenderer:
             words = " ".join(piece for piece, _ in cont)
             nb = "\u00a0"                           # keep "TS val 1 ecr 2" together
             items = [x.replace(" ", nb) for x in words.replace(", ", ",\x00").split("\x00")]
-            wrapped = textwrap.wrap(" ".join(items), ARROW_W - 4, break_on_hyphens=False)
+            wrapped = textwrap.wrap(" ".join(items), self.arrow_w - 4, break_on_hyphens=False)
             for ln in (w.replace(nb, " ") for w in wrapped):
                 ct = Text(ln, style=S_DIM)
                 for piece, style in cont:              # keep the tags' colour
@@ -221,10 +234,10 @@ class TextRenderer:
         if "ACK" in r.flags:
             extra.insert(0, f" ack={r.shown_ack}")
         for piece in extra:
-            if len(label.plain) + len(piece) <= ARROW_W - 6:
+            if len(label.plain) + len(piece) <= self.arrow_w - 6:
                 label.append(piece)
         n = len(label.plain)
-        fill = max(1, ARROW_W - n - 4)
+        fill = max(1, self.arrow_w - n - 4)
         style = "yellow"
         if r.side == LEFT:
             return Text("┄ ", style=style).append_text(label).append(" ").append(
@@ -236,7 +249,7 @@ class TextRenderer:
         indent = TIME_W + 1 + STATE_W + 1
         for para in r.explain:
             para = para[:1].upper() + para[1:]
-            for i, ln in enumerate(textwrap.wrap(para, WIDTH - indent - 3, break_on_hyphens=False)):
+            for i, ln in enumerate(textwrap.wrap(para, self.width - indent - 3, break_on_hyphens=False)):
                 t = Text(" " * indent)
                 t.append("│", style=S_DIM)
                 t.append((" " if i else " ") + ln, style=S_EXPLAIN)
@@ -277,7 +290,7 @@ class TextRenderer:
                                                        style="bold red")
             out.append(self.line(t, left, self.side_text(r.side, text), right))
         elif r.kind == NOTE:
-            for i, ln in enumerate(textwrap.wrap(r.text, ARROW_W - 4, break_on_hyphens=False)):
+            for i, ln in enumerate(textwrap.wrap(r.text, self.arrow_w - 4, break_on_hyphens=False)):
                 text = Text(("✎ " if i == 0 else "  ") + ln, style=S_NOTE)
                 out.append(self.line(t if i == 0 else "", left if i == 0 else "",
                                      self.side_text(r.side, text), right if i == 0 else ""))
@@ -291,19 +304,19 @@ class TextRenderer:
         head = Text()
         head.append(f"{'t (s)':>{TIME_W}} ", style="bold")
         head.append(f"{lad.left_name:<{STATE_W}}", style="bold")
-        head.append("  " + " " * ARROW_W + "  ")
+        head.append("  " + " " * self.arrow_w + "  ")
         head.append(lad.right_name, style="bold")
         lines.append(head)
         eps = Text(" " * (TIME_W + 1))
         eps.append(f"{lad.left_label[:STATE_W + 20]:<{STATE_W + 2}}", style=S_DIM)
-        pad = TIME_W + 1 + STATE_W + 2 + ARROW_W + 3 - len(eps.plain)
+        pad = TIME_W + 1 + STATE_W + 2 + self.arrow_w + 3 - len(eps.plain)
         right = lad.right_label
         if pad < 1:
             pad = 1
         eps.append(" " * pad)
         eps.append(right, style=S_DIM)
-        if len(eps.plain) > WIDTH:
-            eps = eps[:WIDTH]
+        if len(eps.plain) > self.width:
+            eps = eps[:self.width]
         lines.append(eps)
         prev_t = None
         for r in lad.rows:
@@ -313,13 +326,16 @@ class TextRenderer:
             prev_t = r.t
             lines.extend(self.row_lines(r))
         for ln in lines:
-            if len(ln.plain) > WIDTH:
-                ln.truncate(WIDTH)
+            if len(ln.plain) > self.width:
+                ln.truncate(self.width)
         return lines
 
 
-def render_text(ladder: Ladder, explain: bool = True, header: list | None = None) -> list[Text]:
-    return TextRenderer(ladder, explain, header).render()
+def render_text(ladder: Ladder, explain: bool = True, header: list | None = None,
+                width: int = WIDTH) -> list[Text]:
+    """The ladder as rich Text lines, none longer than `width` columns
+    (default 100; at least MIN_WIDTH)."""
+    return TextRenderer(ladder, explain, header, width).render()
 
 
 def to_plain(lines: list[Text]) -> str:

@@ -1,0 +1,477 @@
+"""The socket call sequences of tests/test_socket_differential.py.
+
+Each case is a function `case(sock, host)` taking a socket module (CPython's
+`socket`, or `synack.api.socket`) and the address of the test servers, and
+returning what happened: a value, or the exception's type and errno. The same
+functions run against the kernel (a subprocess inside the test's namespace)
+and against synack (over a TUN into that namespace).
+
+    python tests/sockdiff.py serve HOST      the servers, in the namespace
+    python tests/sockdiff.py run HOST        every case on the kernel: JSON
+"""
+from __future__ import annotations
+
+import json
+import sys
+import threading
+import time
+
+ECHO, RESET, CLOSE, SILENT, CLOSED_PORT = 7001, 7002, 7003, 7004, 7009
+
+
+def outcome(fn, *args):
+    try:
+        v = fn(*args)
+    except BaseException as e:            # noqa: BLE001 - the type is the result
+        return ["raise", type(e).__name__, getattr(e, "errno", None)]
+    if isinstance(v, bytes):
+        return ["bytes", v.decode("latin-1")]
+    if isinstance(v, tuple):
+        return ["tuple", [str(x) for x in v]]
+    return ["value", v if isinstance(v, (int, float, str, bool, type(None))) else repr(v)]
+
+
+# ----------------------------------------------------------------- the cases
+def _conn(sock, host, port, timeout=5.0):
+    s = sock.socket(sock.AF_INET, sock.SOCK_STREAM)
+    s.settimeout(timeout)
+    s.connect((host, port))
+    return s
+
+
+def c_refused(sock, host):
+    s = sock.socket(sock.AF_INET, sock.SOCK_STREAM)
+    s.settimeout(5)
+    try:
+        return outcome(s.connect, (host, CLOSED_PORT))
+    finally:
+        s.close()
+
+
+def c_connect_ex_refused(sock, host):
+    s = sock.socket(sock.AF_INET, sock.SOCK_STREAM)
+    s.settimeout(5)
+    try:
+        return outcome(s.connect_ex, (host, CLOSED_PORT))
+    finally:
+        s.close()
+
+
+def c_second_connect(sock, host):
+    s = _conn(sock, host, ECHO)
+    try:
+        return outcome(s.connect, (host, ECHO))
+    finally:
+        s.close()
+
+
+def c_second_connect_blocking(sock, host):
+    s = _conn(sock, host, ECHO)
+    s.settimeout(None)
+    try:
+        return outcome(s.connect, (host, ECHO))
+    finally:
+        s.close()
+
+
+def c_accept_not_listening(sock, host):
+    s = sock.socket(sock.AF_INET, sock.SOCK_STREAM)
+    s.settimeout(1)
+    try:
+        return outcome(s.accept)
+    finally:
+        s.close()
+
+
+def c_recv_unconnected(sock, host):
+    s = sock.socket(sock.AF_INET, sock.SOCK_STREAM)
+    try:
+        return outcome(s.recv, 10)
+    finally:
+        s.close()
+
+
+def c_send_unconnected(sock, host):
+    s = sock.socket(sock.AF_INET, sock.SOCK_STREAM)
+    try:
+        return outcome(s.send, b"x")
+    finally:
+        s.close()
+
+
+def c_getpeername_unconnected(sock, host):
+    s = sock.socket(sock.AF_INET, sock.SOCK_STREAM)
+    try:
+        return outcome(s.getpeername)
+    finally:
+        s.close()
+
+
+def c_getsockname_fresh(sock, host):
+    s = sock.socket(sock.AF_INET, sock.SOCK_STREAM)
+    try:
+        return outcome(s.getsockname)
+    finally:
+        s.close()
+
+
+def c_shutdown_unconnected(sock, host):
+    s = sock.socket(sock.AF_INET, sock.SOCK_STREAM)
+    try:
+        return outcome(s.shutdown, sock.SHUT_RDWR)
+    finally:
+        s.close()
+
+
+def c_bind_in_use(sock, host):
+    a = sock.socket(sock.AF_INET, sock.SOCK_STREAM)
+    b = sock.socket(sock.AF_INET, sock.SOCK_STREAM)
+    try:
+        a.bind(("", 7100))
+        a.listen()
+        return outcome(b.bind, ("", 7100))
+    finally:
+        a.close()
+        b.close()
+
+
+def c_bind_in_use_reuseaddr(sock, host):
+    a = sock.socket(sock.AF_INET, sock.SOCK_STREAM)
+    b = sock.socket(sock.AF_INET, sock.SOCK_STREAM)
+    try:
+        a.setsockopt(sock.SOL_SOCKET, sock.SO_REUSEADDR, 1)
+        b.setsockopt(sock.SOL_SOCKET, sock.SO_REUSEADDR, 1)
+        a.bind(("", 7101))
+        a.listen()
+        return outcome(b.bind, ("", 7101))       # a listener holds the port even so
+    finally:
+        a.close()
+        b.close()
+
+
+def c_bind_foreign_address(sock, host):
+    s = sock.socket(sock.AF_INET, sock.SOCK_STREAM)
+    try:
+        return outcome(s.bind, ("198.51.100.7", 0))
+    finally:
+        s.close()
+
+
+def c_bind_twice(sock, host):
+    s = sock.socket(sock.AF_INET, sock.SOCK_STREAM)
+    try:
+        s.bind(("", 0))
+        return outcome(s.bind, ("", 0))
+    finally:
+        s.close()
+
+
+def c_listen_picks_a_port(sock, host):
+    s = sock.socket(sock.AF_INET, sock.SOCK_STREAM)
+    try:
+        s.listen()
+        return ["value", s.getsockname()[1] != 0]
+    finally:
+        s.close()
+
+
+def c_reuseaddr_default_and_set(sock, host):
+    s = sock.socket(sock.AF_INET, sock.SOCK_STREAM)
+    try:
+        before = s.getsockopt(sock.SOL_SOCKET, sock.SO_REUSEADDR)
+        s.setsockopt(sock.SOL_SOCKET, sock.SO_REUSEADDR, 1)
+        return ["value", [before, bool(s.getsockopt(sock.SOL_SOCKET, sock.SO_REUSEADDR))]]
+    finally:
+        s.close()
+
+
+def c_nodelay_default(sock, host):
+    s = sock.socket(sock.AF_INET, sock.SOCK_STREAM)
+    try:
+        return outcome(s.getsockopt, sock.IPPROTO_TCP, sock.TCP_NODELAY)
+    finally:
+        s.close()
+
+
+def c_so_type(sock, host):
+    s = sock.socket(sock.AF_INET, sock.SOCK_STREAM)
+    try:
+        return outcome(s.getsockopt, sock.SOL_SOCKET, sock.SO_TYPE)
+    finally:
+        s.close()
+
+
+def c_nonblocking_recv_idle(sock, host):
+    s = _conn(sock, host, ECHO)
+    s.setblocking(False)
+    try:
+        return outcome(s.recv, 10)
+    finally:
+        s.close()
+
+
+def c_nonblocking_connect(sock, host):
+    s = sock.socket(sock.AF_INET, sock.SOCK_STREAM)
+    s.setblocking(False)
+    try:
+        return outcome(s.connect, (host, ECHO))
+    finally:
+        s.close()
+
+
+def c_nonblocking_connect_refused_so_error(sock, host):
+    s = sock.socket(sock.AF_INET, sock.SOCK_STREAM)
+    s.setblocking(False)
+    try:
+        s.connect_ex((host, CLOSED_PORT))
+        time.sleep(0.3)
+        return outcome(s.getsockopt, sock.SOL_SOCKET, sock.SO_ERROR)
+    finally:
+        s.close()
+
+
+def c_timeout_recv(sock, host):
+    s = _conn(sock, host, ECHO, timeout=0.3)
+    try:
+        return outcome(s.recv, 10)
+    finally:
+        s.close()
+
+
+def c_gettimeout(sock, host):
+    s = sock.socket(sock.AF_INET, sock.SOCK_STREAM)
+    try:
+        s.settimeout(3)
+        a = s.gettimeout()
+        s.setblocking(False)
+        b = s.gettimeout()
+        s.setblocking(True)
+        return ["value", [a, b, s.gettimeout()]]
+    finally:
+        s.close()
+
+
+def c_negative_timeout(sock, host):
+    s = sock.socket(sock.AF_INET, sock.SOCK_STREAM)
+    try:
+        return outcome(s.settimeout, -1)
+    finally:
+        s.close()
+
+
+def c_echo(sock, host):
+    s = _conn(sock, host, ECHO)
+    try:
+        s.sendall(b"hello")
+        return outcome(s.recv, 100)
+    finally:
+        s.close()
+
+
+def c_sendall_large(sock, host):
+    s = _conn(sock, host, ECHO, timeout=20)
+    data = bytes(range(256)) * 4096                   # 1 MiB
+    got = bytearray()
+
+    def reader():
+        while len(got) < len(data):
+            d = s.recv(65536)
+            if not d:
+                return
+            got.extend(d)
+    th = threading.Thread(target=reader)
+    th.start()
+    try:
+        r = outcome(s.sendall, data)
+        th.join(20)
+        return [r, len(got), bytes(got) == data]
+    finally:
+        s.close()
+
+
+def c_makefile_readline(sock, host):
+    s = _conn(sock, host, ECHO)
+    try:
+        f = s.makefile("rwb")
+        f.write(b"one line\nand more")
+        f.flush()
+        line = f.readline()
+        f.close()
+        return ["bytes", line.decode()]
+    finally:
+        s.close()
+
+
+def c_recv_after_shut_rd(sock, host):
+    s = _conn(sock, host, ECHO)
+    try:
+        s.shutdown(sock.SHUT_RD)
+        return outcome(s.recv, 10)
+    finally:
+        s.close()
+
+
+def c_send_after_shut_wr(sock, host):
+    s = _conn(sock, host, ECHO)
+    try:
+        s.shutdown(sock.SHUT_WR)
+        return outcome(s.send, b"x")
+    finally:
+        s.close()
+
+
+def c_recv_after_peer_close(sock, host):
+    s = _conn(sock, host, CLOSE)
+    try:
+        return outcome(s.recv, 10)
+    finally:
+        s.close()
+
+
+def c_recv_after_peer_reset(sock, host):
+    s = _conn(sock, host, RESET)
+    try:
+        time.sleep(0.6)
+        return outcome(s.recv, 10)
+    finally:
+        s.close()
+
+
+def c_send_after_peer_reset(sock, host):
+    s = _conn(sock, host, RESET)
+    try:
+        time.sleep(0.6)
+        return outcome(s.send, b"x")
+    finally:
+        s.close()
+
+
+def c_send_twice_after_peer_close(sock, host):
+    s = _conn(sock, host, CLOSE)
+    try:
+        time.sleep(0.3)
+        s.send(b"x")              # the peer answers this with a RST
+        time.sleep(0.3)
+        return outcome(s.send, b"y")
+    finally:
+        s.close()
+
+
+def c_getpeername_after_close(sock, host):
+    s = _conn(sock, host, ECHO)
+    s.close()
+    return outcome(s.getpeername)
+
+
+def c_fileno_after_close(sock, host):
+    s = _conn(sock, host, ECHO)
+    s.close()
+    return outcome(s.fileno)
+
+
+def c_close_twice(sock, host):
+    s = _conn(sock, host, ECHO)
+    s.close()
+    return outcome(s.close)
+
+
+def c_send_after_close(sock, host):
+    s = _conn(sock, host, ECHO)
+    s.close()
+    return outcome(s.send, b"x")
+
+
+def c_linger_zero_close(sock, host):
+    import struct
+    s = _conn(sock, host, SILENT)
+    s.setsockopt(sock.SOL_SOCKET, sock.SO_LINGER, struct.pack("ii", 1, 0))
+    return outcome(s.close)
+
+
+def c_getpeername_connected(sock, host):
+    s = _conn(sock, host, ECHO)
+    try:
+        return outcome(s.getpeername)
+    finally:
+        s.close()
+
+
+def c_create_connection_refused(sock, host):
+    return outcome(sock.create_connection, (host, CLOSED_PORT), 5)
+
+
+def c_connect_port_zero(sock, host):
+    s = sock.socket(sock.AF_INET, sock.SOCK_STREAM)
+    s.settimeout(2)
+    try:
+        return outcome(s.connect, (host, 0))
+    finally:
+        s.close()
+
+
+CASES = {name[2:]: fn for name, fn in sorted(globals().items()) if name.startswith("c_")}
+
+
+# ----------------------------------------------------------------- servers
+def serve(host: str) -> None:
+    import socket
+    import struct
+
+    def listener(port):
+        s = socket.socket()
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        s.bind((host, port))
+        s.listen(64)
+        return s
+
+    def echo_conn(c):
+        with c:
+            while True:
+                try:
+                    d = c.recv(65536)
+                except OSError:
+                    return
+                if not d:
+                    return
+                c.sendall(d)
+
+    def loop(port, handle):
+        s = listener(port)
+        while True:
+            c, _ = s.accept()
+            threading.Thread(target=handle, args=(c,), daemon=True).start()
+
+    def reset(c):
+        time.sleep(0.2)                      # after the client's connect() has returned
+        c.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        c.close()
+
+    def silent(c):
+        time.sleep(30)
+        c.close()
+
+    for port, h in ((ECHO, echo_conn), (RESET, reset), (CLOSE, lambda c: c.close()),
+                    (SILENT, silent)):
+        threading.Thread(target=loop, args=(port, h), daemon=True).start()
+    print("ready", flush=True)
+    sys.stdin.read()                          # until the test closes our stdin
+
+
+def run_all(sock, host) -> dict:
+    return {name: outcome(fn, sock, host) if False else _safe(fn, sock, host)
+            for name, fn in CASES.items()}
+
+
+def _safe(fn, sock, host):
+    try:
+        return fn(sock, host)
+    except BaseException as e:               # noqa: BLE001 - set-up failed: that is a result too
+        return ["setup-failed", type(e).__name__, getattr(e, "errno", None)]
+
+
+if __name__ == "__main__":
+    if sys.argv[1] == "serve":
+        serve(sys.argv[2])
+    else:
+        import socket
+        print(json.dumps(run_all(socket, sys.argv[2])))
