@@ -109,7 +109,9 @@ def test_realtime_stack_records_a_lifecycle(tmp_path):
 
 def test_pcap_option_unwritable_is_one_line(tmp_path):
     from synack.tun.commands import _open_stack
+    from synack.tun.device import KERNEL_V4, LOCAL_V4
     args = argparse.Namespace(no_ipv6=True, mode="plain", profile="linux",
+                              kernel_v4=KERNEL_V4, local_v4=LOCAL_V4,
                               pcap=str(tmp_path / "no" / "such" / "dir" / "x.pcap"))
     with pytest.raises(SystemExit) as e:
         _open_stack(args)

@@ -1615,7 +1615,10 @@ class Connection:
         receiver that has reopened its window and taken the octet is acceptable.
         Until then the persist timer (not the retransmission timer, which would
         count towards R2) resends it."""
-        self.host._timer_fired(self, "persist", now)
+        # The same slot times sender SWS avoidance's override (RFC 1122
+        # §4.2.3.4) while the window is open but too small: named apart, so
+        # that a trace does not call that send a window probe.
+        self.host._timer_fired(self, "persist" if self.snd_wnd == 0 else "SWS override", now)
         if self.t_rexmt is not None:
             return
         if self.snd_wnd != 0:

@@ -396,6 +396,13 @@ class Explainer:
         if name == "persist":
             return self.once("persist", f"{Who}'s persist timer fires: {other}'s window is "
                                         f"still 0.")
+        if name == "SWS override":
+            return self.once("sws-override",
+                             f"{Other}'s window is open but smaller than a full segment and "
+                             f"than half the largest window it offered, and nothing is in "
+                             f"flight: sender silly-window avoidance held the data back "
+                             f"(RFC 1122 §4.2.3.4). Its override timeout has expired, so "
+                             f"{who} sends what the small window takes.")
         if name == "FIN_WAIT_2":
             return self.once("fin2-timer",
                              f"{Other} never sent its FIN. {Who}'s application has closed, so "
