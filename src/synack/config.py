@@ -78,7 +78,20 @@ class Config:
     keepalive_probes: int = 9
     # --- robustness -------------------------------------------------------------
     rfc5961: bool = True            #: challenge ACKs for in-window RST/SYN (RFC 5961 §3, §4)
-    challenge_ack_limit: int = 1000  #: per host per second (RFC 5961 §7)
+    #: Per connection: at most one reply to an invalid segment every this many
+    #: seconds -- challenge ACKs (RFC 5961 §3.2, §4.2), the ACKs for ACK
+    #: failures (§5.2) and for out-of-window segments that carry no data
+    #: (RFC 9293 §3.10.7.4 first step), and for PAWS drops. Linux's
+    #: tcp_invalid_ratelimit (500 ms). 0 = no limit. A limit per connection,
+    #: not per host: a host-wide budget is the side channel of CVE-2016-5696
+    #: (see Connection._oow_ack_allowed and RFC 5961 §7 there).
+    invalid_ratelimit: float = 0.5
+    #: Host-wide challenge ACKs per second on top of `invalid_ratelimit`
+    #: (RFC 5961 §7's global limit); None = off, the default, as in Linux
+    #: since 2022 (tcp_challenge_ack_limit = INT_MAX). When on, each second's
+    #: budget is drawn at random from [limit/2, 3*limit/2) so that an
+    #: attacker cannot count it out.
+    challenge_ack_limit: int | None = None
     rst_in_time_wait: bool = True   #: True: RST ends TIME_WAIT (RFC 9293); False: ignore it (RFC 1337)
     abort_on_unread_close: bool = True  #: close() with unread data sends RST (as Linux does)
     # --- listeners ----------------------------------------------------------------

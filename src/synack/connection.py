@@ -125,6 +125,8 @@ class Connection:
         # timers: absolute deadlines or None, and the earliest of them
         "t_rexmt", "t_delack", "t_persist", "t_keep", "t_fin2", "t_pto", "persist_backoff",
         "keep_probes", "deadline", "transitions", "__weakref__",
+        # when the last reply to an invalid segment went out (invalid_ratelimit)
+        "last_oow_ack",
     )
 
     def __init__(self, host: Host, cfg: Config, local_ip: str, local_port: int,
@@ -217,6 +219,7 @@ class Connection:
         self.t_pto: float | None = None
         self.persist_backoff = 0
         self.keep_probes = 0
+        self.last_oow_ack = -NEVER           # no reply to an invalid segment yet
         self.deadline = NEVER               # the earliest armed timer (NEVER: none)
         self.transitions: list | None = None
 
@@ -527,7 +530,8 @@ class Connection:
             if ((self.ts_recent - ts[0]) & MASK) and ((ts[0] - self.ts_recent) & 0x80000000):
                 if now - self.ts_recent_time <= _PAWS_IDLE:
                     self.host.count("drop_paws")
-                    Connection._send_ack(self, now)
+                    if (payload and not flags & SYN) or Connection._oow_ack_allowed(self, now):
+                        Connection._send_ack(self, now)
                     return
                 self.ts_recent_time = now     # §5.5: an idle connection takes it anyway
 
@@ -580,7 +584,11 @@ class Connection:
                 if plen and self.sack_ok and ((seq + plen - rcv_nxt - 1) & MASK) >= HALF:
                     # data wholly below RCV.NXT: a duplicate, reported as D-SACK (RFC 2883 §4)
                     self.dsack = (seq, (seq + plen) & MASK)
-                Connection._send_ack(self, now)
+                # Segments that occupy sequence space (data or FIN, no SYN) are
+                # always answered: the peer is retransmitting because our ACK
+                # was lost. Others are under the per-connection limit.
+                if (slen and not flags & SYN) or Connection._oow_ack_allowed(self, now):
+                    Connection._send_ack(self, now)
                 return
         else:
             # Trim to the idealised segment starting at RCV.NXT inside the window.
@@ -674,11 +682,13 @@ class Connection:
             # RFC 5961 §5: (SND.UNA - MAX.SND.WND) =< SEG.ACK =< SND.NXT
             if _lt(self.snd_nxt, a):
                 self.host.count("drop_ack_too_new")
-                Connection._send_ack(self, now)
+                if Connection._oow_ack_allowed(self, now):
+                    Connection._send_ack(self, now)
                 return
             if self.cfg.rfc5961 and _lt(a, (self.snd_una - self.max_snd_wnd) & MASK):
                 self.host.count("drop_ack_too_old")
-                Connection._send_ack(self, now)
+                if Connection._oow_ack_allowed(self, now):
+                    Connection._send_ack(self, now)       # RFC 5961 §5.2: a challenge ACK
                 return
             if ts is not None:
                 Connection._update_ts_recent(self, ts, seq, now)
@@ -1725,12 +1735,49 @@ class Connection:
         Connection._emit(self, ACK, self.snd_nxt, self.rcv_nxt, now)
 
     def _challenge_ack(self, now: float) -> None:
-        """RFC 5961 §3.2/§4.2 challenge ACK, rate-limited host-wide (§7)."""
-        if self.host.challenge_ack_allowed(now, self.cfg.challenge_ack_limit):
+        """RFC 5961 §3.2/§4.2 challenge ACK, rate-limited per connection, and
+        host-wide only if `challenge_ack_limit` is set (§7; see _oow_ack_allowed)."""
+        if not Connection._oow_ack_allowed(self, now):
+            self.host.count("challenge_acks_suppressed")
+            return
+        limit = self.cfg.challenge_ack_limit
+        if limit is None or self.host.challenge_ack_allowed(now, limit):
             self.host.count("challenge_acks")
             Connection._send_ack(self, now)
         else:
             self.host.count("challenge_acks_suppressed")
+
+    def _oow_ack_allowed(self, now: float) -> bool:
+        """May this connection answer an invalid segment now? At most one such
+        reply (challenge ACK, ACK of a §5.2 ACK failure, ACK of an
+        out-of-window or PAWS-failed segment without data) every
+        `cfg.invalid_ratelimit` seconds; the others are counted and dropped
+        silently (Linux: tcp_invalid_ratelimit, 500 ms).
+
+        Why per connection, and not the system-wide count of RFC 5961 §7's
+        example ("in any 5 second window, no more than 10 challenge ACKs"):
+        §7 asks for a throttle (SHOULD), tunable in time and number (SHOULD),
+        as a fail-safe against floods of challenge ACKs, and leaves its scope
+        to the implementation. A count shared by the whole host is state an
+        off-path attacker can read: it spends the budget on its own
+        connection and counts what is left after its spoofed probes for a
+        victim's connection (CVE-2016-5696; Cao et al., USENIX Security
+        2016), which tells it whether a probe fell in the victim's window.
+        A limit per connection is spent only by segments carrying that
+        connection's 4-tuple, so what the attacker sees on its own
+        connection does not depend on anyone else's. It still bounds the
+        replies (one per 500 ms per connection: no reflection amplifier),
+        which is what §7 is for, and both its time and (with
+        `challenge_ack_limit`) a host-wide number stay tunable. The
+        host-wide limit, when turned on, is randomised per second
+        (Host.challenge_ack_allowed) so that it cannot be counted out."""
+        gap = self.cfg.invalid_ratelimit
+        last = self.last_oow_ack
+        if gap > 0.0 and 0.0 <= now - last < gap:
+            self.host.count("invalid_acks_suppressed")
+            return False
+        self.last_oow_ack = now
+        return True
 
     def _emit(self, flags: int, seq: int, ack: int, now: float, payload: bytes = b"") -> None:
         """Build one segment with the window and options due, and queue it."""

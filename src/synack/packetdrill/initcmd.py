@@ -63,6 +63,9 @@ SYSCTLS = {
     "net.ipv4.tcp_rmem": _rmem,
     "net.ipv4.tcp_wmem": _wmem,
     "net.ipv4.tcp_congestion_control": ("congestion_control", str),
+    "net.ipv4.tcp_invalid_ratelimit": ("invalid_ratelimit", lambda v: int(v) / 1000.0),   # ms
+    "net.ipv4.tcp_challenge_ack_limit": ("challenge_ack_limit",
+                                         lambda v: None if int(v) >= 0x7FFFFFFF else int(v)),
 }
 
 
