@@ -956,6 +956,7 @@ class Connection:
             if wnd and self.t_persist is not None:
                 self.t_persist = None          # the window opened: stop probing
                 self.persist_backoff = 0
+                self.retries = 0               # the probes were answered
                 if self.snd_nxt != self.snd_una and self.t_rexmt is None:
                     # The probe octet was not taken: resend from SND.UNA now
                     # rather than leave a hole until the RTO; it is data in
@@ -1252,6 +1253,9 @@ class Connection:
         if self.t_persist is not None and now >= self.t_persist:
             self.t_persist = None
             Connection._on_persist(self, now)
+            if self.state is CLOSED:
+                Connection._update_deadline(self)
+                return
         if self.t_keep is not None and now >= self.t_keep:
             self.t_keep = None
             Connection._on_keepalive(self, now)
@@ -1344,15 +1348,37 @@ class Connection:
 
     def _on_persist(self, now: float) -> None:
         """Zero-window probe (RFC 9293 §3.8.6.1, MUST-35..37): one octet past the
-        window, backing off like the RTO; the connection never gives up on it.
+        window, backing off like the RTO; the connection stays open for as
+        long as the receiver answers the probes (MUST-37).
 
         The probe octet is really sent: SND.NXT moves over it, so the ACK of a
         receiver that has reopened its window and taken the octet is acceptable.
-        Until then the persist timer (not the retransmission timer, which would
-        count towards R2) resends it."""
+        Until then the persist timer (not the retransmission timer) resends it.
+
+        A probe nobody answers is a retransmission that is not acknowledged:
+        `retries` counts the probes sent since the peer last answered (any
+        answer resets it, _process_ack), and they fall under R2 (RFC 9293
+        §3.8.3, MUST-20) and the user timeout (§3.10.8; RFC 5482), measured
+        from the first unanswered probe. So a peer that vanishes behind a
+        zero window is dropped with ETIMEDOUT, as Linux does
+        (tcp_probe_timer: icsk_probes_out against tcp_retries2, and
+        TCP_USER_TIMEOUT from the first unanswered probe)."""
         self.host._timer_fired(self, "persist", now)
         if self.snd_wnd != 0 or self.t_rexmt is not None:
             return
+        if self.retries:
+            ut = self.cfg.user_timeout
+            if ut is not None and now >= self.progress_time + ut:
+                self.host.count("user_timeouts")
+                Connection._terminate(self, now, "user timeout (zero-window probes unanswered)",
+                                      error="ETIMEDOUT")
+                return
+            if self.retries >= self.cfg.r2:
+                self.host.count("persist_timeouts")
+                Connection._terminate(self, now, "zero-window probes unanswered (R2)", error="ETIMEDOUT")
+                return
+        else:
+            self.progress_time = now              # the user timeout counts from the first probe
         una, nxt = self.snd_una, self.snd_nxt
         outstanding = (nxt - una) & MASK
         if outstanding == 0:
@@ -1366,8 +1392,15 @@ class Connection:
             Connection._send_from(self, una, now, 1, retransmit=False)   # the probe octet again
         else:
             return
+        self.retries += 1
+        if self.retries == self.cfg.r1:
+            self.host.count("r1_reached")         # negative advice to IP (MUST-20)
         self.persist_backoff += 1
-        self.t_persist = now + min(self.rtt.rto * (1 << min(self.persist_backoff, 10)), self.cfg.rto_max)
+        t = now + min(self.rtt.rto * (1 << min(self.persist_backoff, 10)), self.cfg.rto_max)
+        ut = self.cfg.user_timeout
+        if ut is not None and self.progress_time + ut < t:
+            t = max(self.progress_time + ut, now)  # the user timeout fires on time (Linux clamps too)
+        self.t_persist = t
 
     def _on_keepalive(self, now: float) -> None:
         """Keep-alive (RFC 9293 §3.8.4, MUST-24..29): <SEQ=SND.NXT-1> with no data."""
