@@ -14,6 +14,10 @@ from synack.api import (Deadlock, RealtimeStack, SimStack, current_stack, set_de
 from synack.segment import SYN
 from synack.states import CLOSED, ESTABLISHED, FIN_WAIT_2, TIME_WAIT
 
+#: these tests run on simulated or in-memory stacks: no real network socket
+#: may be created while they run (tests/sealing.py)
+pytestmark = pytest.mark.usefixtures("sealed_network")
+
 A, B = "10.0.0.1", "10.0.0.2"
 
 
