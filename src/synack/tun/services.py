@@ -205,6 +205,12 @@ def _push(svc: Service, conn, st: _Out, now: float) -> None:
             return
     if st.close_after and conn.state is not CLOSED:
         st.close_after = False
+        if conn.rcvq:
+            # Input nobody will answer (after a `Connection: close` response,
+            # say): read and drop it, so the close sends a FIN after the
+            # output rather than a RST that could destroy it (a close with
+            # unread data resets, as in Linux).
+            _drain(svc, conn, now)
         conn.close(now)
 
 
@@ -218,7 +224,7 @@ class Echo(Service):
         return _Out()
 
     def readable(self, conn, st, now):
-        if len(st.pending) >= PENDING_LIMIT or st.close_after:
+        if len(st.pending) >= PENDING_LIMIT:
             return                                # back-pressure: leave it in the window
         n = len(conn.rcvq)
         if not n:
@@ -239,16 +245,20 @@ class Echo(Service):
         _push(self, conn, st, now)
         if len(st.pending) < PENDING_LIMIT and conn.rcvq:
             self.readable(conn, st, now)
-        if conn.eof and not conn.rcvq and not st.pending and conn.state is CLOSE_WAIT:
-            conn.close(now)
+        self._close_when_done(conn, st, now)
 
     def eof(self, conn, st, now):
         if conn.rcvq:
             self.readable(conn, st, now)
-        if not st.pending and not conn.rcvq:
+        self._close_when_done(conn, st, now)
+
+    def _close_when_done(self, conn, st, now):
+        # The peer has finished sending. Close once every octet it sent has
+        # been read and handed to the send buffer: the close then queues our
+        # FIN behind the last of it. Until then back-pressure may hold input
+        # in the window; WRITABLE brings us back here.
+        if conn.eof and not conn.rcvq and not st.pending and conn.state is CLOSE_WAIT:
             conn.close(now)
-        else:
-            st.close_after = True
 
 
 class Discard(Service):
@@ -372,14 +382,27 @@ class Http(Service):
         _push(self, conn, st, now)
         if not st.pending and st.src is None and not st.close_after and (st.buf or conn.rcvq):
             self.readable(conn, st, now)
+        self._close_when_done(conn, st, now)
 
     def eof(self, conn, st, now):
         if conn.rcvq or st.buf:
             self.readable(conn, st, now)
-        if st.pending or st.src is not None:
-            st.close_after = True
-        elif conn.state is not CLOSED:
-            conn.close(now)
+        self._close_when_done(conn, st, now)
+
+    def _close_when_done(self, conn, st, now):
+        # The peer has finished sending: answer every request it sent (the
+        # pipelined ones wait, in the window or in `buf`, while a response
+        # goes out), then close once the last response is in the send buffer.
+        # What is left in `buf` then is an incomplete request: nothing to answer.
+        if not conn.eof or conn.state is CLOSED or st.close_after:
+            return
+        if st.pending or st.src is not None or conn.rcvq:
+            return
+        if st.buf and not st.body_left and b"\r\n\r\n" in st.buf:
+            self.readable(conn, st, now)          # a whole request not yet answered
+            if st.pending or st.src is not None or conn.state is CLOSED:
+                return
+        conn.close(now)
 
     # -- requests
     def _request(self, conn, st, now, head: bytes) -> None:
