@@ -945,8 +945,15 @@ class Connection:
             self.t_pto = None                      # RFC 8985 §7.2: no PTO once data is SACKed
         if self.sack_recovery and self.rxt_marks and (newly_sacked or advanced):
             Connection._lost_retransmissions(self)
-        # Window update (SND.WL1/SND.WL2 rule of §3.10.7.4)
-        if _lt(self.snd_wl1, seq) or (self.snd_wl1 == seq and _le(self.snd_wl2, a)):
+        # Window update (SND.WL1/SND.WL2 rule of §3.10.7.4), from a segment
+        # at RCV.NXT only. The RFC's rule alone lets a forged acceptable pure
+        # ACK with window 0 and SEG.SEQ far above RCV.NXT set SND.WL1 there,
+        # after which every genuine ACK (SEG.SEQ = RCV.NXT < SND.WL1) fails
+        # the rule and the send window stays shut (Linux has that weakness).
+        # A genuine peer's pure ACKs are always at RCV.NXT; a segment beyond a
+        # hole updates nothing until the hole is filled, and the segments
+        # after that carry the window again (docs/rfc9293-requirements.md).
+        if seq == self.rcv_nxt and (_lt(self.snd_wl1, seq) or (self.snd_wl1 == seq and _le(self.snd_wl2, a))):
             wnd = seg.window << self.snd_wscale
             self.snd_wnd = wnd
             self.snd_wl1 = seq
