@@ -17,6 +17,10 @@ and randomised when on. These tests run the attack in the simulator.
 """
 from __future__ import annotations
 
+import os
+
+import pytest
+
 from synack.config import Config
 from synack.segment import ACK, RST, SYN, Segment
 from synack.seq import MASK
@@ -176,3 +180,92 @@ def test_host_wide_limit_is_off_by_default_and_random_when_on():
         assert 50 <= n < 150, n
         budgets.add(n)
     assert len(budgets) > 5, budgets
+
+
+# ----------------------------------------------------------- the reference
+def _linux_attack_counts(probes: int = 100) -> dict:
+    """The same attack against the Linux kernel, inside a throwaway network
+    namespace on its loopback: a kernel server, a victim connection and the
+    attacker's connection; spoofed RSTs for the victim's 4-tuple (in the
+    server's window, then far outside it), then in-window RSTs on the
+    attacker's own connection. Returns, per guess, the ACKs the server sent
+    to the attacker's port (read off the loopback with a raw socket)."""
+    import select
+    import socket
+    import time
+
+    from synack.tun.netns import Namespace
+    from synack.wire import decode_ip, encode_ip
+
+    def body():
+        sniff = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_TCP)
+        out = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_RAW)
+        lst = socket.socket()
+        victim = socket.socket()
+        attacker = socket.socket()
+        held = [sniff, out, lst, victim, attacker]
+        try:
+            lst.bind(("127.0.0.1", 0))
+            lst.listen(8)
+            port = lst.getsockname()[1]
+            victim.connect(("127.0.0.1", port))
+            held.append(lst.accept()[0])
+            attacker.connect(("127.0.0.1", port))
+            held.append(lst.accept()[0])
+            victim.sendall(b"hello")
+            attacker.sendall(b"hello")
+            time.sleep(0.3)
+            vport, aport = victim.getsockname()[1], attacker.getsockname()[1]
+
+            def drain(timeout: float) -> list:
+                segs = []
+                end = time.monotonic() + timeout
+                while True:
+                    left = end - time.monotonic()
+                    if left <= 0 or not select.select([sniff], [], [], left)[0]:
+                        return segs
+                    segs.append(decode_ip(sniff.recv(65535), verify_checksum=False)[2])
+
+            nxt = {}
+            for s in drain(0.2):               # the server's RCV.NXT for each client
+                if s.dst_port == port:
+                    end = (s.seq + len(s.payload) + (1 if s.flags & (SYN | 0x01) else 0)) & MASK
+                    nxt[s.src_port] = end if s.src_port not in nxt or \
+                        ((end - nxt[s.src_port]) & MASK) < (1 << 31) else nxt[s.src_port]
+            counts = {}
+            for name, off in (("in window", 100), ("out of window", 1 << 30),
+                              ("in window again", 2000), ("out of window again", (1 << 32) - (1 << 20))):
+                time.sleep(1.1)                     # a fresh second and a fresh 500 ms
+                drain(0.0)
+                for _ in range(probes):
+                    out.sendto(encode_ip("127.0.0.1", "127.0.0.1",
+                                         Segment(vport, port, (nxt[vport] + off) & MASK, 0, RST, 1000)),
+                               ("127.0.0.1", 0))
+                for i in range(probes):
+                    out.sendto(encode_ip("127.0.0.1", "127.0.0.1",
+                                         Segment(aport, port, (nxt[aport] + 100 + i) & MASK, 0, RST, 1000)),
+                               ("127.0.0.1", 0))
+                counts[name] = sum(1 for s in drain(0.3)
+                                   if s.src_port == port and s.dst_port == aport and s.flags == ACK)
+            return counts
+        finally:
+            for s in held:
+                s.close()
+
+    with Namespace(f"sx-safe-cack-{os.getpid()}") as ns:
+        return ns.run(body)
+
+
+@pytest.mark.netns
+def test_linux_reference_attacker_learns_nothing():
+    """Linux 6.x: the per-socket limit (tcp_invalid_ratelimit) and no
+    host-wide budget by default: the attacker's count is the same for every
+    guess, and it is what synack gives (one challenge ACK per round)."""
+    if os.geteuid() != 0:
+        pytest.fail("needs root to make a network namespace (deselect with -m 'not netns')",
+                    pytrace=False)
+    linux = _linux_attack_counts()
+    assert len(set(linux.values())) == 1, linux
+    net, server, vc, ac, sv = _world()
+    ours = _attack_round(net, vc, ac, 2.0, (sv.conn.rcv_nxt + 100) & MASK)
+    assert set(linux.values()) == {ours}, (linux, ours)
