@@ -584,6 +584,8 @@ class Connection:
                 if plen and self.sack_ok and ((seq + plen - rcv_nxt - 1) & MASK) >= HALF:
                     # data wholly below RCV.NXT: a duplicate, reported as D-SACK (RFC 2883 §4)
                     self.dsack = (seq, (seq + plen) & MASK)
+                if ts is not None and slen and not flags & SYN and flags & ACK:
+                    Connection._ts_recent_from_duplicate(self, ts, seq, seg.ack, rcv_nxt, now)
                 # Segments that occupy sequence space (data or FIN, no SYN) are
                 # always answered: the peer is retransmitting because our ACK
                 # was lost. Others are under the per-connection limit.
@@ -708,6 +710,24 @@ class Connection:
                     Connection._terminate(self, now, "rcv ACK of FIN", error=None)
                 return
         Connection._rcv_text_and_fin(self, now, seq, payload, flags, seg)
+
+    def _ts_recent_from_duplicate(self, ts: tuple[int, int], seq: int, a: int, rcv_nxt: int,
+                                  now: float) -> None:
+        """A retransmission of data we already have: the peer resent it because
+        our ACK was lost. RFC 7323 §4.3 rule (2) takes its TSval into TS.Recent
+        (Appendix H (f)(1): RFC 1323 "failed to update TS.Recent for a
+        retransmitted segment that resulted from a lost <ACK>"), so that our
+        ACK echoes the retransmission; echoing the original instead hands the
+        sender an RTT sample that holds its whole retransmission backoff
+        (§4.3 (C)), and its RTO stays inflated. Only for a duplicate from the
+        last receive buffer's worth below RCV.NXT whose ACK is acceptable
+        (RFC 5961 §5), so that a blind forger needs what it would need for
+        an in-window segment to move TS.Recent (and so PAWS)."""
+        if ((rcv_nxt - seq) & MASK) > self.rcvbuf:
+            return
+        if _lt(self.snd_nxt, a) or _lt(a, (self.snd_una - self.max_snd_wnd) & MASK):
+            return
+        Connection._update_ts_recent(self, ts, seq, now)
 
     def _update_ts_recent(self, ts: tuple[int, int], seq: int, now: float) -> None:
         """RFC 7323 §4.3 (R3 of §5.3): SEG.TSval >= TS.Recent and SEG.SEQ <=
