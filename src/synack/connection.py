@@ -1387,9 +1387,10 @@ class Connection:
         answer resets it, _process_ack), and they fall under R2 (RFC 9293
         §3.8.3, MUST-20) and the user timeout (§3.10.8; RFC 5482), measured
         from the first unanswered probe. So a peer that vanishes behind a
-        zero window is dropped with ETIMEDOUT, as Linux does
-        (tcp_probe_timer: icsk_probes_out against tcp_retries2, and
-        TCP_USER_TIMEOUT from the first unanswered probe)."""
+        zero window is dropped with ETIMEDOUT, as Linux does (tcp_probe_timer:
+        icsk_probes_out against tcp_retries2). Linux's TCP_USER_TIMEOUT runs
+        from the first probe even while probes are answered; synack's from
+        the first unanswered one, as MUST-37 keeps an answered window open."""
         self.host._timer_fired(self, "persist", now)
         if self.snd_wnd != 0 or self.t_rexmt is not None:
             return
