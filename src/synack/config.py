@@ -18,7 +18,14 @@ class Config:
                                     #: None = MTU - 40 (IPv4) / - 60 (IPv6)
     # --- buffers ----------------------------------------------------------------
     rcvbuf: int = 65535             #: receive buffer (bytes); bounds the advertised window
-    sndbuf: int = 65536             #: send buffer (bytes)
+    sndbuf: int = 65536             #: send buffer (bytes); with sndbuf_auto, its largest size
+    #: Send-buffer autotuning (Linux's tcp_wmem): the buffer starts at
+    #: `sndbuf_min` and grows (never shrinks) to twice what the connection can
+    #: have in flight, min(cwnd, the peer's largest window), up to `sndbuf`. A
+    #: peer that stops reading then holds a small buffer, not `sndbuf`.
+    #: SO_SNDBUF fixes the size (Linux: SOCK_SNDBUF_LOCK). Off: `sndbuf` from the start.
+    sndbuf_auto: bool = False
+    sndbuf_min: int = 16384         #: Linux's tcp_wmem[1]
     # --- timers -----------------------------------------------------------------
     msl: float = 30.0               #: Maximum Segment Lifetime; TIME_WAIT lasts 2*MSL (MUST-13)
     rto_initial: float = 1.0        #: RFC 6298 §2.1

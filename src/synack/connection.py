@@ -127,6 +127,8 @@ class Connection:
         "keep_probes", "deadline", "transitions", "__weakref__",
         # when the last reply to an invalid segment went out (invalid_ratelimit)
         "last_oow_ack",
+        # send-buffer autotuning (cfg.sndbuf_auto): on, and the size reached so far
+        "sndbuf_auto", "sndbuf_now",
     )
 
     def __init__(self, host: Host, cfg: Config, local_ip: str, local_port: int,
@@ -220,6 +222,8 @@ class Connection:
         self.persist_backoff = 0
         self.keep_probes = 0
         self.last_oow_ack = -NEVER           # no reply to an invalid segment yet
+        self.sndbuf_auto = cfg.sndbuf_auto
+        self.sndbuf_now = min(cfg.sndbuf_min, cfg.sndbuf)
         self.deadline = NEVER               # the earliest armed timer (NEVER: none)
         self.transitions: list | None = None
 
@@ -266,7 +270,7 @@ class Connection:
             if st is CLOSED or st is LISTEN:
                 raise os_error("ENOTCONN")
             raise os_error("EPIPE")
-        room = self.sndbuf - len(self.sndq)
+        room = Connection._send_limit(self) - len(self.sndq)
         if room <= 0 or not data:
             return 0
         n = len(data) if len(data) <= room else room
@@ -419,7 +423,23 @@ class Connection:
 
     @property
     def send_space(self) -> int:
-        return max(0, self.sndbuf - len(self.sndq))
+        return max(0, Connection._send_limit(self) - len(self.sndq))
+
+    def _send_limit(self) -> int:
+        """The send buffer's size now: `sndbuf`, or with autotuning
+        (cfg.sndbuf_auto, Linux's tcp_sndbuf_expand) twice what can be in
+        flight, min(cwnd, the peer's largest window), grown and never shrunk,
+        between `sndbuf_min` and `sndbuf`."""
+        if not self.sndbuf_auto:
+            return self.sndbuf
+        cc = self.cc
+        flight = cc.cwnd if cc is not None else 0
+        if self.max_snd_wnd < flight:
+            flight = self.max_snd_wnd
+        want = 2 * flight
+        if want > self.sndbuf_now:
+            self.sndbuf_now = want if want < self.sndbuf else self.sndbuf
+        return self.sndbuf_now
 
     @property
     def unacked(self) -> int:

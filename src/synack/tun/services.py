@@ -174,6 +174,26 @@ class _Out:
         self.count = 0
 
 
+class _Rest:
+    """A body's chunk iterator with the unsent rest of the last chunk in front."""
+
+    __slots__ = ("rest", "it")
+
+    def __init__(self, rest, it):
+        self.rest = rest
+        self.it = it
+
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        r = self.rest
+        if r is not None:
+            self.rest = None
+            return r
+        return next(self.it)
+
+
 def _push(svc: Service, conn, st: _Out, now: float) -> None:
     """Move pending output into the connection's send buffer, as it fits."""
     while True:
@@ -201,7 +221,15 @@ def _push(svc: Service, conn, st: _Out, now: float) -> None:
         n = conn.send(chunk, now)
         svc.bytes_out += n
         if n < len(chunk):
-            st.pending += memoryview(chunk)[n:]
+            # the rest waits as a view of the chunk, not a copy: a /bytes body
+            # is views of one shared block, so a peer that stops reading costs
+            # the service nothing beyond the connection's send buffer
+            rest = memoryview(chunk)[n:]
+            src = st.src
+            if type(src) is _Rest:
+                src.rest = rest
+            else:
+                st.src = _Rest(rest, src)
             return
     if st.close_after and conn.state is not CLOSED:
         st.close_after = False
