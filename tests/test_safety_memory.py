@@ -1,7 +1,8 @@
 """Memory per connection when peers stop reading (issue 17, part 2; the part
 done: send-buffer autotuning and a service that does not copy its output).
 
-With `Config.sndbuf_auto` (on in `tun_config`, as `synack serve --tun` uses)
+With `Config.sndbuf_auto` (on for the connections of the TUN services,
+`synack serve --tun`; off by default)
 the send buffer starts at `sndbuf_min` and grows to twice what can be in
 flight, min(cwnd, the peer's largest window), up to `sndbuf` (Linux's
 tcp_wmem autotuning); SO_SNDBUF fixes it. The HTTP service keeps the unsent
@@ -18,10 +19,10 @@ from synack.tun.services import Http, ServiceHost, pattern_block
 PEERS = 40
 
 
-def _held_per_peer(server_cfg) -> float:
+def _held_per_peer(server_cfg, hub_config=None) -> float:
     net = Network(seed=4, trace=False)
     server = net.add_host("10.0.0.2", config=server_cfg)
-    hub = ServiceHost(server, [Http(8080)]).start(now=0.0)
+    hub = ServiceHost(server, [Http(8080)], config=hub_config).start(now=0.0)
     net.on_event = lambda sh, e: hub.handle([e], net.now) if sh is server else None
     clients = []
     for i in range(PEERS):
@@ -45,15 +46,15 @@ def _held_per_peer(server_cfg) -> float:
 
 
 def test_peers_that_never_read_hold_little_memory():
-    before = _held_per_peer(tun_config("plain").replace(sndbuf_auto=False))
-    after = _held_per_peer(tun_config("plain"))
+    before = _held_per_peer(tun_config("plain"), hub_config=tun_config("plain"))   # fixed 4 MiB
+    after = _held_per_peer(tun_config("plain"))                                     # the services' default
     print(f"octets held per non-reading peer: {before:,.0f} fixed 4 MiB buffer, {after:,.0f} autotuned")
     assert before >= DEFAULT_BUFFER                  # the old way: the whole 4 MiB, and more
     assert after <= 256 * 1024
 
 
 def test_so_sndbuf_fixes_the_size():
-    a, b = SimStack.pair(seed=1, config=tun_config("plain"))
+    a, b = SimStack.pair(seed=1, config=tun_config("plain").replace(sndbuf_auto=True))
     srv = b.socket()
     srv.bind(("", 9))
     srv.listen()

@@ -23,7 +23,8 @@ class Config:
     #: `sndbuf_min` and grows (never shrinks) to twice what the connection can
     #: have in flight, min(cwnd, the peer's largest window), up to `sndbuf`. A
     #: peer that stops reading then holds a small buffer, not `sndbuf`.
-    #: SO_SNDBUF fixes the size (Linux: SOCK_SNDBUF_LOCK). Off: `sndbuf` from the start.
+    #: SO_SNDBUF fixes the size (Linux: SOCK_SNDBUF_LOCK). Off: `sndbuf` from the start
+    #: (the default, and the socket API's; the TUN services turn it on).
     sndbuf_auto: bool = False
     sndbuf_min: int = 16384         #: Linux's tcp_wmem[1]
     # --- timers -----------------------------------------------------------------

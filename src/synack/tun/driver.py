@@ -95,7 +95,7 @@ def tun_config(mode: str = FAST, base: Config | str | None = "linux", *,
     (window scaling sized for them)."""
     cfg = _profile(base) if isinstance(base, str) else (base or _profile("linux"))
     return cfg.replace(mtu=mtu or _device.DEFAULT_MTU[mode], rcvbuf=buffer, sndbuf=buffer,
-                       max_rcvbuf=max(buffer, cfg.max_rcvbuf or 0), sndbuf_auto=True)
+                       max_rcvbuf=max(buffer, cfg.max_rcvbuf or 0))
 
 
 class TunPacketIO(PacketIO):

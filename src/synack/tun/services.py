@@ -628,9 +628,14 @@ class ServiceHost:
                 addrs.append("0.0.0.0")
             if any(":" in a for a in host.addresses):
                 addrs.append("::")
+        # The services follow the engine's flow control (WRITABLE events), so
+        # their connections use an autotuned send buffer (Config.sndbuf_auto):
+        # a peer that stops reading holds about twice its window, not the
+        # whole configured buffer. A config given to ServiceHost is used as is.
+        cfg = self.config if self.config is not None else host.config.replace(sndbuf_auto=True)
         for svc in self.services:
             for ip in addrs:
-                lst = host.listen(svc.port, ip, self.backlog, self.config, now)
+                lst = host.listen(svc.port, ip, self.backlog, cfg, now)
                 self.listeners[lst] = svc
             self.by_port[svc.port] = svc
 
