@@ -73,3 +73,12 @@ def last_ack():
 @pytest.fixture
 def time_wait():
     return Tcp.time_wait()
+
+
+@pytest.fixture
+def sealed_network():
+    """No real AF_INET/AF_INET6 socket during the test (tests/sealing.py):
+    for the tests of the simulated APIs, which must never touch the network."""
+    import sealing
+    with sealing.sealed():
+        yield

@@ -14,6 +14,10 @@ from synack.api import (Deadlock, RealtimeStack, SimStack, current_stack, set_de
 from synack.segment import SYN
 from synack.states import CLOSED, ESTABLISHED, FIN_WAIT_2, TIME_WAIT
 
+#: these tests run on simulated or in-memory stacks: no real network socket
+#: may be created while they run (tests/sealing.py)
+pytestmark = pytest.mark.usefixtures("sealed_network")
+
 A, B = "10.0.0.1", "10.0.0.2"
 
 
@@ -776,7 +780,10 @@ def test_notsent_lowat_option_as_linux_reports_it():
     """TCP_NOTSENT_LOWAT reads 0 until set, then what was set, as on the real
     Linux socket (checked here against one: no traffic, no interface)."""
     import socket as real
-    r = real.socket(real.AF_INET, real.SOCK_STREAM)
+
+    from sealing import real_network_allowed
+    with real_network_allowed():            # the kernel's socket is the reference
+        r = real.socket(real.AF_INET, real.SOCK_STREAM)
     try:
         linux_default = r.getsockopt(real.IPPROTO_TCP, socket.TCP_NOTSENT_LOWAT)
         r.setsockopt(real.IPPROTO_TCP, socket.TCP_NOTSENT_LOWAT, 4000)

@@ -8,6 +8,10 @@ from synack.api.ss import Timer, _duration, format_table, ss
 from synack.segment import SYN
 from synack.states import CLOSE_WAIT, ESTABLISHED, FIN_WAIT_2, LISTEN, SYN_SENT
 
+#: these tests run on simulated or in-memory stacks: no real network socket
+#: may be created while they run (tests/sealing.py)
+pytestmark = pytest.mark.usefixtures("sealed_network")
+
 A, B = "10.0.0.1", "10.0.0.2"
 
 

@@ -44,6 +44,12 @@ def test_the_profiles_are_valid(name):
     ("ephemeral_ports", (60999, 32768), ValueError),
     ("ephemeral_ports", (0, 10), ValueError),
     ("congestion_control", "", TypeError),
+    ("zero_window_probe", "octets", ValueError),
+    ("invalid_ratelimit", -0.5, ValueError),
+    ("challenge_ack_limit", -1, ValueError),
+    ("tso_segs", 0, ValueError),
+    ("sndbuf_min", 0, ValueError),
+    ("rack", 1, TypeError),
 ])
 def test_bad_setting_is_refused(field, value, exc):
     if "config" in synack.compiled_modules():
@@ -70,3 +76,13 @@ def test_rto_min_above_rto_max():
 ])
 def test_good_setting_is_kept(field, value):
     assert getattr(Config(**{field: value}), field) == value
+
+
+def test_every_setting_is_checked():
+    """Config.validate names every field: a setting added later cannot slip
+    past the checks (each must be refused with a wrong type)."""
+    import dataclasses
+    for f in dataclasses.fields(Config):
+        bad = object()
+        with pytest.raises((TypeError, ValueError)):
+            Config(**{f.name: bad})

@@ -470,15 +470,33 @@ def test_established_rst_in_window_without_rfc5961_resets():
 
 
 def test_established_challenge_ack_rate_limited():
-    """RFC 5961 §7 (and RFC 9293 §3.10.7.4's note on ACK throttling): at most
-    challenge_ack_limit challenge ACKs per second, host-wide; the budget is
-    renewed after a second."""
-    t = Tcp.established(challenge_ack_limit=2)
+    """RFC 5961 §7 (and RFC 9293 §3.10.7.4's note on ACK throttling): challenge
+    ACKs are throttled, per connection (Config.invalid_ratelimit, 500 ms by
+    default, as Linux's tcp_invalid_ratelimit; see test_safety_challenge_ack.py
+    for why not host-wide): one per 500 ms, renewed after that."""
+    t = Tcp.established()
     assert t.send(flags=RST, seq=REMOTE_SEQ + 1) == [ACK_NOW]
-    assert t.send(flags=SYN, seq=REMOTE_SEQ + 2) == [ACK_NOW]
+    assert t.send(flags=SYN, seq=REMOTE_SEQ + 2) == []
     assert t.send(flags=RST, seq=REMOTE_SEQ + 3) == []
+    t.now += 0.4
     assert t.send(flags=SYN, seq=REMOTE_SEQ + 3) == []
-    assert t.stat("challenge_acks_suppressed") == 2
+    assert t.stat("challenge_acks_suppressed") == 3
+    t.now += 0.1
+    assert t.send(flags=RST, seq=REMOTE_SEQ + 1) == [ACK_NOW]
+    assert t.conn.state is ESTABLISHED
+
+
+def test_established_challenge_ack_host_wide_limit():
+    """RFC 5961 §7's host-wide limit, when a Config turns it on: at most
+    challenge_ack_limit * 3/2 per second (each second's budget drawn from
+    [limit/2, 3*limit/2), Linux's randomisation against CVE-2016-5696, so
+    here 1 or 2); the budget is renewed the next second."""
+    t = Tcp.established(challenge_ack_limit=2, invalid_ratelimit=0.0)
+    got = []
+    for i in range(4):
+        got += t.send(flags=RST if i % 2 else SYN, seq=REMOTE_SEQ + 1 + i)
+    assert got in ([ACK_NOW], [ACK_NOW, ACK_NOW])
+    assert t.stat("challenge_acks_suppressed") == 4 - len(got)
     t.now += 1.0
     assert t.send(flags=RST, seq=REMOTE_SEQ + 1) == [ACK_NOW]
     assert t.conn.state is ESTABLISHED

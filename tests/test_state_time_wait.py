@@ -122,7 +122,10 @@ def test_time_wait_old_syn_challenge_ack(time_wait):
     t = time_wait
     t.host.listen(LOCAL_PORT, LOCAL_IP)
     assert t.send(flags=SYN, seq=REMOTE_SEQ - 1000) == [ACK_NOW]
+    t.now += 0.5                    # one challenge ACK per 500 ms (Config.invalid_ratelimit)
     assert t.send(flags=SYN, seq=RCV_NXT) == [ACK_NOW]
+    assert t.send(flags=SYN, seq=RCV_NXT) == []       # the next within 500 ms: suppressed
+    assert t.stat("challenge_acks_suppressed") == 1
     assert t.state is TIME_WAIT
 
 

@@ -18,7 +18,15 @@ class Config:
                                     #: None = MTU - 40 (IPv4) / - 60 (IPv6)
     # --- buffers ----------------------------------------------------------------
     rcvbuf: int = 65535             #: receive buffer (bytes); bounds the advertised window
-    sndbuf: int = 65536             #: send buffer (bytes)
+    sndbuf: int = 65536             #: send buffer (bytes); with sndbuf_auto, its largest size
+    #: Send-buffer autotuning (Linux's tcp_wmem): the buffer starts at
+    #: `sndbuf_min` and grows (never shrinks) to twice what the connection can
+    #: have in flight, min(cwnd, the peer's largest window), up to `sndbuf`. A
+    #: peer that stops reading then holds a small buffer, not `sndbuf`.
+    #: SO_SNDBUF fixes the size (Linux: SOCK_SNDBUF_LOCK). Off: `sndbuf` from the start
+    #: (the default, and the socket API's; the TUN services turn it on).
+    sndbuf_auto: bool = False
+    sndbuf_min: int = 16384         #: Linux's tcp_wmem[1]
     # --- timers -----------------------------------------------------------------
     msl: float = 30.0               #: Maximum Segment Lifetime; TIME_WAIT lasts 2*MSL (MUST-13)
     rto_initial: float = 1.0        #: RFC 6298 §2.1
@@ -106,7 +114,20 @@ class Config:
     keepalive_probes: int = 9
     # --- robustness -------------------------------------------------------------
     rfc5961: bool = True            #: challenge ACKs for in-window RST/SYN (RFC 5961 §3, §4)
-    challenge_ack_limit: int = 1000  #: per host per second (RFC 5961 §7)
+    #: Per connection: at most one reply to an invalid segment every this many
+    #: seconds -- challenge ACKs (RFC 5961 §3.2, §4.2), the ACKs for ACK
+    #: failures (§5.2) and for out-of-window segments that carry no data
+    #: (RFC 9293 §3.10.7.4 first step), and for PAWS drops. Linux's
+    #: tcp_invalid_ratelimit (500 ms). 0 = no limit. A limit per connection,
+    #: not per host: a host-wide budget is the side channel of CVE-2016-5696
+    #: (see Connection._oow_ack_allowed and RFC 5961 §7 there).
+    invalid_ratelimit: float = 0.5
+    #: Host-wide challenge ACKs per second on top of `invalid_ratelimit`
+    #: (RFC 5961 §7's global limit); None = off, the default, as in Linux
+    #: since 2022 (tcp_challenge_ack_limit = INT_MAX). When on, each second's
+    #: budget is drawn at random from [limit/2, 3*limit/2) so that an
+    #: attacker cannot count it out.
+    challenge_ack_limit: int | None = None
     rst_in_time_wait: bool = True   #: True: RST ends TIME_WAIT (RFC 9293); False: ignore it (RFC 1337)
     abort_on_unread_close: bool = True  #: close() with unread data sends RST (as Linux does)
     # --- listeners ----------------------------------------------------------------
@@ -181,9 +202,14 @@ class Config:
         seconds("delayed_ack_min", self.delayed_ack_min, none_ok=True, hi=0.5)
         for name in ("quickack", "window_scaling", "timestamps", "sack", "nagle",
                      "cwnd_validation", "tlp", "keepalive", "rfc5961", "rst_in_time_wait",
-                     "abort_on_unread_close"):
+                     "abort_on_unread_close", "sndbuf_auto", "linux_rto", "rtt_every_ack",
+                     "rack", "prr", "rescue_rxt", "slow_start_after_idle"):
             flag(name, getattr(self, name))
+        integer("sndbuf_min", self.sndbuf_min, 1, 1 << 30)
         choice("psh", self.psh, ("write", "linux"))
+        integer("tso_segs", self.tso_segs, 1, 1 << 16)
+        choice("zero_window_probe", self.zero_window_probe, ("octet", "linux"))
+        seconds("invalid_ratelimit", self.invalid_ratelimit, positive=False)
         integer("initial_window", self.initial_window, 1, 1 << 16, none_ok=True)
         if not isinstance(self.congestion_control, str) or not self.congestion_control:
             raise TypeError(f"Config.congestion_control must be a name such as 'cubic' or "
@@ -195,7 +221,7 @@ class Config:
         seconds("keepalive_idle", self.keepalive_idle)
         seconds("keepalive_interval", self.keepalive_interval)
         integer("keepalive_probes", self.keepalive_probes, 1, 255)
-        integer("challenge_ack_limit", self.challenge_ack_limit, 0)
+        integer("challenge_ack_limit", self.challenge_ack_limit, 0, none_ok=True)
         choice("syn_cookies", self.syn_cookies, ("off", "when-full", "always"))
         ports = self.ephemeral_ports
         if not (isinstance(ports, tuple) and len(ports) == 2

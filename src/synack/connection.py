@@ -158,6 +158,10 @@ class Connection:
         # timers: absolute deadlines or None, and the earliest of them
         "t_rexmt", "t_delack", "t_persist", "t_keep", "t_fin2", "t_pto", "persist_backoff",
         "keep_probes", "deadline", "transitions", "__weakref__",
+        # when the last reply to an invalid segment went out (invalid_ratelimit)
+        "last_oow_ack",
+        # send-buffer autotuning (cfg.sndbuf_auto): on, and the size reached so far
+        "sndbuf_auto", "sndbuf_now",
     )
 
     def __init__(self, host: Host, cfg: Config, local_ip: str, local_port: int,
@@ -258,6 +262,9 @@ class Connection:
         self.t_pto: float | None = None
         self.persist_backoff = 0
         self.keep_probes = 0
+        self.last_oow_ack = -NEVER           # no reply to an invalid segment yet
+        self.sndbuf_auto = cfg.sndbuf_auto
+        self.sndbuf_now = min(cfg.sndbuf_min, cfg.sndbuf)
         self.deadline = NEVER               # the earliest armed timer (NEVER: none)
         self.transitions: list | None = None
 
@@ -348,7 +355,7 @@ class Connection:
             if st is CLOSED or st is LISTEN:
                 raise os_error("ENOTCONN")
             raise os_error("EPIPE")
-        room = self.sndbuf - len(self.sndq)
+        room = Connection._send_limit(self) - len(self.sndq)
         if room <= 0 or not data:
             return 0
         n = len(data) if len(data) <= room else room
@@ -502,7 +509,23 @@ class Connection:
 
     @property
     def send_space(self) -> int:
-        return max(0, self.sndbuf - len(self.sndq))
+        return max(0, Connection._send_limit(self) - len(self.sndq))
+
+    def _send_limit(self) -> int:
+        """The send buffer's size now: `sndbuf`, or with autotuning
+        (cfg.sndbuf_auto, Linux's tcp_sndbuf_expand) twice what can be in
+        flight, min(cwnd, the peer's largest window), grown and never shrunk,
+        between `sndbuf_min` and `sndbuf`."""
+        if not self.sndbuf_auto:
+            return self.sndbuf
+        cc = self.cc
+        flight = cc.cwnd if cc is not None else 0
+        if self.max_snd_wnd < flight:
+            flight = self.max_snd_wnd
+        want = 2 * flight
+        if want > self.sndbuf_now:
+            self.sndbuf_now = want if want < self.sndbuf else self.sndbuf
+        return self.sndbuf_now
 
     @property
     def unacked(self) -> int:
@@ -612,7 +635,8 @@ class Connection:
             if _lt(ts[0], self.ts_recent):      # "less than" as RFC 7323 §5.2 defines it
                 if now - self.ts_recent_time <= _PAWS_IDLE:
                     self.host.count("drop_paws")
-                    Connection._send_ack(self, now)
+                    if (payload and not flags & SYN) or Connection._oow_ack_allowed(self, now):
+                        Connection._send_ack(self, now)
                     return
                 self.ts_recent_time = now     # §5.5: an idle connection takes it anyway
 
@@ -665,7 +689,13 @@ class Connection:
                 if plen and self.sack_ok and ((seq + plen - rcv_nxt - 1) & MASK) >= HALF:
                     # data wholly below RCV.NXT: a duplicate, reported as D-SACK (RFC 2883 §4)
                     self.dsack = (seq, (seq + plen) & MASK)
-                Connection._send_ack(self, now)
+                if ts is not None and slen and not flags & SYN and flags & ACK:
+                    Connection._ts_recent_from_duplicate(self, ts, seq, seg.ack, rcv_nxt, now)
+                # Segments that occupy sequence space (data or FIN, no SYN) are
+                # always answered: the peer is retransmitting because our ACK
+                # was lost. Others are under the per-connection limit.
+                if (slen and not flags & SYN) or Connection._oow_ack_allowed(self, now):
+                    Connection._send_ack(self, now)
                 return
         else:
             # Trim to the idealised segment starting at RCV.NXT inside the window.
@@ -759,11 +789,13 @@ class Connection:
             # RFC 5961 §5: (SND.UNA - MAX.SND.WND) =< SEG.ACK =< SND.NXT
             if _lt(self.snd_nxt, a):
                 self.host.count("drop_ack_too_new")
-                Connection._send_ack(self, now)
+                if Connection._oow_ack_allowed(self, now):
+                    Connection._send_ack(self, now)
                 return
             if self.cfg.rfc5961 and _lt(a, (self.snd_una - self.max_snd_wnd) & MASK):
                 self.host.count("drop_ack_too_old")
-                Connection._send_ack(self, now)
+                if Connection._oow_ack_allowed(self, now):
+                    Connection._send_ack(self, now)       # RFC 5961 §5.2: a challenge ACK
                 return
             if ts is not None:
                 Connection._update_ts_recent(self, ts, seq, now)
@@ -783,6 +815,24 @@ class Connection:
                     Connection._terminate(self, now, "rcv ACK of FIN", error=None)
                 return
         Connection._rcv_text_and_fin(self, now, seq, payload, flags, seg)
+
+    def _ts_recent_from_duplicate(self, ts: tuple[int, int], seq: int, a: int, rcv_nxt: int,
+                                  now: float) -> None:
+        """A retransmission of data we already have: the peer resent it because
+        our ACK was lost. RFC 7323 §4.3 rule (2) takes its TSval into TS.Recent
+        (Appendix H (f)(1): RFC 1323 "failed to update TS.Recent for a
+        retransmitted segment that resulted from a lost <ACK>"), so that our
+        ACK echoes the retransmission; echoing the original instead hands the
+        sender an RTT sample that holds its whole retransmission backoff
+        (§4.3 (C)), and its RTO stays inflated. Only for a duplicate from the
+        last receive buffer's worth below RCV.NXT whose ACK is acceptable
+        (RFC 5961 §5), so that a blind forger needs what it would need for
+        an in-window segment to move TS.Recent (and so PAWS)."""
+        if ((rcv_nxt - seq) & MASK) > self.rcvbuf:
+            return
+        if _lt(self.snd_nxt, a) or _lt(a, (self.snd_una - self.max_snd_wnd) & MASK):
+            return
+        Connection._update_ts_recent(self, ts, seq, now)
 
     def _update_ts_recent(self, ts: tuple[int, int], seq: int, now: float) -> None:
         """RFC 7323 §4.3 (R3 of §5.3): SEG.TSval >= TS.Recent and SEG.SEQ <=
@@ -1050,8 +1100,15 @@ class Connection:
             self.t_pto = None                      # RFC 8985 §7.2: no PTO once data is SACKed
         if self.sack_recovery and self.rxt_marks and (newly_sacked or advanced):
             Connection._lost_retransmissions(self)
-        # Window update (SND.WL1/SND.WL2 rule of §3.10.7.4)
-        if _lt(self.snd_wl1, seq) or (self.snd_wl1 == seq and _le(self.snd_wl2, a)):
+        # Window update (SND.WL1/SND.WL2 rule of §3.10.7.4), from a segment
+        # at RCV.NXT only. The RFC's rule alone lets a forged acceptable pure
+        # ACK with window 0 and SEG.SEQ far above RCV.NXT set SND.WL1 there,
+        # after which every genuine ACK (SEG.SEQ = RCV.NXT < SND.WL1) fails
+        # the rule and the send window stays shut (Linux has that weakness).
+        # A genuine peer's pure ACKs are always at RCV.NXT; a segment beyond a
+        # hole updates nothing until the hole is filled, and the segments
+        # after that carry the window again (docs/rfc9293-requirements.md).
+        if seq == self.rcv_nxt and (_lt(self.snd_wl1, seq) or (self.snd_wl1 == seq and _le(self.snd_wl2, a))):
             wnd = seg.window << self.snd_wscale
             self.snd_wnd = wnd
             self.snd_wl1 = seq
@@ -1061,6 +1118,7 @@ class Connection:
             if wnd and self.t_persist is not None:
                 self.t_persist = None          # the window opened: stop probing
                 self.persist_backoff = 0
+                self.retries = 0               # the probes were answered
                 if self.snd_nxt != self.snd_una and self.t_rexmt is None:
                     # The probe octet was not taken: resend from SND.UNA now
                     # rather than leave a hole until the RTO; it is data in
@@ -1510,6 +1568,9 @@ class Connection:
         if self.t_persist is not None and now >= self.t_persist:
             self.t_persist = None
             Connection._on_persist(self, now)
+            if self.state is CLOSED:
+                Connection._update_deadline(self)
+                return
         if self.t_keep is not None and now >= self.t_keep:
             self.t_keep = None
             Connection._on_keepalive(self, now)
@@ -1609,12 +1670,22 @@ class Connection:
 
     def _on_persist(self, now: float) -> None:
         """Zero-window probe (RFC 9293 §3.8.6.1, MUST-35..37): one octet past the
-        window, backing off like the RTO; the connection never gives up on it.
+        window, backing off like the RTO; the connection stays open for as
+        long as the receiver answers the probes (MUST-37).
 
         The probe octet is really sent: SND.NXT moves over it, so the ACK of a
         receiver that has reopened its window and taken the octet is acceptable.
-        Until then the persist timer (not the retransmission timer, which would
-        count towards R2) resends it."""
+        Until then the persist timer (not the retransmission timer) resends it.
+
+        A probe nobody answers is a retransmission that is not acknowledged:
+        `retries` counts the probes sent since the peer last answered (any
+        answer resets it, _process_ack), and they fall under R2 (RFC 9293
+        §3.8.3, MUST-20) and the user timeout (§3.10.8; RFC 5482), measured
+        from the first unanswered probe. So a peer that vanishes behind a
+        zero window is dropped with ETIMEDOUT, as Linux does (tcp_probe_timer:
+        icsk_probes_out against tcp_retries2). Linux's TCP_USER_TIMEOUT runs
+        from the first probe even while probes are answered; synack's from
+        the first unanswered one, as MUST-37 keeps an answered window open."""
         # The same slot times sender SWS avoidance's override (RFC 1122
         # §4.2.3.4) while the window is open but too small: named apart, so
         # that a trace does not call that send a window probe.
@@ -1625,6 +1696,19 @@ class Connection:
             if self.snd_nxt == self.snd_una:
                 Connection._send_sws_override(self, now)
             return
+        if self.retries:
+            ut = self.cfg.user_timeout
+            if ut is not None and now >= self.progress_time + ut:
+                self.host.count("user_timeouts")
+                Connection._terminate(self, now, "user timeout (zero-window probes unanswered)",
+                                      error="ETIMEDOUT")
+                return
+            if self.retries >= self.cfg.r2:
+                self.host.count("persist_timeouts")
+                Connection._terminate(self, now, "zero-window probes unanswered (R2)", error="ETIMEDOUT")
+                return
+        else:
+            self.progress_time = now              # the user timeout counts from the first probe
         una, nxt = self.snd_una, self.snd_nxt
         outstanding = (nxt - una) & MASK
         if outstanding == 0:
@@ -1638,8 +1722,15 @@ class Connection:
             Connection._send_from(self, una, now, 1, retransmit=False)   # the probe octet again
         else:
             return
+        self.retries += 1
+        if self.retries == self.cfg.r1:
+            self.host.count("r1_reached")         # negative advice to IP (MUST-20)
         self.persist_backoff += 1
-        self.t_persist = now + min(self.rtt.rto * (1 << min(self.persist_backoff, 10)), self.cfg.rto_max)
+        t = now + min(self.rtt.rto * (1 << min(self.persist_backoff, 10)), self.cfg.rto_max)
+        ut = self.cfg.user_timeout
+        if ut is not None and self.progress_time + ut < t:
+            t = max(self.progress_time + ut, now)  # the user timeout fires on time (Linux clamps too)
+        self.t_persist = t
 
     def _send_sws_override(self, now: float) -> None:
         """RFC 1122 §4.2.3.4: the override timeout of sender SWS avoidance
@@ -2115,12 +2206,49 @@ class Connection:
         Connection._emit(self, ACK, self.snd_nxt, self.rcv_nxt, now)
 
     def _challenge_ack(self, now: float) -> None:
-        """RFC 5961 §3.2/§4.2 challenge ACK, rate-limited host-wide (§7)."""
-        if self.host.challenge_ack_allowed(now, self.cfg.challenge_ack_limit):
+        """RFC 5961 §3.2/§4.2 challenge ACK, rate-limited per connection, and
+        host-wide only if `challenge_ack_limit` is set (§7; see _oow_ack_allowed)."""
+        if not Connection._oow_ack_allowed(self, now):
+            self.host.count("challenge_acks_suppressed")
+            return
+        limit = self.cfg.challenge_ack_limit
+        if limit is None or self.host.challenge_ack_allowed(now, limit):
             self.host.count("challenge_acks")
             Connection._send_ack(self, now)
         else:
             self.host.count("challenge_acks_suppressed")
+
+    def _oow_ack_allowed(self, now: float) -> bool:
+        """May this connection answer an invalid segment now? At most one such
+        reply (challenge ACK, ACK of a §5.2 ACK failure, ACK of an
+        out-of-window or PAWS-failed segment without data) every
+        `cfg.invalid_ratelimit` seconds; the others are counted and dropped
+        silently (Linux: tcp_invalid_ratelimit, 500 ms).
+
+        Why per connection, and not the system-wide count of RFC 5961 §7's
+        example ("in any 5 second window, no more than 10 challenge ACKs"):
+        §7 asks for a throttle (SHOULD), tunable in time and number (SHOULD),
+        as a fail-safe against floods of challenge ACKs, and leaves its scope
+        to the implementation. A count shared by the whole host is state an
+        off-path attacker can read: it spends the budget on its own
+        connection and counts what is left after its spoofed probes for a
+        victim's connection (CVE-2016-5696; Cao et al., USENIX Security
+        2016), which tells it whether a probe fell in the victim's window.
+        A limit per connection is spent only by segments carrying that
+        connection's 4-tuple, so what the attacker sees on its own
+        connection does not depend on anyone else's. It still bounds the
+        replies (one per 500 ms per connection: no reflection amplifier),
+        which is what §7 is for, and both its time and (with
+        `challenge_ack_limit`) a host-wide number stay tunable. The
+        host-wide limit, when turned on, is randomised per second
+        (Host.challenge_ack_allowed) so that it cannot be counted out."""
+        gap = self.cfg.invalid_ratelimit
+        last = self.last_oow_ack
+        if gap > 0.0 and 0.0 <= now - last < gap:
+            self.host.count("invalid_acks_suppressed")
+            return False
+        self.last_oow_ack = now
+        return True
 
     def _emit(self, flags: int, seq: int, ack: int, now: float, payload: bytes = b"") -> None:
         """Build one segment with the window and options due, and queue it."""

@@ -18,6 +18,7 @@ import hashlib
 import heapq
 import ipaddress
 import os
+import random
 from collections import Counter
 from typing import Any, Callable, Final
 
@@ -96,7 +97,8 @@ class Host:
         lo, hi = self.config.ephemeral_ports
         seed = port_seed if port_seed is not None else int.from_bytes(self.secret[:4], "big")
         self._next_port = lo + seed % (hi - lo + 1)
-        self._challenge_window = (-1.0, 0)
+        self._challenge_window = (-1.0, 0)  # (second, challenge ACKs left in it)
+        self._challenge_rng: random.Random | None = None
         self.record_transitions = False
         self._batch: dict | None = None     # connections touched during receive_batch
         #: tracing hooks (None = off): on_state(host, obj, old, new, cause, now),
@@ -406,14 +408,26 @@ class Host:
             self.on_timer(self, obj, what, now)
 
     def challenge_ack_allowed(self, now: float, limit: int) -> bool:
-        """RFC 5961 §7: at most `limit` challenge ACKs per second, host-wide."""
+        """RFC 5961 §7's host-wide throttle, used only when a Config sets
+        `challenge_ack_limit` (off by default: see Connection._oow_ack_allowed).
+        Each second of the clock gets a budget drawn at random from
+        [limit/2, 3*limit/2) (as Linux does since CVE-2016-5696), so that an
+        attacker counting the challenge ACKs it receives cannot tell how many
+        went to others. The draw comes from a generator seeded with the
+        host's secret: the engine stays deterministic for a given secret."""
+        second = float(int(now))
         start, n = self._challenge_window
-        if now - start >= 1.0:
-            self._challenge_window = (now, 1)
+        if second != start:
+            rng = self._challenge_rng
+            if rng is None:
+                rng = self._challenge_rng = random.Random(self.secret + b"challenge-ack")
+            half = (limit + 1) >> 1
+            n = rng.randint(half, limit + half - 1) if limit > 0 else 0
+            start = second
+        if n > 0:
+            self._challenge_window = (start, n - 1)
             return True
-        if n < limit:
-            self._challenge_window = (start, n + 1)
-            return True
+        self._challenge_window = (start, 0)
         return False
 
     def _reset_closed(self, src_ip: str, dst_ip: str, seg: Segment) -> None:

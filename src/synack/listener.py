@@ -17,7 +17,7 @@ from . import events as ev
 from .config import Config
 from .connection import Connection, new_connection, syn_options, wanted_wscale
 from .cookies import CookieJar, ts_decode, ts_encode
-from .segment import ACK, RST, SYN, Options, Segment
+from .segment import ACK, FIN, RST, SYN, Options, Segment
 from .seq import MASK
 from .states import CLOSED, LISTEN
 
@@ -85,6 +85,14 @@ class Listener:
             return
         if not flags & SYN:                   # Fourth: anything else is dropped
             host.count("drop_no_syn_in_listen")
+            return
+        if flags & FIN:
+            # SYN+FIN: no real stack sends it; it is a scanner's probe or an
+            # attempt to slip past filters that look for a bare SYN. RFC 9293
+            # §3.10.7.2 would take the SYN and queue the FIN for later; Linux
+            # drops it (tcp_rcv_state_process, SKB_DROP_REASON_TCP_FLAGS),
+            # and so does synack: no half-open connection, no reply, counted.
+            host.count("drop_syn_fin_in_listen")
             return
         # Third: a SYN.
         if not self.can_accept():

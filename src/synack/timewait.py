@@ -21,7 +21,8 @@ from .states import CLOSED, TIME_WAIT
 class TimeWait:
     __slots__ = ("host", "key", "local_ip", "local_port", "remote_ip", "remote_port",
                  "snd_nxt", "rcv_nxt", "rcv_wnd_field", "rcv_wnd", "ts_recent", "ts_offset", "ts_ok",
-                 "deadline", "msl2", "conn_ref", "rst_kills", "challenge_limit", "ts_on", "dead", "state")
+                 "deadline", "msl2", "conn_ref", "rst_kills", "challenge_limit", "ts_on", "dead", "state",
+                 "oow_gap", "last_oow_ack")
 
     def __init__(self, conn: Connection, now: float):
         self.host = conn.host
@@ -40,6 +41,8 @@ class TimeWait:
         self.msl2 = 2 * conn.cfg.msl
         self.rst_kills = conn.cfg.rst_in_time_wait
         self.challenge_limit = conn.cfg.challenge_ack_limit
+        self.oow_gap = conn.cfg.invalid_ratelimit   # as the connection's (Connection._oow_ack_allowed)
+        self.last_oow_ack = conn.last_oow_ack
         self.ts_on = conn.cfg.timestamps          # would a new incarnation use timestamps?
         self.deadline = now + self.msl2           # NEVER once the entry has closed
         self.conn_ref = weakref.ref(conn)
@@ -90,7 +93,10 @@ class TimeWait:
             host._schedule_time_wait(self, deadline)
             return False
         if seg.seq != self.rcv_nxt or seg.payload:
-            self._ack(now)            # an old duplicate: ACK and drop (§3.10.7.4 first step)
+            # an old duplicate: ACK and drop (§3.10.7.4 first step); one without
+            # data or FIN at most once per invalid_ratelimit
+            if seg.payload or flags & FIN or self._oow_ack_allowed(now):
+                self._ack(now)
         return False
 
     def _syn_is_new(self, seg: Segment) -> bool:
@@ -112,12 +118,22 @@ class TimeWait:
             self._close(now, "2MSL timeout")
 
     def _challenge_ack(self, now: float) -> None:
-        """RFC 5961 §3.2/§4.2 challenge ACK, under the host-wide limit of §7."""
-        if self.host.challenge_ack_allowed(now, self.challenge_limit):
+        """RFC 5961 §3.2/§4.2 challenge ACK, limited per entry as a connection's
+        (Connection._oow_ack_allowed; RFC 5961 §7), and host-wide only if set."""
+        limit = self.challenge_limit
+        if self._oow_ack_allowed(now) and (limit is None or self.host.challenge_ack_allowed(now, limit)):
             self.host.count("time_wait_challenge_acks")
             self._ack(now)
         else:
             self.host.count("challenge_acks_suppressed")
+
+    def _oow_ack_allowed(self, now: float) -> bool:
+        gap = self.oow_gap
+        if gap > 0.0 and 0.0 <= now - self.last_oow_ack < gap:
+            self.host.count("invalid_acks_suppressed")
+            return False
+        self.last_oow_ack = now
+        return True
 
     def _ack(self, now: float) -> None:
         opts = NO_OPTIONS

@@ -17,13 +17,13 @@ and in real time.
 See docs/api.md.
 """
 from . import socket, ss, streams
-from .stack import (Deadlock, DevicePacketIO, PacketIO, QueuePacketIO, RealtimeStack,
+from .stack import (Deadlock, DevicePacketIO, NotInSimulation, PacketIO, QueuePacketIO, RealtimeStack,
                     SimEventLoop, SimStack, Stack, current_stack, get_default_stack,
                     loopback_pair, set_default_stack, using)
 
 __all__ = [
     "socket", "streams", "ss",
-    "Stack", "SimStack", "RealtimeStack", "SimEventLoop", "Deadlock",
+    "Stack", "SimStack", "RealtimeStack", "SimEventLoop", "Deadlock", "NotInSimulation",
     "PacketIO", "QueuePacketIO", "DevicePacketIO", "loopback_pair",
     "set_default_stack", "get_default_stack", "current_stack", "using",
 ]

@@ -237,6 +237,7 @@ class socket:
         self._keepcnt = cfg.keepalive_probes
         self._rcvbuf = cfg.rcvbuf
         self._sndbuf = cfg.sndbuf
+        self._sndbuf_set = False
         self._nodelay = not cfg.nagle
         self._maxseg = cfg.mss or 0
         self._user_timeout_ms = int(cfg.user_timeout * 1000) if cfg.user_timeout else 0
@@ -425,6 +426,7 @@ class socket:
     def _config(self):
         base = self._stack.host.config
         changes = dict(rcvbuf=self._rcvbuf, sndbuf=self._sndbuf, nagle=not self._nodelay,
+                       sndbuf_auto=base.sndbuf_auto and not self._sndbuf_set,
                        keepalive=self._keepalive, keepalive_idle=float(self._keepidle),
                        keepalive_interval=float(self._keepintvl), keepalive_probes=self._keepcnt,
                        user_timeout=self._user_timeout_ms / 1000.0 if self._user_timeout_ms else None,
@@ -492,7 +494,7 @@ class socket:
             self._wait(lambda: bool(lst.accept_queue) or lst.state is CLOSED, deadline)
         child = socket(self._family, SOCK_STREAM, self._proto, stack=st)
         for name in ("_keepalive", "_keepidle", "_keepintvl", "_keepcnt", "_rcvbuf", "_sndbuf",
-                     "_nodelay", "_maxseg", "_user_timeout_ms", "_linger"):
+                     "_sndbuf_set", "_nodelay", "_maxseg", "_user_timeout_ms", "_linger"):
             setattr(child, name, getattr(self, name))
         child._conn = conn
         conn.linger = self._linger
@@ -876,8 +878,10 @@ class socket:
                     conn.rcvbuf = self._rcvbuf
             elif opt == SO_SNDBUF:
                 self._sndbuf = min(max(v, _BUF_MIN), _BUF_MAX)
+                self._sndbuf_set = True                 # fixes the size (no autotuning)
                 if conn is not None:
                     conn.sndbuf = self._sndbuf
+                    conn.sndbuf_auto = False
                     self._stack._changed.add(conn)      # send space changed
             else:                                   # SO_REUSEPORT included
                 raise _oserror(_errno.ENOPROTOOPT)
@@ -964,7 +968,9 @@ class socket:
             if opt == SO_RCVBUF:
                 return conn.rcvbuf if conn is not None else self._rcvbuf
             if opt == SO_SNDBUF:
-                return conn.sndbuf if conn is not None else self._sndbuf
+                if conn is None:
+                    return self._sndbuf
+                return conn.sndbuf_now if conn.sndbuf_auto else conn.sndbuf   # autotuned: its size now
             if opt == SO_ERROR:
                 if conn is None:
                     return 0

@@ -53,7 +53,7 @@ from ..config import Config
 from ..host import Host
 
 __all__ = [
-    "Stack", "SimStack", "RealtimeStack", "SimEventLoop", "Deadlock",
+    "Stack", "SimStack", "RealtimeStack", "SimEventLoop", "Deadlock", "NotInSimulation",
     "PacketIO", "QueuePacketIO", "DevicePacketIO", "loopback_pair",
     "set_default_stack", "get_default_stack", "current_stack", "using", "LOOPBACK",
 ]
@@ -552,6 +552,138 @@ class SimEventLoop(asyncio.SelectorEventLoop):
 
     def time(self) -> float:
         return self.net.now
+
+    # A simulation must never reach the real network. The loop methods that
+    # make connections and servers run on the simulated stack selected with
+    # `using()` (as `synack.api.streams.run` selects it); name resolution
+    # takes numeric addresses only; everything else that would open a real
+    # socket, pipe to a process or speak TLS raises NotInSimulation.
+    async def create_connection(self, protocol_factory, host=None, port=None, *, sock=None,
+                                local_addr=None, ssl=None, **kwargs):
+        """`loop.create_connection` on the simulated stack: a `SynackTransport`."""
+        if sock is not None:
+            raise NotInSimulation("loop.create_connection(sock=...): a real socket is not "
+                                  "available in simulation; give host and port")
+        if ssl:
+            raise NotInSimulation("loop.create_connection(ssl=...): TLS is not available in simulation")
+        from . import streams
+        return await streams.create_connection(protocol_factory, host, port, local_addr=local_addr,
+                                               stack=self._sim_stack("create_connection"))
+
+    async def create_server(self, protocol_factory, host=None, port=None, *, sock=None,
+                            backlog: int = 100, ssl=None, reuse_address=None,
+                            start_serving: bool = True, **kwargs):
+        """`loop.create_server` on the simulated stack."""
+        if sock is not None:
+            raise NotInSimulation("loop.create_server(sock=...): a real socket is not "
+                                  "available in simulation; give host and port")
+        if ssl:
+            raise NotInSimulation("loop.create_server(ssl=...): TLS is not available in simulation")
+        from . import streams
+        return await streams.create_server(protocol_factory, host, port, backlog=backlog,
+                                           reuse_address=reuse_address, start_serving=start_serving,
+                                           stack=self._sim_stack("create_server"))
+
+    def _sim_stack(self, what: str) -> "SimStack":
+        try:
+            st = current_stack()
+        except RuntimeError:
+            st = None
+        if not isinstance(st, SimStack) or st.net is not self.net:
+            raise NotInSimulation(f"loop.{what}: no simulated stack of this loop's network is "
+                                  "selected (run the coroutine with synack.api.streams.run(..., "
+                                  "stack=...) or inside `with synack.api.using(stack):`)")
+        return st
+
+    async def getaddrinfo(self, host, port, *, family=0, type=0, proto=0, flags=0):
+        """Numeric addresses only (as with AI_NUMERICHOST): a simulation has no DNS."""
+        addr = _numeric(host, "getaddrinfo")
+        if port is None:
+            p = 0
+        else:
+            try:
+                p = int(port)
+            except (TypeError, ValueError):
+                raise NotInSimulation(f"loop.getaddrinfo: service name {port!r} cannot be looked "
+                                      "up in simulation; give a port number") from None
+        fam = _socket.AF_INET6 if addr.version == 6 else _socket.AF_INET
+        if family not in (0, fam):
+            raise _socket.gaierror(_socket.EAI_FAMILY, "address family does not match")
+        sockaddr = (str(addr), p, 0, 0) if fam == _socket.AF_INET6 else (str(addr), p)
+        return [(fam, type or _socket.SOCK_STREAM, proto or _socket.IPPROTO_TCP, "", sockaddr)]
+
+    async def getnameinfo(self, sockaddr, flags=0):
+        """Numeric only: the address and the port as text."""
+        addr = _numeric(sockaddr[0], "getnameinfo")
+        return str(addr), str(sockaddr[1])
+
+    async def create_datagram_endpoint(self, *args, **kwargs):
+        raise NotInSimulation("loop.create_datagram_endpoint: UDP is not available in simulation")
+
+    async def create_unix_connection(self, *args, **kwargs):
+        raise NotInSimulation("loop.create_unix_connection is not available in simulation")
+
+    async def create_unix_server(self, *args, **kwargs):
+        raise NotInSimulation("loop.create_unix_server is not available in simulation")
+
+    async def connect_accepted_socket(self, *args, **kwargs):
+        raise NotInSimulation("loop.connect_accepted_socket: a real socket is not available "
+                              "in simulation")
+
+    async def start_tls(self, *args, **kwargs):
+        raise NotInSimulation("loop.start_tls: TLS is not available in simulation")
+
+    async def subprocess_exec(self, *args, **kwargs):
+        raise NotInSimulation("loop.subprocess_exec: processes are not available in simulation")
+
+    async def subprocess_shell(self, *args, **kwargs):
+        raise NotInSimulation("loop.subprocess_shell: processes are not available in simulation")
+
+    async def sock_recv(self, sock, n):
+        raise _no_sock("sock_recv")
+
+    async def sock_recv_into(self, sock, buf):
+        raise _no_sock("sock_recv_into")
+
+    async def sock_recvfrom(self, sock, bufsize):
+        raise _no_sock("sock_recvfrom")
+
+    async def sock_recvfrom_into(self, sock, buf, nbytes=0):
+        raise _no_sock("sock_recvfrom_into")
+
+    async def sock_sendall(self, sock, data):
+        raise _no_sock("sock_sendall")
+
+    async def sock_sendto(self, sock, data, address):
+        raise _no_sock("sock_sendto")
+
+    async def sock_connect(self, sock, address):
+        raise _no_sock("sock_connect")
+
+    async def sock_accept(self, sock):
+        raise _no_sock("sock_accept")
+
+    async def sock_sendfile(self, sock, file, offset=0, count=None, *, fallback=True):
+        raise _no_sock("sock_sendfile")
+
+
+class NotInSimulation(NotImplementedError):
+    """An event-loop method that would reach outside the simulation (the real
+    network, a process, TLS) was called on a `SimEventLoop`."""
+
+
+def _no_sock(name: str) -> NotInSimulation:
+    return NotInSimulation(f"loop.{name} is not available in simulation: use the loop's "
+                           "create_connection/create_server, synack.api.streams, or a "
+                           "blocking synack.api.socket")
+
+
+def _numeric(host, what: str):
+    try:
+        return ipaddress.ip_address(host)
+    except ValueError:
+        raise NotInSimulation(f"loop.{what}: {host!r} is not a numeric address, and names "
+                              "cannot be resolved in simulation") from None
 
 
 # ------------------------------------------------------------ packet I/O

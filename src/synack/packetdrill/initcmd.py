@@ -85,6 +85,9 @@ SYSCTLS = {
     "net.ipv4.tcp_early_retrans": _early_retrans,
     "net.ipv4.tcp_min_tso_segs": ("tso_segs", int),
     "net.ipv4.tcp_slow_start_after_idle": ("slow_start_after_idle", _bool),
+    "net.ipv4.tcp_invalid_ratelimit": ("invalid_ratelimit", lambda v: int(v) / 1000.0),   # ms
+    "net.ipv4.tcp_challenge_ack_limit": ("challenge_ack_limit",
+                                         lambda v: None if int(v) >= 0x7FFFFFFF else int(v)),
 }
 
 #: sysctls the runner itself keeps (not engine Config fields)

@@ -174,6 +174,26 @@ class _Out:
         self.count = 0
 
 
+class _Rest:
+    """A body's chunk iterator with the unsent rest of the last chunk in front."""
+
+    __slots__ = ("rest", "it")
+
+    def __init__(self, rest, it):
+        self.rest = rest
+        self.it = it
+
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        r = self.rest
+        if r is not None:
+            self.rest = None
+            return r
+        return next(self.it)
+
+
 def _push(svc: Service, conn, st: _Out, now: float) -> None:
     """Move pending output into the connection's send buffer, as it fits."""
     while True:
@@ -201,10 +221,24 @@ def _push(svc: Service, conn, st: _Out, now: float) -> None:
         n = conn.send(chunk, now)
         svc.bytes_out += n
         if n < len(chunk):
-            st.pending += memoryview(chunk)[n:]
+            # the rest waits as a view of the chunk, not a copy: a /bytes body
+            # is views of one shared block, so a peer that stops reading costs
+            # the service nothing beyond the connection's send buffer
+            rest = memoryview(chunk)[n:]
+            src = st.src
+            if type(src) is _Rest:
+                src.rest = rest
+            else:
+                st.src = _Rest(rest, src)
             return
     if st.close_after and conn.state is not CLOSED:
         st.close_after = False
+        if conn.rcvq:
+            # Input nobody will answer (after a `Connection: close` response,
+            # say): read and drop it, so the close sends a FIN after the
+            # output rather than a RST that could destroy it (a close with
+            # unread data resets, as in Linux).
+            _drain(svc, conn, now)
         conn.close(now)
 
 
@@ -218,7 +252,7 @@ class Echo(Service):
         return _Out()
 
     def readable(self, conn, st, now):
-        if len(st.pending) >= PENDING_LIMIT or st.close_after:
+        if len(st.pending) >= PENDING_LIMIT:
             return                                # back-pressure: leave it in the window
         n = len(conn.rcvq)
         if not n:
@@ -239,16 +273,20 @@ class Echo(Service):
         _push(self, conn, st, now)
         if len(st.pending) < PENDING_LIMIT and conn.rcvq:
             self.readable(conn, st, now)
-        if conn.eof and not conn.rcvq and not st.pending and conn.state is CLOSE_WAIT:
-            conn.close(now)
+        self._close_when_done(conn, st, now)
 
     def eof(self, conn, st, now):
         if conn.rcvq:
             self.readable(conn, st, now)
-        if not st.pending and not conn.rcvq:
+        self._close_when_done(conn, st, now)
+
+    def _close_when_done(self, conn, st, now):
+        # The peer has finished sending. Close once every octet it sent has
+        # been read and handed to the send buffer: the close then queues our
+        # FIN behind the last of it. Until then back-pressure may hold input
+        # in the window; WRITABLE brings us back here.
+        if conn.eof and not conn.rcvq and not st.pending and conn.state is CLOSE_WAIT:
             conn.close(now)
-        else:
-            st.close_after = True
 
 
 class Discard(Service):
@@ -387,14 +425,27 @@ class Http(Service):
         _push(self, conn, st, now)
         if not st.pending and st.src is None and not st.close_after and (st.buf or conn.rcvq):
             self.readable(conn, st, now)
+        self._close_when_done(conn, st, now)
 
     def eof(self, conn, st, now):
         if conn.rcvq or st.buf:
             self.readable(conn, st, now)
-        if st.pending or st.src is not None:
-            st.close_after = True
-        elif conn.state is not CLOSED:
-            conn.close(now)
+        self._close_when_done(conn, st, now)
+
+    def _close_when_done(self, conn, st, now):
+        # The peer has finished sending: answer every request it sent (the
+        # pipelined ones wait, in the window or in `buf`, while a response
+        # goes out), then close once the last response is in the send buffer.
+        # What is left in `buf` then is an incomplete request: nothing to answer.
+        if not conn.eof or conn.state is CLOSED or st.close_after:
+            return
+        if st.pending or st.src is not None or conn.rcvq:
+            return
+        if st.buf and not st.body_left and b"\r\n\r\n" in st.buf:
+            self.readable(conn, st, now)          # a whole request not yet answered
+            if st.pending or st.src is not None or conn.state is CLOSED:
+                return
+        conn.close(now)
 
     # -- requests
     def _request(self, conn, st, now, head: bytes) -> None:
@@ -642,9 +693,14 @@ class ServiceHost:
                 addrs.append("0.0.0.0")
             if any(":" in a for a in host.addresses):
                 addrs.append("::")
+        # The services follow the engine's flow control (WRITABLE events), so
+        # their connections use an autotuned send buffer (Config.sndbuf_auto):
+        # a peer that stops reading holds about twice its window, not the
+        # whole configured buffer. A config given to ServiceHost is used as is.
+        cfg = self.config if self.config is not None else host.config.replace(sndbuf_auto=True)
         for svc in self.services:
             for ip in addrs:
-                lst = host.listen(svc.port, ip, self.backlog, self.config, now)
+                lst = host.listen(svc.port, ip, self.backlog, cfg, now)
                 self.listeners[lst] = svc
             self.by_port[svc.port] = svc
 
