@@ -397,3 +397,13 @@ def test_so_linger_zero_close_sends_rst_and_siocoutq():
 def test_getsockopt_output_mismatch_fails():
     f = failure(run(SERVER + "    +0 getsockopt(4, SOL_TCP, TCP_MAXSEG, [1460], [4]) = 0\n"))
     assert f.kind == "syscall" and "expected [1460], actual [1000]" in f.message
+
+
+def test_python_block_ending_in_a_line_continuation():
+    # tcp_info/tcp-info-rwnd-limited.pkt ends a block's last line with `\`:
+    # packetdrill runs it (more lines follow in its Python file), so must we.
+    r = run(SERVER + "    +0 %{ assert tcpi_snd_cwnd == 10, tcpi_snd_cwnd;\\\n"
+                     "          assert tcpi_snd_cwnd > 0;\\\n}%\n")
+    assert r.passed, r.failure
+    r = run(SERVER + "    +0 %{ assert tcpi_snd_cwnd == 11, tcpi_snd_cwnd;\\\n}%\n")
+    assert not r.passed and "tcpi_snd_cwnd=10" in r.failure.message

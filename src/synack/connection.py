@@ -1992,11 +1992,13 @@ class Connection:
         count = 0
         limited = False
         if (self.snd_nxt == self.snd_una and self.last_data_send is not None
-                and self.cfg.slow_start_after_idle
+                and self.cfg.slow_start_after_idle and self.snd_wnd > 0
                 and len(q) > ((self.snd_nxt - self.sndq_seq) & MASK)
                 and now - self.last_data_send > self.rtt.rto):
             # RFC 5681 §4.1: idle for more than an RTO, restart from the
-            # restart window RW = min(IW, cwnd)
+            # restart window RW = min(IW, cwnd) -- when data can go out: a
+            # closed window sends none (Linux restarts as data is sent,
+            # tcp_event_data_sent; its zero-window probes are not data)
             self.last_data_send = None
             iw = (self.cfg.initial_window * mss if self.cfg.initial_window
                   else _iw_bytes(mss))

@@ -1037,7 +1037,11 @@ class Runner(SyscallsMixin, SocketExtrasMixin, TxHoldMixin, LinuxWriteMixin):
         namespace: dict = {"__name__": "__packetdrill__"}
         namespace.update(TCPINFO_SYMBOLS)
         for ev, snap, at_us in self.code_blocks:
-            code = textwrap.dedent(ev.code)
+            # A block may end its last line with a backslash (as
+            # tcp-info-rwnd-limited.pkt does): packetdrill writes every block
+            # into one Python file with more lines after it, so the
+            # continuation meets an empty line there; end it so here too.
+            code = textwrap.dedent(ev.code) + "\n\n"
             missing = [n for n in unmapped_names(code) if n not in STATS_FIELDS]
             absent = sorted(n for n in names_used(code)
                             if n.startswith("tcpi_") and n not in snap and n not in missing)
