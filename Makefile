@@ -20,7 +20,7 @@ $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e '.[test]'
-	touch $(STAMP) $(DEMO_STAMP)
+	touch $(STAMP) $(DEMO_STAMP) $(VENV)/.installed-explore
 
 # The demo needs the package alone (and rich): not the test tool-chain.
 $(DEMO_STAMP): pyproject.toml
@@ -31,8 +31,15 @@ $(DEMO_STAMP): pyproject.toml
 demo: $(DEMO_STAMP)
 	$(VENV)/bin/synack demo
 
-# the explorer in the browser (docs/explore.md): a server on 127.0.0.1, the page opened
-explore: $(STAMP)
+# the explorer in the browser (docs/explore.md): a server on 127.0.0.1, the page
+# opened; it needs the package and its `explore` extra (Starlette, uvicorn) only
+EXPLORE_STAMP := $(VENV)/.installed-explore
+$(EXPLORE_STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet -e '.[explore]'
+	touch $(EXPLORE_STAMP)
+
+explore: $(EXPLORE_STAMP)
 	$(VENV)/bin/synack explore --open
 
 # tshark decodes our pcaps in the tests; iproute2 for the network-namespace
