@@ -37,13 +37,13 @@ def test_a_blind_duplicate_does_not_move_ts_recent():
     """Far below the window, or with an unacceptable ACK: TS.Recent stays
     (otherwise one forged old segment would make PAWS drop the real ones)."""
     t = ts_established()
-    t.send(**seg(200))
+    t.send(**seg(200)).ignore()
     t.now += 1.0
-    t.send(**seg(900_000, off=-1_000_000))                  # far below RCV.NXT
+    t.send(**seg(900_000, off=-1_000_000)).ignore()                  # far below RCV.NXT
     assert t.conn.ts_recent == 200
-    t.send(**seg(900_000, ack=LOCAL_SEQ + 50_000))          # ACK of unsent data
+    t.send(**seg(900_000, ack=LOCAL_SEQ + 50_000)).ignore()          # ACK of unsent data
     assert t.conn.ts_recent == 200
-    t.send(**seg(900_000, ack=LOCAL_SEQ - 3_000_000))       # ACK too old (RFC 5961 §5)
+    t.send(**seg(900_000, ack=LOCAL_SEQ - 3_000_000)).ignore()       # ACK too old (RFC 5961 §5)
     assert t.conn.ts_recent == 200
 
 
