@@ -8,11 +8,10 @@ test_packetdrill_recovery.py.
 import pytest
 
 from harness import ACK, LOCAL_SEQ, PEER_SYN_ACK, REMOTE_SEQ, Options, Tcp
+from recovery_util import BIG, MSS, ack, offsets
 from synack.config import linux_profile
 from synack.rtt import RttEstimator
 
-MSS = 1000
-BIG = 65535
 
 
 def conn(*, sack=False, rtt=0.1, **changes) -> Tcp:
@@ -22,16 +21,6 @@ def conn(*, sack=False, rtt=0.1, **changes) -> Tcp:
     t.send(PEER_SYN_ACK._replace(window=BIG, options=Options(mss=MSS, sack_permitted=sack))).ignore()
     t.conn.nodelay = True
     return t
-
-
-def ack(n: int, *blocks, window=BIG):
-    sack = tuple((LOCAL_SEQ + a, LOCAL_SEQ + b) for a, b in blocks)
-    return dict(flags=ACK, seq=REMOTE_SEQ, ack=LOCAL_SEQ + n, window=window,
-                options=Options(sack=sack))
-
-
-def offsets(segs) -> list[tuple[int, int]]:
-    return [(s.seq - LOCAL_SEQ, len(s.payload)) for s in segs if s.payload]
 
 
 # ------------------------------------------------------------------ the RTO

@@ -6,10 +6,9 @@ segments through the bare-host harness (MSS 1000, initial window 10).
 import pytest
 
 from harness import ACK, LOCAL_SEQ, PEER_SYN_ACK, PSH, REMOTE_SEQ, Options, Tcp
+from recovery_util import BIG, MSS, ack, offsets
 from synack.config import linux_profile, rfc_profile
 
-MSS = 1000
-BIG = 65535
 
 
 def conn(*, sack=False, window=BIG, **changes) -> Tcp:
@@ -17,16 +16,6 @@ def conn(*, sack=False, window=BIG, **changes) -> Tcp:
     t.send(PEER_SYN_ACK._replace(window=window, options=Options(mss=MSS, sack_permitted=sack))).ignore()
     t.conn.nodelay = True
     return t
-
-
-def ack(n: int, *blocks, window=BIG):
-    sack = tuple((LOCAL_SEQ + a, LOCAL_SEQ + b) for a, b in blocks)
-    return dict(flags=ACK, seq=REMOTE_SEQ, ack=LOCAL_SEQ + n, window=window,
-                options=Options(sack=sack))
-
-
-def offsets(segs) -> list[tuple[int, int]]:
-    return [(s.seq - LOCAL_SEQ, len(s.payload)) for s in segs if s.payload]
 
 
 # ----------------------------------------------- RFC 5681 §3.2: FlightSize

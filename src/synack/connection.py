@@ -1333,15 +1333,18 @@ class Connection:
                     and _lt(self.recover, self.snd_una)):
                 Connection._rack_enter_recovery(self, now, delivered)
 
-    def _rack_enter_recovery(self, now: float, delivered: int) -> None:
-        """RFC 6675 §5 (4) entered on RACK's word: RecoveryPoint, ssthresh
-        and cwnd, then the lost segments go first (the sending loop)."""
+    def _enter_recovery(self, now: float) -> int:
+        """The start of loss recovery, whoever detected the loss (DupThresh or
+        RACK): RecoveryPoint = HighData, ssthresh and cwnd from the
+        FlightSize (RFC 6675 §5 (4); RFC 5681 §3.2 steps 2-3), which it
+        returns."""
         cc = self.cc
         assert cc is not None
         self.host.count("fast_retransmits")
-        una = self.snd_una
-        self.recover = self.snd_nxt
-        flight = ((self.snd_nxt - una) & MASK) - self.lt_sent
+        self.recover = self.snd_nxt                # RecoveryPoint = HighData
+        # RFC 5681 §3.2 step 2 (RFC 6675 §5 (4.2)): what limited transmit sent
+        # "MUST NOT be included" in the FlightSize that sets ssthresh
+        flight = ((self.snd_nxt - self.snd_una) & MASK) - self.lt_sent
         self.lt_sent = 0
         if flight < 0:
             flight = 0
@@ -1350,7 +1353,16 @@ class Connection:
         self.tlp_end = None                        # RFC 8985 §7.1
         self.t_pto = None
         if self.cfg.hystart:
-            Connection._get_hystart(self).stop()
+            Connection._get_hystart(self).stop()   # RFC 9406 §4.2: a loss ends it
+        return flight
+
+    def _rack_enter_recovery(self, now: float, delivered: int) -> None:
+        """RFC 6675 §5 (4) entered on RACK's word: RecoveryPoint, ssthresh
+        and cwnd, then the lost segments go first (the sending loop)."""
+        cc = self.cc
+        assert cc is not None
+        una = self.snd_una
+        flight = Connection._enter_recovery(self, now)
         self.sack_recovery = True
         self.high_rxt = self.rescue_rxt = una
         self.rxt_marks = _EMPTY
@@ -1404,21 +1416,8 @@ class Connection:
                                      and board.is_lost(self.snd_una, self.snd_una, mss)):
             return                                 # RFC 6675 §5 (1), (2)
         # RFC 6675 §5 (4) / RFC 5681 §3.2 steps 2-3: enter loss recovery
-        self.host.count("fast_retransmits")
         una = self.snd_una
-        self.recover = self.snd_nxt                # RecoveryPoint = HighData
-        # RFC 5681 §3.2 step 2 (RFC 6675 §5 (4.2)): what limited transmit sent
-        # "MUST NOT be included" in the FlightSize that sets ssthresh
-        flight = ((self.snd_nxt - una) & MASK) - self.lt_sent
-        self.lt_sent = 0
-        if flight < 0:
-            flight = 0
-        cc.on_loss(flight, now)
-        self.rtt_seq = None
-        self.tlp_end = None                        # RFC 8985 §7.1
-        self.t_pto = None
-        if self.cfg.hystart:
-            Connection._get_hystart(self).stop()                    # RFC 9406 §4.2: a loss ends it
+        flight = Connection._enter_recovery(self, now)
         if board is not None and board.blocks:
             self.sack_recovery = True
             if self.cfg.prr:
