@@ -310,6 +310,21 @@ def test_loading_a_capture(page, server, tmp_path):
     cut.write_bytes(path.read_bytes()[:12])
     page.set_input_files("#load", str(cut))
     wait_text(page, "#error", "That file cannot be loaded: the capture cannot be read")
+    # a capture of two connections on one 4-tuple: the menu picks the second
+    tw = tmp_path / "tw.pcap"
+    w = PcapWriter(tw)
+    try:
+        get("time-wait-old-duplicate").run(Options(pcap=w))
+    finally:
+        w.close()
+    page.set_input_files("#load", str(tw))
+    wait_text(page, "#title-a", "connection 1 of 2")
+    assert page.locator("#conn option").count() == 2
+    page.select_option("#conn", "2")
+    wait_text(page, "#title-a", "connection 2 of 2")
+    assert page.locator("#conn").input_value() == "2"
+    r = selected(page)
+    assert r["flags"] == ["SYN"] and r["states"][0] == "SYN_SENT"
     # a run from the form takes the page back to the engine, with its edits
     page.click("#run")
     wait_text(page, "#title-a", "handshake")
