@@ -328,3 +328,98 @@ def test_explore_prints_its_url_and_binds_loopback_only():
     finally:
         proc.terminate()
         proc.wait(timeout=20)
+
+
+# ------------------------------------------------------------- a loaded capture
+def scenario_pcap(name, path) -> bytes:
+    """Scenario `name`'s segments, written by synack's own pcap writer."""
+    from synack.pcap import PcapWriter
+    w = PcapWriter(path)
+    try:
+        get(name).run(Options(pcap=w))
+    finally:
+        w.close()
+    return path.read_bytes()
+
+
+def test_a_capture_loads_as_the_explainers_ladder(client, tmp_path):
+    """A pcap: its connections listed, the chosen one drawn with the states
+    `synack explain` infers on both lifelines (docs/captures.md)."""
+    from synack.capture.report import analyse, events_jsonl
+    data = scenario_pcap("lifecycle", tmp_path / "l.pcap")
+    r = client.post("/api/load", content=data)
+    assert r.status_code == 200, r.text
+    run_ = r.json()
+    cap = run_["meta"]["capture"]
+    assert cap["conn"] == 1 and len(cap["connections"]) == 1
+    c1 = cap["connections"][0]
+    assert c1["states"] == {"client": "TIME_WAIT", "server": "CLOSED"}
+    assert run_["meta"]["engine"] is False and run_["meta"]["edits"] == []
+    segs = segment_rows(run_)
+    assert run_["segments"] == len(segs) == len(read_pcap(tmp_path / "l.pcap")) == c1["packets"]
+    # the ladder's rows: the handshake first, both lifelines' inferred states
+    assert segs[0]["flags"] == ["SYN"] and segs[0]["states"] == ["SYN_SENT", "LISTEN"]
+    assert segs[1]["flags"] == ["SYN", "ACK"] and segs[1]["states"][1] == "SYN_RECEIVED"
+    assert run_["rows"][-1]["states"] == ["TIME_WAIT", "CLOSED"]
+    assert segs[-1]["flags"] == ["ACK"] and segs[-1]["states"][0] == "TIME_WAIT"
+    # the events behind it are the explainer's (`synack explain --conn 1 --format json`)
+    conns, _ = analyse(tmp_path / "l.pcap", detail=(1,))
+    exported = client.post("/api/export/json", json={"trace": run_["trace"]}).text.splitlines()
+    assert [json.loads(x) for x in exported[1:]] == \
+        [json.loads(x) for x in events_jsonl(conns[0]).splitlines()]
+    # a moment: no TCBs, the segment's header rebuilt from the capture's fields
+    for i, row in enumerate(run_["rows"]):
+        if row["kind"] != "segment":
+            continue
+        m = client.post("/api/moment", json={"trace": run_["trace"], "row": i}).json()
+        assert m["engine"] is False and m["tcb"] is None
+        f = m["segment"]["fields"]
+        assert f["sequence number"] == row["seq"] and f["acknowledgment number"] == row["ack"]
+        assert set(f["flags"].split()) == set(row["flags"])
+    # the SVG export draws the inferred states
+    svg = client.post("/api/export/svg", json={"trace": run_["trace"]}).text
+    assert "TIME_WAIT" in svg and "LAST_ACK" in svg
+
+
+def test_a_captures_other_connection_is_picked_by_number(client, tmp_path):
+    data = scenario_pcap("time-wait-old-duplicate", tmp_path / "tw.pcap")
+    one = client.post("/api/load", content=data).json()
+    assert len(one["meta"]["capture"]["connections"]) == 2
+    two = client.post("/api/load?conn=2", content=data)
+    assert two.status_code == 200, two.text
+    two = two.json()
+    assert two["meta"]["capture"]["conn"] == 2 and two["trace"] != one["trace"]
+    # the second connection is the 4-tuple used again: it starts from CLOSED with a SYN
+    assert segment_rows(two)[0]["flags"] == ["SYN"]
+    assert segment_rows(two)[0]["states"][0] == "SYN_SENT"
+    for q, msg in (("conn=3", "no connection 3 in this capture (there are 2"),
+                   ("conn=0", "a connection number is 1 or more"),
+                   ("conn=x", "a connection number is 1 or more")):
+        r = client.post(f"/api/load?{q}", content=data)
+        assert r.status_code == 400 and msg in r.json()["error"], r.text
+
+
+def test_bad_captures_are_a_400_with_a_message(client, tmp_path):
+    from synack.pcap import PcapWriter
+    data = scenario_pcap("lifecycle", tmp_path / "l.pcap")
+    udp = tmp_path / "udp.pcap"
+    w = PcapWriter(udp)       # one IPv4 UDP datagram, no TCP
+    w.write(0.0, bytes.fromhex("4500001c00000000401100000a0000010a000002"
+                               "0035003500080000"))
+    w.close()
+    for body, msg in (
+            (bytes(range(256)) * 4, "neither a capture (pcap or pcapng) nor a JSON Lines trace"),
+            (data[:12], "the capture cannot be read: not a readable pcap file"),
+            (data[:24], "no TCP segments in this pcap: no packets"),
+            (data[:30], "no TCP segments in this pcap: no packets; the file is cut off"),
+            (udp.read_bytes(), "no TCP segments in this pcap: 1 frames"),
+            (b"\x0a\x0d\x0d\x0a" + b"\x00" * 5, "the capture cannot be read")):
+        r = client.post("/api/load", content=body)
+        assert r.status_code == 400, (msg, r.text)
+        assert r.headers["content-type"] == "application/json"
+        assert msg in r.json()["error"], r.json()
+        assert "Traceback" not in r.text
+    # cut in the middle of a later record: what is whole is shown, and the page is told
+    cut = client.post("/api/load", content=data[:-5]).json()
+    assert cut["meta"]["capture"]["truncated"] is True and "cut off" in cut["meta"]["text"]
+    assert client.post("/api/run", json={"spec": {"scenario": "handshake"}}).status_code == 200

@@ -251,6 +251,86 @@ def test_loading_a_trace_file(page, server, tmp_path):
     wait_text(page, "#title-a", "edited: drop:8")          # what was there stays
 
 
+def test_loading_a_capture(page, server, tmp_path):
+    """A pcap of `lifecycle` (synack's own pcap writer): the connection drawn with
+    the states `synack explain` infers, TIME_WAIT on the client's lifeline at the
+    end; stepping works; edits are greyed out; a garbage file gets a message."""
+    from synack.pcap import PcapWriter
+    path = tmp_path / "lifecycle.pcap"
+    w = PcapWriter(path)
+    try:
+        get("lifecycle").run(Options(pcap=w))
+    finally:
+        w.close()
+    open_page(page, server, "?s=handshake")
+    page.set_input_files("#load", str(path))
+    wait_text(page, "#title-a", "connection 1 of 1")
+    wait_text(page, "#title-a", "9 segments")
+    assert page.locator("#conn-pick").is_visible()
+    wait_text(page, "#conn", r"#1 10\.0\.0\.1:\d+ → 10\.0\.0\.2:80 .*TIME_WAIT / CLOSED")
+    wait_text(page, "#about-body #capture-note", "not available for a capture")
+    wait_text(page, "#edits", "edits: not available for a capture")
+    # the first row: the client's SYN, the server listening
+    r = selected(page)
+    assert r["kind"] == "segment" and r["flags"] == ["SYN"] and r["states"] == ["SYN_SENT", "LISTEN"]
+    page.click("#fwd")
+    r = selected(page)
+    assert r["flags"] == ["SYN", "ACK"] and r["states"] == ["SYN_SENT", "SYN_RECEIVED"]
+    wait_text(page, "#segment-body .fields", "sequence number")
+    assert page.locator("#segment-body #seg-edit-off").is_disabled()
+    wait_text(page, "#tcb-body", "no TCBs in a loaded capture")
+    page.click("#back")
+    assert selected(page)["flags"] == ["SYN"]
+    # the end: the client's final ACK, then the client in TIME_WAIT, the server CLOSED
+    page.click("#last")
+    r = selected(page)
+    assert r["states"] == ["TIME_WAIT", "CLOSED"]
+    wait_text(page, "#state-left", "^TIME_WAIT$")
+    wait_text(page, "#sm-left figcaption .sm-state", "^TIME_WAIT$")
+    page.click("#back")
+    wait_text(page, "#summary", r"^client sends ACK ")
+    r = selected(page)
+    assert r["side"] == "left" and r["flags"] == ["ACK"] and r["states"][0] == "TIME_WAIT"
+    # jump to a time works as for a run
+    page.fill("#jump", "0.05")
+    page.click("#jump-go")
+    wait_text(page, "#summary", r"^client sends FIN,ACK")
+    # clicking a segment does not edit a capture: the page says why
+    page.locator("#ladder-a .row.selected .seg-hit").first.click()
+    wait_text(page, "#error", "edits that recompute a run are not available for a capture")
+    assert page.locator("#menu").is_hidden()
+    # a garbage file: a message, and the capture stays
+    bad = tmp_path / "garbage.pcap"
+    bad.write_bytes(bytes(range(256)) * 8)
+    page.set_input_files("#load", str(bad))
+    wait_text(page, "#error", "That file cannot be loaded: the file is neither a capture")
+    wait_text(page, "#title-a", "connection 1 of 1")
+    # a capture cut off inside its file header
+    cut = tmp_path / "cut.pcap"
+    cut.write_bytes(path.read_bytes()[:12])
+    page.set_input_files("#load", str(cut))
+    wait_text(page, "#error", "That file cannot be loaded: the capture cannot be read")
+    # a capture of two connections on one 4-tuple: the menu picks the second
+    tw = tmp_path / "tw.pcap"
+    w = PcapWriter(tw)
+    try:
+        get("time-wait-old-duplicate").run(Options(pcap=w))
+    finally:
+        w.close()
+    page.set_input_files("#load", str(tw))
+    wait_text(page, "#title-a", "connection 1 of 2")
+    assert page.locator("#conn option").count() == 2
+    page.select_option("#conn", "2")
+    wait_text(page, "#title-a", "connection 2 of 2")
+    assert page.locator("#conn").input_value() == "2"
+    r = selected(page)
+    assert r["flags"] == ["SYN"] and r["states"][0] == "SYN_SENT"
+    # a run from the form takes the page back to the engine, with its edits
+    page.click("#run")
+    wait_text(page, "#title-a", "handshake")
+    assert page.locator("#conn-pick").is_hidden()
+
+
 def test_a_bad_value_gets_a_message(page, server):
     open_page(page, server, "?s=lifecycle")
     page.fill("#loss", "5")

@@ -291,6 +291,7 @@ class Run:
     row_record: list[int] = field(default_factory=list)
     meta: dict = field(default_factory=dict)
     send_index: list[int] = field(default_factory=list)   #: send ordinal -> record index
+    ladder: Any = None                   #: a loaded capture's ladder (its inferred states)
 
     def tcb(self, record_index: int) -> dict:
         """The hosts' TCBs at trace record `record_index`: the last snapshot taken
@@ -874,7 +875,69 @@ def ladder_of(run: Run):
     from ..viz.model import build_ladder
     if run.result is not None:
         return run.result.ladder()
+    if run.ladder is not None:
+        return run.ladder
     m = run.meta
     return build_ladder(run.dicts, left=m.get("left"), right=m.get("right"),
                         left_name=m.get("left_name", "client"),
                         right_name=m.get("right_name", "server"))
+
+
+# ------------------------------------------------------------- a loaded capture
+#: the first four bytes of a pcap (either byte order, µs or ns) or a pcapng file
+CAPTURE_MAGICS = (b"\xd4\xc3\xb2\xa1", b"\xa1\xb2\xc3\xd4", b"\x4d\x3c\xb2\xa1",
+                  b"\xa1\xb2\x3c\x4d", b"\x0a\x0d\x0d\x0a")
+
+
+def is_capture(data: bytes) -> bool:
+    return data[:4] in CAPTURE_MAGICS
+
+
+def load_capture(data: bytes, conn: int = 1) -> Run:
+    """A pcap or pcapng file explained by `synack.capture` (docs/captures.md):
+    connection `conn` (1-based, like `synack explain --conn N`) drawn with the
+    states the explainer inferred for both ends; the table of all connections
+    goes in `meta["capture"]`. No engine, so no TCBs and no edits."""
+    import os
+    import tempfile
+
+    from ..capture.reader import CaptureError
+    from ..capture.report import analyse, conn_dict, header_lines, ladder
+    fd, path = tempfile.mkstemp(suffix=".pcap", prefix="synack-explore-")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        try:
+            conns, stats = analyse(path, detail=(conn,))
+        except CaptureError as exc:
+            raise SpecError(f"the capture cannot be read: {exc}") from None
+    finally:
+        os.unlink(path)
+    if stats.tcp == 0:
+        what = f"{stats.frames} frames" if stats.frames else "no packets"
+        skipped = f" (skipped: {stats.skipped_text()})" if stats.skipped else ""
+        cut = "; the file is cut off" if stats.truncated else ""
+        raise SpecError(f"no TCP segments in this {stats.fmt or 'capture'}: {what}{skipped}{cut}")
+    if not 1 <= conn <= len(conns):
+        raise SpecError(f"no connection {conn} in this capture (there are {len(conns)}: "
+                        f"1 to {len(conns)})")
+    c = conns[conn - 1]
+    dicts = [e for e in (c.events or []) if e is not None]
+    lad = ladder(c)
+    head = header_lines(c, "the capture", False)
+    run = Run({"capture": True}, None, dicts, [], [], [])
+    cut = (f" The file is cut off in the middle of a record: the {stats.frames} whole frames "
+           "before it are shown.") if stats.truncated else ""
+    run.meta = {"title": f"connection {conn} of {len(conns)}: {c.a.ep} → {c.b.ep}",
+                "name": f"capture-conn{conn}", "text": "\n\n".join(head[1:]) + cut,
+                "left_name": lad.left_name, "right_name": lad.right_name,
+                "left_label": lad.left_label, "right_label": lad.right_label, "msl": None,
+                "settings": f"{stats.fmt}, {stats.frames} frames, {stats.tcp} TCP segments, "
+                            f"{len(conns)} connection(s): states inferred from the segments "
+                            "(synack explain), no engine, no TCBs",
+                "edits": [], "engine": False, "run": None,
+                "capture": {"conn": conn, "connections": [conn_dict(x) for x in conns],
+                            "truncated": stats.truncated}}
+    run.ladder = lad
+    fill_rows(run, lad)
+    return run

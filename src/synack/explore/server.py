@@ -29,7 +29,7 @@ from .runs import SpecError
 
 log = logging.getLogger("synack.explore")
 
-MAX_BODY = 8 * 1024 * 1024          #: a trace file to load, at most
+MAX_BODY = 8 * 1024 * 1024          #: a trace or capture file to load, at most
 CACHE_SIZE = 16
 
 STATIC = resources.files("synack.explore") / "static"
@@ -86,6 +86,14 @@ class Runs:
         run = self._get(key)
         if run is None:
             run = runs.load_trace(text)
+            self._put(key, run)
+        return key[6:], run
+
+    def load_capture(self, data: bytes, conn: int) -> tuple[str, runs.Run]:
+        key = f"trace:{hashlib.sha256(data).hexdigest()[:24]}-{conn}"
+        run = self._get(key)
+        if run is None:
+            run = runs.load_capture(data, conn)
             self._put(key, run)
         return key[6:], run
 
@@ -187,12 +195,18 @@ def create_app(store: Runs | None = None, allowed_hosts=ALLOWED_HOSTS) -> Starle
         body = await request.body()
         if len(body) > MAX_BODY:
             raise ApiError(413, f"the file is larger than {MAX_BODY // (1024 * 1024)} MiB")
+        from starlette.concurrency import run_in_threadpool
+        if runs.is_capture(body):
+            conn = request.query_params.get("conn", "1")
+            if not conn.isdigit() or int(conn) < 1:
+                raise ApiError(400, f"conn={conn!r}: a connection number is 1 or more")
+            trace_id, run = await run_in_threadpool(store.load_capture, body, int(conn))
+            return JSONResponse(_run_json(run, trace_id))
         try:
             text = body.decode("utf-8")
         except UnicodeDecodeError:
-            raise ApiError(400, "the file is not UTF-8 text: a JSON Lines trace is expected "
-                                "(pcap files cannot be loaded yet)") from None
-        from starlette.concurrency import run_in_threadpool
+            raise ApiError(400, "the file is neither a capture (pcap or pcapng) nor a JSON "
+                                "Lines trace (it is not UTF-8 text)") from None
         trace_id, run = await run_in_threadpool(store.load, text)
         return JSONResponse(_run_json(run, trace_id))
 

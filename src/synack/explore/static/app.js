@@ -24,6 +24,7 @@ const api = async (path, body, raw = false) => {
 const state = {
   spec: null,        // the run's spec (null for a loaded trace)
   trace: null,       // a loaded trace's id
+  capture: null,     // a loaded capture: { file, conn } (to pick another connection)
   data: null,
   specB: null,
   dataB: null,
@@ -132,6 +133,7 @@ async function run(spec, { row = 0, push = true } = {}) {
   }
   state.spec = data.spec;
   state.trace = null;
+  state.capture = null;
   show(data, row);
   writeURL(!push);
   return true;
@@ -145,11 +147,13 @@ function show(data, row = 0) {
     ` <span class="dim">${data.segments} segments, ${data.rows.length} events</span>`;
   $("#about-body").innerHTML = `<p>${esc(m.text || "").replace(/\n\s*\n/g, "</p><p>")}</p>` +
     `<p class="dim">${esc(m.settings || "")}</p>` +
-    (m.engine ? "" : `<p class="warn">A loaded trace: drawn from the file, without the engine, so there are no TCBs and no edits.</p>` +
+    (m.capture ? `<p class="warn" id="capture-note">A capture: the states on both lifelines are inferred from the segments (as <code>synack explain</code> does), not computed by the engine, so there are no TCBs, and edits that recompute a run (drop, delay, duplicate, corrupt, inject) are not available for a capture.</p>` :
+     m.engine ? "" : `<p class="warn">A loaded trace: drawn from the file, without the engine, so there are no TCBs and no edits.</p>` +
       (m.run ? `<p><button id="rerun">Compute this run again with the engine</button> <span class="dim">(the file says how it was made)</span></p>` : ""));
   const rerun = $("#rerun");
   if (rerun) rerun.onclick = () => run(m.run, { row: ladderA.sel });
   if (state.spec) formFromSpec(state.spec);
+  renderConnections(m.capture);
   if (state.spec && state.spec.custom) composeFromSpec(state.spec.custom);
   renderEdits();
   ladderA.sel = Math.max(0, Math.min(row, data.rows.length - 1));
@@ -158,8 +162,20 @@ function show(data, row = 0) {
   moveTo(ladderA.sel);
 }
 
+// a capture's connections, to pick one (like `synack explain FILE --conn N`)
+function renderConnections(cap) {
+  const pick = $("#conn-pick");
+  pick.hidden = !cap;
+  if (!cap) return;
+  $("#conn").innerHTML = cap.connections.map(c => {
+    const [a, b] = Object.keys(c.states);
+    return `<option value="${c.conn}"${c.conn === cap.conn ? " selected" : ""}>#${c.conn} ${esc(c[a])} → ${esc(c[b])} · ${c.packets} segments · ${esc(c.states[a])} / ${esc(c.states[b])}</option>`;
+  }).join("");
+}
+
 function renderEdits() {
   const el = $("#edits");
+  if (state.capture) { el.innerHTML = `<span class="dim no-edits" title="a capture has no engine behind it: nothing to recompute">edits: not available for a capture</span>`; return; }
   const edits = state.spec && state.spec.edits || [];
   el.innerHTML = edits.map((e, i) => `<span class="edit-chip" data-i="${i}">${esc(editText(e))} <button title="undo this edit" data-undo="${i}">×</button></span>`).join("");
 }
@@ -242,7 +258,7 @@ const SEQ_FIELDS = [["SND.UNA", "snd_una", "iss"], ["SND.NXT", "snd_nxt", "iss"]
 
 function renderTCB(m) {
   const el = $("#tcb-body");
-  if (!m.engine) { el.innerHTML = `<p class="dim">no TCBs in a loaded trace</p>`; return; }
+  if (!m.engine) { el.innerHTML = `<p class="dim">no TCBs in a loaded ${state.capture ? "capture" : "trace"}</p>`; return; }
   const now = m.t;
   const blocks = [];
   for (const [host, items] of Object.entries(m.tcb || {})) {
@@ -301,7 +317,8 @@ function renderSegment(m) {
     `<table class="fields">${Object.entries(s.fields).map(([k, v]) => `<tr><th>${esc(k)}</th><td>${esc(v)}</td></tr>`).join("")}</table>` +
     `<pre class="hex" id="hex">${hexdump(s.hex, s.ip_header_len, s.tcp_header_len)}</pre>` +
     `<p class="legend"><span class="ip">IP header</span> <span class="tcp">TCP header</span> <span class="data">payload</span></p>` +
-    (state.spec ? `<p><button id="seg-edit">Drop, delay, duplicate or corrupt this segment…</button></p>` : "");
+    (state.spec ? `<p><button id="seg-edit">Drop, delay, duplicate or corrupt this segment…</button></p>` :
+     state.capture ? `<p><button id="seg-edit-off" disabled title="not available for a capture: there is no engine to recompute the run">Drop, delay, duplicate or corrupt this segment…</button> <span class="dim">not available for a capture</span></p>` : "");
   const b = $("#seg-edit");
   if (b) b.onclick = ev => openMenu(m.row, ev);
 }
@@ -388,6 +405,7 @@ function play() {
 // ----------------------------------------------------------------- editing
 let menuRow = null;
 function openMenu(i, ev) {
+  if (state.capture) { showError("A capture cannot be edited: edits that recompute a run are not available for a capture (no engine behind it)."); return; }
   if (!state.spec) { showError("A loaded trace cannot be edited: there is no engine behind it."); return; }
   const r = state.data.rows[i];
   const menu = $("#menu");
@@ -464,14 +482,17 @@ async function download(fmt, which) {
   }
 }
 
-async function loadFile(file) {
+// a JSON Lines trace or a pcap/pcapng capture (the server tells them apart);
+// for a capture, `conn` picks the connection drawn
+async function loadFile(file, conn = 1) {
   clearError();
   stop();
   try {
-    const text = await file.text();
-    const data = await (await api("/api/load", text, true)).json();
+    const bytes = await file.arrayBuffer();
+    const data = await (await api(`/api/load?conn=${conn}`, bytes, true)).json();
     state.spec = null;
     state.trace = data.trace;
+    state.capture = data.meta.capture ? { file, conn: data.meta.capture.conn } : null;
     state.specB = null;
     show(data, 0);
     history.replaceState(null, "", `${location.pathname}?trace=loaded`);
@@ -525,6 +546,7 @@ function wire() {
   $("#jump-go").onclick = jump;
   $("#jump").addEventListener("keydown", ev => { if (ev.key === "Enter") jump(); });
   document.querySelectorAll("[data-export]").forEach(b => { b.onclick = () => download(b.dataset.export); });
+  $("#conn").addEventListener("change", ev => { if (state.capture) loadFile(state.capture.file, Number(ev.target.value)); });
   $("#load").addEventListener("change", ev => { if (ev.target.files[0]) loadFile(ev.target.files[0]); ev.target.value = ""; });
   $("#edits").addEventListener("click", ev => {
     const b = ev.target.closest("[data-undo]");

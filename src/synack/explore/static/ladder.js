@@ -239,7 +239,7 @@ export class Ladder {
     const size = Math.max(7, Math.min(11, room / (text.length * 0.62)));
     parts.push(`<text x="${lx}" y="${ly}" class="seg-label" text-anchor="middle" font-size="${size.toFixed(1)}" transform="rotate(${rot.toFixed(2)} ${lx} ${ly + 5})" fill="${c}">${esc(text)}</text>`);
     // a wide transparent line: easy to click
-    parts.push(`<line x1="${x0}" y1="${y}" x2="${r.lost ? (x0 + x1) / 2 : x1}" y2="${r.lost ? (y + y1) / 2 : y1}" class="seg-hit"><title>${label} — click to drop, delay, duplicate or corrupt it</title></line>`);
+    parts.push(`<line x1="${x0}" y1="${y}" x2="${r.lost ? (x0 + x1) / 2 : x1}" y2="${r.lost ? (y + y1) / 2 : y1}" class="seg-hit"><title>${label}${this.data.spec ? " — click to drop, delay, duplicate or corrupt it" : this.data.meta.capture ? " (a capture: edits are not available)" : ""}</title></line>`);
     return parts.join("");
   }
 
