@@ -21,6 +21,7 @@ from __future__ import annotations
 from typing import Callable, ClassVar, Final
 
 from ._mypyc import mypyc_attr
+from .rtt import RttEstimator
 
 _REGISTRY: Final[dict[str, Callable[..., "CongestionControl"]]] = {}
 
@@ -65,7 +66,7 @@ def rfc5681_initial_window(mss: int) -> int:
 @mypyc_attr(allow_interpreted_subclasses=True)
 class CongestionControl:
     name: ClassVar[str] = "base"
-    __slots__ = ("mss", "cwnd", "ssthresh", "in_recovery", "abc_limit")
+    __slots__ = ("mss", "cwnd", "ssthresh", "in_recovery", "abc_limit", "rtt")
 
     def __init__(self, mss: int, initial_window: int | None):
         self.mss = mss
@@ -73,6 +74,9 @@ class CongestionControl:
         self.ssthresh = 1 << 30          # RFC 5681 §3.1: arbitrarily high
         self.in_recovery = False
         self.abc_limit: int | None = 1   # slow-start growth per ACK, in segments (None: no cap)
+        #: the connection's RTT estimator, for a controller that reads SRTT
+        #: (CUBIC, RFC 9438 §4.2); set by the connection
+        self.rtt: RttEstimator | None = None
 
     def _slow_start(self, acked: int) -> int:
         """RFC 5681 §3.1 slow start: cwnd grows by what the ACK delivered, at

@@ -2422,8 +2422,7 @@ class Connection:
         cfg = self.cfg
         cc = create_cc(cfg.congestion_control, self.snd_mss, cfg.initial_window)
         cc.abc_limit = cfg.abc_limit
-        if hasattr(cc, "rtt"):
-            cc.rtt = self.rtt                     # CUBIC reads SRTT (RFC 9438 §4.2)
+        cc.rtt = self.rtt                         # CUBIC reads SRTT (RFC 9438 §4.2)
         self.cc = cc
         self.hystart = None                       # made on first use (_get_hystart)
 

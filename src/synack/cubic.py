@@ -15,7 +15,6 @@ from typing import Final
 
 from ._mypyc import mypyc_attr
 from .congestion import CongestionControl, register
-from .rtt import RttEstimator
 
 C: Final = 0.4
 BETA: Final = 0.7
@@ -25,7 +24,7 @@ ALPHA: Final = 3 * (1 - BETA) / (1 + BETA)
 @mypyc_attr(allow_interpreted_subclasses=True)
 class Cubic(CongestionControl):
     __slots__ = ("w_max", "k", "t_epoch", "cwnd_epoch", "w_est", "cwnd_prior",
-                 "fast_convergence", "rtt", "_frac")
+                 "fast_convergence", "_frac")
 
     def __init__(self, mss: int, initial_window: int | None):
         super().__init__(mss, initial_window)
@@ -36,7 +35,6 @@ class Cubic(CongestionControl):
         self.w_est = 0.0
         self.cwnd_prior = 0.0
         self.fast_convergence = True      # §4.7 SHOULD (Linux has it on)
-        self.rtt: RttEstimator | None = None  # the connection's RttEstimator (for SRTT)
         self._frac = 0.0                  # sub-byte growth carried between ACKs
 
     def _srtt(self) -> float:

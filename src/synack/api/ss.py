@@ -118,15 +118,8 @@ def _rows_for_host(host, now: float, label: str) -> list[SocketRow]:
         rows.append(SocketRow("LISTEN", len(lst.accept_queue), lst.backlog,
                               (lst.local_ip, lst.local_port), (wild, None), None, LISTEN,
                               "listener", label, lst))
-    seen: set[int] = set()
-    objs = list(host.conns.values())
-    for lst in list(host.listeners.values()):
-        objs.extend(lst.syn_queue.values())
     conns = []
-    for obj in objs:
-        if id(obj) in seen:
-            continue
-        seen.add(id(obj))
+    for obj in host.connections():        # every connection and TIME-WAIT entry, once
         st = obj.state
         key = (obj.local_ip, obj.local_port, obj.remote_ip, obj.remote_port)
         if st is TIME_WAIT and not hasattr(obj, "rcvq"):          # the TIME-WAIT table entry

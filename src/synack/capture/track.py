@@ -35,10 +35,8 @@ from dataclasses import dataclass, field
 from typing import Iterable
 
 from ..segment import ACK, FIN, RST, SYN, flag_names
+from ..seq import MASK, gt
 from .reader import Packet
-
-MASK = 0xFFFFFFFF
-HALF = 0x80000000
 
 CLOSED, LISTEN, SYN_SENT, SYN_RECEIVED, ESTABLISHED = (
     "CLOSED", "LISTEN", "SYN_SENT", "SYN_RECEIVED", "ESTABLISHED")
@@ -54,9 +52,8 @@ DUP_WINDOW = 0.001
 FLOOD_HALF_OPEN = 3
 
 
-def after(a: int, b: int) -> bool:
-    """a > b in sequence space (RFC 9293 §3.4)."""
-    return 0 < ((a - b) & MASK) < HALF
+#: a > b in sequence space (RFC 9293 §3.4)
+after = gt
 
 
 class Side:

@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..segment import RST, SYN, Options as SegOptions, Segment
+from ..seq import MASK
 from ..sim.network import Fault
 from ..states import State
 from ..timewait import TimeWait
@@ -267,12 +268,12 @@ def snapshot_host(sh) -> list[dict]:
             srtt = c.rtt.srtt
             d.update(iss=c.iss, irs=c.irs, snd_una=c.snd_una, snd_nxt=c.snd_nxt,
                      snd_wnd=c.snd_wnd, rcv_nxt=c.rcv_nxt,
-                     rcv_wnd=(c.rcv_adv - c.rcv_nxt) & 0xFFFFFFFF if c.rcv_adv else 0,
+                     rcv_wnd=(c.rcv_adv - c.rcv_nxt) & MASK if c.rcv_adv else 0,
                      cwnd=cc.cwnd if cc is not None else None,
                      ssthresh=(cc.ssthresh if cc is not None and cc.ssthresh < (1 << 30)
                                else None),
                      srtt=srtt, rto=c.rtt.current(), mss=c.snd_mss,
-                     unacked=(c.snd_nxt - c.snd_una) & 0xFFFFFFFF,
+                     unacked=(c.snd_nxt - c.snd_una) & MASK,
                      timers={name: getattr(c, attr) for name, attr in TIMERS
                              if getattr(c, attr, None) is not None})
         out.append(d)

@@ -30,12 +30,11 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass, field
 
+from ..seq import MASK
 from ..wire import wrap_tcp
 from ..wire.checksum import tcp_checksum
 from ..wire.tcp import pack_address
 from . import ast as A
-
-MASK = 0xFFFFFFFF
 
 # TCP header flag bits as they sit in the 16-bit word after the data offset
 # nibble: the low 8 bits plus AE (RFC 9768 / the old NS bit).

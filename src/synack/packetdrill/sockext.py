@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from ..seq import add
 from ..states import CLOSE_WAIT, CLOSED, CLOSING, LAST_ACK, TIME_WAIT
 from . import ast as A
 from .outcome import unsupported
@@ -467,7 +468,7 @@ class TxHoldMixin:
             if given < total:
                 break
             if group[-1].eor:
-                h.eor_end = (conn.sndq_seq + len(conn.sndq)) & 0xFFFFFFFF
+                h.eor_end = add(conn.sndq_seq, len(conn.sndq))
         if not h.chunks:
             h.probe_at_us = None
         elif h.probe_at_us is None and conn.snd_nxt == conn.snd_una:
@@ -588,7 +589,7 @@ class LinuxWriteMixin:
                 break
         if push and 0 < accepted < n:
             # tcp_push marks the end of what was copied
-            end = (conn.sndq_seq + len(conn.sndq)) & 0xFFFFFFFF
+            end = add(conn.sndq_seq, len(conn.sndq))
             if 0 < ((end - conn.snd_nxt) & 0xFFFFFFFF) < (1 << 31):
                 if not isinstance(conn.push_seqs, list):
                     conn.push_seqs = []

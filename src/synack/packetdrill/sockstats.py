@@ -24,9 +24,9 @@ after every step (an injected packet, a timer, a system call) and keeps:
 """
 from __future__ import annotations
 
+from ..seq import MASK
 from ..states import CLOSE_WAIT, CLOSING, ESTABLISHED, FIN_WAIT_1, FIN_WAIT_2, LAST_ACK
 
-MASK = 0xFFFFFFFF
 _SYNCHRONIZED = (ESTABLISHED, CLOSE_WAIT, FIN_WAIT_1, FIN_WAIT_2, CLOSING, LAST_ACK)
 
 #: the fields, with their meaning (listed in docs/packetdrill.md)

@@ -7,6 +7,7 @@ side by side.
 """
 from __future__ import annotations
 
+from ..seq import add
 from ..states import ESTABLISHED
 from ..viz.model import kind
 from . import CLIENT_IP, SERVER_IP, Stage, scenario
@@ -34,7 +35,7 @@ def _flight(st: Stage, conn, sconn, segments: int, nth: int, *, delay: float | N
     them are acknowledged."""
     tcb = conn.conn
     mss = tcb.snd_mss
-    target = (tcb.snd_nxt + (nth - 1) * mss) & 0xFFFFFFFF
+    target = add(tcb.snd_nxt, (nth - 1) * mss)
 
     def match(p) -> bool:
         return p.src == CLIENT_IP and p.seg.seq == target and bool(p.seg.payload)
@@ -45,7 +46,7 @@ def _flight(st: Stage, conn, sconn, segments: int, nth: int, *, delay: float | N
         st.net.drop(match, count=1)
     else:
         st.net.delay(match, delay, count=1)
-    end = (tcb.snd_nxt + segments * mss) & 0xFFFFFFFF
+    end = add(tcb.snd_nxt, segments * mss)
     st.note(note, side="left")
     conn.send(bytes(segments * mss))
     st.wait(lambda: _drained(sconn, tcb, end), timeout=60)
