@@ -13,6 +13,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from pdscripts import SERVER
 
 from synack.packetdrill import ast as A
 from synack.packetdrill.initcmd import read_init
@@ -150,15 +151,6 @@ def test_first_event_must_be_at_zero():
 # --------------------------------------------------------------------------
 # segments and options
 
-SERVER = """\
-    0     socket(..., SOCK_STREAM, IPPROTO_TCP) = 3
-    +0    bind(3, ..., ...) = 0
-    +0    listen(3, 1) = 0
-    +0    < S 0:0(0) win 6000 <mss 1000>
-    +0    > S. 0:0(0) ack 1 <mss 1460>
-    +.1   < . 1:1(0) ack 1 win 6000
-    +0    accept(3, ..., ...) = 4
-"""
 
 
 def test_consecutive_segments_glued_unless_strict():

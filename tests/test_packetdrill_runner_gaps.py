@@ -8,18 +8,10 @@ import json
 import textwrap
 
 import pytest
+from pdscripts import SERVER, SERVER_WSCALE
 
 from synack.packetdrill.runner import OPTIONS, RunOptions, main, run_text
 
-SERVER = """\
-    0     socket(..., SOCK_STREAM, IPPROTO_TCP) = 3
-    +0    bind(3, ..., ...) = 0
-    +0    listen(3, 1) = 0
-    +0    < S 0:0(0) win 6000 <mss 1000>
-    +0    > S. 0:0(0) ack 1 <mss 1460>
-    +.1   < . 1:1(0) ack 1 win 6000
-    +0    accept(3, ..., ...) = 4
-"""
 
 
 def run(text: str, **opts):
@@ -415,13 +407,7 @@ def test_min_tso_segs_sets_the_psh_units():
     # (at most half the cwnd), PSH on each unit's last segment
     script = """\
     `sysctl -q net.ipv4.tcp_min_tso_segs=SEGS`
-    0 socket(..., SOCK_STREAM, IPPROTO_TCP) = 3
-    +0 bind(3, ..., ...) = 0
-    +0 listen(3, 1) = 0
-    +0 < S 0:0(0) win 65535 <mss 1000,nop,wscale 7>
-    +0 > S. 0:0(0) ack 1 <mss 1460,nop,wscale 8>
-    +.1 < . 1:1(0) ack 1 win 511
-    +0 accept(3, ..., ...) = 4
+""" + SERVER_WSCALE + """\
     +0 write(4, ..., 26000) = 26000
     +0 > P. 1:5001(5000) ack 1
     +0 > P. 5001:10001(5000) ack 1
@@ -506,13 +492,7 @@ def test_slow_start_after_idle_follows_the_sysctl():
     # tcp_slow_start_after_idle=1 restarts from the restart window (RFC 5681 §4.1)
     script = """\
     `sysctl -q net.ipv4.tcp_slow_start_after_idle=IDLE`
-    0 socket(..., SOCK_STREAM, IPPROTO_TCP) = 3
-    +0 bind(3, ..., ...) = 0
-    +0 listen(3, 1) = 0
-    +0 < S 0:0(0) win 65535 <mss 1000,nop,wscale 7>
-    +0 > S. 0:0(0) ack 1 <mss 1460,nop,wscale 8>
-    +.1 < . 1:1(0) ack 1 win 511
-    +0 accept(3, ..., ...) = 4
+""" + SERVER_WSCALE + """\
     +0 write(4, ..., 10000) = 10000
     +.1 < . 1:1(0) ack 10001 win 511
     +0 %{ assert tcpi_snd_cwnd == 20, tcpi_snd_cwnd }%
