@@ -2,7 +2,7 @@
 
 callgrind counts instructions, not seconds, so the figure repeats exactly
 for the same interpreter, build and inputs, whatever else the machine does.
-One lifecycle is `synack.bench.sim_lifecycles`'s: handshake, a 1 KiB
+One lifecycle is `synack.tun.bench.sim_lifecycles`'s: handshake, a 1 KiB
 request and response, the four-way close and TIME-WAIT running out. The
 fixed cost (interpreter start, imports) is removed by running two sizes and
 dividing the difference:
@@ -26,7 +26,7 @@ import subprocess
 import sys
 import tempfile
 
-_PROGRAM = "from synack.bench import sim_lifecycles; sim_lifecycles({n})"
+_PROGRAM = "from synack.tun.bench import sim_lifecycles; sim_lifecycles({n})"
 
 
 def instructions(n: int) -> int:
@@ -65,7 +65,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _compiled() -> bool:
-    import synack.connection as c
+    import synack.engine.connection as c
     return not c.__file__.endswith(".py")
 
 

@@ -23,7 +23,7 @@ import tempfile
 import time
 
 from synack.pcap import PcapWriter
-from synack.segment import ACK, FIN, PSH, SYN, Options, Segment
+from synack.engine.segment import ACK, FIN, PSH, SYN, Options, Segment
 from synack.wire import encode_ip
 
 MSS = 1448
@@ -117,7 +117,7 @@ def main() -> None:
     ap.add_argument("--dir", default=tempfile.gettempdir())
     args = ap.parse_args()
     compiled = "compiled" if any(f.endswith(".so") for f in os.listdir(
-        os.path.dirname(__import__("synack.connection").connection.__file__))) else "pure"
+        os.path.dirname(__import__("synack.engine.connection").connection.__file__))) else "pure"
     print(f"synack explain benchmark ({compiled} engine; the capture modules are pure Python)")
     rows = []
     for mb in (args.small_mb, args.mb):

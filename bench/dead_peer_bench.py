@@ -18,9 +18,9 @@ import subprocess
 import sys
 import time
 
-from synack.config import Config, linux_profile
+from synack.engine.config import Config, linux_profile
 from synack.sim import Network
-from synack.states import CLOSED, ESTABLISHED
+from synack.engine.states import CLOSED, ESTABLISHED
 
 TCP_USER_TIMEOUT = getattr(socket, "TCP_USER_TIMEOUT", 18)
 

@@ -19,7 +19,7 @@ import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests"))
 
-from synack.segment import ACK, Options, Segment  # noqa: E402
+from synack.engine.segment import ACK, Options, Segment  # noqa: E402
 from synack.tun import framepath  # noqa: E402
 from synack.tun.driver import TunStack  # noqa: E402
 from test_tun_stack import K4, S4, FakeTun  # noqa: E402

@@ -1,6 +1,6 @@
 """What recording costs the TUN fast path: bulk throughput with the capture off and on.
 
-Runs `synack.bench.synack_bulk` (kernel -> synack and synack -> kernel over a TUN in
+Runs `synack.tun.bench.synack_bulk` (kernel -> synack and synack -> kernel over a TUN in
 a throwaway namespace; needs root), once as it is and once with every stack opening
 a capture (`open_capture`) to a temporary file. Run the "off" half under an older
 tree's PYTHONPATH to compare with the code before recording existed:

@@ -5,7 +5,7 @@ four-way close started by the client, and the client's TIME-WAIT running out
 after 2*MSL. Application logic reacts to engine events (no polling), links
 have a fixed delay and no loss. Run: `make bench` or `python bench/sim_bench.py`.
 
-The measurements live in `synack.bench` (`sim_lifecycles`, `sim_bulk`), which
+The measurements live in `synack.tun.bench` (`sim_lifecycles`, `sim_bulk`), which
 `synack bench` also reports; this script keeps the old entry point.
 """
 from __future__ import annotations
@@ -13,7 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from synack.bench import sim_bulk, sim_lifecycles
+from synack.tun.bench import sim_bulk, sim_lifecycles
 
 
 def lifecycles(n: int, trace: bool, spacing: float = 0.0001) -> dict:

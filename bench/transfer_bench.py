@@ -17,8 +17,8 @@ import json
 import math
 import time
 
-from synack.bench import bulk_app
-from synack.config import linux_profile
+from synack.tun.bench import bulk_app
+from synack.engine.config import linux_profile
 from synack.sim import Network
 
 RATE = 100e6           # bits per second

@@ -45,15 +45,15 @@ both.
 """
 from __future__ import annotations
 
-from synack import events as ev
-from synack.config import Config
-from synack.host import Host
-from synack.isn import FixedIsn
-from synack.segment import ACK, FIN, NO_OPTIONS, PSH, RST, SYN, URG, Options, Segment  # noqa: F401
-from synack.seq import MASK
-from synack.states import (CLOSE_WAIT, CLOSED, CLOSING, ESTABLISHED, FIN_WAIT_1,  # noqa: F401
+from synack.engine import events as ev
+from synack.engine.config import Config
+from synack.engine.host import Host
+from synack.engine.isn import FixedIsn
+from synack.engine.segment import ACK, FIN, NO_OPTIONS, PSH, RST, SYN, URG, Options, Segment  # noqa: F401
+from synack.engine.seq import MASK
+from synack.engine.states import (CLOSE_WAIT, CLOSED, CLOSING, ESTABLISHED, FIN_WAIT_1,  # noqa: F401
                            FIN_WAIT_2, LAST_ACK, LISTEN, SYN_RECEIVED, SYN_SENT, TIME_WAIT)
-from synack.timewait import TimeWait
+from synack.engine.timewait import TimeWait
 
 LOCAL_IP = "192.0.2.1"
 REMOTE_IP = "198.51.100.2"

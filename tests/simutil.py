@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from synack.sim import Network
-from synack.states import CLOSED
+from synack.engine.states import CLOSED
 
 
 def exchange(net: Network, client, server, port: int, up: bytes, down: bytes,

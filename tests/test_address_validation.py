@@ -3,7 +3,7 @@ and the choice of the local address (MUST-43, MUST-44, MUST-45)."""
 import pytest
 
 from harness import ACK, LOCAL_PORT, PEER_SYN, PSH, REMOTE_PORT, SYN, Segment, Tcp, cfg
-from synack.host import Host, unicast
+from synack.engine.host import Host, unicast
 
 
 @pytest.mark.parametrize("dst", ["224.0.0.1", "239.1.2.3", "255.255.255.255"])

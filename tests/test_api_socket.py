@@ -11,8 +11,8 @@ import pytest
 
 from synack.api import (Deadlock, RealtimeStack, SimStack, current_stack, set_default_stack,
                         socket, using)
-from synack.segment import SYN
-from synack.states import CLOSED, ESTABLISHED, FIN_WAIT_2, TIME_WAIT
+from synack.engine.segment import SYN
+from synack.engine.states import CLOSED, ESTABLISHED, FIN_WAIT_2, TIME_WAIT
 
 #: these tests run on simulated or in-memory stacks: no real network socket
 #: may be created while they run (tests/sealing.py)

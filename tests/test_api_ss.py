@@ -5,8 +5,8 @@ import pytest
 
 from synack.api import RealtimeStack, SimStack, socket
 from synack.api.ss import Timer, _duration, format_table, ss
-from synack.segment import SYN
-from synack.states import CLOSE_WAIT, ESTABLISHED, FIN_WAIT_2, LISTEN, SYN_SENT
+from synack.engine.segment import SYN
+from synack.engine.states import CLOSE_WAIT, ESTABLISHED, FIN_WAIT_2, LISTEN, SYN_SENT
 
 #: these tests run on simulated or in-memory stacks: no real network socket
 #: may be created while they run (tests/sealing.py)

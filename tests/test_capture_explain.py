@@ -19,7 +19,7 @@ from synack.capture.report import ladder
 from synack.cli import main
 from synack.pcap import PcapWriter
 from synack.scenarios import Options, all_scenarios
-from synack.segment import ACK, FIN, PSH, SYN, Options as TcpOptions, Segment
+from synack.engine.segment import ACK, FIN, PSH, SYN, Options as TcpOptions, Segment
 from synack.sim import Network
 from synack.wire import encode_ip
 

@@ -20,7 +20,7 @@ import pytest
 from synack.api.stack import RealtimeStack
 from synack.capture import analyse
 from synack.pcap import read_pcap
-from synack.segment import ACK, FIN, Options, Segment
+from synack.engine.segment import ACK, FIN, Options, Segment
 from synack.tun.driver import TunStack
 from synack.wire import decode_ip
 

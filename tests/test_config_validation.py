@@ -5,7 +5,7 @@ import pytest
 
 import synack
 
-from synack.config import PROFILES, Config, linux_profile, rfc_profile
+from synack.engine.config import PROFILES, Config, linux_profile, rfc_profile
 
 
 @pytest.mark.parametrize("name", sorted(PROFILES))

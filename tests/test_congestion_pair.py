@@ -12,11 +12,11 @@ import random
 
 import pytest
 
-from synack import congestion
-from synack import events as ev
-from synack.config import linux_profile, rfc_profile
-from synack.isn import FixedIsn
-from synack.seq import MASK
+from synack.engine import congestion
+from synack.engine import events as ev
+from synack.engine.config import linux_profile, rfc_profile
+from synack.engine.isn import FixedIsn
+from synack.engine.seq import MASK
 from synack.sim import Network
 
 MSS = 1448                      # 1500 - 40 - 12 (timestamps) in the linux profile

@@ -1,8 +1,8 @@
 """CUBIC (RFC 9438) and Reno (RFC 5681) controllers on their own."""
 import pytest
 
-from synack.congestion import available, create
-from synack.rtt import RttEstimator
+from synack.engine.congestion import available, create
+from synack.engine.rtt import RttEstimator
 
 MSS = 1000
 

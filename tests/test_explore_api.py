@@ -266,7 +266,7 @@ def test_the_scenarios_and_the_state_table(client):
     sc = client.get("/api/scenarios").json()
     assert [s["name"] for s in sc] == names()
     st = client.get("/api/states").json()
-    from synack.states import TRANSITIONS
+    from synack.engine.states import TRANSITIONS
     assert st["svg"].startswith("<svg")
     assert {(a, b): why for a, b, why in st["transitions"]} == \
            {(a.value, b.value): why for (a, b), why in TRANSITIONS.items()}

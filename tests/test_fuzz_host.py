@@ -13,11 +13,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from synack.config import rfc_profile
-from synack.segment import ACK, FIN, PSH, RST, SYN, URG, Options, Segment
-from synack.seq import HALF, MASK
+from synack.engine.config import rfc_profile
+from synack.engine.segment import ACK, FIN, PSH, RST, SYN, URG, Options, Segment
+from synack.engine.seq import HALF, MASK
 from synack.sim import Network
-from synack.states import CLOSED, State
+from synack.engine.states import CLOSED, State
 from synack.wire import encode_ip
 
 STATES_TO_REACH = ["SYN_SENT", "SYN_RECEIVED", "ESTABLISHED", "FIN_WAIT_1", "FIN_WAIT_2",

@@ -1,8 +1,8 @@
 """ISN selection (RFC 9293 §3.4.1; MUST-8, MUST-9, SHLD-1, RFC 6528) and what the
 host does with raw packets it cannot trust (MUST-3, MUST-7)."""
 from harness import ACK, LOCAL_IP, PEER_SYN, REMOTE_IP, SYN, Tcp
-from synack.host import Host
-from synack.isn import IsnGenerator
+from synack.engine.host import Host
+from synack.engine.isn import IsnGenerator
 from synack.wire import encode_ip
 
 KEY = ("192.0.2.1", 40000, "198.51.100.2", 80)

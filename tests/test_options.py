@@ -4,8 +4,8 @@ MUST-65, MUST-67), unknown options (MUST-5, MUST-6), window scaling (RFC 7323
 from harness import (ACK, ESTABLISHED, LOCAL_ISS, LOCAL_MSS, LOCAL_PORT, LOCAL_SEQ, NO_OPTIONS,
                      OUR_SYN, PEER_SYN, PEER_SYN_ACK, PSH, RECV, REMOTE_PORT, REMOTE_SEQ,
                      WINDOW, Options, Tcp, cfg)
-from synack.host import Host
-from synack.isn import FixedIsn
+from synack.engine.host import Host
+from synack.engine.isn import FixedIsn
 
 V6_LOCAL, V6_REMOTE = "2001:db8::1", "2001:db8::2"
 

@@ -23,7 +23,7 @@ from synack.packetdrill.packets import (ACK, PSH, SYN, Mapping, PacketError,
                                         to_script_space)
 from synack.packetdrill.parser import parse_text
 from synack.packetdrill.runner import RunOptions, main, run_script, run_text
-from synack.config import linux_profile
+from synack.engine.config import linux_profile
 
 OWN = Path(__file__).resolve().parent / "packetdrill" / "own"
 PASSING = sorted(p.name for p in OWN.glob("*.pkt") if not p.name.startswith("fail-"))

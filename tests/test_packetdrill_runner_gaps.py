@@ -300,7 +300,7 @@ def test_msg_eor_ends_segments():
 # -- shell commands ----------------------------------------------------------------------
 
 def test_shell_arithmetic_and_lists_in_init():
-    from synack.config import linux_profile
+    from synack.engine.config import linux_profile
     from synack.packetdrill.initcmd import read_init, shell_arith
     assert shell_arith("32*1024*1024") == 33554432 and shell_arith("-7/2") == -3
     with pytest.raises(ValueError):
@@ -479,7 +479,7 @@ def test_sndbuf_limited_counts_only_while_everything_is_sent():
     ("net.ipv4.tcp_early_retrans=0", True),     # -> tlp False
 ])
 def test_sysctl_acceptance(sysctl, ok):
-    from synack.config import linux_profile
+    from synack.engine.config import linux_profile
     from synack.packetdrill.initcmd import read_init
     plan = read_init(f"sysctl -q {sysctl}", linux_profile())
     assert (not plan.unsupported) == ok, plan.unsupported

@@ -7,7 +7,7 @@ import subprocess
 import pytest
 
 from synack.pcap import LINKTYPE_RAW, PcapWriter, read_pcap
-from synack.segment import ACK, FIN, PSH, SYN, Options, Segment
+from synack.engine.segment import ACK, FIN, PSH, SYN, Options, Segment
 from synack.wire import encode_ip, encode_tcp
 from synack.wire.ip import wrap_tcp
 

@@ -9,8 +9,8 @@ import pytest
 
 from harness import ACK, LOCAL_SEQ, PEER_SYN_ACK, REMOTE_SEQ, Options, Tcp
 from recovery_util import BIG, MSS, ack, offsets
-from synack.config import linux_profile
-from synack.rtt import RttEstimator
+from synack.engine.config import linux_profile
+from synack.engine.rtt import RttEstimator
 
 
 

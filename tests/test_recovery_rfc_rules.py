@@ -7,7 +7,7 @@ import pytest
 
 from harness import ACK, LOCAL_SEQ, PEER_SYN_ACK, PSH, REMOTE_SEQ, Options, Tcp
 from recovery_util import BIG, MSS, ack, offsets
-from synack.config import linux_profile, rfc_profile
+from synack.engine.config import linux_profile, rfc_profile
 
 
 
@@ -122,7 +122,7 @@ def test_dsack_example_5_reports_the_part_below_rcv_nxt_first():
 def test_rfc_profile_keeps_rfc6298_rto():
     """RFC 6298 (2.3)-(2.4): RTO = SRTT + max(G, 4 * RTTVAR), then at least
     1 s; the `rfc` profile keeps exactly that."""
-    from synack.rtt import RttEstimator
+    from synack.engine.rtt import RttEstimator
     cfg = rfc_profile()
     assert cfg.rto_min == 1.0 and cfg.rto_initial == 1.0
     est = RttEstimator(cfg.rto_initial, cfg.rto_min, cfg.rto_max, linux=cfg.linux_rto)
@@ -162,7 +162,7 @@ def test_repeated_sack_block_is_not_a_dsack():
     the SACK information the sender already holds (a window update, say)
     reports no duplicate: counting it would widen RACK's reordering window
     for nothing (RFC 8985 §6.2 step 4)."""
-    from synack.sack import Scoreboard
+    from synack.engine.sack import Scoreboard
     b = Scoreboard()
     una, nxt = 1000, 20000
     b.update(una, nxt, [(3000, 4000)])

@@ -1,5 +1,5 @@
 """The RFC 6675 scoreboard on its own (RFC 6675 §4, RFC 2883 D-SACK)."""
-from synack.sack import Scoreboard
+from synack.engine.sack import Scoreboard
 
 MSS = 1000
 

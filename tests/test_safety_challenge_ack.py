@@ -21,11 +21,11 @@ import os
 
 import pytest
 
-from synack.config import Config
-from synack.segment import ACK, RST, SYN, Segment
-from synack.seq import MASK
+from synack.engine.config import Config
+from synack.engine.segment import ACK, RST, SYN, Segment
+from synack.engine.seq import MASK
 from synack.sim import Network
-from synack.states import ESTABLISHED
+from synack.engine.states import ESTABLISHED
 
 VICTIM, SERVER, ATTACKER = "10.0.0.1", "10.0.0.2", "10.0.0.3"
 PORT = 80

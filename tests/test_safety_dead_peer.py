@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import pytest
 
-from synack.config import Config
+from synack.engine.config import Config
 from synack.sim import Network
-from synack.states import CLOSED, ESTABLISHED
+from synack.engine.states import CLOSED, ESTABLISHED
 
 DAY = 86400.0
 

@@ -18,10 +18,10 @@ import hashlib
 
 from harness import ACK, LOCAL_SEQ, PSH, REMOTE_SEQ, REMOTE_WINDOW, Tcp
 
-from synack.segment import Segment
-from synack.seq import MASK
+from synack.engine.segment import Segment
+from synack.engine.seq import MASK
 from synack.sim import Network
-from synack.states import ESTABLISHED
+from synack.engine.states import ESTABLISHED
 
 
 def test_forged_zero_window_ack_above_rcv_nxt_is_not_a_window_update():

@@ -15,12 +15,12 @@ import types
 
 import pytest
 
-from synack.config import Config
+from synack.engine.config import Config
 from synack.sim import Network
-from synack.states import CLOSED
+from synack.engine.states import CLOSED
 from synack.tun.driver import tun_config
 from synack.tun.services import Echo, Http, ServiceHost, pattern_bytes
-from synack.segment import RST
+from synack.engine.segment import RST
 
 
 @pytest.fixture

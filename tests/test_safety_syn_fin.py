@@ -11,7 +11,7 @@ import time
 import pytest
 from harness import ACK, FIN, PEER_SYN, PSH, SYN, Tcp
 
-from synack.segment import RST, Options, Segment
+from synack.engine.segment import RST, Options, Segment
 
 
 @pytest.mark.parametrize("cookies", ["off", "when-full", "always"])

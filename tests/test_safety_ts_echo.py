@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from harness import ACK, LOCAL_SEQ, PSH, REMOTE_SEQ, Options, Tcp
 
-from synack.config import rfc_profile
+from synack.engine.config import rfc_profile
 from synack.sim import Network
 
 

@@ -11,7 +11,7 @@ import pytest
 
 from synack.scenarios import CLIENT_IP, SERVER_IP, Options, all_scenarios, get, names
 from synack.scenarios.basic import REQUEST, RESPONSE
-from synack.states import TRANSITIONS, State
+from synack.engine.states import TRANSITIONS, State
 
 M = 1 << 32
 MSL = 30.0

@@ -2,7 +2,7 @@
 from hypothesis import given
 from hypothesis import strategies as st
 
-from synack import seq
+from synack.engine import seq
 
 u32 = st.integers(0, 2**32 - 1)
 near = st.integers(-(2**31 - 1), 2**31 - 1)
@@ -50,5 +50,5 @@ def test_values_half_the_circle_apart_are_unordered(a):
 
 def test_the_engine_compares_with_these_helpers():
     """One spelling: the connection's comparisons are seq.lt and seq.le."""
-    from synack import connection
+    from synack.engine import connection
     assert connection._lt is seq.lt and connection._le is seq.le

@@ -11,10 +11,10 @@ import random
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from synack.config import rfc_profile, linux_profile
-from synack.isn import FixedIsn
+from synack.engine.config import rfc_profile, linux_profile
+from synack.engine.isn import FixedIsn
 from synack.sim import Network
-from synack.states import CLOSED
+from synack.engine.states import CLOSED
 
 from simutil import exchange
 

@@ -8,7 +8,7 @@ containing a RST causes a RST to be sent in response":
 """
 from harness import (ACK, FIN, LOCAL_IP, LOCAL_PORT, PSH, RECV, REMOTE_IP, REMOTE_PORT, RST, SYN,
                      URG, CLOSED, Segment, Tcp, seq)
-from synack.host import Host
+from synack.engine.host import Host
 
 
 def closed() -> Tcp:

@@ -23,8 +23,8 @@ def test_closing_ack_of_fin(closing):
 def test_closing_simultaneous_close_end_to_end():
     """RFC 9293 §3.6 Figure 13: both sides CLOSE at once; each goes FIN-WAIT-1 ->
     CLOSING -> TIME-WAIT."""
-    from synack.host import Host
-    from synack.isn import FixedIsn
+    from synack.engine.host import Host
+    from synack.engine.isn import FixedIsn
     a = Host(["192.0.2.1"], Tcp().config, secret=bytes(32), isn=FixedIsn(100))
     b = Host(["192.0.2.2"], Tcp().config, secret=bytes(32), isn=FixedIsn(300))
     b.listen(80)

@@ -10,7 +10,7 @@ import pytest
 from harness import (ACK, FIN, LISTEN, LOCAL_IP, LOCAL_ISS, LOCAL_MSS, LOCAL_PORT, LOCAL_SEQ, OUR_SYN_ACK,
                      PEER_SYN, PSH, RECV, REMOTE_ISS, REMOTE_MSS, REMOTE_PORT, REMOTE_SEQ, RST, SEND, SYN,
                      SYN_RECEIVED, ESTABLISHED, WINDOW, Options, Tcp, kinds)
-from synack.cookies import MSS_TABLE
+from synack.engine.cookies import MSS_TABLE
 
 
 def test_listen_rst_ignored(listen):

@@ -198,8 +198,8 @@ def test_syn_received_active_syn_ack(syn_received_active):
 def test_syn_received_active_simultaneous_open_end_to_end():
     """MUST-10: two hosts that both actively open reach ESTABLISHED, each seeing
     Figure 8's exchange, and carry data both ways."""
-    from synack.host import Host
-    from synack.isn import FixedIsn
+    from synack.engine.host import Host
+    from synack.engine.isn import FixedIsn
     a = Host(["192.0.2.1"], Tcp().config, secret=bytes(32), isn=FixedIsn(100))
     b = Host(["192.0.2.2"], Tcp().config, secret=bytes(32), isn=FixedIsn(300))
     ca = a.connect(0.0, "192.0.2.2", 2000, local_port=1000)

@@ -9,7 +9,7 @@ import pytest
 from harness import (ACK, CLOSED, FIN, LOCAL_IP, LOCAL_PORT, LOCAL_SEQ, PSH, RECV, REMOTE_IP,
                      REMOTE_PORT, REMOTE_SEQ, RST, SEND, SYN, SYN_RECEIVED, TIME_WAIT, WINDOW,
                      Options, Tcp)
-from synack.timewait import TimeWait
+from synack.engine.timewait import TimeWait
 
 RCV_NXT = REMOTE_SEQ + 1
 ACK_NOW = RECV._replace(flags=ACK, seq=LOCAL_SEQ + 1, ack=RCV_NXT, window=WINDOW - 1)

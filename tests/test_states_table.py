@@ -1,9 +1,9 @@
 """The state machine's one table (RFC 9293 §3.3.2, Figure 6) and its enforcement."""
 import pytest
 
-from synack.config import rfc_profile
-from synack.host import Host
-from synack.states import (CLOSED, ESTABLISHED, SUCCESSORS, SYN_SENT, TIME_WAIT, TRANSITIONS,
+from synack.engine.config import rfc_profile
+from synack.engine.host import Host
+from synack.engine.states import (CLOSED, ESTABLISHED, SUCCESSORS, SYN_SENT, TIME_WAIT, TRANSITIONS,
                            IllegalTransition, State)
 
 

@@ -6,12 +6,12 @@ for order and for size: a heap that keeps stale entries forever, or a queue
 that grows with every connection ever opened, would slow the stack down the
 longer it runs.
 """
-from synack import events as ev
-from synack.config import rfc_profile
-from synack.connection import NEVER
-from synack.host import Host
+from synack.engine import events as ev
+from synack.engine.config import rfc_profile
+from synack.engine.connection import NEVER
+from synack.engine.host import Host
 from synack.sim import Network
-from synack.timewait import TimeWait, TimeWaitQueue
+from synack.engine.timewait import TimeWait, TimeWaitQueue
 
 from harness import Tcp
 

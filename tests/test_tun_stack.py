@@ -16,8 +16,8 @@ import types
 
 import pytest
 
-from synack import bench
-from synack.segment import ACK, FIN, PSH, RST, SYN, Options, Segment
+from synack.tun import bench
+from synack.engine.segment import ACK, FIN, PSH, RST, SYN, Options, Segment
 from synack.sim import Network
 from synack.tun import vnet
 from synack.tun.driver import TunStack, tun_config

@@ -18,7 +18,7 @@ import pytest
 
 from synack.cli import COMMANDS, build_parser, main
 from synack.scenarios import Options, get, names
-from synack.states import TRANSITIONS, State
+from synack.engine.states import TRANSITIONS, State
 from synack.viz import build_ladder
 from synack.viz.mermaid import render_mermaid
 from synack.viz.text import render_text, to_plain

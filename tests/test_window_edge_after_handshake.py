@@ -9,9 +9,9 @@ half of all ISNs as a window of ~2**31 (flow control not enforced).
 """
 import pytest
 
-from synack.config import rfc_profile
-from synack.isn import FixedIsn
-from synack.seq import MASK
+from synack.engine.config import rfc_profile
+from synack.engine.isn import FixedIsn
+from synack.engine.seq import MASK
 from synack.sim import Network
 
 

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from synack.segment import ACK, SYN, Options, Segment
+from synack.engine.segment import ACK, SYN, Options, Segment
 from synack.wire import (BadChecksum, MalformedSegment, NotTcp, WireError,
                          address_family, decode_ip, encode_ip, encode_tcp)
 from synack.wire.ip import unwrap_ip, wrap_tcp

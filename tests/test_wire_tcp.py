@@ -6,7 +6,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from synack.segment import (ACK, CWR, FIN, NO_OPTIONS, PSH, SYN, Options,
+from synack.engine.segment import (ACK, CWR, FIN, NO_OPTIONS, PSH, SYN, Options,
                              Segment)
 from synack.wire import (BadChecksum, MalformedSegment, WireError, decode_tcp,
                          encode_tcp)

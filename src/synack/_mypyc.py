@@ -38,9 +38,11 @@ else:
 #: the TUN driver's per-frame path with the wire codec. (The codec's exception
 #: classes are `native_class=False`: as native classes they would lose the
 #: class attribute `reason` that each subclass overrides.)
-COMPILED_MODULES = ("seq", "segment", "states", "config", "events", "isn", "cookies", "rtt",
-                    "congestion", "cubic", "sack", "recovery", "timewait", "listener", "host",
-                    "connection", "sim.network", "sim.trace", "tun.framepath",
+COMPILED_MODULES = ("engine.seq", "engine.segment", "engine.states", "engine.config",
+                    "engine.events", "engine.isn", "engine.cookies", "engine.rtt",
+                    "engine.congestion", "engine.cubic", "engine.sack", "engine.recovery",
+                    "engine.timewait", "engine.listener", "engine.host", "engine.connection",
+                    "sim.network", "sim.trace", "tun.framepath",
                     "wire.checksum", "wire.tcp", "wire.ip")
 
 __all__ = ["mypyc_attr", "COMPILED_MODULES"]

@@ -301,7 +301,7 @@ def cmd_scenarios(args) -> int:
          argument("-o", "--output", metavar="FILE", help="write there instead of stdout"),
          argument("--color", choices=("auto", "always", "never"), default="auto"))
 def cmd_states(args) -> int:
-    """Draw the TCP state machine from synack.states.TRANSITIONS, the table the engine
+    """Draw the TCP state machine from synack.engine.states.TRANSITIONS, the table the engine
     enforces on every state change: the picture and the code cannot disagree."""
     from .viz import statediagram
     check_writable(args.output, "-o")

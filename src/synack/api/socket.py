@@ -54,7 +54,7 @@ import struct as _struct
 import weakref as _weakref
 import zlib as _zlib
 
-from ..states import (CLOSE_WAIT, CLOSED, CLOSING, ESTABLISHED, FIN_WAIT_1, LAST_ACK,
+from ..engine.states import (CLOSE_WAIT, CLOSED, CLOSING, ESTABLISHED, FIN_WAIT_1, LAST_ACK,
                       SYN_RECEIVED, SYN_SENT)
 from .stack import current_stack
 

@@ -35,7 +35,7 @@ import contextlib
 from dataclasses import dataclass, field
 from typing import Iterable
 
-from ..states import (CLOSED, CLOSE_WAIT, CLOSING, ESTABLISHED, FIN_WAIT_1, FIN_WAIT_2,
+from ..engine.states import (CLOSED, CLOSE_WAIT, CLOSING, ESTABLISHED, FIN_WAIT_1, FIN_WAIT_2,
                       LAST_ACK, LISTEN, SYN_RECEIVED, SYN_SENT, SYNCHRONIZED, TIME_WAIT, State)
 
 __all__ = ["SocketRow", "Timer", "ss", "format_table", "SS_NAMES"]
@@ -151,7 +151,7 @@ def _match(row: SocketRow, wanted: set[str]) -> bool:
 def ss(source, *, now: float | None = None, states: str | Iterable[str] | None = None,
        ) -> list[SocketRow]:
     """The connection table of `source` (see the module documentation)."""
-    from ..host import Host
+    from ..engine.host import Host
     from ..sim import Network, SimHost
     targets: list[tuple] = []          # (host, label)
     lock = contextlib.nullcontext()

@@ -1,6 +1,6 @@
 """Stacks: one `Host` plus the knowledge of how to let time pass.
 
-The engine (`synack.host.Host`) is sans-I/O: it never reads a clock and never
+The engine (`synack.engine.host.Host`) is sans-I/O: it never reads a clock and never
 waits. The programmer-facing APIs (`synack.api.socket`, `synack.api.streams`,
 `synack.api.ss`) need both, so they talk to a *stack*, which owns one host and
 answers four questions:
@@ -49,8 +49,8 @@ import time
 from collections import deque
 from typing import Callable, Iterable
 
-from ..config import Config
-from ..host import Host
+from ..engine.config import Config
+from ..engine.host import Host
 
 __all__ = [
     "Stack", "SimStack", "RealtimeStack", "SimEventLoop", "Deadlock", "NotInSimulation",

@@ -44,7 +44,7 @@ import asyncio as _asyncio
 from asyncio import *  # noqa: F401,F403  (the drop-in: everything asyncio has)
 from asyncio import __all__ as _asyncio_all
 
-from ..states import SYN_RECEIVED, SYN_SENT
+from ..engine.states import SYN_RECEIVED, SYN_SENT
 from .socket import (AF_INET, AF_INET6, SHUT_WR, SO_REUSEADDR, SOL_SOCKET, socket)
 from .stack import SimStack, current_stack
 

@@ -28,7 +28,7 @@ import struct
 from dataclasses import dataclass, field
 from typing import Iterator, NamedTuple
 
-from ..segment import Segment
+from ..engine.segment import Segment
 from ..wire import WireError
 from ..wire.ip import text_address
 from ..wire.tcp import decode_tcp

@@ -34,8 +34,8 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Iterable
 
-from ..segment import ACK, FIN, RST, SYN, flag_names
-from ..seq import MASK, gt
+from ..engine.segment import ACK, FIN, RST, SYN, flag_names
+from ..engine.seq import MASK, gt
 from .reader import Packet
 
 CLOSED, LISTEN, SYN_SENT, SYN_RECEIVED, ESTABLISHED = (

@@ -26,11 +26,11 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..segment import RST, SYN, Options as SegOptions, Segment
-from ..seq import MASK
+from ..engine.segment import RST, SYN, Options as SegOptions, Segment
+from ..engine.seq import MASK
 from ..sim.network import Fault
-from ..states import State
-from ..timewait import TimeWait
+from ..engine.states import State
+from ..engine.timewait import TimeWait
 
 MAX_EDITS = 64
 MAX_ACTIONS = 200
@@ -810,7 +810,7 @@ def segment_detail(run: Run, seg_no: int) -> dict:
         seg = run.records[run.send_index[seg_no]].d
         payload_known = True
     else:                              # a loaded trace: rebuild the header, payload zeros
-        from ..segment import flags_from_names
+        from ..engine.segment import flags_from_names
         o = d.get("options") or {}
         opts = SegOptions(mss=o.get("mss"), wscale=o.get("wscale"),
                           sack_permitted=bool(o.get("sack_permitted")),

@@ -162,7 +162,7 @@ def create_app(store: Runs | None = None, allowed_hosts=ALLOWED_HOSTS) -> Starle
                              for sc in all_scenarios()])
 
     async def states(request: Request) -> Response:
-        from ..states import TRANSITIONS
+        from ..engine.states import TRANSITIONS
         from ..viz import statediagram
         return JSONResponse({"svg": statediagram.svg(),
                              "transitions": [[a.value, b.value, why]

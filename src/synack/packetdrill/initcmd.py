@@ -322,7 +322,7 @@ def _apply(plan: InitPlan, name: str, value: str, cfg, where: str) -> None:
         plan.unsupported.append(f"sysctl {name}={value} (value not understood)")
         return
     if name == "net.ipv4.tcp_congestion_control":
-        from .. import congestion
+        from ..engine import congestion
         if changes["congestion_control"] not in congestion.available():
             plan.unsupported.append(f"sysctl {name}={value} (the engine has "
                                     f"{', '.join(congestion.available())})")

@@ -30,7 +30,7 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass, field
 
-from ..seq import MASK
+from ..engine.seq import MASK
 from ..wire import wrap_tcp
 from ..wire.checksum import tcp_checksum
 from ..wire.tcp import pack_address

@@ -50,8 +50,8 @@ import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .. import config as _config
-from ..host import Host
+from ..engine import config as _config
+from ..engine.host import Host
 from ..wire import encode_ip
 from . import ast as A
 from .initcmd import NSTAT, read_init, read_shell
@@ -1365,7 +1365,7 @@ def _main(argv: list[str] | None = None) -> int:
         k, v = item.split("=", 1)
         if k not in _config.Config.__dataclass_fields__:
             raise UserError(f"--set {item}: no engine setting {k!r} (the fields of "
-                            f"synack.config.Config)")
+                            f"synack.engine.config.Config)")
         overrides[k] = _parse_value(v)
     base = _config.profile(args.profile)
     for k, v in overrides.items():               # the engine's own checks (Config), per field

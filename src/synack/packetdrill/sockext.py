@@ -19,8 +19,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from ..seq import add
-from ..states import CLOSE_WAIT, CLOSED, CLOSING, LAST_ACK, TIME_WAIT
+from ..engine.seq import add
+from ..engine.states import CLOSE_WAIT, CLOSED, CLOSING, LAST_ACK, TIME_WAIT
 from . import ast as A
 from .outcome import unsupported
 from .syscalls import (SOL_SOCKET, SOL_TCP, SYMBOLS, Done, Sock, WouldBlock, _BadFd,

@@ -24,8 +24,8 @@ after every step (an injected packet, a timer, a system call) and keeps:
 """
 from __future__ import annotations
 
-from ..seq import MASK
-from ..states import CLOSE_WAIT, CLOSING, ESTABLISHED, FIN_WAIT_1, FIN_WAIT_2, LAST_ACK
+from ..engine.seq import MASK
+from ..engine.states import CLOSE_WAIT, CLOSING, ESTABLISHED, FIN_WAIT_1, FIN_WAIT_2, LAST_ACK
 
 _SYNCHRONIZED = (ESTABLISHED, CLOSE_WAIT, FIN_WAIT_1, FIN_WAIT_2, CLOSING, LAST_ACK)
 

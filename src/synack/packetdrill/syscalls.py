@@ -19,7 +19,7 @@ import os
 from dataclasses import dataclass, field
 from typing import Callable
 
-from ..states import (CLOSE_WAIT, CLOSED, CLOSING, ESTABLISHED, FIN_WAIT_1,
+from ..engine.states import (CLOSE_WAIT, CLOSED, CLOSING, ESTABLISHED, FIN_WAIT_1,
                       FIN_WAIT_2, LAST_ACK, LISTEN, SYN_RECEIVED, SYN_SENT,
                       TIME_WAIT)
 from . import ast as A
@@ -170,7 +170,7 @@ class Sock:
     """One script file descriptor: a TCP socket."""
     fd: int
     family: int
-    cfg: object                       # synack.config.Config (a private copy)
+    cfg: object                       # synack.engine.config.Config (a private copy)
     nonblock: bool = False
     bound: tuple[str, int] | None = None
     listener: object | None = None
@@ -807,7 +807,7 @@ class SyscallsMixin:
         if level == SOL_TCP and name == "TCP_CONGESTION":
             if not isinstance(val_e, A.StrExpr):
                 raise unsupported(f"TCP_CONGESTION value {val_e}")
-            from .. import congestion
+            from ..engine import congestion
             if val_e.value not in congestion.available():
                 raise unsupported(f"TCP_CONGESTION {val_e.value!r} (engine has "
                                   f"{', '.join(congestion.available())})")

@@ -17,7 +17,7 @@ import textwrap
 from dataclasses import dataclass, field
 from typing import Callable
 
-from ..config import Config, profile as load_profile
+from ..engine.config import Config, profile as load_profile
 from ..sim import Network
 
 __all__ = ["Scenario", "Options", "Stage", "Result", "Note", "Rule", "scenario", "get",

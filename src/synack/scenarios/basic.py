@@ -1,7 +1,7 @@
 """Opening and closing, with nothing going wrong."""
 from __future__ import annotations
 
-from ..states import CLOSED, ESTABLISHED, TIME_WAIT
+from ..engine.states import CLOSED, ESTABLISHED, TIME_WAIT
 from ..viz.model import seg, state
 from . import SERVER_IP, Stage, scenario
 

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import errno
 
-from ..segment import SYN, Options, Segment
-from ..states import CLOSED, ESTABLISHED, TIME_WAIT
+from ..engine.segment import SYN, Options, Segment
+from ..engine.states import CLOSED, ESTABLISHED, TIME_WAIT
 from ..viz.model import kind, seg, state
 from . import CLIENT_IP, SERVER_IP, Stage, scenario
 from .basic import REQUEST, RESPONSE

@@ -1,7 +1,7 @@
 """Flow control and idle connections: zero windows and keep-alives."""
 from __future__ import annotations
 
-from ..states import CLOSED, ESTABLISHED
+from ..engine.states import CLOSED, ESTABLISHED
 from ..viz.model import seg
 from . import SERVER_IP, Stage, scenario
 from .basic import request_response

@@ -1,8 +1,8 @@
 """The listening socket: the SYN queue, the accept queue, SYN floods and cookies."""
 from __future__ import annotations
 
-from ..segment import SYN, Options, Segment
-from ..states import ESTABLISHED
+from ..engine.segment import SYN, Options, Segment
+from ..engine.states import ESTABLISHED
 from ..viz.model import seg, state
 from . import CLIENT_IP, SERVER_IP, Stage, scenario
 from .basic import request_response

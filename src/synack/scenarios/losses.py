@@ -1,8 +1,8 @@
 """Segments lost on the way, and how timers repair the damage."""
 from __future__ import annotations
 
-from ..segment import ACK, SYN
-from ..states import ESTABLISHED, TIME_WAIT
+from ..engine.segment import ACK, SYN
+from ..engine.states import ESTABLISHED, TIME_WAIT
 from ..viz.model import kind, nth, seg
 from . import CLIENT_IP, SERVER_IP, Stage, scenario
 from .basic import open_pair, request_response

@@ -7,8 +7,8 @@ side by side.
 """
 from __future__ import annotations
 
-from ..seq import add
-from ..states import ESTABLISHED
+from ..engine.seq import add
+from ..engine.states import ESTABLISHED
 from ..viz.model import kind
 from . import CLIENT_IP, SERVER_IP, Stage, scenario
 

@@ -1,7 +1,7 @@
 """Connections that end with a RST instead of a FIN."""
 from __future__ import annotations
 
-from ..states import CLOSED
+from ..engine.states import CLOSED
 from ..viz.model import seg, state
 from . import SERVER_IP, Stage, scenario
 from .basic import REQUEST, RESPONSE, open_pair, request_response

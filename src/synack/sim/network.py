@@ -21,12 +21,12 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, Callable, Final
 
-from ..config import Config
-from ..connection import Connection
-from ..host import Host
-from ..listener import Listener
-from ..segment import Segment
-from ..states import State
+from ..engine.config import Config
+from ..engine.connection import Connection
+from ..engine.host import Host
+from ..engine.listener import Listener
+from ..engine.segment import Segment
+from ..engine.states import State
 from .trace import Trace
 
 _heappush: Final = heapq.heappush      # C statics in the compiled build

@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 from typing import Any, Final, Iterable, NamedTuple
 
-from ..segment import Segment, flag_names
+from ..engine.segment import Segment, flag_names
 
 
 class Record(NamedTuple):

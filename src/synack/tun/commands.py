@@ -757,7 +757,7 @@ def _http_download(stack, args) -> int:
 
 # ========================================================================= bench
 def add_bench_parser(subparsers) -> argparse.ArgumentParser:
-    from .. import bench
+    from . import bench
     p = subparsers.add_parser("bench", help="synack against the kernel: throughput, connections/s, memory",
                               description=bench.__doc__.split("\n\n")[0])
     bench.add_arguments(p)
@@ -766,12 +766,12 @@ def add_bench_parser(subparsers) -> argparse.ArgumentParser:
 
 
 def setup_bench(p: argparse.ArgumentParser) -> None:
-    from .. import bench
+    from . import bench
     bench.add_arguments(p)
 
 
 def cmd_bench(args) -> int:
-    from .. import bench
+    from . import bench
     return bench.command(args)
 
 

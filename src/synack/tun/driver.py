@@ -45,7 +45,7 @@ from collections import Counter
 from typing import Callable
 
 from ..api.stack import PacketIO, RealtimeStack
-from ..config import Config, profile as _profile
+from ..engine.config import Config, profile as _profile
 from . import device as _device
 from . import framepath as _fp
 from . import vnet

@@ -16,8 +16,8 @@ import struct
 import time
 from typing import Any, Final
 
-from ..segment import ACK, NO_OPTIONS, Options, Segment
-from ..seq import HALF, MASK
+from ..engine.segment import ACK, NO_OPTIONS, Options, Segment
+from ..engine.seq import HALF, MASK
 from ..wire import WireError, decode_ip, encode_ip
 from ..wire.checksum import fold, word_value
 from ..wire.ip import text_address

@@ -38,8 +38,8 @@ import sys
 import traceback
 from typing import Iterable
 
-from .. import events as ev
-from ..states import CLOSED, CLOSE_WAIT, ESTABLISHED
+from ..engine import events as ev
+from ..engine.states import CLOSED, CLOSE_WAIT, ESTABLISHED
 
 __all__ = ["Service", "Echo", "Discard", "Chargen", "Http", "ServiceHost", "default_services",
            "parse_size", "pattern_block", "pattern_bytes", "pattern_sha256", "chargen_bytes",

@@ -8,7 +8,7 @@ which take precedence over the generic text for the rows they match.
 """
 from __future__ import annotations
 
-from ..seq import MASK
+from ..engine.seq import MASK
 ROLES = {"client", "server", "sender", "receiver", "peer"}
 
 

@@ -21,7 +21,7 @@ from typing import Callable, Iterable
 
 from .explain import Explainer
 
-from ..seq import MASK
+from ..engine.seq import MASK
 HALF = 0x80000000
 
 SEGMENT, STATE, TIMER, ERROR, NOTE = "segment", "state", "timer", "error", "note"

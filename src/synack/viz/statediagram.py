@@ -1,4 +1,4 @@
-"""The TCP state diagram, generated from `synack.states.TRANSITIONS`.
+"""The TCP state diagram, generated from `synack.engine.states.TRANSITIONS`.
 
 The engine refuses any state change that is not in that table, so a diagram
 drawn from it shows exactly what the code can do. Three renderings: text (a
@@ -17,7 +17,7 @@ from html import escape as html_escape
 
 from rich.text import Text
 
-from ..states import TRANSITIONS, State
+from ..engine.states import TRANSITIONS, State
 
 #: where each state sits (column 0..2, row), after RFC 9293 Figure 5
 GRID = {
@@ -41,7 +41,7 @@ def transitions() -> list[tuple[State, State, str]]:
 def text_lines() -> list[Text]:
     items = transitions()
     out = [Text("The TCP state machine (RFC 9293 §3.3.2), drawn from "
-                "synack.states.TRANSITIONS", style="bold"),
+                "synack.engine.states.TRANSITIONS", style="bold"),
            Text(f"{len(State)} states, {len(items)} transitions; the engine refuses any "
                 f"other state change.", style="dim"), Text("")]
     width = max(len(s.value) for s in State)
@@ -83,7 +83,7 @@ def _mm(text: str) -> str:
 
 def mermaid() -> str:
     lines = ["stateDiagram-v2",
-             "    %% generated from synack.states.TRANSITIONS (RFC 9293 §3.3.2)",
+             "    %% generated from synack.engine.states.TRANSITIONS (RFC 9293 §3.3.2)",
              "    [*] --> CLOSED"]
     for a, b, why in transitions():
         lines.append(f"    {a.value} --> {b.value}: {_mm(why)}")
@@ -173,7 +173,7 @@ def svg() -> str:
     out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
            f'viewBox="0 0 {width} {height}" font-family="DejaVu Sans, Helvetica, Arial, '
            f'sans-serif">',
-           "<title>TCP state diagram (RFC 9293), generated from synack.states.TRANSITIONS</title>",
+           "<title>TCP state diagram (RFC 9293), generated from synack.engine.states.TRANSITIONS</title>",
            '<defs><marker id="arrow" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="7" '
            'markerHeight="7" orient="auto-start-reverse"><path d="M0,0 L10,5 L0,10 z" '
            'fill="#444"/></marker></defs>',
@@ -181,7 +181,7 @@ def svg() -> str:
            '<text x="20" y="30" font-size="18" font-weight="bold">TCP connection states '
            '(RFC 9293 §3.3.2)</text>',
            f'<text x="20" y="50" font-size="12" fill="#555">drawn from '
-           f'synack.states.TRANSITIONS: {len(State)} states, {len(items)} transitions; the '
+           f'synack.engine.states.TRANSITIONS: {len(State)} states, {len(items)} transitions; the '
            f'numbers refer to the list below</text>']
     boxes = list(pos.values()) + [bottom_closed]
     edges = []

@@ -14,7 +14,7 @@ import socket
 import struct
 
 from .._mypyc import mypyc_attr
-from ..segment import Segment
+from ..engine.segment import Segment
 from .checksum import PROTO_TCP, checksum, ones_sum
 from .tcp import (BadChecksum, MalformedSegment, WireError, decode_tcp,
                   encode_tcp, pack_address)

@@ -16,7 +16,7 @@ import struct
 from typing import Any
 
 from .._mypyc import mypyc_attr
-from ..segment import NO_OPTIONS, Options, Segment
+from ..engine.segment import NO_OPTIONS, Options, Segment
 from .checksum import PROTO_TCP, fold, word_value
 
 __all__ = ["WireError", "MalformedSegment", "BadChecksum", "encode_tcp",

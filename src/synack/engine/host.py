@@ -182,7 +182,7 @@ class Host:
     def _decode(self, data) -> tuple[str, str, Segment] | None:
         """(src, dst, segment), or None for a packet that is dropped: a bad one
         is a counted drop (MUST-3, MUST-7), never an exception."""
-        from .wire import WireError, decode_ip
+        from ..wire import WireError, decode_ip
         try:
             src, dst, seg = decode_ip(data)
         except WireError as e:

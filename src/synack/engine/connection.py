@@ -18,7 +18,7 @@ import errno as _errno
 from typing import TYPE_CHECKING, Any, Final
 
 from . import events as ev
-from ._mypyc import mypyc_attr
+from .._mypyc import mypyc_attr
 from .config import Config
 from .congestion import CongestionControl, HyStart
 from .congestion import create as create_cc

@@ -47,7 +47,7 @@ _KS = [sys.executable, "-m", "synack.tun.kernelside"]
 def build_name() -> str:
     """"compiled" when the mypyc build of the hot modules is the one running
     (`make compiled`, then PYTHONPATH=build/compiled/src), else "pure"."""
-    from . import compiled_modules
+    from .. import compiled_modules
     return "compiled" if compiled_modules() else "pure"
 
 
@@ -60,9 +60,9 @@ def sim_lifecycles(n: int, trace: bool = False, spacing: float = 0.0001) -> dict
     """Full lifecycles on the simulator: handshake, a 1 KiB request, a 1 KiB
     response, the client's close, the server's close, and the client's
     TIME-WAIT running out. The application reacts to engine events."""
-    from . import events as ev
-    from .config import rfc_profile
-    from .sim import Network
+    from ..engine import events as ev
+    from ..engine.config import rfc_profile
+    from ..sim import Network
     cfg = rfc_profile()
     net = Network(seed=1, trace=trace)
     client = net.add_host("10.0.0.1", config=cfg)
@@ -122,7 +122,7 @@ def bulk_app(net, nbytes: int, chunk: int = 1 << 20):
     and closes, the server reads everything and closes. Returns the
     `on_event` handler and its state: octets sent, received, and the virtual
     time the last one was read (`t_done`)."""
-    from . import events as ev
+    from ..engine import events as ev
     payload = bytes(chunk)
     state: dict = {"sent": 0, "recv": 0, "t_done": None}
 
@@ -150,8 +150,8 @@ def bulk_app(net, nbytes: int, chunk: int = 1 << 20):
 
 def sim_bulk(nbytes: int, trace: bool = False) -> dict:
     """One bulk transfer on the simulator (1 Gbit/s link, 5 ms one way)."""
-    from .config import rfc_profile
-    from .sim import Network
+    from ..engine.config import rfc_profile
+    from ..sim import Network
     cfg = rfc_profile().replace(rcvbuf=1 << 20, sndbuf=1 << 20)
     net = Network(seed=2, trace=trace)
     a = net.add_host("10.0.0.1", config=cfg)
@@ -212,7 +212,7 @@ def _client_sysctls(ns) -> None:
 def veth_pair(mtu: int = 65535):
     """Two fresh namespaces joined by a veth pair: A has 198.51.100.1/24, B
     198.51.100.2/24. Yields (A, B); both are removed at the end."""
-    from .tun.netns import Namespace, unique_name
+    from .netns import Namespace, unique_name
     a = Namespace(unique_name("benchA"))
     b = Namespace(unique_name("benchB"))
     with a, b:
@@ -239,8 +239,8 @@ def _median(xs):
 # ======================================================================= bulk
 def synack_bulk(mode: str, nbytes: int, repeat: int = 3) -> dict:
     """Kernel client -> synack server (public socket API) and back, `repeat` times."""
-    from .tun.driver import TunStack
-    from .tun.netns import unique_name
+    from .driver import TunStack
+    from .netns import unique_name
     block = memoryview(os.urandom(4 << 20))
     ins, outs, cpus = [], [], []
     with TunStack(mode, netns=unique_name("bench")) as st:
@@ -314,9 +314,9 @@ def kernel_bulk(nbytes: int, repeat: int = 3, mtu: int = 65535) -> dict:
 # ================================================================ connections/s
 def synack_conn_rate(mode: str, n: int, parallel: int, size: int = 64, repeat: int = 3) -> dict:
     """Kernel client -> synack's echo service (in the driver thread), `repeat` rounds."""
-    from .tun.driver import TunStack
-    from .tun.netns import unique_name
-    from .tun.services import Echo, ServiceHost
+    from .driver import TunStack
+    from .netns import unique_name
+    from .services import Echo, ServiceHost
     rounds = []
     with TunStack(mode, netns=unique_name("bench")) as st:
         hub = ServiceHost(st, [Echo()], backlog=4096).start()
@@ -374,7 +374,7 @@ def synack_idle(mode: str, n: int) -> dict:
 def _idle_pass_in_child(mode: str, n: int) -> dict:
     """`_idle_pass` without tracemalloc in a fresh interpreter, so that memory
     freed by earlier measurements cannot hide the growth."""
-    code = ("import json, sys; from synack.bench import _idle_pass; "
+    code = ("import json, sys; from synack.tun.bench import _idle_pass; "
             f"print(json.dumps(_idle_pass({mode!r}, {n}, traced=False)))")
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=600)
     if r.returncode != 0:
@@ -384,10 +384,10 @@ def _idle_pass_in_child(mode: str, n: int) -> dict:
 
 def _idle_pass(mode: str, n: int, traced: bool) -> dict:
     import tracemalloc
-    from .states import ESTABLISHED
-    from .tun.driver import TunStack
-    from .tun.netns import unique_name
-    from .tun.services import Discard, ServiceHost
+    from ..engine.states import ESTABLISHED
+    from .driver import TunStack
+    from .netns import unique_name
+    from .services import Discard, ServiceHost
     with TunStack(mode, netns=unique_name("bench")) as st:
         hub = ServiceHost(st, [Discard()], backlog=4096).start()
         time.sleep(0.2)
@@ -461,7 +461,7 @@ def kernel_idle(n: int) -> dict:
 
 # ======================================================================= run
 def run(args) -> dict:
-    from .tun.netns import reap_stale, require_privileges
+    from .netns import reap_stale, require_privileges
     only = set((args.only or "bulk,conn,idle,sim").split(","))
     res: dict = {"machine": {"cpus": os.cpu_count(), "python": sys.version.split()[0],
                              "kernel": os.uname().release}, "mode": args.mode,
@@ -574,7 +574,7 @@ def format_table(res: dict) -> str:
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    from .usage import int_arg, size_arg
+    from ..usage import int_arg, size_arg
     p.add_argument("--mode", choices=("fast", "plain"), default="fast", help="TUN mode (default fast)")
     p.add_argument("--bytes", type=size_arg, default=1_000_000_000,
                    help="bulk transfer size per direction and round (default 1GB)")
@@ -609,10 +609,10 @@ def _only_arg(text: str) -> str:
 
 
 def command(args) -> int:
-    from .usage import check_writable
+    from ..usage import check_writable
     check_writable(args.output, "-o")
     if set(args.only.split(",") if args.only else PARTS) & {"bulk", "conn", "idle"}:
-        from .tun.commands import require_tun_support
+        from .commands import require_tun_support
         require_tun_support("the benchmark's network namespaces and TUN devices")
     res = run(args)
     if args.output:

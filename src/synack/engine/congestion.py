@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from typing import Callable, ClassVar, Final
 
-from ._mypyc import mypyc_attr
+from .._mypyc import mypyc_attr
 from .rtt import RttEstimator
 
 _REGISTRY: Final[dict[str, Callable[..., "CongestionControl"]]] = {}

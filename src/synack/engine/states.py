@@ -10,7 +10,7 @@ from __future__ import annotations
 import enum
 from typing import Final
 
-from ._mypyc import mypyc_attr
+from .._mypyc import mypyc_attr
 
 
 class State(enum.Enum):

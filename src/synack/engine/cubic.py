@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Final
 
-from ._mypyc import mypyc_attr
+from .._mypyc import mypyc_attr
 from .congestion import CongestionControl, register
 
 C: Final = 0.4
