@@ -497,13 +497,15 @@ def test_sigterm_mid_batch_cleans_up(root_user, tmp_path):
     proc = subprocess.Popen([sys.executable, "-c", code])
     try:
         mine = f"{PREFIX}-{proc.pid}-"
-        for _ in range(200):
+        # a generous wait: on a loaded machine the child's imports alone take seconds
+        deadline = time.monotonic() + 120
+        while True:
             out = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
             if out.count(mine) == 2:
                 break
+            if proc.poll() is not None or time.monotonic() > deadline:
+                pytest.fail(f"the batch did not start two runs (exit status {proc.poll()})")
             time.sleep(0.05)
-        else:
-            pytest.fail("the batch did not start two runs")
         proc.send_signal(signal.SIGTERM)
         proc.wait(timeout=30)
     finally:
