@@ -40,6 +40,7 @@ import fcntl
 import ipaddress
 import os
 import select
+import socket
 import struct
 from typing import Any, Iterable, Sequence
 
@@ -69,6 +70,7 @@ TUN_F_USO4 = 0x20
 TUN_F_USO6 = 0x40
 
 IFA_F_NODAD = 0x02
+IFA_F_TENTATIVE = 0x40
 
 PLAIN = "plain"
 FAST = "fast"
@@ -211,6 +213,31 @@ class TunDevice:
                 ipr.addr("add", index=idx, address=str(self.kernel_v6.ip),
                          prefixlen=self.kernel_v6.network.prefixlen, flags=IFA_F_NODAD)
             ipr.link("set", index=idx, state="up")
+            if self.kernel_v6 is not None:
+                self._wait_v6_usable(ipr, idx)
+
+    def _wait_v6_usable(self, ipr: Any, idx: int, limit: float = 30.0) -> None:
+        """Return once the kernel's IPv6 address has left the tentative state.
+
+        Even without DAD the kernel finishes bringing an IPv6 address up in a
+        work item after the link goes up; until then the address is
+        "tentative" and packets sent to it are dropped. On a loaded machine that
+        window lasts long enough to lose a test's first datagram."""
+        import time
+        deadline = time.monotonic() + limit
+        while True:
+            flags = None
+            for msg in ipr.get_addr(index=idx, family=socket.AF_INET6):
+                if msg.get_attr("IFA_ADDRESS") == str(self.kernel_v6.ip):
+                    flags = msg.get_attr("IFA_FLAGS")
+                    if flags is None:
+                        flags = msg["flags"]
+            if flags is not None and not flags & IFA_F_TENTATIVE:
+                return
+            if time.monotonic() > deadline:
+                raise OSError(f"the IPv6 address {self.kernel_v6.ip} on {self.ifname!r} stayed "
+                              f"tentative for {limit:.0f} s")
+            time.sleep(0.005)
 
     def close(self) -> None:
         """Close the fd (which destroys the link), then the namespace if ours."""
