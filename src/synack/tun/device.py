@@ -71,6 +71,7 @@ TUN_F_USO6 = 0x40
 
 IFA_F_NODAD = 0x02
 IFA_F_TENTATIVE = 0x40
+RTN_LOCAL = 2
 
 PLAIN = "plain"
 FAST = "fast"
@@ -222,7 +223,8 @@ class TunDevice:
         Even without DAD the kernel finishes bringing an IPv6 address up in a
         work item after the link goes up; until then the address is
         "tentative" and packets sent to it are dropped. On a loaded machine that
-        window lasts long enough to lose a test's first datagram."""
+        window lasts long enough to lose a test's first datagram. The local route
+        to the address is added last, so that is waited for too."""
         import time
         deadline = time.monotonic() + limit
         while True:
@@ -232,12 +234,21 @@ class TunDevice:
                     flags = msg.get_attr("IFA_FLAGS")
                     if flags is None:
                         flags = msg["flags"]
-            if flags is not None and not flags & IFA_F_TENTATIVE:
+            if flags is not None and not flags & IFA_F_TENTATIVE and self._v6_is_local(ipr):
                 return
             if time.monotonic() > deadline:
                 raise OSError(f"the IPv6 address {self.kernel_v6.ip} on {self.ifname!r} stayed "
                               f"tentative for {limit:.0f} s")
             time.sleep(0.005)
+
+    def _v6_is_local(self, ipr: Any) -> bool:
+        """True once the kernel routes its IPv6 address as local (the route is
+        added only after the address has become usable)."""
+        try:
+            routes = ipr.route("get", dst=str(self.kernel_v6.ip))
+        except Exception:
+            return False
+        return any(r["type"] == RTN_LOCAL for r in routes)
 
     def close(self) -> None:
         """Close the fd (which destroys the link), then the namespace if ours."""
