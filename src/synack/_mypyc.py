@@ -40,7 +40,7 @@ else:
 #: class attribute `reason` that each subclass overrides.)
 COMPILED_MODULES = ("engine.seq", "engine.segment", "engine.states", "engine.config",
                     "engine.events", "engine.isn", "engine.cookies", "engine.rtt",
-                    "engine.congestion", "engine.cubic", "engine.sack", "engine.recovery",
+                    "engine.congestion", "engine.cubic", "engine.sack", "engine.recovery", "engine.reassembly",
                     "engine.timewait", "engine.listener", "engine.host", "engine.connection",
                     "sim.network", "sim.trace", "tun.framepath",
                     "wire.checksum", "wire.tcp", "wire.ip")

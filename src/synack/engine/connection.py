@@ -23,6 +23,7 @@ from .config import Config
 from .congestion import CongestionControl, HyStart
 from .congestion import create as create_cc
 from .congestion import rfc5681_initial_window as _iw_bytes
+from .reassembly import Reassembly
 from .recovery import LOST, Prr, Rack, Transmissions
 from .rtt import RttEstimator
 from .sack import Scoreboard
@@ -60,14 +61,6 @@ _ERRORS = {
     "ETIMEDOUT": TimeoutError,
     "ECONNABORTED": ConnectionAbortedError,
 }
-
-
-def _first(b: list) -> int:
-    return b[0]
-
-
-def _stamp(b: list) -> int:
-    return b[3]
 
 
 def wanted_wscale(cfg: Config, rcvbuf: int) -> int:
@@ -140,7 +133,7 @@ class Connection:
         "snd_mss", "peer_mss", "rcv_mss", "snd_wscale", "rcv_wscale", "ts_ok", "ts_recent",
         "ts_recent_time", "ts_offset", "last_ack_sent", "sack_ok",
         # buffers
-        "sndq", "sndq_seq", "rcvq", "oooq", "ooo_bytes", "ooo_stamp", "rcvbuf", "sndbuf",
+        "sndq", "sndq_seq", "rcvq", "reasm", "rcvbuf", "sndbuf",
         "fin_queued", "fin_sent", "fin_seq", "peer_fin_seq", "push_seqs", "psh_pairs",
         # app-facing flags
         "rd_shut", "wr_shut", "orphan", "linger", "nodelay", "eof", "error", "urg_mode",
@@ -192,11 +185,8 @@ class Connection:
         self.sndq = bytearray()
         self.sndq_seq = 0
         self.rcvq = bytearray()
-        # out-of-order data: [[start, end, [chunks], stamp], ...] sorted, disjoint;
-        # stamp orders the blocks by how recently they changed (RFC 2018 §4)
-        self.oooq: Any = _EMPTY           # replaced by a list on first use
-        self.ooo_bytes = 0
-        self.ooo_stamp = 0
+        # out-of-order data above RCV.NXT (reassembly.py); None while none is held
+        self.reasm: Reassembly | None = None
         # short queues as lists (an empty deque is 760 bytes), and none until used
         self.push_seqs: Any = _EMPTY       # the sequence number after each SEND's last octet
         # PSH every `psh_pairs` segments of a burst ("linux" PSH policy; 0: off)
@@ -449,7 +439,7 @@ class Connection:
         if self.linger == 0:
             Connection.abort(self, now)       # SO_LINGER {on, 0}: RST, no TIME_WAIT
             return
-        if self.cfg.abort_on_unread_close and (self.rcvq or self.oooq) and st is not TIME_WAIT:
+        if self.cfg.abort_on_unread_close and (self.rcvq or self.reasm is not None) and st is not TIME_WAIT:
             # Linux (tcp_close): unread data makes close() abortive (RFC 2525 §2.17)
             Connection.abort(self, now)
             return
@@ -484,7 +474,14 @@ class Connection:
     def ooo(self) -> list:
         """Out-of-order data held, as [[seq, bytes], ...] in sequence order
         (for inspection; the engine keeps chunk lists)."""
-        return [[b[0], b"".join(b[2])] for b in self.oooq]
+        r = self.reasm
+        return [] if r is None else r.held()
+
+    @property
+    def ooo_bytes(self) -> int:
+        """Octets held out of order (they count against the receive buffer)."""
+        r = self.reasm
+        return 0 if r is None else r.size
 
     def _read_seq(self) -> int:
         """The sequence number of the next octet recv() returns."""
@@ -895,15 +892,16 @@ class Connection:
         n = len(payload)
         self.rcvq += payload
         self.rcv_nxt = (self.rcv_nxt + n) & MASK
-        if self.oooq:
-            first = self.oooq[0]
-            if self.sack_ok and self.dsack is None and _lt(first[0], self.rcv_nxt):
+        r = self.reasm
+        if r is not None:
+            if self.sack_ok and self.dsack is None:
                 # RFC 2883 §4.2 (example 5/6): the segment filled the hole and
                 # went on into data already held: the first duplicate
                 # sub-segment is reported as a D-SACK block, first
-                end = first[1] if _lt(first[1], self.rcv_nxt) else self.rcv_nxt
-                self.dsack = (first[0], end)
-            Connection._drain_ooo(self)
+                self.dsack = r.overlap_below(self.rcv_nxt)
+            self.rcv_nxt = r.drain(self.rcv_nxt, self.rcvq)
+            if not r.blocks:
+                self.reasm = None
             self.ack_now = True                    # a hole was filled: ACK at once
         Connection._event(self, ev.READABLE)                   # before EOF: the data comes first
         if self.peer_fin_seq is not None and self.peer_fin_seq == self.rcv_nxt:
@@ -950,79 +948,20 @@ class Connection:
             self.quickack = q
 
     def _rcv_out_of_order(self, now: float, seq: int, payload: bytes) -> None:
-        """Hold a segment that starts past RCV.NXT (SHLD-31); ACK at once
-        (RFC 5681 §4.2: an out-of-order segment SHOULD be ACKed immediately).
-
-        Blocks are [start, end, [chunks], stamp]: a segment that extends a
-        block appends a chunk (no copying of what is already held), and the
-        stamp says which block changed last, for the SACK option (RFC 2018 §4)."""
+        """Hold a segment that starts past RCV.NXT (SHLD-31) in the reassembly
+        queue; ACK at once (RFC 5681 §4.2: an out-of-order segment SHOULD be
+        ACKed immediately). A segment held already in full is reported as a
+        D-SACK block (RFC 2883 §4)."""
         self.ack_now = True
         if self.cfg.quickack:
             self.pingpong = False                  # Linux tcp_enter_quickack_mode
             Connection._enter_quickack(self)
         self.host.count("ooo_segments")
-        base = self.rcv_nxt
-        s_off = (seq - base) & MASK
-        e_off = s_off + len(payload)
-        self.ooo_stamp += 1
-        stamp = self.ooo_stamp
-        blocks = [[(b[0] - base) & MASK, (b[1] - base) & MASK, b[2], b[3]] for b in self.oooq]
-        # the parts of the new segment no block holds yet
-        gaps = []
-        pos = s_off
-        for bs, be, _, _ in blocks:
-            if be <= pos:
-                continue
-            if bs >= e_off:
-                break
-            if bs > pos:
-                gaps.append((pos, bs))
-            pos = be
-            if pos >= e_off:
-                break
-        if pos < e_off:
-            gaps.append((pos, e_off))
-        if not gaps:
-            # every octet is held already: a duplicate (RFC 2883 §4 D-SACK,
-            # then the block holding it, freshened, as the second block)
-            if self.sack_ok:
-                self.dsack = (seq, (seq + len(payload)) & MASK)
-            for b in blocks:
-                if b[0] <= s_off and e_off <= b[1]:
-                    b[3] = stamp
-        else:
-            for lo, hi in gaps:        # (not a, b: under mypyc b is typed by the block loop above)
-                piece = payload if (lo == s_off and hi == e_off) else payload[lo - s_off:hi - s_off]
-                blocks.append([lo, hi, [piece], stamp])
-                self.ooo_bytes += hi - lo
-            blocks.sort(key=_first)
-            merged = [blocks[0]]
-            for b in blocks[1:]:
-                last = merged[-1]
-                if b[0] <= last[1]:                # adjacent (gaps leave no overlap)
-                    last[1] = b[1]
-                    last[2].extend(b[2])
-                    if b[3] > last[3]:
-                        last[3] = b[3]
-                else:
-                    merged.append(b)
-            blocks = merged
-        self.oooq = [[(base + b[0]) & MASK, (base + b[1]) & MASK, b[2], b[3]] for b in blocks]
-
-    def _drain_ooo(self) -> None:
-        ooo = self.oooq
-        while ooo:
-            s, e, chunks, _ = ooo[0]
-            off = (self.rcv_nxt - s) & MASK
-            if off >= HALF:            # still a hole before this block
-                break
-            ooo.pop(0)
-            size = (e - s) & MASK
-            self.ooo_bytes -= size
-            if off < size:
-                data = chunks[0] if len(chunks) == 1 else b"".join(chunks)
-                self.rcvq += memoryview(data)[off:]
-                self.rcv_nxt = e
+        r = self.reasm
+        if r is None:
+            r = self.reasm = Reassembly()
+        if r.insert(self.rcv_nxt, seq, payload) and self.sack_ok:
+            self.dsack = (seq, (seq + len(payload)) & MASK)
 
     def _rcv_fin(self, now: float) -> None:
         """Eighth step: the peer's FIN, in sequence."""
@@ -1983,7 +1922,7 @@ class Connection:
         (a Tail Loss Probe) may exceed cwnd by one segment (RFC 8985 §7.3);
         `burst`: segments of new data already sent in this burst (PSH pairs)."""
         mss = self.snd_mss
-        if self.sack_ok and (self.oooq or self.dsack):
+        if self.sack_ok and (self.reasm is not None or self.dsack is not None):
             mss -= Connection._sack_option_len(self)   # SACK blocks ride on the data
         q = self.sndq
         cc = self.cc
@@ -2151,7 +2090,7 @@ class Connection:
         _output_data's, within the window (RFC 9293 §3.8.6, SHLD-15)."""
         off = (seq - self.sndq_seq) & MASK
         q = self.sndq
-        if self.sack_ok and (self.oooq or self.dsack):
+        if self.sack_ok and (self.reasm is not None or self.dsack is not None):
             room = self.snd_mss - Connection._sack_option_len(self)
             if limit > room:
                 limit = room
@@ -2265,7 +2204,7 @@ class Connection:
             win = 0 if flags & RST else Connection._window_to_advertise(self)
         opts = NO_OPTIONS
         if not flags & RST:
-            sack = Connection._sack_blocks(self) if self.sack_ok and (self.oooq or self.dsack) else ()
+            sack = Connection._sack_blocks(self) if self.sack_ok and (self.reasm is not None or self.dsack is not None) else ()
             if self.ts_ok:
                 # tuple.__new__: a NamedTuple built without its argument parsing (hot path)
                 opts = _new(_OPTIONS, (None, None, False, sack,
@@ -2286,7 +2225,8 @@ class Connection:
         length, 8 per block): the payload makes room for it, so a full-sized
         segment stays within the MSS (Linux's tcp_current_mss counts the
         SACK blocks the same way)."""
-        k = len(self.oooq) + (1 if self.dsack is not None else 0)
+        r = self.reasm
+        k = (0 if r is None else len(r.blocks)) + (1 if self.dsack is not None else 0)
         limit = 3 if self.ts_ok else 4
         return 4 + 8 * (k if k < limit else limit)
 
@@ -2296,11 +2236,8 @@ class Connection:
         (RFC 2883 §4) before all of them, once. At most 3 blocks beside the
         Timestamps option, 4 without."""
         limit = 3 if self.ts_ok else 4
-        q = self.oooq
-        if len(q) == 1:
-            out = [(q[0][0], q[0][1])]
-        else:
-            out = [(b[0], b[1]) for b in sorted(q, key=_stamp, reverse=True)]
+        r = self.reasm
+        out = [] if r is None else r.sack_blocks()
         d = self.dsack
         if d is not None:
             self.dsack = None
@@ -2311,7 +2248,9 @@ class Connection:
         """The window field: free receive-buffer space, scaled, never shrinking the
         right edge (RFC 9293 §3.8.6, RFC 7323 §2.4), with receiver SWS avoidance
         (§3.8.6.2.2: open in steps of min(buffer/2, MSS))."""
-        free = self.rcvbuf - len(self.rcvq) - self.ooo_bytes
+        free = self.rcvbuf - len(self.rcvq)
+        if self.reasm is not None:
+            free -= self.reasm.size
         if free < 0:
             free = 0
         cur = (self.rcv_adv - self.rcv_nxt) & MASK
@@ -2342,7 +2281,9 @@ class Connection:
         if self.state not in CAN_RECEIVE:
             return
         cur = (self.rcv_adv - self.rcv_nxt) & MASK
-        free = self.rcvbuf - len(self.rcvq) - self.ooo_bytes
+        free = self.rcvbuf - len(self.rcvq)
+        if self.reasm is not None:
+            free -= self.reasm.size
         # the window field can say at most 65535 << Rcv.Wind.Shift (RFC 7323
         # §2.3): space beyond that is no reason for an update (Linux caps
         # the same way in __tcp_select_window / tcp_cleanup_rbuf)
