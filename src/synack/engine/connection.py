@@ -215,6 +215,32 @@ class Connection:
         self.last_data_send: float | None = None  # when new data last went out (RFC 5681 §4.1)
         self.syn_opts = NO_OPTIONS
         self.syn_acked = False             # our SYN has been acknowledged
+        Connection._init_loss_recovery(self)
+        self.ack_now = False
+        self.delack_segs = 0
+        self.quickack = 0
+        self.pingpong = False
+        self.rcv_seg_mss = min(_MIN_RCV_MSS, self.rcv_mss)
+        self.last_data_rcv: float | None = None
+        self.t_rexmt: float | None = None
+        self.t_delack: float | None = None
+        self.t_persist: float | None = None
+        self.t_keep: float | None = None
+        self.t_fin2: float | None = None
+        self.t_pto: float | None = None
+        self.persist_backoff = 0
+        self.keep_probes = 0
+        self.last_oow_ack = -NEVER           # no reply to an invalid segment yet
+        self.sndbuf_auto = cfg.sndbuf_auto
+        self.sndbuf_now = min(cfg.sndbuf_min, cfg.sndbuf)
+        self.deadline = NEVER               # the earliest armed timer (NEVER: none)
+        self.transitions: list | None = None
+
+    def _init_loss_recovery(self) -> None:
+        """The loss-recovery part of a new TCB: SACK-based recovery (RFC 6675),
+        the D-SACK to report (RFC 2883), RACK-TLP (RFC 8985), PRR (RFC 6937)
+        and cwnd validation, all idle."""
+        cfg = self.cfg
         self.board: Scoreboard | None = None  # the RFC 6675 scoreboard, once SACK is on
         self.sack_recovery = False
         self.high_rxt: int | None = None
@@ -238,25 +264,6 @@ class Connection:
         self.tlp_is_retrans = False
         self.tlp_rtt_ok = True             # an RTT sample since the last probe (RFC 8985 §7.3)
         self.tail_seq = 0                  # where the last new segment sent began
-        self.ack_now = False
-        self.delack_segs = 0
-        self.quickack = 0
-        self.pingpong = False
-        self.rcv_seg_mss = min(_MIN_RCV_MSS, self.rcv_mss)
-        self.last_data_rcv: float | None = None
-        self.t_rexmt: float | None = None
-        self.t_delack: float | None = None
-        self.t_persist: float | None = None
-        self.t_keep: float | None = None
-        self.t_fin2: float | None = None
-        self.t_pto: float | None = None
-        self.persist_backoff = 0
-        self.keep_probes = 0
-        self.last_oow_ack = -NEVER           # no reply to an invalid segment yet
-        self.sndbuf_auto = cfg.sndbuf_auto
-        self.sndbuf_now = min(cfg.sndbuf_min, cfg.sndbuf)
-        self.deadline = NEVER               # the earliest armed timer (NEVER: none)
-        self.transitions: list | None = None
 
     @property
     def name(self) -> str:
@@ -618,34 +625,64 @@ class Connection:
             Connection._send_syn_and_arm(self, now)
 
     def _rcv_synchronized(self, now: float, seg: Segment) -> None:
-        """RFC 9293 §3.10.7.4, for SYN-RECEIVED and every synchronized state."""
+        """RFC 9293 §3.10.7.4, for SYN-RECEIVED and every synchronized state:
+        the checks in the RFC's order, one method each. PAWS (RFC 7323 §5.3)
+        comes before them. The first step may trim the segment to the
+        "idealized segment" inside the window; the later steps work on that,
+        and read the segment as received only where the RFC asks for its
+        own fields (the RST's exact SEG.SEQ, RFC 5961 §3.2)."""
+        ts = seg.options.timestamp if self.ts_ok else None
+        if (ts is not None and _lt(ts[0], self.ts_recent) and not seg.flags & RST
+                and self.state is not SYN_RECEIVED):
+            if Connection._paws_rejects(self, now, seg):
+                return
+        ideal = Connection._check_sequence(self, now, seg, ts)          # first
+        if ideal is None:
+            return
+        flags = ideal.flags
+        if flags & RST:                                                 # second
+            Connection._check_rst(self, now, seg)
+            return
+        # Third, check security: synack keeps no security/compartment in the
+        # TCB and its IP codec skips IP options (RFC 791 §3.1 option 130
+        # included), so every segment matches and this step never resets.
+        if flags & SYN:                                                 # fourth
+            Connection._check_syn(self, now)
+            return
+        seq = ideal.seq
+        payload = ideal.payload
+        if not Connection._check_ack(self, now, seg, seq, flags, len(payload), ts):  # fifth
+            return
+        Connection._rcv_text_and_fin(self, now, seq, payload, flags, seg)  # sixth to eighth
+
+    def _paws_rejects(self, now: float, seg: Segment) -> bool:
+        """RFC 7323 §5.3 R1, before the first step of §3.10.7.4: the segment's
+        TSval is older than TS.Recent (the caller has seen that), so it is an
+        old duplicate: ACK it and drop it, unless TS.Recent has gone stale
+        after 24 days idle (§5.5), when the segment is taken as it is."""
+        if now - self.ts_recent_time <= _PAWS_IDLE:
+            self.host.count("drop_paws")
+            if (seg.payload and not seg.flags & SYN) or Connection._oow_ack_allowed(self, now):
+                Connection._send_ack(self, now)
+            return True
+        self.ts_recent_time = now             # §5.5: an idle connection takes it anyway
+        return False
+
+    def _check_sequence(self, now: float, seg: Segment, ts: tuple[int, int] | None) -> Segment | None:
+        """First, check the sequence number (RFC 9293 §3.10.7.4, Table 6).
+        Returns the segment to go on with -- `seg` itself, or trimmed to the
+        part inside the window starting at RCV.NXT -- or None once an
+        unacceptable segment has been answered (or not) and dropped."""
         flags = seg.flags
         seq = seg.seq
         payload = seg.payload
-        opts = seg.options
-        st = self.state
-
-        # RFC 7323 §5.3 PAWS, before the sequence-number check: R1) a segment
-        # whose TSval is older than TS.Recent is a duplicate: ACK it, drop it.
-        ts = opts.timestamp if self.ts_ok else None
-        if ts is not None and not flags & RST and st is not SYN_RECEIVED:
-            if _lt(ts[0], self.ts_recent):      # "less than" as RFC 7323 §5.2 defines it
-                if now - self.ts_recent_time <= _PAWS_IDLE:
-                    self.host.count("drop_paws")
-                    if (payload and not flags & SYN) or Connection._oow_ack_allowed(self, now):
-                        Connection._send_ack(self, now)
-                    return
-                self.ts_recent_time = now     # §5.5: an idle connection takes it anyway
-
-        if st is SYN_RECEIVED and flags & SYN and flags & ACK and seq == self.irs:
+        if self.state is SYN_RECEIVED and flags & SYN and flags & ACK and seq == self.irs:
             # Simultaneous open (RFC 9293 §3.5 Figure 8, line 6): the peer's SYN,ACK
             # repeats a SYN we already hold. Only the new part is processed
             # (§3.10.7.4: trim what lies before RCV.NXT, the SYN included), so its
             # ACK completes the handshake instead of failing the Table 6 test.
             flags &= ~SYN
             seq = (seq + 1) & MASK
-
-        # First, check the sequence number (Table 6).
         plen = len(payload)
         slen = plen + (1 if flags & SYN else 0) + (1 if flags & FIN else 0)
         rcv_nxt = self.rcv_nxt
@@ -661,39 +698,17 @@ class Connection:
             end_off = (seq + slen - 1 - rcv_nxt) & MASK
             acceptable = off < wnd or end_off < wnd
         if not acceptable:
-            zero_window_allowance = wnd == 0 and seq == rcv_nxt and not flags & SYN
-            if flags & RST and not zero_window_allowance:
-                self.host.count("drop_rst_out_of_window")
-                return
-            if st is SYN_RECEIVED and flags & SYN and seq == self.irs and not flags & ACK:
-                # A retransmitted SYN: our SYN,ACK was lost, so send it again
-                # (Linux does the same; the RFC's plain ACK would not help the peer).
-                self.host.count("syn_retransmit_seen")
-                Connection._send_syn(self, now)
-                return
+            if not (wnd == 0 and seq == rcv_nxt and not flags & SYN and flags & (ACK | RST)):
+                Connection._unacceptable(self, now, seg, seq, flags, slen, ts)
+                return None
             # Zero window: "special allowance should be made to accept valid
             # ACKs, URGs, and RSTs" (MUST-66) -- a probe at RCV.NXT still carries
             # an ACK, and a RST there resets even if it carries data (SHLD-2).
-            if zero_window_allowance and flags & (ACK | RST):
-                self.host.count("zero_window_probe_seen")
-                payload = b""
-                flags &= ~(FIN | PSH)
-                plen = slen = 0
-                if not flags & RST:
-                    self.ack_now = True
-            else:
-                self.host.count("drop_unacceptable_seq")
-                if plen and self.sack_ok and ((seq + plen - rcv_nxt - 1) & MASK) >= HALF:
-                    # data wholly below RCV.NXT: a duplicate, reported as D-SACK (RFC 2883 §4)
-                    self.dsack = (seq, (seq + plen) & MASK)
-                if ts is not None and slen and not flags & SYN and flags & ACK:
-                    Connection._ts_recent_from_duplicate(self, ts, seq, seg.ack, rcv_nxt, now)
-                # Segments that occupy sequence space (data or FIN, no SYN) are
-                # always answered: the peer is retransmitting because our ACK
-                # was lost. Others are under the per-connection limit.
-                if (slen and not flags & SYN) or Connection._oow_ack_allowed(self, now):
-                    Connection._send_ack(self, now)
-                return
+            self.host.count("zero_window_probe_seen")
+            payload = b""
+            flags &= ~(FIN | PSH)
+            if not flags & RST:
+                self.ack_now = True
         else:
             # Trim to the idealised segment starting at RCV.NXT inside the window.
             if off >= HALF:                       # starts before RCV.NXT: drop the old part
@@ -714,104 +729,147 @@ class Connection:
             room = (rcv_nxt + wnd - seq) & MASK
             if plen > room:                       # past the right edge: drop the tail
                 payload = payload[:room]
-                plen = room
                 flags &= ~FIN
                 self.ack_now = True
+        if seq == seg.seq and flags == seg.flags and payload is seg.payload:
+            return seg
+        return _new(_SEGMENT, (seg.src_port, seg.dst_port, seq, seg.ack, flags, seg.window,
+                               seg.urgent, seg.options, payload))
 
-        # Second, check the RST bit (RFC 5961 §3 checks).
+    def _unacceptable(self, now: float, seg: Segment, seq: int, flags: int, slen: int,
+                      ts: tuple[int, int] | None) -> None:
+        """First step, the segment is not acceptable (§3.10.7.4): "If an
+        incoming segment is not acceptable, an acknowledgment should be sent
+        in reply (unless the RST bit is set, if so drop the segment and
+        return)", then drop it."""
         if flags & RST:
-            if seg.seq != rcv_nxt and self.cfg.rfc5961:
-                Connection._challenge_ack(self, now)
-                return
-            if st is SYN_RECEIVED:
-                if self.passive:
-                    Connection._return_to_listen(self, now)
-                else:
-                    Connection._terminate(self, now, "rcv RST (active open)", error="ECONNREFUSED")
-            elif st in (ESTABLISHED, FIN_WAIT_1, FIN_WAIT_2, CLOSE_WAIT):
-                Connection._terminate(self, now, "rcv RST", error="ECONNRESET")
-            else:                                 # CLOSING, LAST-ACK
-                Connection._terminate(self, now, "rcv RST", error=None)
+            self.host.count("drop_rst_out_of_window")
             return
+        if self.state is SYN_RECEIVED and flags & SYN and seq == self.irs and not flags & ACK:
+            # A retransmitted SYN: our SYN,ACK was lost, so send it again
+            # (Linux does the same; the RFC's plain ACK would not help the peer).
+            self.host.count("syn_retransmit_seen")
+            Connection._send_syn(self, now)
+            return
+        self.host.count("drop_unacceptable_seq")
+        rcv_nxt = self.rcv_nxt
+        plen = len(seg.payload)
+        if plen and self.sack_ok and ((seq + plen - rcv_nxt - 1) & MASK) >= HALF:
+            # data wholly below RCV.NXT: a duplicate, reported as D-SACK (RFC 2883 §4)
+            self.dsack = (seq, (seq + plen) & MASK)
+        if ts is not None and slen and not flags & SYN and flags & ACK:
+            Connection._ts_recent_from_duplicate(self, ts, seq, seg.ack, rcv_nxt, now)
+        # Segments that occupy sequence space (data or FIN, no SYN) are
+        # always answered: the peer is retransmitting because our ACK
+        # was lost. Others are under the per-connection limit.
+        if (slen and not flags & SYN) or Connection._oow_ack_allowed(self, now):
+            Connection._send_ack(self, now)
 
-        # Fourth, check the SYN bit (third, security, does not apply).
-        if flags & SYN:
-            if st is SYN_RECEIVED and self.passive:
-                # §3.10.7.4: return this connection to LISTEN
+    def _check_rst(self, now: float, seg: Segment) -> None:
+        """Second, check the RST bit (RFC 9293 §3.10.7.4, with RFC 5961 §3.2:
+        a RST in the window but not exactly at RCV.NXT gets a challenge ACK)."""
+        if seg.seq != self.rcv_nxt and self.cfg.rfc5961:
+            Connection._challenge_ack(self, now)
+            return
+        st = self.state
+        if st is SYN_RECEIVED:
+            if self.passive:
                 Connection._return_to_listen(self, now)
-                return
-            if self.cfg.rfc5961:
-                Connection._challenge_ack(self, now)          # RFC 5961 §4
             else:
-                Connection._emit(self, RST, self.snd_nxt, 0, now)
-                Connection._terminate(self, now, "rcv SYN in window", error="ECONNRESET")
-            return
+                Connection._terminate(self, now, "rcv RST (active open)", error="ECONNREFUSED")
+        elif st in (ESTABLISHED, FIN_WAIT_1, FIN_WAIT_2, CLOSE_WAIT):
+            Connection._terminate(self, now, "rcv RST", error="ECONNRESET")
+        else:                                 # CLOSING, LAST-ACK
+            Connection._terminate(self, now, "rcv RST", error=None)
 
-        # Fifth, check the ACK field.
+    def _check_syn(self, now: float) -> None:
+        """Fourth, check the SYN bit (RFC 9293 §3.10.7.4): a SYN-RECEIVED child
+        of a listener goes back to LISTEN; otherwise a challenge ACK
+        (RFC 5961 §4), or with cfg.rfc5961 off the RFC 793 answer, a reset."""
+        if self.state is SYN_RECEIVED and self.passive:
+            Connection._return_to_listen(self, now)
+            return
+        if self.cfg.rfc5961:
+            Connection._challenge_ack(self, now)          # RFC 5961 §4
+        else:
+            Connection._emit(self, RST, self.snd_nxt, 0, now)
+            Connection._terminate(self, now, "rcv SYN in window", error="ECONNRESET")
+
+    def _check_ack(self, now: float, seg: Segment, seq: int, flags: int, plen: int,
+                   ts: tuple[int, int] | None) -> bool:
+        """Fifth, check the ACK field (RFC 9293 §3.10.7.4, with RFC 5961 §5's
+        acceptable range). `seq`, `flags` and `plen` are the trimmed
+        segment's. Returns whether to go on to the sixth step."""
         if not flags & ACK:
             self.host.count("drop_no_ack")
-            return
+            return False
         a = seg.ack
-        if st is SYN_RECEIVED:
-            if _lt(self.snd_una, a) and _le(a, self.snd_nxt):
-                if self.passive and self.listener is not None and not self.listener.can_accept():
-                    # Accept queue full: like Linux, ignore the ACK; the half-open
-                    # entry stays and its SYN,ACK timer keeps running.
-                    self.host.count("listen_overflow")
-                    self.listener.stats_overflow += 1
-                    return
-                if ts is not None:
-                    Connection._update_ts_recent(self, ts, seq, now)
-                self.snd_una = a
-                self.syn_acked = True
-                self.t_rexmt = None
-                Connection.rtt_sample_syn(self, now)
-                self.retries = 0
-                # a SYN's window is never scaled (RFC 7323 §2.2)
-                self.snd_wnd = seg.window if seg.flags & SYN else seg.window << self.snd_wscale
-                self.max_snd_wnd = max(self.max_snd_wnd, self.snd_wnd)
-                self.snd_wl1 = seq
-                self.snd_wl2 = a
-                Connection._set_state(self, ESTABLISHED, "rcv ACK of SYN", now)
-                self.syn_opts = NO_OPTIONS               # needed only to resend a SYN,ACK
-                Connection._event(self, ev.CONNECTED)
-                if self.passive and self.listener is not None:
-                    self.listener.established(self)
-                st = ESTABLISHED
-            else:
-                self.host.count("drop_bad_ack_syn_received")
-                Connection._emit(self, RST, a, 0, now)
-                return
-        else:
-            # RFC 5961 §5: (SND.UNA - MAX.SND.WND) =< SEG.ACK =< SND.NXT
-            if _lt(self.snd_nxt, a):
-                self.host.count("drop_ack_too_new")
-                if Connection._oow_ack_allowed(self, now):
-                    Connection._send_ack(self, now)
-                return
-            if self.cfg.rfc5961 and _lt(a, (self.snd_una - self.max_snd_wnd) & MASK):
-                self.host.count("drop_ack_too_old")
-                if Connection._oow_ack_allowed(self, now):
-                    Connection._send_ack(self, now)       # RFC 5961 §5.2: a challenge ACK
-                return
-            if ts is not None:
-                Connection._update_ts_recent(self, ts, seq, now)
-            # a FIN next in sequence: FIN-WAIT-1 may go straight to TIME-WAIT (eighth step)
-            fin_next = bool(flags & FIN) and seq == rcv_nxt
-            Connection._process_ack(self, now, seg, a, seq, ts, plen, fin_next)
-            if self.state is CLOSED:
-                return
-            st = self.state
-            if st is CLOSING:
-                if Connection._fin_acked(self):
-                    # the peer's FIN was ACKed on the way into CLOSING: nothing to send
-                    Connection._enter_time_wait(self, now, "rcv ACK of FIN", send_ack=self.ack_now)
-                return
-            if st is LAST_ACK:
-                if Connection._fin_acked(self):
-                    Connection._terminate(self, now, "rcv ACK of FIN", error=None)
-                return
-        Connection._rcv_text_and_fin(self, now, seq, payload, flags, seg)
+        if self.state is SYN_RECEIVED:
+            return Connection._ack_of_syn(self, now, seg, seq, ts)
+        # RFC 5961 §5: (SND.UNA - MAX.SND.WND) =< SEG.ACK =< SND.NXT
+        if _lt(self.snd_nxt, a):
+            self.host.count("drop_ack_too_new")
+            if Connection._oow_ack_allowed(self, now):
+                Connection._send_ack(self, now)
+            return False
+        if self.cfg.rfc5961 and _lt(a, (self.snd_una - self.max_snd_wnd) & MASK):
+            self.host.count("drop_ack_too_old")
+            if Connection._oow_ack_allowed(self, now):
+                Connection._send_ack(self, now)       # RFC 5961 §5.2: a challenge ACK
+            return False
+        if ts is not None:
+            Connection._update_ts_recent(self, ts, seq, now)
+        # a FIN next in sequence: FIN-WAIT-1 may go straight to TIME-WAIT (eighth step)
+        fin_next = bool(flags & FIN) and seq == self.rcv_nxt
+        Connection._process_ack(self, now, seg, a, seq, ts, plen, fin_next)
+        st = self.state
+        if st is CLOSED:
+            return False
+        if st is CLOSING:
+            if Connection._fin_acked(self):
+                # the peer's FIN was ACKed on the way into CLOSING: nothing to send
+                Connection._enter_time_wait(self, now, "rcv ACK of FIN", send_ack=self.ack_now)
+            return False
+        if st is LAST_ACK:
+            if Connection._fin_acked(self):
+                Connection._terminate(self, now, "rcv ACK of FIN", error=None)
+            return False
+        return True
+
+    def _ack_of_syn(self, now: float, seg: Segment, seq: int, ts: tuple[int, int] | None) -> bool:
+        """Fifth step in SYN-RECEIVED (RFC 9293 §3.10.7.4): an ACK of our SYN
+        (SND.UNA < SEG.ACK =< SND.NXT) enters ESTABLISHED and goes on;
+        any other ACK is answered with <SEQ=SEG.ACK><CTL=RST>."""
+        a = seg.ack
+        if not (_lt(self.snd_una, a) and _le(a, self.snd_nxt)):
+            self.host.count("drop_bad_ack_syn_received")
+            Connection._emit(self, RST, a, 0, now)
+            return False
+        listener = self.listener
+        if self.passive and listener is not None and not listener.can_accept():
+            # Accept queue full: like Linux, ignore the ACK; the half-open
+            # entry stays and its SYN,ACK timer keeps running.
+            self.host.count("listen_overflow")
+            listener.stats_overflow += 1
+            return False
+        if ts is not None:
+            Connection._update_ts_recent(self, ts, seq, now)
+        self.snd_una = a
+        self.syn_acked = True
+        self.t_rexmt = None
+        Connection.rtt_sample_syn(self, now)
+        self.retries = 0
+        # a SYN's window is never scaled (RFC 7323 §2.2)
+        self.snd_wnd = seg.window if seg.flags & SYN else seg.window << self.snd_wscale
+        self.max_snd_wnd = max(self.max_snd_wnd, self.snd_wnd)
+        self.snd_wl1 = seq
+        self.snd_wl2 = a
+        Connection._set_state(self, ESTABLISHED, "rcv ACK of SYN", now)
+        self.syn_opts = NO_OPTIONS               # needed only to resend a SYN,ACK
+        Connection._event(self, ev.CONNECTED)
+        if self.passive and listener is not None:
+            listener.established(self)
+        return True
 
     def _ts_recent_from_duplicate(self, ts: tuple[int, int], seq: int, a: int, rcv_nxt: int,
                                   now: float) -> None:
@@ -843,50 +901,65 @@ class Connection:
             self.ts_recent_time = now
 
     def _rcv_text_and_fin(self, now: float, seq: int, payload: bytes, flags: int, seg: Segment) -> None:
-        """Sixth (URG), seventh (text) and eighth (FIN) steps of §3.10.7.4."""
-        st = self.state
-        # Sixth, check the URG bit (MUST-30..33): RCV.UP <- max(RCV.UP, SEG.UP),
-        # SEG.SEQ + SEG.UP being the octet after the urgent data (MUST-62).
-        # The user is told once per new urgent pointer (MUST-32), with how far
-        # it reaches past RCV.NXT (or, if it lies in data received but not
-        # yet read, past the read point); `urgent_pending` says at any time
-        # how much remains to be read up to it (MUST-33).
-        if flags & URG and st in CAN_RECEIVE:
-            up = (seq + seg.urgent) & MASK
-            if _lt(self.rcv_up, up) or not self.urg_mode:
-                self.rcv_up = up
-                pending = (up - self.rcv_nxt) & MASK
-                if not 0 < pending < HALF:
-                    pending = (up - Connection._read_seq(self)) & MASK
-                if 0 < pending < HALF:
-                    self.urg_mode = True
-                    Connection._event(self, ev.URGENT, pending)
-        # Seventh, process the segment text.
-        if payload and st in CAN_RECEIVE:
-            if self.orphan:
-                # Data after close(): nobody will read it (SHLD-3, RFC 1122
-                # §4.2.2.13: reset). Like Linux (tcp_rcv_state_process, then
-                # tcp_v4_send_reset for the segment) the RST is <SEQ=SEG.ACK>:
-                # the peer's own RCV.NXT, acceptable to it even when our FIN
-                # has not reached it yet (SND.NXT would be one past its window).
-                self.host.count("data_after_close")
-                Connection._emit(self, RST, seg.ack, 0, now)
-                Connection._terminate(self, now, "ABORT / snd RST", error=None)
-                return
-            if seq == self.rcv_nxt:
-                Connection._rcv_in_order(self, now, payload, flags)
-            else:
-                Connection._rcv_out_of_order(self, now, seq, payload)
-        elif payload:
-            self.host.count("data_after_fin")
-        # Eighth, check the FIN bit.
+        """The sixth (URG), seventh (text) and eighth (FIN) steps of RFC 9293
+        §3.10.7.4, on the trimmed segment (`seq`, `payload`, `flags`)."""
+        if flags & URG and self.state in CAN_RECEIVE:
+            Connection._check_urg(self, seq, seg.urgent)
+        if payload and not Connection._process_text(self, now, seq, payload, flags, seg):
+            return
         if flags & FIN:
-            fin_seq = (seq + len(payload)) & MASK
-            if fin_seq == self.rcv_nxt:
-                Connection._rcv_fin(self, now)
-            elif self.peer_fin_seq is None:
-                self.peer_fin_seq = fin_seq       # FIN beyond a hole: wait for the data
-                self.ack_now = True
+            Connection._check_fin(self, now, seq, len(payload))
+
+    def _check_urg(self, seq: int, urgent: int) -> None:
+        """Sixth, check the URG bit (§3.10.7.4; MUST-30..33): RCV.UP <-
+        max(RCV.UP, SEG.UP), SEG.SEQ + SEG.UP being the octet after the
+        urgent data (MUST-62). The user is told once per new urgent pointer
+        (MUST-32), with how far it reaches past RCV.NXT (or, if it lies in
+        data received but not yet read, past the read point);
+        `urgent_pending` says at any time how much remains to be read up to
+        it (MUST-33)."""
+        up = (seq + urgent) & MASK
+        if _lt(self.rcv_up, up) or not self.urg_mode:
+            self.rcv_up = up
+            pending = (up - self.rcv_nxt) & MASK
+            if not 0 < pending < HALF:
+                pending = (up - Connection._read_seq(self)) & MASK
+            if 0 < pending < HALF:
+                self.urg_mode = True
+                Connection._event(self, ev.URGENT, pending)
+
+    def _process_text(self, now: float, seq: int, payload: bytes, flags: int, seg: Segment) -> bool:
+        """Seventh, process the segment text (§3.10.7.4): in order onto the
+        receive queue, out of order into the reassembly queue. Returns False
+        when the connection is gone (data after close() resets it)."""
+        if self.state not in CAN_RECEIVE:
+            self.host.count("data_after_fin")
+            return True
+        if self.orphan:
+            # Data after close(): nobody will read it (SHLD-3, RFC 1122
+            # §4.2.2.13: reset). Like Linux (tcp_rcv_state_process, then
+            # tcp_v4_send_reset for the segment) the RST is <SEQ=SEG.ACK>:
+            # the peer's own RCV.NXT, acceptable to it even when our FIN
+            # has not reached it yet (SND.NXT would be one past its window).
+            self.host.count("data_after_close")
+            Connection._emit(self, RST, seg.ack, 0, now)
+            Connection._terminate(self, now, "ABORT / snd RST", error=None)
+            return False
+        if seq == self.rcv_nxt:
+            Connection._rcv_in_order(self, now, payload, flags)
+        else:
+            Connection._rcv_out_of_order(self, now, seq, payload)
+        return True
+
+    def _check_fin(self, now: float, seq: int, plen: int) -> None:
+        """Eighth, check the FIN bit (§3.10.7.4): a FIN next in sequence is
+        processed now (`_rcv_fin`); one beyond a hole waits for the data."""
+        fin_seq = (seq + plen) & MASK
+        if fin_seq == self.rcv_nxt:
+            Connection._rcv_fin(self, now)
+        elif self.peer_fin_seq is None:
+            self.peer_fin_seq = fin_seq       # FIN beyond a hole: wait for the data
+            self.ack_now = True
 
     def _rcv_in_order(self, now: float, payload: bytes, flags: int) -> None:
         n = len(payload)
@@ -1039,36 +1112,8 @@ class Connection:
             self.t_pto = None                      # RFC 8985 §7.2: no PTO once data is SACKed
         if self.sack_recovery and self.rxt_marks and (newly_sacked or advanced):
             Connection._lost_retransmissions(self)
-        # Window update (SND.WL1/SND.WL2 rule of §3.10.7.4), from a segment
-        # at RCV.NXT only. The RFC's rule alone lets a forged acceptable pure
-        # ACK with window 0 and SEG.SEQ far above RCV.NXT set SND.WL1 there,
-        # after which every genuine ACK (SEG.SEQ = RCV.NXT < SND.WL1) fails
-        # the rule and the send window stays shut (Linux has that weakness).
-        # A genuine peer's pure ACKs are always at RCV.NXT; a segment beyond a
-        # hole updates nothing until the hole is filled, and the segments
-        # after that carry the window again (docs/rfc9293-requirements.md).
         if seq == self.rcv_nxt and (_lt(self.snd_wl1, seq) or (self.snd_wl1 == seq and _le(self.snd_wl2, a))):
-            wnd = seg.window << self.snd_wscale
-            self.snd_wnd = wnd
-            self.snd_wl1 = seq
-            self.snd_wl2 = a
-            if wnd > self.max_snd_wnd:
-                self.max_snd_wnd = wnd
-            if wnd and self.t_persist is not None:
-                self.t_persist = None          # the window opened: stop probing
-                self.persist_backoff = 0
-                self.retries = 0               # the probes were answered
-                if self.snd_nxt != self.snd_una and self.t_rexmt is None:
-                    # The probe octet was not taken: resend from SND.UNA now
-                    # rather than leave a hole until the RTO; it is data in
-                    # flight under the retransmission timer from here on.
-                    self.rtx_nxt = self.snd_una
-                    self.t_rexmt = Connection._rto_deadline(self, now)
-            elif not wnd:
-                # The peer answers, with a zero window: retransmissions into a
-                # zero window are probes, and while they are answered the
-                # connection stays open (MUST-37, SHLD-17); R2 counts silence only.
-                self.retries = 0
+            Connection._update_send_window(self, now, seg.window, seq, a)
         if self.state is FIN_WAIT_1 and Connection._fin_acked(self) and not fin_next:
             # (with the peer's FIN in this segment, the eighth step of §3.10.7.4
             # takes FIN-WAIT-1 straight to TIME-WAIT: "our FIN has been ACKed
@@ -1076,6 +1121,39 @@ class Connection:
             Connection._set_state(self, FIN_WAIT_2, "rcv ACK of FIN", now)
             if self.orphan and self.cfg.fin_wait_2_timeout is not None:
                 self.t_fin2 = now + self.cfg.fin_wait_2_timeout
+
+    def _update_send_window(self, now: float, field: int, seq: int, a: int) -> None:
+        """Window update of the fifth step (§3.10.7.4: "If SND.WL1 < SEG.SEQ or
+        (SND.WL1 = SEG.SEQ and SND.WL2 =< SEG.ACK), set SND.WND <- SEG.WND..."),
+        from a segment at RCV.NXT only (the caller checks both). The RFC's
+        rule alone lets a forged acceptable pure ACK with window 0 and
+        SEG.SEQ far above RCV.NXT set SND.WL1 there, after which every
+        genuine ACK (SEG.SEQ = RCV.NXT < SND.WL1) fails the rule and the send
+        window stays shut (Linux has that weakness). A genuine peer's pure
+        ACKs are always at RCV.NXT; a segment beyond a hole updates nothing
+        until the hole is filled, and the segments after that carry the
+        window again (docs/rfc9293-requirements.md)."""
+        wnd = field << self.snd_wscale
+        self.snd_wnd = wnd
+        self.snd_wl1 = seq
+        self.snd_wl2 = a
+        if wnd > self.max_snd_wnd:
+            self.max_snd_wnd = wnd
+        if wnd and self.t_persist is not None:
+            self.t_persist = None          # the window opened: stop probing
+            self.persist_backoff = 0
+            self.retries = 0               # the probes were answered
+            if self.snd_nxt != self.snd_una and self.t_rexmt is None:
+                # The probe octet was not taken: resend from SND.UNA now
+                # rather than leave a hole until the RTO; it is data in
+                # flight under the retransmission timer from here on.
+                self.rtx_nxt = self.snd_una
+                self.t_rexmt = Connection._rto_deadline(self, now)
+        elif not wnd:
+            # The peer answers, with a zero window: retransmissions into a
+            # zero window are probes, and while they are answered the
+            # connection stays open (MUST-37, SHLD-17); R2 counts silence only.
+            self.retries = 0
 
     def _ack_advance(self, now: float, a: int, acked: int, ts: tuple[int, int] | None,
                      already: int = 0) -> None:
@@ -1089,33 +1167,7 @@ class Connection:
         self.syn_acked = True
         self.retries = 0
         self.progress_time = now
-        # RTT: timestamps give a sample on every ACK of new data (RFC 7323 §4.1);
-        # otherwise time one segment, never a retransmitted one (Karn, MUST-18).
-        sample = None
-        ca_sample = None
-        log = self.txlog
-        if log is not None:
-            # cfg.rtt_every_ack: the send times of the segments this ACK
-            # delivered, none of them retransmitted (Karn); RTO from the
-            # oldest, HyStart from the newest (as Linux's seq_rtt / ca_rtt)
-            first, last, retrans = log.acked(a, self.rack, now, self.rtt.min_rtt)
-            if first >= 0 and not retrans:
-                sample = now - first
-                ca_sample = now - last
-        if sample is not None:
-            pass
-        elif ts is not None and ts[1]:
-            r = (Connection._ts_now(self, now) - ts[1]) & MASK
-            if r < HALF:
-                sample = r / 1000.0
-        elif self.rtt_seq is not None and _le(self.rtt_seq, a):
-            sample = now - self.rtt_time
-            self.rtt_seq = None
-        if sample is not None:
-            self.rtt.sample(sample)
-            self.tlp_rtt_ok = True
-            if ca_sample is None:
-                ca_sample = sample
+        ca_sample = Connection._ack_rtt(self, now, a, ts)
         # No `backoff = 0` here: RFC 6298 §5 keeps the backed-off RTO until a
         # new RTT sample (which `rtt.sample` takes care of) collapses it.
         cc = self.cc
@@ -1124,23 +1176,7 @@ class Connection:
         if self.ca_loss and _le(self.recover, a):
             self.ca_loss = False                   # the RTO's recovery point is ACKed
         if cc.in_recovery:
-            if _le(self.recover, a):
-                # RFC 6582 §3.2 step 3 / RFC 6675 §5 (A): the recovery point is ACKed
-                cc.on_recovery_exit(now)
-                self.rtx_nxt = None
-                self.sack_recovery = False
-                self.prr = None
-                if self.rack is not None:
-                    self.rack.recovery_ended()
-                self.high_rxt = self.rescue_rxt = None
-                self.rxt_marks = _EMPTY
-                self.rxt_again = _EMPTY
-            elif not self.sack_recovery:
-                # RFC 6582 §3.2 step 4, partial ACK: retransmit the next hole,
-                # deflate cwnd by what was ACKed, add back one SMSS
-                Connection._retransmit_head(self, now)
-                cc.cwnd = max(cc.cwnd - acked + self.snd_mss, self.snd_mss)
-            # (SACK recovery: the scoreboard and pipe drive what is sent next)
+            Connection._ack_in_recovery(self, now, a, acked)
         else:
             # Grow by what this ACK newly delivered. Octets the receiver SACKed
             # before, or that duplicate ACKs already stood for (RFC 3042 limited
@@ -1180,6 +1216,63 @@ class Connection:
                 Connection._schedule_pto(self, now)
         if data_acked:
             Connection._event(self, ev.WRITABLE)
+
+    def _ack_rtt(self, now: float, a: int, ts: tuple[int, int] | None) -> float | None:
+        """The RTT sample of an ACK of new data (RFC 6298 §2, §3), fed to the
+        estimator; returns the one congestion control (HyStart) goes by, or
+        None. Timestamps give a sample on every ACK of new data (RFC 7323
+        §4.1); otherwise one segment is timed, never a retransmitted one
+        (Karn, MUST-18)."""
+        sample = None
+        ca_sample = None
+        log = self.txlog
+        if log is not None:
+            # cfg.rtt_every_ack: the send times of the segments this ACK
+            # delivered, none of them retransmitted (Karn); RTO from the
+            # oldest, HyStart from the newest (as Linux's seq_rtt / ca_rtt)
+            first, last, retrans = log.acked(a, self.rack, now, self.rtt.min_rtt)
+            if first >= 0 and not retrans:
+                sample = now - first
+                ca_sample = now - last
+        if sample is not None:
+            pass
+        elif ts is not None and ts[1]:
+            r = (Connection._ts_now(self, now) - ts[1]) & MASK
+            if r < HALF:
+                sample = r / 1000.0
+        elif self.rtt_seq is not None and _le(self.rtt_seq, a):
+            sample = now - self.rtt_time
+            self.rtt_seq = None
+        if sample is not None:
+            self.rtt.sample(sample)
+            self.tlp_rtt_ok = True
+            if ca_sample is None:
+                ca_sample = sample
+        return ca_sample
+
+    def _ack_in_recovery(self, now: float, a: int, acked: int) -> None:
+        """An ACK of new data during fast recovery: the recovery point ACKed
+        ends it (RFC 6582 §3.2 step 3, RFC 6675 §5 (A)); short of it, NewReno
+        retransmits the next hole on the partial ACK (RFC 6582 §3.2 step 4)."""
+        cc = self.cc
+        assert cc is not None
+        if _le(self.recover, a):
+            # RFC 6582 §3.2 step 3 / RFC 6675 §5 (A): the recovery point is ACKed
+            cc.on_recovery_exit(now)
+            self.rtx_nxt = None
+            self.sack_recovery = False
+            self.prr = None
+            if self.rack is not None:
+                self.rack.recovery_ended()
+            self.high_rxt = self.rescue_rxt = None
+            self.rxt_marks = _EMPTY
+            self.rxt_again = _EMPTY
+        elif not self.sack_recovery:
+            # RFC 6582 §3.2 step 4, partial ACK: retransmit the next hole,
+            # deflate cwnd by what was ACKed, add back one SMSS
+            Connection._retransmit_head(self, now)
+            cc.cwnd = max(cc.cwnd - acked + self.snd_mss, self.snd_mss)
+        # (SACK recovery: the scoreboard and pipe drive what is sent next)
 
     def _lost_retransmissions(self) -> None:
         """A retransmission sent in SACK recovery is lost when data first sent
@@ -1933,14 +2026,7 @@ class Connection:
                 and self.cfg.slow_start_after_idle and self.snd_wnd > 0
                 and len(q) > ((self.snd_nxt - self.sndq_seq) & MASK)
                 and now - self.last_data_send > self.rtt.rto):
-            # RFC 5681 §4.1: idle for more than an RTO, restart from the
-            # restart window RW = min(IW, cwnd) -- when data can go out: a
-            # closed window sends none (Linux restarts as data is sent,
-            # tcp_event_data_sent; its zero-window probes are not data)
-            self.last_data_send = None
-            iw = (self.cfg.initial_window * mss if self.cfg.initial_window
-                  else _iw_bytes(mss))
-            cc.on_idle_restart(iw)
+            Connection._restart_after_idle(self, mss)
         if self.psh_pairs and self.cfg.tso_segs > 2:
             # Linux's TSO units with tcp_min_tso_segs above 2: that many
             # segments, but at most half the cwnd (tcp_cwnd_test)
@@ -1953,15 +2039,7 @@ class Connection:
             outstanding = (nxt - una) & MASK
             if avail <= 0:
                 if self.fin_queued and not self.fin_sent:
-                    if self.cfg.zero_window_probe == "linux" and outstanding >= self.snd_wnd:
-                        # Linux (tcp_snd_wnd_test): the FIN takes its place in
-                        # the window; behind a zero window it waits for the probes
-                        if outstanding == 0 and self.t_persist is None:
-                            self.t_persist = now + self.rtt.current()
-                        break
-                    # FIN needs no window; it goes once all data has been sent
-                    Connection._send_fin_segment(self, now)
-                    count += 1
+                    count += Connection._output_fin(self, now, outstanding)
                 break
             usable = self.snd_wnd - outstanding
             room = cc.cwnd - Connection._pipe_estimate(self, outstanding)
@@ -2000,17 +2078,51 @@ class Connection:
                 self.lt_sent += over if over < n else n
             if max_segs and count >= max_segs:
                 break
+        if count or limited:
+            Connection._after_output(self, now, count, limited, probe, mss)
+        return count
+
+    def _after_output(self, now: float, count: int, limited: bool, probe: bool, mss: int) -> None:
+        """After `_output_data` sent `count` segments (or was held back by
+        cwnd, `limited`): whether the cwnd is in use (cfg.cwnd_validation,
+        as Linux's tcp_cwnd_validate), and the Tail Loss Probe timer
+        (RFC 8985 §7.2)."""
         if count:
             if self.cfg.cwnd_validation:
                 if not limited:
+                    cc = self.cc
+                    assert cc is not None
                     outstanding = (self.snd_nxt - self.snd_una) & MASK
                     limited = Connection._pipe_estimate(self, outstanding) + mss > cc.cwnd
                 Connection._cwnd_validate(self, limited)
             if not probe and self.cfg.tlp:
                 Connection._schedule_pto(self, now)
-        elif limited and self.cfg.cwnd_validation:
+        elif self.cfg.cwnd_validation:
             Connection._cwnd_validate(self, True)
-        return count
+
+    def _restart_after_idle(self, mss: int) -> None:
+        """RFC 5681 §4.1: idle for more than an RTO, restart from the restart
+        window RW = min(IW, cwnd) -- when data can go out: a closed window
+        sends none (Linux restarts as data is sent, tcp_event_data_sent; its
+        zero-window probes are not data). The caller checks the conditions."""
+        cc = self.cc
+        assert cc is not None
+        self.last_data_send = None
+        iw = (self.cfg.initial_window * mss if self.cfg.initial_window
+              else _iw_bytes(mss))
+        cc.on_idle_restart(iw)
+
+    def _output_fin(self, now: float, outstanding: int) -> int:
+        """The queued FIN, once all data has been sent; returns the segments
+        sent (0 or 1). The FIN needs no window -- but with the `linux`
+        zero_window_probe policy it takes its place in the window as Linux's
+        does (tcp_snd_wnd_test), and behind a zero window waits for the probes."""
+        if self.cfg.zero_window_probe == "linux" and outstanding >= self.snd_wnd:
+            if outstanding == 0 and self.t_persist is None:
+                self.t_persist = now + self.rtt.current()
+            return 0
+        Connection._send_fin_segment(self, now)
+        return 1
 
     def _send_data(self, seq: int, off: int, n: int, now: float, fin: bool, index: int = 0) -> None:
         """One segment of new data. PSH when it carries the last octet of a
