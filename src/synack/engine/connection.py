@@ -653,7 +653,12 @@ class Connection:
         payload = ideal.payload
         if not Connection._check_ack(self, now, seg, seq, flags, len(payload), ts):  # fifth
             return
-        Connection._rcv_text_and_fin(self, now, seq, payload, flags, seg)  # sixth to eighth
+        if flags & URG and self.state in CAN_RECEIVE:                  # sixth
+            Connection._check_urg(self, seq, seg.urgent)
+        if payload and not Connection._process_text(self, now, seq, payload, flags, seg):  # seventh
+            return
+        if flags & FIN:                                                 # eighth
+            Connection._check_fin(self, now, seq, len(payload))
 
     def _paws_rejects(self, now: float, seg: Segment) -> bool:
         """RFC 7323 §5.3 R1, before the first step of §3.10.7.4: the segment's
@@ -902,7 +907,9 @@ class Connection:
 
     def _rcv_text_and_fin(self, now: float, seq: int, payload: bytes, flags: int, seg: Segment) -> None:
         """The sixth (URG), seventh (text) and eighth (FIN) steps of RFC 9293
-        §3.10.7.4, on the trimmed segment (`seq`, `payload`, `flags`)."""
+        §3.10.7.4, on the trimmed segment (`seq`, `payload`, `flags`), as
+        `_rcv_synchronized` makes them; for a SYN,ACK that carries more
+        (§3.10.7.3: "continue processing at the sixth step")."""
         if flags & URG and self.state in CAN_RECEIVE:
             Connection._check_urg(self, seq, seg.urgent)
         if payload and not Connection._process_text(self, now, seq, payload, flags, seg):
@@ -1066,18 +1073,7 @@ class Connection:
         already = 0
         sack_blocks = seg.options.sack if board is not None else ()
         if board is not None and (sack_blocks or board.blocks):
-            # RFC 6675 §5: every ACK with SACK information updates the scoreboard
-            if advanced and board.blocks:
-                already = board.sacked_below(a, una)   # credited when it was SACKed
-            newly_sacked = board.update(a if advanced else una, self.snd_nxt, sack_blocks)
-            if board.last_dsack is not None:
-                self.host.count("dsacks_received")    # a spurious retransmission (RFC 3708)
-            if newly_sacked and self.txlog is not None:
-                whole = self.txlog.mark_sacked(board.blocks, self.rack, now, self.rtt.min_rtt)
-                if not whole and self.rack is not None:
-                    # SACKed octets that complete no segment tell RACK nothing
-                    # (Linux marks whole segments only, tcp_match_skb_to_sack)
-                    newly_sacked = 0
+            newly_sacked, already = Connection._read_sack(self, now, board, a, advanced, sack_blocks)
         prr = self.prr
         if advanced:
             Connection._ack_advance(self, now, a, acked, ts, already)
@@ -1112,8 +1108,28 @@ class Connection:
             self.t_pto = None                      # RFC 8985 §7.2: no PTO once data is SACKed
         if self.sack_recovery and self.rxt_marks and (newly_sacked or advanced):
             Connection._lost_retransmissions(self)
+        # Window update (SND.WL1/SND.WL2 rule of §3.10.7.4), from a segment
+        # at RCV.NXT only. The RFC's rule alone lets a forged acceptable pure
+        # ACK with window 0 and SEG.SEQ far above RCV.NXT set SND.WL1 there,
+        # after which every genuine ACK (SEG.SEQ = RCV.NXT < SND.WL1) fails
+        # the rule and the send window stays shut (Linux has that weakness).
+        # A genuine peer's pure ACKs are always at RCV.NXT; a segment beyond a
+        # hole updates nothing until the hole is filled, and the segments
+        # after that carry the window again (docs/rfc9293-requirements.md).
         if seq == self.rcv_nxt and (_lt(self.snd_wl1, seq) or (self.snd_wl1 == seq and _le(self.snd_wl2, a))):
-            Connection._update_send_window(self, now, seg.window, seq, a)
+            wnd = seg.window << self.snd_wscale
+            self.snd_wnd = wnd
+            self.snd_wl1 = seq
+            self.snd_wl2 = a
+            if wnd > self.max_snd_wnd:
+                self.max_snd_wnd = wnd
+            if wnd and self.t_persist is not None:
+                Connection._window_reopened(self, now)
+            elif not wnd:
+                # The peer answers, with a zero window: retransmissions into a
+                # zero window are probes, and while they are answered the
+                # connection stays open (MUST-37, SHLD-17); R2 counts silence only.
+                self.retries = 0
         if self.state is FIN_WAIT_1 and Connection._fin_acked(self) and not fin_next:
             # (with the peer's FIN in this segment, the eighth step of §3.10.7.4
             # takes FIN-WAIT-1 straight to TIME-WAIT: "our FIN has been ACKed
@@ -1122,38 +1138,37 @@ class Connection:
             if self.orphan and self.cfg.fin_wait_2_timeout is not None:
                 self.t_fin2 = now + self.cfg.fin_wait_2_timeout
 
-    def _update_send_window(self, now: float, field: int, seq: int, a: int) -> None:
-        """Window update of the fifth step (§3.10.7.4: "If SND.WL1 < SEG.SEQ or
-        (SND.WL1 = SEG.SEQ and SND.WL2 =< SEG.ACK), set SND.WND <- SEG.WND..."),
-        from a segment at RCV.NXT only (the caller checks both). The RFC's
-        rule alone lets a forged acceptable pure ACK with window 0 and
-        SEG.SEQ far above RCV.NXT set SND.WL1 there, after which every
-        genuine ACK (SEG.SEQ = RCV.NXT < SND.WL1) fails the rule and the send
-        window stays shut (Linux has that weakness). A genuine peer's pure
-        ACKs are always at RCV.NXT; a segment beyond a hole updates nothing
-        until the hole is filled, and the segments after that carry the
-        window again (docs/rfc9293-requirements.md)."""
-        wnd = field << self.snd_wscale
-        self.snd_wnd = wnd
-        self.snd_wl1 = seq
-        self.snd_wl2 = a
-        if wnd > self.max_snd_wnd:
-            self.max_snd_wnd = wnd
-        if wnd and self.t_persist is not None:
-            self.t_persist = None          # the window opened: stop probing
-            self.persist_backoff = 0
-            self.retries = 0               # the probes were answered
-            if self.snd_nxt != self.snd_una and self.t_rexmt is None:
-                # The probe octet was not taken: resend from SND.UNA now
-                # rather than leave a hole until the RTO; it is data in
-                # flight under the retransmission timer from here on.
-                self.rtx_nxt = self.snd_una
-                self.t_rexmt = Connection._rto_deadline(self, now)
-        elif not wnd:
-            # The peer answers, with a zero window: retransmissions into a
-            # zero window are probes, and while they are answered the
-            # connection stays open (MUST-37, SHLD-17); R2 counts silence only.
-            self.retries = 0
+    def _read_sack(self, now: float, board: Scoreboard, a: int, advanced: bool,
+                   sack_blocks: tuple) -> tuple[int, int]:
+        """RFC 6675 §5: every ACK with SACK information updates the scoreboard.
+        Returns the octets newly SACKed and those of the cumulatively ACKed
+        ones that had been SACKed before (credited then)."""
+        una = self.snd_una
+        already = 0
+        if advanced and board.blocks:
+            already = board.sacked_below(a, una)   # credited when it was SACKed
+        newly_sacked = board.update(a if advanced else una, self.snd_nxt, sack_blocks)
+        if board.last_dsack is not None:
+            self.host.count("dsacks_received")    # a spurious retransmission (RFC 3708)
+        if newly_sacked and self.txlog is not None:
+            whole = self.txlog.mark_sacked(board.blocks, self.rack, now, self.rtt.min_rtt)
+            if not whole and self.rack is not None:
+                # SACKed octets that complete no segment tell RACK nothing
+                # (Linux marks whole segments only, tcp_match_skb_to_sack)
+                newly_sacked = 0
+        return newly_sacked, already
+
+    def _window_reopened(self, now: float) -> None:
+        """The send window opened while the persist timer ran: stop probing."""
+        self.t_persist = None
+        self.persist_backoff = 0
+        self.retries = 0               # the probes were answered
+        if self.snd_nxt != self.snd_una and self.t_rexmt is None:
+            # The probe octet was not taken: resend from SND.UNA now
+            # rather than leave a hole until the RTO; it is data in
+            # flight under the retransmission timer from here on.
+            self.rtx_nxt = self.snd_una
+            self.t_rexmt = Connection._rto_deadline(self, now)
 
     def _ack_advance(self, now: float, a: int, acked: int, ts: tuple[int, int] | None,
                      already: int = 0) -> None:
@@ -1167,62 +1182,8 @@ class Connection:
         self.syn_acked = True
         self.retries = 0
         self.progress_time = now
-        ca_sample = Connection._ack_rtt(self, now, a, ts)
-        # No `backoff = 0` here: RFC 6298 §5 keeps the backed-off RTO until a
-        # new RTT sample (which `rtt.sample` takes care of) collapses it.
-        cc = self.cc
-        assert cc is not None
-        flight = (self.snd_nxt - a) & MASK
-        if self.ca_loss and _le(self.recover, a):
-            self.ca_loss = False                   # the RTO's recovery point is ACKed
-        if cc.in_recovery:
-            Connection._ack_in_recovery(self, now, a, acked)
-        else:
-            # Grow by what this ACK newly delivered. Octets the receiver SACKed
-            # before, or that duplicate ACKs already stood for (RFC 3042 limited
-            # transmit sent new data for them), are not counted twice -- Linux's
-            # tcp_remove_reno_sacks: max(acked - dupacks, 1) segments.
-            credit = acked - already
-            if self.dupacks and not already:
-                credit = acked - self.dupacks * self.snd_mss
-                floor = acked if acked < self.snd_mss else self.snd_mss
-                if credit < floor:
-                    credit = floor
-            hs = self.hystart if self.hystart is not None else Connection._get_hystart(self)
-            if hs is not None and cc.cwnd < cc.ssthresh and hs.phase != HyStart.DONE:
-                end = hs.window_end
-                div = hs.on_ack(end is not None and _le(end, a), self.snd_nxt, ca_sample,
-                                cc.cwnd // self.snd_mss)
-                if div == 0:
-                    cc.ssthresh = cc.cwnd          # slow start is over: congestion avoidance
-                elif div > 1:
-                    credit //= div                 # conservative slow start
-            if credit > 0 and Connection._may_grow_cwnd(self):
-                cc.on_ack(credit, flight, now)
-        self.dupacks = 0                           # RFC 6675 §5: a cumulative ACK resets DupAcks
-        self.lt_sent = 0
-        if self.rtx_nxt is not None and _lt(self.rtx_nxt, a):
-            self.rtx_nxt = a
-        if self.rtx_nxt is not None and self.rtx_nxt == self.snd_nxt:
-            self.rtx_nxt = None
-        # RFC 6298 §5.2/5.3: stop the timer when all is acked, else restart it
-        if a == self.snd_nxt:
-            self.t_rexmt = None
-            self.t_pto = None
-        else:
-            self.t_rexmt = Connection._rto_deadline(self, now)
-            if self.t_pto is not None or self.cfg.tlp:
-                # RFC 8985 §7.2: restart the PTO on an ACK of new data
-                Connection._schedule_pto(self, now)
-        if data_acked:
-            Connection._event(self, ev.WRITABLE)
-
-    def _ack_rtt(self, now: float, a: int, ts: tuple[int, int] | None) -> float | None:
-        """The RTT sample of an ACK of new data (RFC 6298 §2, §3), fed to the
-        estimator; returns the one congestion control (HyStart) goes by, or
-        None. Timestamps give a sample on every ACK of new data (RFC 7323
-        §4.1); otherwise one segment is timed, never a retransmitted one
-        (Karn, MUST-18)."""
+        # RTT: timestamps give a sample on every ACK of new data (RFC 7323 §4.1);
+        # otherwise time one segment, never a retransmitted one (Karn, MUST-18).
         sample = None
         ca_sample = None
         log = self.txlog
@@ -1248,7 +1209,67 @@ class Connection:
             self.tlp_rtt_ok = True
             if ca_sample is None:
                 ca_sample = sample
-        return ca_sample
+        # No `backoff = 0` here: RFC 6298 §5 keeps the backed-off RTO until a
+        # new RTT sample (which `rtt.sample` takes care of) collapses it.
+        cc = self.cc
+        assert cc is not None
+        flight = (self.snd_nxt - a) & MASK
+        if self.ca_loss and _le(self.recover, a):
+            self.ca_loss = False                   # the RTO's recovery point is ACKed
+        if cc.in_recovery:
+            Connection._ack_in_recovery(self, now, a, acked)
+        else:
+            # Grow by what this ACK newly delivered. Octets the receiver SACKed
+            # before, or that duplicate ACKs already stood for (RFC 3042 limited
+            # transmit sent new data for them), are not counted twice -- Linux's
+            # tcp_remove_reno_sacks: max(acked - dupacks, 1) segments.
+            credit = acked - already
+            if self.dupacks and not already:
+                credit = Connection._credit_after_dupacks(self, acked)
+            hs = self.hystart if self.hystart is not None else Connection._get_hystart(self)
+            if hs is not None and cc.cwnd < cc.ssthresh and hs.phase != HyStart.DONE:
+                credit = Connection._hystart_ack(self, hs, a, credit, ca_sample)
+            if credit > 0 and Connection._may_grow_cwnd(self):
+                cc.on_ack(credit, flight, now)
+        self.dupacks = 0                           # RFC 6675 §5: a cumulative ACK resets DupAcks
+        self.lt_sent = 0
+        if self.rtx_nxt is not None and _lt(self.rtx_nxt, a):
+            self.rtx_nxt = a
+        if self.rtx_nxt is not None and self.rtx_nxt == self.snd_nxt:
+            self.rtx_nxt = None
+        # RFC 6298 §5.2/5.3: stop the timer when all is acked, else restart it
+        if a == self.snd_nxt:
+            self.t_rexmt = None
+            self.t_pto = None
+        else:
+            self.t_rexmt = Connection._rto_deadline(self, now)
+            if self.t_pto is not None or self.cfg.tlp:
+                # RFC 8985 §7.2: restart the PTO on an ACK of new data
+                Connection._schedule_pto(self, now)
+        if data_acked:
+            Connection._event(self, ev.WRITABLE)
+
+    def _credit_after_dupacks(self, acked: int) -> int:
+        """The cwnd growth credit of a cumulative ACK after duplicate ACKs that
+        limited transmit (RFC 3042) already sent new data for: Linux's
+        tcp_remove_reno_sacks, max(acked - dupacks, 1) segments."""
+        credit = acked - self.dupacks * self.snd_mss
+        floor = acked if acked < self.snd_mss else self.snd_mss
+        return floor if credit < floor else credit
+
+    def _hystart_ack(self, hs: HyStart, a: int, credit: int, ca_sample: float | None) -> int:
+        """HyStart on an ACK in slow start (cfg.hystart): it may end slow start
+        (ssthresh = cwnd) or slow it down; returns the growth credit left."""
+        cc = self.cc
+        assert cc is not None
+        end = hs.window_end
+        div = hs.on_ack(end is not None and _le(end, a), self.snd_nxt, ca_sample,
+                        cc.cwnd // self.snd_mss)
+        if div == 0:
+            cc.ssthresh = cc.cwnd          # slow start is over: congestion avoidance
+        elif div > 1:
+            credit //= div                 # conservative slow start
+        return credit
 
     def _ack_in_recovery(self, now: float, a: int, acked: int) -> None:
         """An ACK of new data during fast recovery: the recovery point ACKed
@@ -2078,7 +2099,7 @@ class Connection:
                 self.lt_sent += over if over < n else n
             if max_segs and count >= max_segs:
                 break
-        if count or limited:
+        if (count or limited) and (self.cfg.cwnd_validation or self.cfg.tlp):
             Connection._after_output(self, now, count, limited, probe, mss)
         return count
 
