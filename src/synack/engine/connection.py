@@ -18,7 +18,6 @@ import errno as _errno
 from typing import TYPE_CHECKING, Any, Final
 
 from . import events as ev
-from .._mypyc import mypyc_attr
 from .config import Config
 from .congestion import CongestionControl, HyStart
 from .congestion import create as create_cc
@@ -109,18 +108,8 @@ def os_error(name: str, text: str | None = None) -> OSError:
     return cls(code, text or os.strerror(code))
 
 
-# mypyc: allow_interpreted_subclasses for the weakref-able subclass made by
-# _weakref_able at the end of this module
-@mypyc_attr(allow_interpreted_subclasses=True)
 class Connection:
-    """The TCB (RFC 9293 §3.3.1) and everything done to it.
-
-    Internal calls name the class, `Connection._output(self, now)` rather than
-    `self._output(now)`: in the compiled build the instances belong to a Python
-    subclass (for weak references, see `_weakref_able`), and a call through
-    `self` would be dispatched through Python. Naming the class makes it a
-    direct C call; in pure Python the two are the same call.
-    """
+    """The TCB (RFC 9293 §3.3.1) and everything done to it."""
 
     __slots__ = (
         "host", "cfg", "key", "local_ip", "local_port", "remote_ip", "remote_port",
@@ -150,7 +139,7 @@ class Connection:
         "ack_now", "delack_segs", "quickack", "pingpong", "rcv_seg_mss", "last_data_rcv",
         # timers: absolute deadlines or None, and the earliest of them
         "t_rexmt", "t_delack", "t_persist", "t_keep", "t_fin2", "t_pto", "persist_backoff",
-        "keep_probes", "deadline", "transitions", "__weakref__",
+        "keep_probes", "deadline", "transitions",
         # when the last reply to an invalid segment went out (invalid_ratelimit)
         "last_oow_ack",
         # send-buffer autotuning (cfg.sndbuf_auto): on, and the size reached so far
@@ -215,7 +204,7 @@ class Connection:
         self.last_data_send: float | None = None  # when new data last went out (RFC 5681 §4.1)
         self.syn_opts = NO_OPTIONS
         self.syn_acked = False             # our SYN has been acknowledged
-        Connection._init_loss_recovery(self)
+        self._init_loss_recovery()
         self.ack_now = False
         self.delack_segs = 0
         self.quickack = 0
@@ -292,11 +281,11 @@ class Connection:
         self.snd_nxt = (iss + 1) & MASK
         self.sndq_seq = self.snd_nxt
         self.rcv_wscale = wanted_wscale(self.cfg, self.rcvbuf)
-        Connection._init_cc(self)
-        Connection._set_state(self, SYN_SENT, "active OPEN / snd SYN", now)
-        Connection._send_syn_and_arm(self, now)
+        self._init_cc()
+        self._set_state(SYN_SENT, "active OPEN / snd SYN", now)
+        self._send_syn_and_arm(now)
         self.progress_time = now
-        Connection._update_deadline(self)
+        self._update_deadline()
 
     def open_passive(self, now: float, listener: Listener, seg: Segment, iss: int,
                      cause: str) -> None:
@@ -328,18 +317,18 @@ class Connection:
         self.rcv_adv = (self.rcv_nxt + min(self.rcvbuf, 0xFFFF)) & MASK
         self.rcv_wscale = (wanted_wscale(self.cfg, self.rcvbuf)
                            if (self.cfg.window_scaling and seg.options.wscale is not None) else None)
-        Connection._take_syn_options(self, seg, now)
+        self._take_syn_options(seg, now)
         if self.rcv_wscale is None:
             self.rcv_wscale = 0
-        Connection._init_cc(self)
+        self._init_cc()
         host._attach(self)
-        Connection._set_state(self, SYN_RECEIVED, cause, now)
+        self._set_state(SYN_RECEIVED, cause, now)
 
     def answer_syn(self, now: float) -> None:
         """SYN-RECEIVED after a passive open: send the SYN,ACK and arm its timer."""
-        Connection._send_syn_and_arm(self, now)
+        self._send_syn_and_arm(now)
         self.progress_time = now
-        Connection._update_deadline(self)
+        self._update_deadline()
 
     def send(self, data, now: float, push: bool = True) -> int:
         """SEND call (§3.10.2): queue what fits in the send buffer; return its size.
@@ -352,7 +341,7 @@ class Connection:
             if st is CLOSED or st is LISTEN:
                 raise os_error("ENOTCONN")
             raise os_error("EPIPE")
-        room = Connection._send_limit(self) - len(self.sndq)
+        room = self._send_limit() - len(self.sndq)
         if room <= 0 or not data:
             return 0
         n = len(data) if len(data) <= room else room
@@ -364,8 +353,8 @@ class Connection:
                 ps = self.push_seqs = []
             ps.append((self.sndq_seq + len(self.sndq)) & MASK)
         if st is ESTABLISHED or st is CLOSE_WAIT:
-            Connection._output(self, now)
-            Connection._update_deadline(self)
+            self._output(now)
+            self._update_deadline()
         return n
 
     def push(self, now: float) -> None:
@@ -376,10 +365,10 @@ class Connection:
             keep = self.nodelay
             self.nodelay = True
             try:
-                Connection._output(self, now)
+                self._output(now)
             finally:
                 self.nodelay = keep
-            Connection._update_deadline(self)
+            self._update_deadline()
 
     def set_rcvbuf(self, size: int, now: float) -> None:
         """SO_RCVBUF on a live connection. A bigger buffer may open the window:
@@ -388,7 +377,7 @@ class Connection:
         grew = size > self.rcvbuf
         self.rcvbuf = max(1, int(size))
         if grew and self.state not in (CLOSED, LISTEN, SYN_SENT, SYN_RECEIVED):
-            Connection._window_opened(self, now)
+            self._window_opened(now)
 
     def recv(self, n: int, now: float) -> bytes:
         """RECEIVE call (§3.10.3). Returns b"" at end of stream; raises
@@ -402,7 +391,7 @@ class Connection:
             else:
                 data = bytes(q[:n])
                 del q[:n]
-            Connection._window_opened(self, now)
+            self._window_opened(now)
             return data
         if self.error:
             raise os_error(self.error)
@@ -429,8 +418,8 @@ class Connection:
             self.rd_shut = True
         if how in ("wr", "rdwr") and not self.wr_shut:
             self.wr_shut = True
-            Connection._queue_fin(self, now)
-        Connection._update_deadline(self)
+            self._queue_fin(now)
+        self._update_deadline()
 
     def close(self, now: float) -> None:
         """CLOSE call (§3.10.4), with the socket API's full-close meaning."""
@@ -441,33 +430,33 @@ class Connection:
             return
         if st is SYN_SENT:
             # §3.10.4 SYN-SENT: delete the TCB, "error: closing" to pending calls
-            Connection._terminate(self, now, "CLOSE", error=None)
+            self._terminate(now, "CLOSE", error=None)
             return
         if self.linger == 0:
-            Connection.abort(self, now)       # SO_LINGER {on, 0}: RST, no TIME_WAIT
+            self.abort(now)       # SO_LINGER {on, 0}: RST, no TIME_WAIT
             return
         if self.cfg.abort_on_unread_close and (self.rcvq or self.reasm is not None) and st is not TIME_WAIT:
             # Linux (tcp_close): unread data makes close() abortive (RFC 2525 §2.17)
-            Connection.abort(self, now)
+            self.abort(now)
             return
         if not self.wr_shut:
             self.wr_shut = True
-            Connection._queue_fin(self, now)
+            self._queue_fin(now)
         if self.state is FIN_WAIT_2 and self.cfg.fin_wait_2_timeout is not None:
             self.t_fin2 = now + self.cfg.fin_wait_2_timeout
-        Connection._update_deadline(self)
+        self._update_deadline()
 
     def abort(self, now: float) -> None:
         """ABORT call (§3.10.5): send RST in synchronized states, flush, CLOSED."""
         st = self.state
         if st in (SYN_RECEIVED, ESTABLISHED, FIN_WAIT_1, FIN_WAIT_2, CLOSE_WAIT):
-            Connection._emit(self, RST | ACK, self.snd_nxt, self.rcv_nxt, now)
+            self._emit(RST | ACK, self.snd_nxt, self.rcv_nxt, now)
         self.sndq.clear()
         self.push_seqs = _EMPTY
         self.rcvq.clear()
         self.orphan = True
         if st is not CLOSED and st is not LISTEN:
-            Connection._terminate(self, now, "ABORT / snd RST", error=None)
+            self._terminate(now, "ABORT / snd RST", error=None)
 
     # ------------------------------------------------------------ properties
     def set_keepalive(self, on: bool, now: float) -> None:
@@ -475,7 +464,7 @@ class Connection:
         self.cfg = self.cfg.replace(keepalive=on)
         self.keep_probes = 0
         self.t_keep = now + self.cfg.keepalive_idle if on and self.state in (ESTABLISHED, CLOSE_WAIT) else None
-        Connection._update_deadline(self)
+        self._update_deadline()
 
     @property
     def ooo(self) -> list:
@@ -500,7 +489,7 @@ class Connection:
         no urgent data is announced or it has all been read."""
         if not self.urg_mode:
             return 0
-        n = (self.rcv_up - Connection._read_seq(self)) & MASK
+        n = (self.rcv_up - self._read_seq()) & MASK
         if n == 0 or n >= HALF:
             self.urg_mode = False
             return 0
@@ -513,7 +502,7 @@ class Connection:
 
     @property
     def send_space(self) -> int:
-        return max(0, Connection._send_limit(self) - len(self.sndq))
+        return max(0, self._send_limit() - len(self.sndq))
 
     def _send_limit(self) -> int:
         """The send buffer's size now: `sndbuf`, or with autotuning
@@ -548,22 +537,22 @@ class Connection:
             self.keep_probes = 0                   # anything heard: the peer is alive
             self.t_keep = now + self.cfg.keepalive_idle
         if self.state is SYN_SENT:
-            Connection._rcv_syn_sent(self, now, seg)
+            self._rcv_syn_sent(now, seg)
         else:
-            Connection._rcv_synchronized(self, now, seg)
+            self._rcv_synchronized(now, seg)
         batch = self.host._batch
         if batch is not None and self.state is not CLOSED:
             batch[id(self)] = self                 # MUST-59: answer after the whole batch
             return
         if self.state is not CLOSED:
-            Connection._output(self, now)
-        Connection._update_deadline(self)
+            self._output(now)
+        self._update_deadline()
 
     def flush_output(self, now: float) -> None:
         """Send what segment processing left due (Host.receive_batch)."""
         if self.state is not CLOSED:
-            Connection._output(self, now)
-        Connection._update_deadline(self)
+            self._output(now)
+        self._update_deadline()
 
     def _rcv_syn_sent(self, now: float, seg: Segment) -> None:
         """RFC 9293 §3.10.7.3."""
@@ -574,7 +563,7 @@ class Connection:
             a = seg.ack
             if _le(a, self.iss) or _lt(self.snd_nxt, a):
                 if not flags & RST:
-                    Connection._emit_rst_for(self, seg, now)
+                    self._emit_rst_for(seg, now)
                 self.host.count("drop_bad_ack_syn_sent")
                 return
             ack_ok = _lt(self.snd_una, a) and _le(a, self.snd_nxt)
@@ -583,7 +572,7 @@ class Connection:
             # RFC 5961 §3 / RFC 9293 SHOULD: a RST must carry exactly our SYN's
             # acknowledgement to be believed; RST without ACK is dropped.
             if ack_ok:
-                Connection._terminate(self, now, "rcv RST", error="ECONNREFUSED")
+                self._terminate(now, "rcv RST", error="ECONNREFUSED")
             else:
                 self.host.count("drop_rst_syn_sent")
             return
@@ -597,10 +586,10 @@ class Connection:
         # RCV.NXT, which only now exists: rebase the right edge on it.
         self.rcv_adv = (self.rcv_nxt + min(self.rcvbuf, 0xFFFF)) & MASK
         self.last_ack_sent = self.rcv_nxt
-        Connection._take_syn_options(self, seg, now)
+        self._take_syn_options(seg, now)
         if ack_ok:
             self.snd_una = seg.ack
-            Connection.rtt_sample_syn(self, now)
+            self.rtt_sample_syn(now)
         self.snd_wnd = seg.window            # a SYN's window is never scaled (RFC 7323 §2.2)
         self.max_snd_wnd = self.snd_wnd
         self.snd_wl1 = seg.seq
@@ -611,18 +600,18 @@ class Connection:
             self.t_rexmt = None
             self.retries = 0
             self.rtt.backoff = 0
-            Connection._set_state(self, ESTABLISHED, "rcv SYN,ACK / snd ACK", now)
+            self._set_state(ESTABLISHED, "rcv SYN,ACK / snd ACK", now)
             self.syn_opts = NO_OPTIONS               # needed only to resend a SYN,ACK
-            Connection._event(self, ev.CONNECTED)
+            self._event(ev.CONNECTED)
             self.ack_now = True
             if seg.payload or flags & (FIN | URG):
                 # continue at the sixth step of §3.10.7.4 with the SYN trimmed off
-                Connection._rcv_text_and_fin(self, now, (seg.seq + 1) & MASK, seg.payload, flags, seg)
+                self._rcv_text_and_fin(now, (seg.seq + 1) & MASK, seg.payload, flags, seg)
         else:
             # simultaneous open (MUST-10): SYN-RECEIVED, send <SEQ=ISS><ACK=RCV.NXT><CTL=SYN,ACK>
             self.passive = False
-            Connection._set_state(self, SYN_RECEIVED, "rcv SYN (simultaneous open) / snd SYN,ACK", now)
-            Connection._send_syn_and_arm(self, now)
+            self._set_state(SYN_RECEIVED, "rcv SYN (simultaneous open) / snd SYN,ACK", now)
+            self._send_syn_and_arm(now)
 
     def _rcv_synchronized(self, now: float, seg: Segment) -> None:
         """RFC 9293 §3.10.7.4, for SYN-RECEIVED and every synchronized state:
@@ -634,31 +623,31 @@ class Connection:
         ts = seg.options.timestamp if self.ts_ok else None
         if (ts is not None and _lt(ts[0], self.ts_recent) and not seg.flags & RST
                 and self.state is not SYN_RECEIVED):
-            if Connection._paws_rejects(self, now, seg):
+            if self._paws_rejects(now, seg):
                 return
-        ideal = Connection._check_sequence(self, now, seg, ts)          # first
+        ideal = self._check_sequence(now, seg, ts)          # first
         if ideal is None:
             return
         flags = ideal.flags
         if flags & RST:                                                 # second
-            Connection._check_rst(self, now, seg)
+            self._check_rst(now, seg)
             return
         # Third, check security: synack keeps no security/compartment in the
         # TCB and its IP codec skips IP options (RFC 791 §3.1 option 130
         # included), so every segment matches and this step never resets.
         if flags & SYN:                                                 # fourth
-            Connection._check_syn(self, now)
+            self._check_syn(now)
             return
         seq = ideal.seq
         payload = ideal.payload
-        if not Connection._check_ack(self, now, seg, seq, flags, len(payload), ts):  # fifth
+        if not self._check_ack(now, seg, seq, flags, len(payload), ts):  # fifth
             return
         if flags & URG and self.state in CAN_RECEIVE:                  # sixth
-            Connection._check_urg(self, seq, seg.urgent)
-        if payload and not Connection._process_text(self, now, seq, payload, flags, seg):  # seventh
+            self._check_urg(seq, seg.urgent)
+        if payload and not self._process_text(now, seq, payload, flags, seg):  # seventh
             return
         if flags & FIN:                                                 # eighth
-            Connection._check_fin(self, now, seq, len(payload))
+            self._check_fin(now, seq, len(payload))
 
     def _paws_rejects(self, now: float, seg: Segment) -> bool:
         """RFC 7323 §5.3 R1, before the first step of §3.10.7.4: the segment's
@@ -667,8 +656,8 @@ class Connection:
         after 24 days idle (§5.5), when the segment is taken as it is."""
         if now - self.ts_recent_time <= _PAWS_IDLE:
             self.host.count("drop_paws")
-            if (seg.payload and not seg.flags & SYN) or Connection._oow_ack_allowed(self, now):
-                Connection._send_ack(self, now)
+            if (seg.payload and not seg.flags & SYN) or self._oow_ack_allowed(now):
+                self._send_ack(now)
             return True
         self.ts_recent_time = now             # §5.5: an idle connection takes it anyway
         return False
@@ -704,7 +693,7 @@ class Connection:
             acceptable = off < wnd or end_off < wnd
         if not acceptable:
             if not (wnd == 0 and seq == rcv_nxt and not flags & SYN and flags & (ACK | RST)):
-                Connection._unacceptable(self, now, seg, seq, flags, slen, ts)
+                self._unacceptable(now, seg, seq, flags, slen, ts)
                 return None
             # Zero window: "special allowance should be made to accept valid
             # ACKs, URGs, and RSTs" (MUST-66) -- a probe at RCV.NXT still carries
@@ -754,7 +743,7 @@ class Connection:
             # A retransmitted SYN: our SYN,ACK was lost, so send it again
             # (Linux does the same; the RFC's plain ACK would not help the peer).
             self.host.count("syn_retransmit_seen")
-            Connection._send_syn(self, now)
+            self._send_syn(now)
             return
         self.host.count("drop_unacceptable_seq")
         rcv_nxt = self.rcv_nxt
@@ -763,42 +752,42 @@ class Connection:
             # data wholly below RCV.NXT: a duplicate, reported as D-SACK (RFC 2883 §4)
             self.dsack = (seq, (seq + plen) & MASK)
         if ts is not None and slen and not flags & SYN and flags & ACK:
-            Connection._ts_recent_from_duplicate(self, ts, seq, seg.ack, rcv_nxt, now)
+            self._ts_recent_from_duplicate(ts, seq, seg.ack, rcv_nxt, now)
         # Segments that occupy sequence space (data or FIN, no SYN) are
         # always answered: the peer is retransmitting because our ACK
         # was lost. Others are under the per-connection limit.
-        if (slen and not flags & SYN) or Connection._oow_ack_allowed(self, now):
-            Connection._send_ack(self, now)
+        if (slen and not flags & SYN) or self._oow_ack_allowed(now):
+            self._send_ack(now)
 
     def _check_rst(self, now: float, seg: Segment) -> None:
         """Second, check the RST bit (RFC 9293 §3.10.7.4, with RFC 5961 §3.2:
         a RST in the window but not exactly at RCV.NXT gets a challenge ACK)."""
         if seg.seq != self.rcv_nxt and self.cfg.rfc5961:
-            Connection._challenge_ack(self, now)
+            self._challenge_ack(now)
             return
         st = self.state
         if st is SYN_RECEIVED:
             if self.passive:
-                Connection._return_to_listen(self, now)
+                self._return_to_listen(now)
             else:
-                Connection._terminate(self, now, "rcv RST (active open)", error="ECONNREFUSED")
+                self._terminate(now, "rcv RST (active open)", error="ECONNREFUSED")
         elif st in (ESTABLISHED, FIN_WAIT_1, FIN_WAIT_2, CLOSE_WAIT):
-            Connection._terminate(self, now, "rcv RST", error="ECONNRESET")
+            self._terminate(now, "rcv RST", error="ECONNRESET")
         else:                                 # CLOSING, LAST-ACK
-            Connection._terminate(self, now, "rcv RST", error=None)
+            self._terminate(now, "rcv RST", error=None)
 
     def _check_syn(self, now: float) -> None:
         """Fourth, check the SYN bit (RFC 9293 §3.10.7.4): a SYN-RECEIVED child
         of a listener goes back to LISTEN; otherwise a challenge ACK
         (RFC 5961 §4), or with cfg.rfc5961 off the RFC 793 answer, a reset."""
         if self.state is SYN_RECEIVED and self.passive:
-            Connection._return_to_listen(self, now)
+            self._return_to_listen(now)
             return
         if self.cfg.rfc5961:
-            Connection._challenge_ack(self, now)          # RFC 5961 §4
+            self._challenge_ack(now)          # RFC 5961 §4
         else:
-            Connection._emit(self, RST, self.snd_nxt, 0, now)
-            Connection._terminate(self, now, "rcv SYN in window", error="ECONNRESET")
+            self._emit(RST, self.snd_nxt, 0, now)
+            self._terminate(now, "rcv SYN in window", error="ECONNRESET")
 
     def _check_ack(self, now: float, seg: Segment, seq: int, flags: int, plen: int,
                    ts: tuple[int, int] | None) -> bool:
@@ -810,34 +799,34 @@ class Connection:
             return False
         a = seg.ack
         if self.state is SYN_RECEIVED:
-            return Connection._ack_of_syn(self, now, seg, seq, ts)
+            return self._ack_of_syn(now, seg, seq, ts)
         # RFC 5961 §5: (SND.UNA - MAX.SND.WND) =< SEG.ACK =< SND.NXT
         if _lt(self.snd_nxt, a):
             self.host.count("drop_ack_too_new")
-            if Connection._oow_ack_allowed(self, now):
-                Connection._send_ack(self, now)
+            if self._oow_ack_allowed(now):
+                self._send_ack(now)
             return False
         if self.cfg.rfc5961 and _lt(a, (self.snd_una - self.max_snd_wnd) & MASK):
             self.host.count("drop_ack_too_old")
-            if Connection._oow_ack_allowed(self, now):
-                Connection._send_ack(self, now)       # RFC 5961 §5.2: a challenge ACK
+            if self._oow_ack_allowed(now):
+                self._send_ack(now)       # RFC 5961 §5.2: a challenge ACK
             return False
         if ts is not None:
-            Connection._update_ts_recent(self, ts, seq, now)
+            self._update_ts_recent(ts, seq, now)
         # a FIN next in sequence: FIN-WAIT-1 may go straight to TIME-WAIT (eighth step)
         fin_next = bool(flags & FIN) and seq == self.rcv_nxt
-        Connection._process_ack(self, now, seg, a, seq, ts, plen, fin_next)
+        self._process_ack(now, seg, a, seq, ts, plen, fin_next)
         st = self.state
         if st is CLOSED:
             return False
         if st is CLOSING:
-            if Connection._fin_acked(self):
+            if self._fin_acked():
                 # the peer's FIN was ACKed on the way into CLOSING: nothing to send
-                Connection._enter_time_wait(self, now, "rcv ACK of FIN", send_ack=self.ack_now)
+                self._enter_time_wait(now, "rcv ACK of FIN", send_ack=self.ack_now)
             return False
         if st is LAST_ACK:
-            if Connection._fin_acked(self):
-                Connection._terminate(self, now, "rcv ACK of FIN", error=None)
+            if self._fin_acked():
+                self._terminate(now, "rcv ACK of FIN", error=None)
             return False
         return True
 
@@ -848,7 +837,7 @@ class Connection:
         a = seg.ack
         if not (_lt(self.snd_una, a) and _le(a, self.snd_nxt)):
             self.host.count("drop_bad_ack_syn_received")
-            Connection._emit(self, RST, a, 0, now)
+            self._emit(RST, a, 0, now)
             return False
         listener = self.listener
         if self.passive and listener is not None and not listener.can_accept():
@@ -858,20 +847,20 @@ class Connection:
             listener.stats_overflow += 1
             return False
         if ts is not None:
-            Connection._update_ts_recent(self, ts, seq, now)
+            self._update_ts_recent(ts, seq, now)
         self.snd_una = a
         self.syn_acked = True
         self.t_rexmt = None
-        Connection.rtt_sample_syn(self, now)
+        self.rtt_sample_syn(now)
         self.retries = 0
         # a SYN's window is never scaled (RFC 7323 §2.2)
         self.snd_wnd = seg.window if seg.flags & SYN else seg.window << self.snd_wscale
         self.max_snd_wnd = max(self.max_snd_wnd, self.snd_wnd)
         self.snd_wl1 = seq
         self.snd_wl2 = a
-        Connection._set_state(self, ESTABLISHED, "rcv ACK of SYN", now)
+        self._set_state(ESTABLISHED, "rcv ACK of SYN", now)
         self.syn_opts = NO_OPTIONS               # needed only to resend a SYN,ACK
-        Connection._event(self, ev.CONNECTED)
+        self._event(ev.CONNECTED)
         if self.passive and listener is not None:
             listener.established(self)
         return True
@@ -892,7 +881,7 @@ class Connection:
             return
         if _lt(self.snd_nxt, a) or _lt(a, (self.snd_una - self.max_snd_wnd) & MASK):
             return
-        Connection._update_ts_recent(self, ts, seq, now)
+        self._update_ts_recent(ts, seq, now)
 
     def _update_ts_recent(self, ts: tuple[int, int], seq: int, now: float) -> None:
         """RFC 7323 §4.3 (R3 of §5.3): SEG.TSval >= TS.Recent and SEG.SEQ <=
@@ -911,11 +900,11 @@ class Connection:
         `_rcv_synchronized` makes them; for a SYN,ACK that carries more
         (§3.10.7.3: "continue processing at the sixth step")."""
         if flags & URG and self.state in CAN_RECEIVE:
-            Connection._check_urg(self, seq, seg.urgent)
-        if payload and not Connection._process_text(self, now, seq, payload, flags, seg):
+            self._check_urg(seq, seg.urgent)
+        if payload and not self._process_text(now, seq, payload, flags, seg):
             return
         if flags & FIN:
-            Connection._check_fin(self, now, seq, len(payload))
+            self._check_fin(now, seq, len(payload))
 
     def _check_urg(self, seq: int, urgent: int) -> None:
         """Sixth, check the URG bit (§3.10.7.4; MUST-30..33): RCV.UP <-
@@ -930,10 +919,10 @@ class Connection:
             self.rcv_up = up
             pending = (up - self.rcv_nxt) & MASK
             if not 0 < pending < HALF:
-                pending = (up - Connection._read_seq(self)) & MASK
+                pending = (up - self._read_seq()) & MASK
             if 0 < pending < HALF:
                 self.urg_mode = True
-                Connection._event(self, ev.URGENT, pending)
+                self._event(ev.URGENT, pending)
 
     def _process_text(self, now: float, seq: int, payload: bytes, flags: int, seg: Segment) -> bool:
         """Seventh, process the segment text (§3.10.7.4): in order onto the
@@ -949,13 +938,13 @@ class Connection:
             # the peer's own RCV.NXT, acceptable to it even when our FIN
             # has not reached it yet (SND.NXT would be one past its window).
             self.host.count("data_after_close")
-            Connection._emit(self, RST, seg.ack, 0, now)
-            Connection._terminate(self, now, "ABORT / snd RST", error=None)
+            self._emit(RST, seg.ack, 0, now)
+            self._terminate(now, "ABORT / snd RST", error=None)
             return False
         if seq == self.rcv_nxt:
-            Connection._rcv_in_order(self, now, payload, flags)
+            self._rcv_in_order(now, payload, flags)
         else:
-            Connection._rcv_out_of_order(self, now, seq, payload)
+            self._rcv_out_of_order(now, seq, payload)
         return True
 
     def _check_fin(self, now: float, seq: int, plen: int) -> None:
@@ -963,7 +952,7 @@ class Connection:
         processed now (`_rcv_fin`); one beyond a hole waits for the data."""
         fin_seq = (seq + plen) & MASK
         if fin_seq == self.rcv_nxt:
-            Connection._rcv_fin(self, now)
+            self._rcv_fin(now)
         elif self.peer_fin_seq is None:
             self.peer_fin_seq = fin_seq       # FIN beyond a hole: wait for the data
             self.ack_now = True
@@ -983,10 +972,10 @@ class Connection:
             if not r.blocks:
                 self.reasm = None
             self.ack_now = True                    # a hole was filled: ACK at once
-        Connection._event(self, ev.READABLE)                   # before EOF: the data comes first
+        self._event(ev.READABLE)                   # before EOF: the data comes first
         if self.peer_fin_seq is not None and self.peer_fin_seq == self.rcv_nxt:
             self.peer_fin_seq = None
-            Connection._rcv_fin(self, now)
+            self._rcv_fin(now)
         # The size of the peer's full-sized segments, as Linux estimates it
         # (tcp_measure_rcv_mss): the largest seen. A segment larger than our
         # MSS was glued by an offload (LRO/GRO) and says nothing about it.
@@ -1008,7 +997,7 @@ class Connection:
             # (__tcp_ack_snd_check), the ACK goes at once.
             last = self.last_data_rcv
             if last is None or now - last > self.rtt.rto:
-                Connection._enter_quickack(self)
+                self._enter_quickack()
             self.last_data_rcv = now
             if unacked > self.rcv_seg_mss or (self.quickack and not self.pingpong):
                 self.ack_now = True
@@ -1035,7 +1024,7 @@ class Connection:
         self.ack_now = True
         if self.cfg.quickack:
             self.pingpong = False                  # Linux tcp_enter_quickack_mode
-            Connection._enter_quickack(self)
+            self._enter_quickack()
         self.host.count("ooo_segments")
         r = self.reasm
         if r is None:
@@ -1049,17 +1038,17 @@ class Connection:
         self.ack_now = True
         if not self.eof:
             self.eof = True
-            Connection._event(self, ev.EOF)
+            self._event(ev.EOF)
         st = self.state
         if st is ESTABLISHED or st is SYN_RECEIVED:
-            Connection._set_state(self, CLOSE_WAIT, "rcv FIN / snd ACK", now)
+            self._set_state(CLOSE_WAIT, "rcv FIN / snd ACK", now)
         elif st is FIN_WAIT_1:
-            if Connection._fin_acked(self):
-                Connection._enter_time_wait(self, now, "rcv FIN,ACK of FIN / snd ACK")
+            if self._fin_acked():
+                self._enter_time_wait(now, "rcv FIN,ACK of FIN / snd ACK")
             else:
-                Connection._set_state(self, CLOSING, "rcv FIN / snd ACK", now)
+                self._set_state(CLOSING, "rcv FIN / snd ACK", now)
         elif st is FIN_WAIT_2:
-            Connection._enter_time_wait(self, now, "rcv FIN / snd ACK")
+            self._enter_time_wait(now, "rcv FIN / snd ACK")
 
     # ------------------------------------------------------------ ACK processing
     def _process_ack(self, now: float, seg: Segment, a: int, seq: int, ts: tuple[int, int] | None, plen: int,
@@ -1073,14 +1062,14 @@ class Connection:
         already = 0
         sack_blocks = seg.options.sack if board is not None else ()
         if board is not None and (sack_blocks or board.blocks):
-            newly_sacked, already = Connection._read_sack(self, now, board, a, advanced, sack_blocks)
+            newly_sacked, already = self._read_sack(now, board, a, advanced, sack_blocks)
         prr = self.prr
         if advanced:
-            Connection._ack_advance(self, now, a, acked, ts, already)
+            self._ack_advance(now, a, acked, ts, already)
             if newly_sacked:
-                Connection._dupack(self, now, newly_sacked)   # RFC 6675 §2: new SACK info is a DupAck
+                self._dupack(now, newly_sacked)   # RFC 6675 §2: new SACK info is a DupAck
         elif newly_sacked:
-            Connection._dupack(self, now, newly_sacked)
+            self._dupack(now, newly_sacked)
         if self.rack is not None and board is not None:
             if board.last_dsack is not None:
                 self.rack.on_dsack(self.snd_una, self.snd_nxt)
@@ -1089,25 +1078,25 @@ class Connection:
                 # (an in-order cumulative ACK with nothing SACKed and no loss
                 # state leaves nothing sent before RACK.xmit_ts undelivered)
                 delivered = (acked - already if advanced else 0) + newly_sacked
-                Connection._rack_detect(self, now, delivered)
+                self._rack_detect(now, delivered)
         if prr is not None and self.prr is prr and self.sack_recovery and (advanced or newly_sacked):
             # RFC 6937: DeliveredData = change in SND.UNA + change in SACKed octets
             delivered = (acked - already if advanced else 0) + newly_sacked
             if delivered > 0:
-                Connection._prr_ack(self, delivered, advanced)
+                self._prr_ack(delivered, advanced)
         elif (acked == 0 and plen == 0 and not seg.flags & (SYN | FIN) and not sack_blocks
               and self.snd_nxt != una and (seg.window << self.snd_wscale) == self.snd_wnd
               and self.t_rexmt is not None):
             # RFC 5681 §2: a duplicate ACK (no data, no window change, data
             # outstanding under the retransmission timer: answers to zero-window
             # probes are not duplicate ACKs, as in BSD)
-            Connection._dupack(self, now)
+            self._dupack(now)
         if self.tlp_end is not None:
-            Connection._tlp_ack(self, now, a, advanced, plen, sack_blocks)
+            self._tlp_ack(now, a, advanced, plen, sack_blocks)
         if newly_sacked and self.t_pto is not None:
             self.t_pto = None                      # RFC 8985 §7.2: no PTO once data is SACKed
         if self.sack_recovery and self.rxt_marks and (newly_sacked or advanced):
-            Connection._lost_retransmissions(self)
+            self._lost_retransmissions()
         # Window update (SND.WL1/SND.WL2 rule of §3.10.7.4), from a segment
         # at RCV.NXT only. The RFC's rule alone lets a forged acceptable pure
         # ACK with window 0 and SEG.SEQ far above RCV.NXT set SND.WL1 there,
@@ -1124,17 +1113,17 @@ class Connection:
             if wnd > self.max_snd_wnd:
                 self.max_snd_wnd = wnd
             if wnd and self.t_persist is not None:
-                Connection._window_reopened(self, now)
+                self._window_reopened(now)
             elif not wnd:
                 # The peer answers, with a zero window: retransmissions into a
                 # zero window are probes, and while they are answered the
                 # connection stays open (MUST-37, SHLD-17); R2 counts silence only.
                 self.retries = 0
-        if self.state is FIN_WAIT_1 and Connection._fin_acked(self) and not fin_next:
+        if self.state is FIN_WAIT_1 and self._fin_acked() and not fin_next:
             # (with the peer's FIN in this segment, the eighth step of §3.10.7.4
             # takes FIN-WAIT-1 straight to TIME-WAIT: "our FIN has been ACKed
             # (perhaps in this segment)")
-            Connection._set_state(self, FIN_WAIT_2, "rcv ACK of FIN", now)
+            self._set_state(FIN_WAIT_2, "rcv ACK of FIN", now)
             if self.orphan and self.cfg.fin_wait_2_timeout is not None:
                 self.t_fin2 = now + self.cfg.fin_wait_2_timeout
 
@@ -1168,7 +1157,7 @@ class Connection:
             # rather than leave a hole until the RTO; it is data in
             # flight under the retransmission timer from here on.
             self.rtx_nxt = self.snd_una
-            self.t_rexmt = Connection._rto_deadline(self, now)
+            self.t_rexmt = self._rto_deadline(now)
 
     def _ack_advance(self, now: float, a: int, acked: int, ts: tuple[int, int] | None,
                      already: int = 0) -> None:
@@ -1198,7 +1187,7 @@ class Connection:
         if sample is not None:
             pass
         elif ts is not None and ts[1]:
-            r = (Connection._ts_now(self, now) - ts[1]) & MASK
+            r = (self._ts_now(now) - ts[1]) & MASK
             if r < HALF:
                 sample = r / 1000.0
         elif self.rtt_seq is not None and _le(self.rtt_seq, a):
@@ -1217,7 +1206,7 @@ class Connection:
         if self.ca_loss and _le(self.recover, a):
             self.ca_loss = False                   # the RTO's recovery point is ACKed
         if cc.in_recovery:
-            Connection._ack_in_recovery(self, now, a, acked)
+            self._ack_in_recovery(now, a, acked)
         else:
             # Grow by what this ACK newly delivered. Octets the receiver SACKed
             # before, or that duplicate ACKs already stood for (RFC 3042 limited
@@ -1225,11 +1214,11 @@ class Connection:
             # tcp_remove_reno_sacks: max(acked - dupacks, 1) segments.
             credit = acked - already
             if self.dupacks and not already:
-                credit = Connection._credit_after_dupacks(self, acked)
-            hs = self.hystart if self.hystart is not None else Connection._get_hystart(self)
+                credit = self._credit_after_dupacks(acked)
+            hs = self.hystart if self.hystart is not None else self._get_hystart()
             if hs is not None and cc.cwnd < cc.ssthresh and hs.phase != HyStart.DONE:
-                credit = Connection._hystart_ack(self, hs, a, credit, ca_sample)
-            if credit > 0 and Connection._may_grow_cwnd(self):
+                credit = self._hystart_ack(hs, a, credit, ca_sample)
+            if credit > 0 and self._may_grow_cwnd():
                 cc.on_ack(credit, flight, now)
         self.dupacks = 0                           # RFC 6675 §5: a cumulative ACK resets DupAcks
         self.lt_sent = 0
@@ -1242,12 +1231,12 @@ class Connection:
             self.t_rexmt = None
             self.t_pto = None
         else:
-            self.t_rexmt = Connection._rto_deadline(self, now)
+            self.t_rexmt = self._rto_deadline(now)
             if self.t_pto is not None or self.cfg.tlp:
                 # RFC 8985 §7.2: restart the PTO on an ACK of new data
-                Connection._schedule_pto(self, now)
+                self._schedule_pto(now)
         if data_acked:
-            Connection._event(self, ev.WRITABLE)
+            self._event(ev.WRITABLE)
 
     def _credit_after_dupacks(self, acked: int) -> int:
         """The cwnd growth credit of a cumulative ACK after duplicate ACKs that
@@ -1291,7 +1280,7 @@ class Connection:
         elif not self.sack_recovery:
             # RFC 6582 §3.2 step 4, partial ACK: retransmit the next hole,
             # deflate cwnd by what was ACKed, add back one SMSS
-            Connection._retransmit_head(self, now)
+            self._retransmit_head(now)
             cc.cwnd = max(cc.cwnd - acked + self.snd_mss, self.snd_mss)
         # (SACK recovery: the scoreboard and pipe drive what is sent next)
 
@@ -1315,7 +1304,7 @@ class Connection:
             if _lt(high, una) or board.is_lost(high, una, mss):
                 marks.pop(0)
                 self.host.count("lost_retransmissions")
-                Connection._queue_again(self, (start if _lt(una, start) else una, end))
+                self._queue_again((start if _lt(una, start) else una, end))
                 continue
             break
 
@@ -1384,7 +1373,7 @@ class Connection:
             self.host.count("rack_lost")
             if (not cc.in_recovery and not self.ca_loss and self.board is not None
                     and _lt(self.recover, self.snd_una)):
-                Connection._rack_enter_recovery(self, now, delivered)
+                self._rack_enter_recovery(now, delivered)
 
     def _enter_recovery(self, now: float) -> int:
         """The start of loss recovery, whoever detected the loss (DupThresh or
@@ -1406,7 +1395,7 @@ class Connection:
         self.tlp_end = None                        # RFC 8985 §7.1
         self.t_pto = None
         if self.cfg.hystart:
-            Connection._get_hystart(self).stop()   # RFC 9406 §4.2: a loss ends it
+            self._get_hystart().stop()   # RFC 9406 §4.2: a loss ends it
         return flight
 
     def _rack_enter_recovery(self, now: float, delivered: int) -> None:
@@ -1415,14 +1404,14 @@ class Connection:
         cc = self.cc
         assert cc is not None
         una = self.snd_una
-        flight = Connection._enter_recovery(self, now)
+        flight = self._enter_recovery(now)
         self.sack_recovery = True
         self.high_rxt = self.rescue_rxt = una
         self.rxt_marks = _EMPTY
         self.rxt_again = _EMPTY
         if self.cfg.prr:
             self.prr = Prr(flight, cc.ssthresh, self.snd_mss)
-            Connection._prr_ack(self, delivered if delivered > 0 else self.snd_mss, False)
+            self._prr_ack(delivered if delivered > 0 else self.snd_mss, False)
         else:
             # RFC 6675 §5 (4.3): the first lost segment goes at once, whatever cwnd says
             log = self.txlog
@@ -1431,10 +1420,10 @@ class Connection:
             if seg is not None:
                 start = seg[0] if _lt(una, seg[0]) else una
                 n = (seg[1] - start) & MASK
-                used = Connection._send_from(self, start, now, n if n < self.snd_mss else self.snd_mss,
+                used = self._send_from(start, now, n if n < self.snd_mss else self.snd_mss,
                                              retransmit=True)
                 self.high_rxt = (start + used) & MASK
-        self.t_rexmt = Connection._rto_deadline(self, now)
+        self.t_rexmt = self._rto_deadline(now)
 
     def _on_reo(self, now: float) -> None:
         """RFC 8985 §6.3: the reordering timer expired: detect losses again;
@@ -1442,7 +1431,7 @@ class Connection:
         self.host._timer_fired(self, "RACK reordering", now)
         if self.rack is None or self.txlog is None or self.snd_nxt == self.snd_una:
             return
-        Connection._rack_detect(self, now, self.snd_mss)
+        self._rack_detect(now, self.snd_mss)
 
     def _dupack(self, now: float, delivered: int = 0) -> None:
         """A duplicate ACK: RFC 5681 §3.2 fast retransmit and RFC 6582 NewReno
@@ -1470,26 +1459,26 @@ class Connection:
             return                                 # RFC 6675 §5 (1), (2)
         # RFC 6675 §5 (4) / RFC 5681 §3.2 steps 2-3: enter loss recovery
         una = self.snd_una
-        flight = Connection._enter_recovery(self, now)
+        flight = self._enter_recovery(now)
         if board is not None and board.blocks:
             self.sack_recovery = True
             if self.cfg.prr:
                 # RFC 6937: RecoverFS is the FlightSize ssthresh came from
                 self.prr = Prr(flight, cc.ssthresh, mss)
                 self.high_rxt = una
-                Connection._prr_ack(self, delivered, False)
-            n = Connection._send_from(self, una, now, mss, retransmit=True)     # (4.3)
+                self._prr_ack(delivered, False)
+            n = self._send_from(una, now, mss, retransmit=True)     # (4.3)
             if self.prr is not None:
                 self.prr.out += n
             self.high_rxt = self.rescue_rxt = (una + n) & MASK
             self.rxt_marks = _EMPTY
             self.rxt_again = _EMPTY
-            Connection._mark_rxt(self, (una, self.high_rxt, self.snd_nxt))
+            self._mark_rxt((una, self.high_rxt, self.snd_nxt))
         else:
             self.sack_recovery = False
             cc.cwnd = cc.ssthresh + 3 * mss        # RFC 5681 §3.2 step 3
-            Connection._retransmit_head(self, now)
-        self.t_rexmt = Connection._rto_deadline(self, now)
+            self._retransmit_head(now)
+        self.t_rexmt = self._rto_deadline(now)
 
     # ------------------------------------------------------------ Tail Loss Probe
     def _schedule_pto(self, now: float) -> None:
@@ -1498,7 +1487,7 @@ class Connection:
         cc = self.cc
         assert cc is not None
         if (not self.cfg.tlp or not self.sack_ok or cc.in_recovery or self.rtx_nxt is not None
-                or Connection._sacked_any(self) or self.tlp_end is not None
+                or self._sacked_any() or self.tlp_end is not None
                 or self.snd_nxt == self.snd_una or self.t_persist is not None):
             self.t_pto = None
             return
@@ -1528,7 +1517,7 @@ class Connection:
             return
         if self.tlp_end is None and self.tlp_rtt_ok:
             self.tlp_rtt_ok = False
-            if Connection._output_data(self, now, 1, probe=True):
+            if self._output_data(now, 1, probe=True):
                 self.tlp_is_retrans = False          # new data as the probe
             else:
                 # the highest-sequence segment sent, once more: the last
@@ -1538,12 +1527,12 @@ class Connection:
                 if not (_le(una, start) and _lt(start, self.snd_nxt)):
                     span = (self.snd_nxt - una) & MASK
                     start = (self.snd_nxt - (span if span < self.snd_mss else self.snd_mss)) & MASK
-                Connection._send_from(self, start, now, self.snd_mss, retransmit=True)
+                self._send_from(start, now, self.snd_mss, retransmit=True)
                 self.tlp_is_retrans = True
             self.tlp_end = self.snd_nxt
             self.host.count("tlp_probes")
         # "the sender MUST re-arm the RTO timer, not the PTO timer"
-        self.t_rexmt = Connection._rto_deadline(self, now)
+        self.t_rexmt = self._rto_deadline(now)
 
     def _sacked_any(self) -> bool:
         """Anything SACKed: by the scoreboard, or with RACK by whole segments."""
@@ -1589,7 +1578,7 @@ class Connection:
             return 4
         if cc is not None and cc.in_recovery:
             return 3
-        if self.dupacks or Connection._sacked_any(self):
+        if self.dupacks or self._sacked_any():
             return 1
         return 0
 
@@ -1601,15 +1590,15 @@ class Connection:
         """Fire whichever timers are due (RFC 9293 §3.10.8)."""
         if self.t_pto is not None and now >= self.t_pto:
             self.t_pto = None
-            Connection._on_pto(self, now)                     # re-arms the RTO (RFC 8985 §7.3)
+            self._on_pto(now)                     # re-arms the RTO (RFC 8985 §7.3)
         if self.t_reo is not None and now >= self.t_reo:
             self.t_reo = None
-            Connection._on_reo(self, now)
+            self._on_reo(now)
         if self.t_rexmt is not None and now >= self.t_rexmt:
             self.t_rexmt = None
-            Connection._on_rto(self, now)
+            self._on_rto(now)
             if self.state is CLOSED:
-                Connection._update_deadline(self)
+                self._update_deadline()
                 return
         if self.t_delack is not None and now >= self.t_delack:
             self.t_delack = None
@@ -1619,26 +1608,26 @@ class Connection:
                 self.pingpong = False             # Linux: a missed delayed ACK ends ping-pong mode
         if self.t_persist is not None and now >= self.t_persist:
             self.t_persist = None
-            Connection._on_persist(self, now)
+            self._on_persist(now)
             if self.state is CLOSED:
-                Connection._update_deadline(self)
+                self._update_deadline()
                 return
         if self.t_keep is not None and now >= self.t_keep:
             self.t_keep = None
-            Connection._on_keepalive(self, now)
+            self._on_keepalive(now)
             if self.state is CLOSED:
-                Connection._update_deadline(self)
+                self._update_deadline()
                 return
         if self.t_fin2 is not None and now >= self.t_fin2:
             self.t_fin2 = None
             if self.state is FIN_WAIT_2:
                 self.host._timer_fired(self, "FIN_WAIT_2", now)
-                Connection._terminate(self, now, "FIN-WAIT-2 timeout", error=None)
-                Connection._update_deadline(self)
+                self._terminate(now, "FIN-WAIT-2 timeout", error=None)
+                self._update_deadline()
                 return
         if self.state is not CLOSED:
-            Connection._output(self, now)
-        Connection._update_deadline(self)
+            self._output(now)
+        self._update_deadline()
 
     def _on_rto(self, now: float) -> None:
         """RETRANSMISSION TIMEOUT: resend the head, back off (RFC 6298 §5.4-5.6)."""
@@ -1653,25 +1642,25 @@ class Connection:
                 # MUST-22: R2 for SYNs. A half-open entry just goes away.
                 self.host.count("syn_timeouts")
                 if self.passive:
-                    Connection._terminate(self, now, "SYN,ACK retransmissions exhausted", error=None)
+                    self._terminate(now, "SYN,ACK retransmissions exhausted", error=None)
                 else:
-                    Connection._terminate(self, now, "SYN retransmissions exhausted", error="ETIMEDOUT")
+                    self._terminate(now, "SYN retransmissions exhausted", error="ETIMEDOUT")
                 return
         else:
             if self.cfg.user_timeout is not None and now >= self.progress_time + self.cfg.user_timeout:
                 self.host.count("user_timeouts")
-                Connection._terminate(self, now, "user timeout", error="ETIMEDOUT")
+                self._terminate(now, "user timeout", error="ETIMEDOUT")
                 return
             if self.retries > self.cfg.r2:
                 self.host.count("r2_timeouts")
-                Connection._terminate(self, now, "retransmissions exhausted (R2)", error="ETIMEDOUT")
+                self._terminate(now, "retransmissions exhausted (R2)", error="ETIMEDOUT")
                 return
             if self.retries == self.cfg.r1:
                 self.host.count("r1_reached")     # negative advice to IP (MUST-20)
         self.rtt.back_off()
         self.rtt_seq = None                       # Karn: no sample from a retransmission
         if syn_unacked:
-            Connection._send_syn(self, now)
+            self._send_syn(now)
         else:
             flight = (self.snd_nxt - self.snd_una) & MASK
             cc = self.cc
@@ -1683,7 +1672,7 @@ class Connection:
             if self.rack is not None and self.txlog is not None:
                 self.txlog.mark_all_lost()
             if self.cfg.hystart:
-                Connection._get_hystart(self).stop()
+                self._get_hystart().stop()
             # RFC 6675 §5.1: RecoveryPoint = HighData, SACK recovery ends; the
             # SACK information is expunged (RFC 2018 §8: the receiver may have
             # reneged) and rebuilt from the ACKs that follow
@@ -1705,8 +1694,8 @@ class Connection:
             self.t_pto = None
             self.dupacks = 0
             self.rtx_nxt = self.snd_una
-            Connection._retransmit_head(self, now)
-        self.t_rexmt = Connection._rto_deadline(self, now)
+            self._retransmit_head(now)
+        self.t_rexmt = self._rto_deadline(now)
 
     def _rto_deadline(self, now: float) -> float:
         """When the retransmission timer armed now expires: RTO later (with
@@ -1746,18 +1735,18 @@ class Connection:
             return
         if self.snd_wnd != 0:
             if self.snd_nxt == self.snd_una:
-                Connection._send_sws_override(self, now)
+                self._send_sws_override(now)
             return
         if self.retries:
             ut = self.cfg.user_timeout
             if ut is not None and now >= self.progress_time + ut:
                 self.host.count("user_timeouts")
-                Connection._terminate(self, now, "user timeout (zero-window probes unanswered)",
+                self._terminate(now, "user timeout (zero-window probes unanswered)",
                                       error="ETIMEDOUT")
                 return
             if self.retries >= self.cfg.r2:
                 self.host.count("persist_timeouts")
-                Connection._terminate(self, now, "zero-window probes unanswered (R2)", error="ETIMEDOUT")
+                self._terminate(now, "zero-window probes unanswered (R2)", error="ETIMEDOUT")
                 return
         else:
             self.progress_time = now              # the user timeout counts from the first probe
@@ -1766,12 +1755,12 @@ class Connection:
         if outstanding == 0:
             off = (nxt - self.sndq_seq) & MASK
             if off < len(self.sndq) and self.cfg.zero_window_probe != "linux":
-                Connection._emit(self, ACK, nxt, self.rcv_nxt, now, bytes(self.sndq[off:off + 1]))
+                self._emit(ACK, nxt, self.rcv_nxt, now, bytes(self.sndq[off:off + 1]))
                 self.snd_nxt = (nxt + 1) & MASK
             else:
-                Connection._emit(self, ACK, (nxt - 1) & MASK, self.rcv_nxt, now)
+                self._emit(ACK, (nxt - 1) & MASK, self.rcv_nxt, now)
         elif outstanding == 1:
-            Connection._send_from(self, una, now, 1, retransmit=False)   # the probe octet again
+            self._send_from(una, now, 1, retransmit=False)   # the probe octet again
         else:
             return
         self.retries += 1
@@ -1793,7 +1782,7 @@ class Connection:
         if avail <= 0 or self.state not in _SENDING:
             return
         n = min(avail, self.snd_wnd, self.snd_mss)
-        Connection._send_data(self, self.snd_nxt, off, n, now, self.fin_queued and n == avail)
+        self._send_data(self.snd_nxt, off, n, now, self.fin_queued and n == avail)
 
     def _on_keepalive(self, now: float) -> None:
         """Keep-alive (RFC 9293 §3.8.4, MUST-24..29): <SEQ=SND.NXT-1> with no data."""
@@ -1802,11 +1791,11 @@ class Connection:
             return
         if self.keep_probes >= cfg.keepalive_probes:
             self.host.count("keepalive_timeouts")
-            Connection._terminate(self, now, "keep-alive timeout", error="ETIMEDOUT")
+            self._terminate(now, "keep-alive timeout", error="ETIMEDOUT")
             return
         if self.snd_nxt == self.snd_una:
             self.host._timer_fired(self, "keepalive", now)
-            Connection._emit(self, ACK, (self.snd_nxt - 1) & MASK, self.rcv_nxt, now)
+            self._emit(ACK, (self.snd_nxt - 1) & MASK, self.rcv_nxt, now)
             self.keep_probes += 1
             self.t_keep = now + cfg.keepalive_interval
         else:
@@ -1867,15 +1856,15 @@ class Connection:
         sent = False
         if st in _SENDING:
             if self.sack_recovery and self.rack is not None:
-                sent = Connection._output_rack_recovery(self, now)
+                sent = self._output_rack_recovery(now)
             elif self.sack_recovery:
-                sent = Connection._output_sack_recovery(self, now)
+                sent = self._output_sack_recovery(now)
             elif self.rtx_nxt is not None:
-                sent = Connection._output_retransmissions(self, now)
-            sent = bool(Connection._output_data(self, now)) or sent
+                sent = self._output_retransmissions(now)
+            sent = bool(self._output_data(now)) or sent
         if self.ack_now and not sent:
             if st is not CLOSED and st is not SYN_SENT and st is not LISTEN:
-                Connection._send_ack(self, now)
+                self._send_ack(now)
         elif not sent and self.delack_segs and self.t_delack is None and st is not CLOSED:
             timeout = self.cfg.delayed_ack_min or self.cfg.delayed_ack_timeout
             self.t_delack = now + timeout
@@ -1917,16 +1906,16 @@ class Connection:
                 if not _lt(seq, end) or not _lt(seq, self.snd_nxt) or _lt(seq, una) \
                         or board.sacked_end(seq, una) is not None:
                     continue
-                used = Connection._send_from(self, seq, now, (end - seq) & MASK, retransmit=True)
+                used = self._send_from(seq, now, (end - seq) & MASK, retransmit=True)
                 if used:
                     self.host.count("retransmits_again")
                     self.pipe += used
-                    Connection._mark_rxt(self, (seq, (seq + used) & MASK, self.snd_nxt))
+                    self._mark_rxt((seq, (seq + used) & MASK, self.snd_nxt))
                     sent = True
                 continue
             nxt = board.next_lost(una, self.snd_nxt, self.high_rxt, mss)  # type: ignore[arg-type]
             if nxt is None:
-                if Connection._output_data(self, now, 1, False, burst):       # rule (2)
+                if self._output_data(now, 1, False, burst):       # rule (2)
                     sent = True
                     burst += 1
                     continue
@@ -1934,12 +1923,12 @@ class Connection:
                                       require_lost=False)
             if nxt is not None:
                 seq, n = nxt
-                used = Connection._send_from(self, seq, now, n, retransmit=True)
+                used = self._send_from(seq, now, n, retransmit=True)
                 if not used:
                     break
                 self.high_rxt = (seq + used) & MASK   # (C.2)
                 self.pipe += used                     # (C.4)
-                Connection._mark_rxt(self, (seq, self.high_rxt, self.snd_nxt))
+                self._mark_rxt((seq, self.high_rxt, self.snd_nxt))
                 sent = True
                 continue
             # rule (4): one rescue retransmission per recovery, of the highest
@@ -1949,7 +1938,7 @@ class Connection:
                 if holes:
                     a, b = holes[-1]
                     start = b - mss if b - mss > a else a
-                    used = Connection._send_from(self, (una + start) & MASK, now, b - start, retransmit=True)
+                    used = self._send_from((una + start) & MASK, now, b - start, retransmit=True)
                     if used:
                         self.rescue_rxt = self.recover
                         self.pipe += used
@@ -1979,7 +1968,7 @@ class Connection:
                 if _lt(start, self.snd_una):
                     start = self.snd_una
                 n = (seg[1] - start) & MASK
-                used = Connection._send_from(self, start, now, n if n < mss else mss, retransmit=True)
+                used = self._send_from(start, now, n if n < mss else mss, retransmit=True)
                 if not used:
                     seg[3] &= ~LOST                # nothing to resend: not lost after all
                     continue
@@ -1989,7 +1978,7 @@ class Connection:
                     self.high_rxt = end
                 sent = True
                 continue
-            if Connection._output_data(self, now, 1, False, burst):
+            if self._output_data(now, 1, False, burst):
                 sent = True
                 burst += 1
                 continue
@@ -2022,7 +2011,7 @@ class Connection:
                 pipe -= board.sacked_below(r, una)
             if pipe + mss > cc.cwnd and pipe:
                 break
-            n = Connection._send_from(self, r, now, mss, retransmit=True)
+            n = self._send_from(r, now, mss, retransmit=True)
             if n == 0:
                 self.rtx_nxt = None
                 break
@@ -2037,7 +2026,7 @@ class Connection:
         `burst`: segments of new data already sent in this burst (PSH pairs)."""
         mss = self.snd_mss
         if self.sack_ok and (self.reasm is not None or self.dsack is not None):
-            mss -= Connection._sack_option_len(self)   # SACK blocks ride on the data
+            mss -= self._sack_option_len()   # SACK blocks ride on the data
         q = self.sndq
         cc = self.cc
         assert cc is not None
@@ -2047,7 +2036,7 @@ class Connection:
                 and self.cfg.slow_start_after_idle and self.snd_wnd > 0
                 and len(q) > ((self.snd_nxt - self.sndq_seq) & MASK)
                 and now - self.last_data_send > self.rtt.rto):
-            Connection._restart_after_idle(self, mss)
+            self._restart_after_idle(mss)
         if self.psh_pairs and self.cfg.tso_segs > 2:
             # Linux's TSO units with tcp_min_tso_segs above 2: that many
             # segments, but at most half the cwnd (tcp_cwnd_test)
@@ -2060,10 +2049,10 @@ class Connection:
             outstanding = (nxt - una) & MASK
             if avail <= 0:
                 if self.fin_queued and not self.fin_sent:
-                    count += Connection._output_fin(self, now, outstanding)
+                    count += self._output_fin(now, outstanding)
                 break
             usable = self.snd_wnd - outstanding
-            room = cc.cwnd - Connection._pipe_estimate(self, outstanding)
+            room = cc.cwnd - self._pipe_estimate(outstanding)
             if probe:
                 room = mss
             if room < usable:
@@ -2090,7 +2079,7 @@ class Connection:
                 elif outstanding and not self.nodelay and not self.fin_queued:
                     break                          # Nagle (RFC 896, §3.7.4); FIN pushes
             fin = self.fin_queued and n == avail
-            Connection._send_data(self, nxt, off, n, now, fin, count + burst)
+            self._send_data(nxt, off, n, now, fin, count + burst)
             count += 1
             over = outstanding + n - cc.cwnd
             if over > 0 and not probe and not cc.in_recovery:
@@ -2100,7 +2089,7 @@ class Connection:
             if max_segs and count >= max_segs:
                 break
         if (count or limited) and (self.cfg.cwnd_validation or self.cfg.tlp):
-            Connection._after_output(self, now, count, limited, probe, mss)
+            self._after_output(now, count, limited, probe, mss)
         return count
 
     def _after_output(self, now: float, count: int, limited: bool, probe: bool, mss: int) -> None:
@@ -2114,12 +2103,12 @@ class Connection:
                     cc = self.cc
                     assert cc is not None
                     outstanding = (self.snd_nxt - self.snd_una) & MASK
-                    limited = Connection._pipe_estimate(self, outstanding) + mss > cc.cwnd
-                Connection._cwnd_validate(self, limited)
+                    limited = self._pipe_estimate(outstanding) + mss > cc.cwnd
+                self._cwnd_validate(limited)
             if not probe and self.cfg.tlp:
-                Connection._schedule_pto(self, now)
+                self._schedule_pto(now)
         elif self.cfg.cwnd_validation:
-            Connection._cwnd_validate(self, True)
+            self._cwnd_validate(True)
 
     def _restart_after_idle(self, mss: int) -> None:
         """RFC 5681 §4.1: idle for more than an RTO, restart from the restart
@@ -2142,7 +2131,7 @@ class Connection:
             if outstanding == 0 and self.t_persist is None:
                 self.t_persist = now + self.rtt.current()
             return 0
-        Connection._send_fin_segment(self, now)
+        self._send_fin_segment(now)
         return 1
 
     def _send_data(self, seq: int, off: int, n: int, now: float, fin: bool, index: int = 0) -> None:
@@ -2173,13 +2162,13 @@ class Connection:
             flags |= FIN
         if self.snd_nxt == self.snd_una:
             self.progress_time = now
-        Connection._emit(self, flags, seq, self.rcv_nxt, now, bytes(self.sndq[off:off + n]))
+        self._emit(flags, seq, self.rcv_nxt, now, bytes(self.sndq[off:off + n]))
         self.tail_seq = seq
         new_nxt = (seq + n + (1 if fin else 0)) & MASK
         if self.track_tx:
             log = self.txlog
             if log is None:
-                Connection._log_sent(self, seq, new_nxt, now)
+                self._log_sent(seq, new_nxt, now)
             else:
                 log.segs.append([seq, new_nxt, now, 0])
         if fin:
@@ -2198,24 +2187,24 @@ class Connection:
             self.rtt_seq = new_nxt
             self.rtt_time = now
         if self.t_rexmt is None:
-            self.t_rexmt = Connection._rto_deadline(self, now)
+            self.t_rexmt = self._rto_deadline(now)
         self.ack_now = False
 
     def _send_fin_segment(self, now: float) -> None:
         seq = self.snd_nxt
         if self.snd_nxt == self.snd_una:
             self.progress_time = now
-        Connection._emit(self, FIN | ACK, seq, self.rcv_nxt, now)
+        self._emit(FIN | ACK, seq, self.rcv_nxt, now)
         self.tail_seq = seq
         self.fin_sent = True
         self.fin_seq = seq
         self.snd_nxt = (seq + 1) & MASK
         if self.track_tx:
-            Connection._log_sent(self, seq, self.snd_nxt, now)
+            self._log_sent(seq, self.snd_nxt, now)
         if self.t_rexmt is None:
-            self.t_rexmt = Connection._rto_deadline(self, now)
+            self.t_rexmt = self._rto_deadline(now)
         if self.cfg.tlp:
-            Connection._schedule_pto(self, now)
+            self._schedule_pto(now)
 
     def _send_from(self, seq: int, now: float, limit: int, retransmit: bool) -> int:
         """(Re)send up to `limit` octets starting at `seq`; return the sequence space used.
@@ -2224,7 +2213,7 @@ class Connection:
         off = (seq - self.sndq_seq) & MASK
         q = self.sndq
         if self.sack_ok and (self.reasm is not None or self.dsack is not None):
-            room = self.snd_mss - Connection._sack_option_len(self)
+            room = self.snd_mss - self._sack_option_len()
             if limit > room:
                 limit = room
         sent_end = self.fin_seq if self.fin_sent else self.snd_nxt
@@ -2234,14 +2223,14 @@ class Connection:
             end = (seq + n) & MASK
             fin = self.fin_sent and end == self.fin_seq
             flags = ACK | (FIN if fin else 0) | (PSH if off + n == len(q) else 0)
-            Connection._emit(self, flags, seq, self.rcv_nxt, now, bytes(q[off:off + n]))
+            self._emit(flags, seq, self.rcv_nxt, now, bytes(q[off:off + n]))
             if retransmit:
                 self.host.count("retransmits")
             if self.txlog is not None:
                 self.txlog.resent(seq, (end + (1 if fin else 0)) & MASK, now)
             return n + (1 if fin else 0)
         if self.fin_sent and seq == self.fin_seq:
-            Connection._emit(self, FIN | ACK, seq, self.rcv_nxt, now)
+            self._emit(FIN | ACK, seq, self.rcv_nxt, now)
             if retransmit:
                 self.host.count("retransmits")
             if self.txlog is not None:
@@ -2259,7 +2248,7 @@ class Connection:
         log.sent(start, end, now)
 
     def _retransmit_head(self, now: float) -> None:
-        n = Connection._send_from(self, self.snd_una, now, self.snd_mss, retransmit=True)
+        n = self._send_from(self.snd_una, now, self.snd_mss, retransmit=True)
         if self.rtx_nxt is not None and n:
             self.rtx_nxt = (self.snd_una + n) & MASK
 
@@ -2268,26 +2257,26 @@ class Connection:
         st = self.state
         self.fin_queued = True
         if st is ESTABLISHED or st is SYN_RECEIVED:
-            Connection._set_state(self, FIN_WAIT_1, "CLOSE / snd FIN", now)
+            self._set_state(FIN_WAIT_1, "CLOSE / snd FIN", now)
         elif st is CLOSE_WAIT:
-            Connection._set_state(self, LAST_ACK, "CLOSE / snd FIN", now)
+            self._set_state(LAST_ACK, "CLOSE / snd FIN", now)
         if self.state is not SYN_RECEIVED:
-            Connection._output(self, now)
+            self._output(now)
 
     def _send_ack(self, now: float) -> None:
         """<SEQ=SND.NXT><ACK=RCV.NXT><CTL=ACK>"""
-        Connection._emit(self, ACK, self.snd_nxt, self.rcv_nxt, now)
+        self._emit(ACK, self.snd_nxt, self.rcv_nxt, now)
 
     def _challenge_ack(self, now: float) -> None:
         """RFC 5961 §3.2/§4.2 challenge ACK, rate-limited per connection, and
         host-wide only if `challenge_ack_limit` is set (§7; see _oow_ack_allowed)."""
-        if not Connection._oow_ack_allowed(self, now):
+        if not self._oow_ack_allowed(now):
             self.host.count("challenge_acks_suppressed")
             return
         limit = self.cfg.challenge_ack_limit
         if limit is None or self.host.challenge_ack_allowed(now, limit):
             self.host.count("challenge_acks")
-            Connection._send_ack(self, now)
+            self._send_ack(now)
         else:
             self.host.count("challenge_acks_suppressed")
 
@@ -2326,7 +2315,7 @@ class Connection:
     def _emit(self, flags: int, seq: int, ack: int, now: float, payload: bytes = b"") -> None:
         """Build one segment with the window and options due, and queue it."""
         if flags & ACK:
-            win = Connection._window_to_advertise(self)
+            win = self._window_to_advertise()
             if self.quickack and ack != self.last_ack_sent:
                 self.quickack -= 1                 # Linux tcp_dec_quickack_mode
             self.last_ack_sent = ack
@@ -2334,10 +2323,10 @@ class Connection:
             self.delack_segs = 0
             self.ack_now = False
         else:
-            win = 0 if flags & RST else Connection._window_to_advertise(self)
+            win = 0 if flags & RST else self._window_to_advertise()
         opts = NO_OPTIONS
         if not flags & RST:
-            sack = Connection._sack_blocks(self) if self.sack_ok and (self.reasm is not None or self.dsack is not None) else ()
+            sack = self._sack_blocks() if self.sack_ok and (self.reasm is not None or self.dsack is not None) else ()
             if self.ts_ok:
                 # tuple.__new__: a NamedTuple built without its argument parsing (hot path)
                 opts = _new(_OPTIONS, (None, None, False, sack,
@@ -2348,7 +2337,7 @@ class Connection:
         elif self.ts_ok and flags & ACK:
             # RFC 7323 §5.2: an <RST> sent because of a user abort SHOULD carry
             # a Timestamps option (Linux: TSval now, TSecr TS.Recent)
-            opts = Options(None, None, False, (), (Connection._ts_now(self, now), self.ts_recent))
+            opts = Options(None, None, False, (), (self._ts_now(now), self.ts_recent))
         self.host.outbox.append((self.local_ip, self.remote_ip,
                                  _new(_SEGMENT, (self.local_port, self.remote_port, seq, ack, flags,
                                                 win, 0, opts, payload))))
@@ -2427,21 +2416,21 @@ class Connection:
             free = top
         step = min(self.rcvbuf >> 1, self.rcv_mss)
         if free - cur >= step and (cur < step or free >= 2 * cur):
-            Connection._send_ack(self, now)
-            Connection._update_deadline(self)
+            self._send_ack(now)
+            self._update_deadline()
 
     # ------------------------------------------------------- SYN and options
     def _send_syn_and_arm(self, now: float) -> None:
         """Send our first SYN or SYN,ACK and arm its retransmission timer at
         the current RTO (RFC 6298 (2.1); RFC 9293 §3.8.1)."""
-        Connection._send_syn(self, now)
+        self._send_syn(now)
         self.t_rexmt = now + self.rtt.current()
 
     def _send_syn(self, now: float) -> None:
         """SYN (SYN-SENT) or SYN,ACK (SYN-RECEIVED), with our options."""
         active = self.state is SYN_SENT
         opts = syn_options(self.cfg, None if active else self.syn_opts, self.rcv_mss,
-                           self.rcv_wscale, Connection._ts_now(self, now),
+                           self.rcv_wscale, self._ts_now(now),
                            0 if active else self.ts_recent)
         win = min(self.rcvbuf, _MAX_WINDOW_FIELD)             # never scaled on a SYN
         self.rcv_adv = (self.rcv_nxt + win) & MASK
@@ -2475,7 +2464,7 @@ class Connection:
         self.sack_ok = bool(cfg.sack and o.sack_permitted)
         if self.sack_ok and self.board is None:
             self.board = Scoreboard()
-        Connection._set_mss(self)
+        self._set_mss()
 
     def _set_mss(self) -> None:
         """MUST-16: effective send MSS = min(peer MSS, what our MTU allows) -
@@ -2527,8 +2516,8 @@ class Connection:
 
     def _return_to_listen(self, now: float) -> None:
         """MUST-11: a passive SYN-RECEIVED connection goes back to LISTEN."""
-        Connection._set_state(self, LISTEN, "rcv RST (passive open)", now)
-        Connection._clear_timers(self)
+        self._set_state(LISTEN, "rcv RST (passive open)", now)
+        self._clear_timers()
         self.host._forget(self)
         if self.listener is not None:
             self.listener.half_open_gone(self)
@@ -2536,11 +2525,11 @@ class Connection:
     def _enter_time_wait(self, now: float, cause: str, send_ack: bool = True) -> None:
         """TIME-WAIT for 2*MSL (MUST-13): hand the 4-tuple to a light table entry.
         `send_ack`: acknowledge the peer's FIN that brought us here."""
-        Connection._set_state(self, TIME_WAIT, cause, now)
-        Connection._clear_timers(self)
+        self._set_state(TIME_WAIT, cause, now)
+        self._clear_timers()
         self.sndq.clear()
         if send_ack:
-            Connection._send_ack(self, now)
+            self._send_ack(now)
         self.ack_now = False
         self.delack_segs = 0
         self.host._enter_time_wait(self, now)
@@ -2549,36 +2538,17 @@ class Connection:
         """Enter CLOSED, delete the TCB; tell the user why (MUST-12)."""
         if error is not None and not self.error:
             self.error = error
-            Connection._event(self, ev.ERROR, error)
-        Connection._clear_timers(self)
+            self._event(ev.ERROR, error)
+        self._clear_timers()
         self.sndq.clear()
         if self.state is SYN_RECEIVED and self.passive and self.listener is not None:
             self.listener.half_open_gone(self)
         if self.state is not CLOSED:
-            Connection._set_state(self, CLOSED, cause, now)
-        Connection._event(self, ev.CLOSED, cause)
+            self._set_state(CLOSED, cause, now)
+        self._event(ev.CLOSED, cause)
         self.host._forget(self)
 
     def _clear_timers(self) -> None:
         self.t_rexmt = self.t_delack = self.t_persist = self.t_keep = self.t_fin2 = None
         self.t_pto = self.t_reo = None
         self.deadline = NEVER
-
-
-
-def _weakref_able(cls: type[Connection]) -> type[Connection]:
-    """`cls` itself when its instances take weak references (the pure package:
-    `__weakref__` is in its __slots__), else a subclass that adds the slot.
-    Under mypyc, Connection is a native class and those have no weak
-    references; TimeWait needs one. The subclass is an ordinary Python class,
-    so CPython's own deallocator clears the references, and every method and
-    attribute stays the compiled one."""
-    if cls.__weakrefoffset__:
-        return cls
-    return type("Connection", (cls,), {"__slots__": ("__weakref__",), "__module__": __name__,
-                                       "__qualname__": "Connection"})
-
-
-#: what hosts and listeners instantiate: Connection, or its weakref-able
-#: subclass in the mypyc build
-new_connection: Final = _weakref_able(Connection)
