@@ -26,7 +26,8 @@ from .reassembly import Reassembly
 from .recovery import LOST, Prr, Rack, Transmissions
 from .rtt import RttEstimator
 from .sack import Scoreboard
-from .segment import ACK, FIN, NO_OPTIONS, PSH, RST, SYN, URG, Options, Segment
+from .segment import (ACK, FIN, NO_OPTIONS, PSH, RST, SYN, URG, Options, Segment, make_options,
+                      make_segment)
 from .seq import HALF, MASK
 from .seq import le as _le
 from .seq import lt as _lt
@@ -38,11 +39,6 @@ if TYPE_CHECKING:
     from .host import Host
     from .listener import Listener
 
-_new: Final = tuple.__new__
-# Final module names are C statics in the compiled build, where a plain global
-# name costs a dict lookup per use (these two are used per segment sent)
-_SEGMENT: Final = Segment
-_OPTIONS: Final = Options
 #: the value of a short queue that has never been used: sharing one empty tuple
 #: saves a 56-byte list per queue per connection (idle connections are many)
 _EMPTY: Final = ()
@@ -96,8 +92,8 @@ def syn_options(cfg: Config, peer: Options | None, rcv_mss: int, rcv_wscale: int
         ts_on = cfg.timestamps and peer.timestamp is not None
         ws_on = cfg.window_scaling and peer.wscale is not None
         sack_on = cfg.sack and peer.sack_permitted
-    return _new(_OPTIONS, (rcv_mss, rcv_wscale if ws_on else None, sack_on, (),
-                           (ts_val, ts_ecr) if ts_on else None, ()))
+    return make_options(rcv_mss, rcv_wscale if ws_on else None, sack_on, (),
+                        (ts_val, ts_ecr) if ts_on else None, ())
 
 
 def os_error(name: str, text: str | None = None) -> OSError:
@@ -727,8 +723,8 @@ class Connection:
                 self.ack_now = True
         if seq == seg.seq and flags == seg.flags and payload is seg.payload:
             return seg
-        return _new(_SEGMENT, (seg.src_port, seg.dst_port, seq, seg.ack, flags, seg.window,
-                               seg.urgent, seg.options, payload))
+        return make_segment(seg.src_port, seg.dst_port, seq, seg.ack, flags, seg.window,
+                            seg.urgent, seg.options, payload)
 
     def _unacceptable(self, now: float, seg: Segment, seq: int, flags: int, slen: int,
                       ts: tuple[int, int] | None) -> None:
@@ -2328,19 +2324,18 @@ class Connection:
         if not flags & RST:
             sack = self._sack_blocks() if self.sack_ok and (self.reasm is not None or self.dsack is not None) else ()
             if self.ts_ok:
-                # tuple.__new__: a NamedTuple built without its argument parsing (hot path)
-                opts = _new(_OPTIONS, (None, None, False, sack,
-                                      ((int(now * 1000) + self.ts_offset) & MASK,
-                                       self.ts_recent if flags & ACK else 0), ()))
+                opts = make_options(None, None, False, sack,
+                                    ((int(now * 1000) + self.ts_offset) & MASK,
+                                     self.ts_recent if flags & ACK else 0), ())
             elif sack:
-                opts = _new(_OPTIONS, (None, None, False, sack, None, ()))
+                opts = make_options(None, None, False, sack, None, ())
         elif self.ts_ok and flags & ACK:
             # RFC 7323 §5.2: an <RST> sent because of a user abort SHOULD carry
             # a Timestamps option (Linux: TSval now, TSecr TS.Recent)
             opts = Options(None, None, False, (), (self._ts_now(now), self.ts_recent))
         self.host.outbox.append((self.local_ip, self.remote_ip,
-                                 _new(_SEGMENT, (self.local_port, self.remote_port, seq, ack, flags,
-                                                win, 0, opts, payload))))
+                                 make_segment(self.local_port, self.remote_port, seq, ack, flags,
+                                              win, 0, opts, payload)))
 
     def _sack_option_len(self) -> int:
         """Octets the SACK option of the next segment takes (NOP, NOP, kind,
@@ -2439,9 +2434,9 @@ class Connection:
             self.rtt_seq = self.snd_nxt
             self.rtt_time = now
         self.host.outbox.append((self.local_ip, self.remote_ip,
-                                 _new(_SEGMENT, (self.local_port, self.remote_port, self.iss,
-                                                 self.rcv_nxt if not active else 0, flags, win, 0,
-                                                 opts, b""))))
+                                 make_segment(self.local_port, self.remote_port, self.iss,
+                                              self.rcv_nxt if not active else 0, flags, win, 0,
+                                              opts, b"")))
         if not active:
             self.last_ack_sent = self.rcv_nxt
 
