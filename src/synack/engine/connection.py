@@ -326,7 +326,7 @@ class Connection:
         self.progress_time = now
         self._update_deadline()
 
-    def send(self, data, now: float, push: bool = True) -> int:
+    def send(self, now: float, data, push: bool = True) -> int:
         """SEND call (§3.10.2): queue what fits in the send buffer; return its size.
         `push` False (MSG_MORE) queues the data without the push mark of the
         call's end (§3.9.1.2: PSH is the caller's choice)."""
@@ -366,7 +366,7 @@ class Connection:
                 self.nodelay = keep
             self._update_deadline()
 
-    def set_rcvbuf(self, size: int, now: float) -> None:
+    def set_rcvbuf(self, now: float, size: int) -> None:
         """SO_RCVBUF on a live connection. A bigger buffer may open the window:
         tell the peer at once (a window update, §3.8.6.2.2); a smaller one
         never shrinks the window already offered (MUST-34's receiver side)."""
@@ -375,7 +375,7 @@ class Connection:
         if grew and self.state not in (CLOSED, LISTEN, SYN_SENT, SYN_RECEIVED):
             self._window_opened(now)
 
-    def recv(self, n: int, now: float) -> bytes:
+    def recv(self, now: float, n: int) -> bytes:
         """RECEIVE call (§3.10.3). Returns b"" at end of stream; raises
         BlockingIOError when nothing is there yet, and the connection's error
         (ECONNRESET, ETIMEDOUT, ...) once it has failed."""
@@ -399,11 +399,13 @@ class Connection:
             raise os_error("ENOTCONN")
         raise BlockingIOError(_errno.EAGAIN, "no data yet")
 
-    def shutdown(self, how: str, now: float) -> None:
+    def shutdown(self, now: float, how: str) -> None:
         """shutdown(2): "rd", "wr" or "rdwr". SHUT_WR queues our FIN (half-close).
         On a connection that is not (or no longer) connected: ENOTCONN, as
         Linux says, also after a reset or timeout (the error itself was or
         will be reported by the next read/write)."""
+        if how not in ("rd", "wr", "rdwr"):
+            raise ValueError(f"shutdown(now, how): how must be 'rd', 'wr' or 'rdwr', not {how!r}")
         if self.state in (CLOSED, LISTEN, SYN_SENT):
             if self.state is CLOSED and self.error:
                 # Linux (inet_shutdown) records the shutdown, queues nothing
@@ -455,7 +457,7 @@ class Connection:
             self._terminate(now, "ABORT / snd RST", error=None)
 
     # ------------------------------------------------------------ properties
-    def set_keepalive(self, on: bool, now: float) -> None:
+    def set_keepalive(self, now: float, on: bool) -> None:
         """SO_KEEPALIVE (MUST-24): switch keep-alives on or off for this connection."""
         self.cfg = self.cfg.replace(keepalive=on)
         self.keep_probes = 0

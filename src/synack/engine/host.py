@@ -256,9 +256,11 @@ class Host:
         self._address_set = frozenset(self.addresses)
 
     # -------------------------------------------------------------- user calls
-    def listen(self, port: int, ip: str | None = None, backlog: int = 128,
-               config: Config | None = None, now: float = 0.0) -> Listener:
-        """Passive OPEN (RFC 9293 §3.10.1)."""
+    def listen(self, now: float, port: int, ip: str | None = None, backlog: int = 128,
+               config: Config | None = None) -> Listener:
+        """Passive OPEN (RFC 9293 §3.10.1) at time `now`."""
+        if not isinstance(port, int) or isinstance(port, bool):
+            raise TypeError(f"Host.listen(now, port, ...): port must be an integer, not {port!r}")
         ip = ip or (self.addresses[0] if self.addresses else WILDCARD_V4)
         key = (ip, port)
         if key in self.listeners:
