@@ -9,10 +9,12 @@ timestamp) take over the 4-tuple (RFC 9293 §3.10.7.4 note, RFC 6191).
 
 The entry keeps its Connection (a plain reference: the compiled build's
 native classes take no weak ones) and moves it to CLOSED when the entry
-closes, as the application may still hold it. The connection's buffers and
-timers are released on entry, but the TCB itself stays allocated for 2*MSL
-even when nobody else holds it: about 1 KB per 4-tuple in the compiled build
-(measured with tracemalloc over 2,000 entries; the entry alone is about 0.2 KB).
+closes, as the application may still hold it. The connection's send buffer
+and timers are released on entry, but the TCB itself stays allocated until
+the entry closes, also when nobody else holds it: about 1.0 KB more per
+4-tuple in TIME-WAIT in the compiled build, 1.2 KB in the pure one, than
+with the weak reference this replaced (tracemalloc, 2,000 entries whose
+application had dropped its connections).
 """
 from __future__ import annotations
 
