@@ -46,7 +46,7 @@ def transfer(mb: float, loss: float, cc: str, sack: bool, seed: int = 1,
     bdp_pkts = int(RATE * RTT / 8 / 1500)
     net.link(a, b, delay=RTT / 2, bandwidth=RATE, loss=loss, queue_limit=2 * bdp_pkts,
              reorder=reorder, reorder_delay=REORDER_DELAY)
-    b.host.listen(80)
+    b.host.listen(0.0, 80)
     on_event, st = bulk_app(net, nbytes)
     net.on_event = on_event
     net.call_at(0.0, a.host.connect, 0.0, "10.0.0.2", 80)

@@ -288,16 +288,16 @@ class Tcp:
 
     # ------------------------------------------------------------ user calls
     def write(self, data: bytes) -> int:
-        return self.conn.send(data, self.now)
+        return self.conn.send(self.now, data)
 
     def read(self, n: int = 1 << 20) -> bytes:
-        return self.conn.recv(n, self.now)
+        return self.conn.recv(self.now, n)
 
     def close(self) -> None:
         self.conn.close(self.now)
 
     def shutdown(self, how: str = "wr") -> None:
-        self.conn.shutdown(how, self.now)
+        self.conn.shutdown(self.now, how)
 
     def abort(self) -> None:
         self.conn.abort(self.now)
@@ -343,7 +343,7 @@ class Tcp:
     @classmethod
     def listen(cls, backlog: int = 128, **changes) -> "Tcp":
         t = cls(cfg(**changes))
-        t.listener = t.host.listen(LOCAL_PORT, LOCAL_IP, backlog=backlog)
+        t.listener = t.host.listen(t.now, LOCAL_PORT, LOCAL_IP, backlog=backlog)
         return t
 
     @classmethod

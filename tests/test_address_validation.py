@@ -11,7 +11,7 @@ def test_syn_to_broadcast_or_multicast_discarded(dst):
     """MUST-57: a SYN addressed to a broadcast or multicast address is silently
     discarded: no connection, no SYN,ACK, no RST -- even with a wildcard listener."""
     t = Tcp()
-    t.host.listen(LOCAL_PORT, "0.0.0.0")
+    t.host.listen(t.now, LOCAL_PORT, "0.0.0.0")
     t.host.receive(0.0, "198.51.100.2", dst, PEER_SYN)
     assert t.host.take_outbox() == [] and t.host.conns == {}
     assert t.stat("drop_bad_address") == 1
@@ -29,8 +29,8 @@ def test_segment_to_multicast_gets_no_rst():
 def test_syn_from_invalid_source_ignored(src):
     """MUST-63: an incoming SYN with an invalid source address is ignored."""
     t = Tcp()
-    t.host.listen(LOCAL_PORT, "0.0.0.0")
-    t.host.listen(LOCAL_PORT, "::")
+    t.host.listen(t.now, LOCAL_PORT, "0.0.0.0")
+    t.host.listen(t.now, LOCAL_PORT, "::")
     dst = "2001:db8::1" if ":" in src else "192.0.2.1"
     t.host.receive(0.0, src, dst, PEER_SYN)
     assert t.host.take_outbox() == [] and t.host.conns == {}
@@ -39,7 +39,7 @@ def test_syn_from_invalid_source_ignored(src):
 def test_ipv6_multicast_destination_discarded():
     """MUST-57 over IPv6: ff00::/8 is multicast."""
     h = Host(["2001:db8::1"], secret=bytes(32))
-    h.listen(LOCAL_PORT, "::")
+    h.listen(0.0, LOCAL_PORT, "::")
     h.receive(0.0, "2001:db8::2", "ff02::1", Segment(REMOTE_PORT, LOCAL_PORT, 7, 0, SYN, 1000))
     assert h.take_outbox() == [] and h.conns == {}
 
@@ -82,7 +82,7 @@ def test_all_segments_use_the_connection_local_address():
     """MUST-45: every later segment leaves from the connection's local address
     (a passive child answers from the address the SYN was sent to)."""
     h = Host(["192.0.2.1", "192.0.2.7"], cfg(), secret=bytes(32))      # delayed ACK off
-    h.listen(LOCAL_PORT, "0.0.0.0")
+    h.listen(0.0, LOCAL_PORT, "0.0.0.0")
     h.receive(0.0, "198.51.100.2", "192.0.2.7", PEER_SYN)
     [(src, _, synack)] = h.take_outbox()
     assert src == "192.0.2.7"

@@ -45,7 +45,7 @@ def test_tun_frames_both_ways_with_checksums(fake, tmp_path, v6):
     rec = st.open_capture(path)
     conn, synack = handshake(dev, st, src=src, dst=dst)
     with st.op() as now:
-        conn.send(b"hello" * 1000, now)
+        conn.send(now, b"hello" * 1000)
         conn.close(now)
     frames = dev.take()
     data = [seg for _, _, _, seg in frames]

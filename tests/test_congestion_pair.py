@@ -33,7 +33,7 @@ class Pair:
         self.rtt = 2 * delay
         self.timers: list[tuple[float, str]] = []
         self.a.host.on_timer = lambda host, obj, what, now: self.timers.append((now, what))
-        self.b.host.listen(80)
+        self.b.host.listen(0.0, 80)
         self.data = b""
         self.sent = 0
         self.received = bytearray()
@@ -52,13 +52,13 @@ class Pair:
         elif kind in (ev.CONNECTED, ev.WRITABLE) and not conn.passive:
             self._write(conn, now)
         elif kind is ev.READABLE and conn.passive:
-            self.received += conn.recv(1 << 30, now)
+            self.received += conn.recv(now, 1 << 30)
             if len(self.received) >= len(self.data) and self.t_done is None:
                 self.t_done = now
 
     def _write(self, conn, now):
         while self.sent < len(self.data):
-            k = conn.send(self.data[self.sent:self.sent + (1 << 20)], now)
+            k = conn.send(now, self.data[self.sent:self.sent + (1 << 20)])
             if not k:
                 break
             self.sent += k
@@ -265,7 +265,7 @@ def test_restart_after_idle():
     c = p.conn
     grown = c.cc.cwnd
     assert grown > 10 * c.snd_mss
-    c.send(bytes(100_000), p.net.now + 2.0)
+    c.send(p.net.now + 2.0, bytes(100_000))
     assert c.cc.cwnd == 3 * c.snd_mss            # IW for SMSS 1460 (RFC 5681 §3.1)
 
 
@@ -281,7 +281,7 @@ def test_app_limited_sender_does_not_inflate_cwnd(validate):
     c = p.conn
     p.net.run(until=0.2)
     for k in range(30):
-        p.net.call_at(0.2 + k * p.rtt, lambda: c.send(bytes(4 * c.snd_mss), p.net.now))
+        p.net.call_at(0.2 + k * p.rtt, lambda: c.send(p.net.now, bytes(4 * c.snd_mss)))
     p.net.run(until=0.2 + 31 * p.rtt)
     cwnd = c.cc.cwnd // c.snd_mss
     if validate:

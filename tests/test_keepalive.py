@@ -21,7 +21,7 @@ def test_keepalive_switched_on_per_connection(established):
     """MUST-24 (SO_KEEPALIVE), SHLD-12: after keepalive_idle of silence a probe
     <SEQ=SND.NXT-1><ACK=RCV.NXT> with no data is sent."""
     t = established
-    t.conn.set_keepalive(True, t.now)
+    t.conn.set_keepalive(t.now, True)
     assert t.advance_to(7199.999) == []
     assert t.advance_to(7200) == [PROBE]
 
@@ -30,7 +30,7 @@ def test_keepalive_answered_probe_restarts_idle(established):
     """MUST-26: an answered probe means the peer is alive: the next probe only
     after another idle interval."""
     t = established
-    t.conn.set_keepalive(True, t.now)
+    t.conn.set_keepalive(t.now, True)
     t.advance_to(7200).ignore()
     assert t.send(flags=ACK, seq=REMOTE_SEQ, ack=LOCAL_SEQ) == []
     assert t.advance_to(7200 + 7199.999) == []
@@ -40,7 +40,7 @@ def test_keepalive_answered_probe_restarts_idle(established):
 def test_keepalive_only_when_idle(established):
     """MUST-26: segments received restart the idle timer."""
     t = established
-    t.conn.set_keepalive(True, t.now)
+    t.conn.set_keepalive(t.now, True)
     t.now = 7000
     t.send(flags=ACK | PSH, seq=REMOTE_SEQ, ack=LOCAL_SEQ, payload=b"x").ignore()
     t.read()

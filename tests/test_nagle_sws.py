@@ -110,9 +110,9 @@ def test_set_rcvbuf_growth_sends_a_window_update():
     """A receive buffer that grows (SO_RCVBUF) opens the window: an update at
     once; a shrinking one sends nothing and never shrinks the offered edge."""
     t = Tcp.established()
-    t.conn.set_rcvbuf(2048, t.now)
+    t.conn.set_rcvbuf(t.now, 2048)
     t.expect_nothing()
-    t.conn.set_rcvbuf(16384, t.now)
+    t.conn.set_rcvbuf(t.now, 16384)
     [upd] = t.take()
     assert upd.flags == ACK and upd.window == 16384
 

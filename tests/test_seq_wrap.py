@@ -26,7 +26,7 @@ def active(local_iss: int, remote_iss: int = 300_000) -> Tcp:
 
 def passive(remote_iss: int, local_iss: int = 10_000) -> Tcp:
     t = Tcp(local_iss=local_iss)
-    t.listener = t.host.listen(LOCAL_PORT, LOCAL_IP)
+    t.listener = t.host.listen(t.now, LOCAL_PORT, LOCAL_IP)
     [synack] = t.send(flags=SYN, seq=remote_iss, options=Options(mss=1400))
     assert (synack.flags, synack.seq, synack.ack) == (SYN | ACK, local_iss, seq(remote_iss + 1))
     assert t.send(flags=ACK, seq=seq(remote_iss + 1), ack=local_iss + 1) == []

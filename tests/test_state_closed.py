@@ -76,7 +76,7 @@ def test_closed_rst_is_discarded():
 def test_closed_listener_on_another_port_does_not_answer():
     """RFC 9293 §3.10.7.1: demultiplexing is by port; a listener elsewhere is irrelevant."""
     t = closed()
-    t.host.listen(LOCAL_PORT + 1, LOCAL_IP)
+    t.host.listen(t.now, LOCAL_PORT + 1, LOCAL_IP)
     assert t.send(flags=SYN, seq=1000) == [RECV._replace(flags=RST | ACK, seq=0, ack=1001, window=0)]
 
 

@@ -27,7 +27,7 @@ def test_closing_simultaneous_close_end_to_end():
     from synack.engine.isn import FixedIsn
     a = Host(["192.0.2.1"], Tcp().config, secret=bytes(32), isn=FixedIsn(100))
     b = Host(["192.0.2.2"], Tcp().config, secret=bytes(32), isn=FixedIsn(300))
-    b.listen(80)
+    b.listen(0.0, 80)
     ca = a.connect(0.0, "192.0.2.2", 80, local_port=1000)
 
     def pump(now):
@@ -42,8 +42,8 @@ def test_closing_simultaneous_close_end_to_end():
                 moved = True
     pump(0.0)
     cb = b.listeners[("192.0.2.2", 80)].accept()
-    ca.shutdown("wr", 0.1)
-    cb.shutdown("wr", 0.1)
+    ca.shutdown(0.1, "wr")
+    cb.shutdown(0.1, "wr")
     fin_a, fin_b = a.take_outbox(), b.take_outbox()
     assert ca.state is cb.state and ca.state.name == "FIN_WAIT_1"
     for src, dst, s in fin_a:

@@ -122,7 +122,7 @@ def test_listen_while_syn_sent_on_same_port():
     """MUST-41/MUST-42 (RFC 9293 §3.9.1.1): a LISTEN on a port where a connection
     is already in SYN-SENT does not disturb it, and both work."""
     t = Tcp.syn_sent()
-    t.listener = t.host.listen(LOCAL_PORT, LOCAL_IP)
+    t.listener = t.host.listen(t.now, LOCAL_PORT, LOCAL_IP)
     # the SYN,ACK for the active open still reaches its connection
     assert t.send(flags=SYN | ACK, seq=REMOTE_ISS, ack=LOCAL_SEQ) == [
         RECV._replace(flags=ACK, seq=LOCAL_SEQ, ack=REMOTE_SEQ)]

@@ -216,10 +216,10 @@ def test_syn_received_active_simultaneous_open_end_to_end():
     a.receive(0.2, "192.0.2.2", "192.0.2.1", synack_b)
     assert ca.state is ESTABLISHED and cb.state is ESTABLISHED
     assert a.take_outbox() == [] and b.take_outbox() == []
-    ca.send(b"ping", 0.3)
+    ca.send(0.3, b"ping")
     for _, _, s in a.take_outbox():
         b.receive(0.4, "192.0.2.1", "192.0.2.2", s)
-    assert cb.recv(100, 0.4) == b"ping"
+    assert cb.recv(0.4, 100) == b"ping"
 
 
 def test_syn_received_active_rst_refused(syn_received_active):

@@ -120,7 +120,7 @@ def test_time_wait_old_syn_challenge_ack(time_wait):
     """RFC 9293 §3.10.7.4 fourth (RFC 5961 §4): a SYN that is not newer than the
     old incarnation gets a challenge ACK; TIME-WAIT stays."""
     t = time_wait
-    t.host.listen(LOCAL_PORT, LOCAL_IP)
+    t.host.listen(t.now, LOCAL_PORT, LOCAL_IP)
     assert t.send(flags=SYN, seq=REMOTE_SEQ - 1000) == [ACK_NOW]
     t.now += 0.5                    # one challenge ACK per 500 ms (Config.invalid_ratelimit)
     assert t.send(flags=SYN, seq=RCV_NXT) == [ACK_NOW]
@@ -134,7 +134,7 @@ def test_time_wait_new_syn_takes_over(time_wait):
     number reopens the 4-tuple; the new ISS is above every sequence number of
     the old incarnation (condition (1))."""
     t = time_wait
-    t.host.listen(LOCAL_PORT, LOCAL_IP)
+    t.host.listen(t.now, LOCAL_PORT, LOCAL_IP)
     new_isn = RCV_NXT + 100_000
     [synack] = t.send(flags=SYN, seq=new_isn, options=Options(mss=1400))
     iss = LOCAL_SEQ + 1 + 65535 + 2
@@ -162,7 +162,7 @@ def ts_time_wait(**changes) -> Tcp:
     t.send(flags=ACK, seq=REMOTE_SEQ, ack=LOCAL_SEQ + 1, options=Options(timestamp=(400, 0)))
     t.send(PEER_FIN._replace(options=Options(timestamp=(500, 0)))).ignore()
     assert t.state is TIME_WAIT and t.entry.ts_recent == 500
-    t.host.listen(LOCAL_PORT, LOCAL_IP)
+    t.host.listen(t.now, LOCAL_PORT, LOCAL_IP)
     return t
 
 

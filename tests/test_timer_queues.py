@@ -83,7 +83,7 @@ def lifecycles(n: int, *, spacing: float = 0.001, keepalive: bool = False):
     client = net.add_host("10.0.0.1", config=cfg)
     server = net.add_host("10.0.0.2", config=cfg)
     net.link(client, server, delay=0.001)
-    server.host.listen(80, backlog=1024)
+    server.host.listen(0.0, 80, backlog=1024)
     peak = {"client_timers": 0, "server_timers": 0, "events": 0}
 
     def on_event(sh, e):
@@ -93,12 +93,12 @@ def lifecycles(n: int, *, spacing: float = 0.001, keepalive: bool = False):
                 pass
         elif e.kind is ev.CONNECTED and not conn.passive:
             if keepalive:
-                conn.set_keepalive(True, net.now)
-            conn.send(b"q" * 100, net.now)
+                conn.set_keepalive(net.now, True)
+            conn.send(net.now, b"q" * 100)
         elif e.kind is ev.READABLE:
-            conn.recv(1 << 16, net.now)
+            conn.recv(net.now, 1 << 16)
             if conn.passive:
-                conn.send(b"r" * 100, net.now)
+                conn.send(net.now, b"r" * 100)
             else:
                 conn.close(net.now)
         elif e.kind is ev.EOF and conn.passive:

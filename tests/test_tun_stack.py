@@ -124,7 +124,7 @@ TS = Options(timestamp=(1000, 0))
 def handshake(dev, st, port=80, sport=40000, src=K4, dst=S4):
     with st.op() as now:
         if (dst, port) not in st.host.listeners:
-            st.host.listen(port, dst, 16, now=now)
+            st.host.listen(now, port, dst, 16)
     dev.inject(src, dst, Segment(sport, port, 5000, 0, SYN, 65535, 0,
                                  Options(mss=1460, wscale=7, sack_permitted=True, timestamp=(1000, 0))))
     pump(st)
@@ -145,7 +145,7 @@ def test_handshake_and_checksum_convention(fake):
     conn, _ = handshake(dev, st)
     assert conn.state.name == "ESTABLISHED"
     with st.op() as now:
-        conn.send(b"hello", now)
+        conn.send(now, b"hello")
     (hdr, src, dst, seg), = dev.take()
     assert (src, dst, seg.payload) == (S4, K4, b"hello")
     if dev.vnet:
@@ -157,7 +157,7 @@ def test_handshake_and_checksum_convention(fake):
 def test_checksums_verified_only_when_the_frame_says_so(fake):
     dev, st = fake
     with st.op() as now:
-        st.host.listen(80, S4, 16, now=now)
+        st.host.listen(now, 80, S4, 16)
     # a complete frame (no NEEDS_CSUM) with a wrong checksum is dropped in both modes
     dev.inject(K4, S4, Segment(40000, 80, 1, 0, SYN, 65535), flags=0, corrupt=True)
     pump(st)
@@ -174,7 +174,7 @@ def test_ipv6(fake):
     conn, synack = handshake(dev, st, src=K6, dst=S6)
     conn.nodelay = True
     with st.op() as now:
-        conn.send(b"x" * 3000, now)
+        conn.send(now, b"x" * 3000)
     frames = dev.take()
     assert sum(len(seg.payload) for _, _, _, seg in frames) == 3000
     if dev.vnet:

@@ -8,15 +8,13 @@ What the source does for the compiled build (none of it changes behaviour):
 
 - Module constants are `Final`. A plain module-level name is a dict lookup on
   every use in compiled code; a `Final` one is a C static, or a literal.
-- Native classes take no weak references, and a TIME-WAIT entry holds its
-  Connection by a weak one (the entry must stay light: a strong reference
-  would keep every closed connection alive for 2*MSL). So Connection allows
-  interpreted subclasses, and hosts instantiate a Python subclass that adds
-  `__weakref__`. A call through `self` on such an instance goes through
-  Python; the engine therefore names the class, `Connection._output(self,
-  now)`, which compiles to a direct C call. (Measured with callgrind on the
-  simulator benchmark: 575,000 instructions per lifecycle with calls through
-  `self`, 459,000 with the class named, 450,000 with no subclass at all.)
+- Native classes take no weak references. Connection is one, with no
+  subclass, so its internal calls are plain `self._output(now)` and compile
+  to direct C calls. (Until issue 11 a TIME-WAIT entry held its Connection
+  by a weak reference, which needed an interpreted subclass adding
+  `__weakref__`; a call through `self` on such an instance goes through
+  Python, so the engine named the class, `Connection._output(self, now)`.
+  The entry now holds the connection itself: see engine/timewait.py.)
 - Timers and the simulator's queue are heaps of floats (bucketed by time)
   rather than of tuples, which compare element by element through Python.
 """
@@ -40,7 +38,7 @@ else:
 #: class attribute `reason` that each subclass overrides.)
 COMPILED_MODULES = ("engine.seq", "engine.segment", "engine.states", "engine.config",
                     "engine.events", "engine.isn", "engine.cookies", "engine.rtt",
-                    "engine.congestion", "engine.cubic", "engine.sack", "engine.recovery",
+                    "engine.congestion", "engine.cubic", "engine.sack", "engine.recovery", "engine.reassembly",
                     "engine.timewait", "engine.listener", "engine.host", "engine.connection",
                     "sim.network", "sim.trace", "tun.framepath",
                     "wire.checksum", "wire.tcp", "wire.ip")

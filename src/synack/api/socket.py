@@ -469,8 +469,8 @@ class socket:
                 self._register(ip, self._pick_port(ip))
             elif self._conflict(self._bind_ip, self._bind_port):
                 raise _oserror(_errno.EADDRINUSE)
-            self._listener = st.host.listen(self._bind_port, ip=self._bind_ip, backlog=backlog,
-                                            config=self._config(), now=now)
+            self._listener = st.host.listen(now, self._bind_port, ip=self._bind_ip,
+                                            backlog=backlog, config=self._config())
 
     # -------------------------------------------------------------- accept
     def accept(self) -> tuple["socket", tuple]:
@@ -603,7 +603,7 @@ class socket:
         if conn.rcvq:
             if flags & MSG_PEEK:
                 return bytes(conn.rcvq[:n])
-            return conn.recv(n, now)
+            return conn.recv(now, n)
         err = self._pending_error(conn)
         if err is not None:
             raise err
@@ -688,14 +688,14 @@ class socket:
             return 0
         lowat = self._notsent_lowat
         if not lowat:
-            return conn.send(data, now) or None
+            return conn.send(now, data) or None
         # TCP_NOTSENT_LOWAT (as Linux's tcp_sendmsg): take data only while
         # the unsent part of the queue is under the mark, a segment at a time
         # (Linux fills buffers of several segments, so it may take a little
         # more before it stops)
         taken = 0
         while taken < len(data) and _unsent(conn) < lowat:
-            n = conn.send(data[taken:taken + max(1, conn.snd_mss)], now)
+            n = conn.send(now, data[taken:taken + max(1, conn.snd_mss)])
             if not n:
                 break
             taken += n
@@ -771,7 +771,7 @@ class socket:
                 conn.abort(now)                 # Linux disconnects a pending connect
                 self._connecting = False
                 return
-            conn.shutdown({SHUT_RD: "rd", SHUT_WR: "wr", SHUT_RDWR: "rdwr"}[how], now)
+            conn.shutdown(now, {SHUT_RD: "rd", SHUT_WR: "wr", SHUT_RDWR: "rdwr"}[how])
             st._changed.add(conn)
 
     # --------------------------------------------------------------- close
@@ -871,7 +871,7 @@ class socket:
             elif opt == SO_KEEPALIVE:
                 self._keepalive = bool(v)
                 if conn is not None and conn.state is not CLOSED:
-                    conn.set_keepalive(self._keepalive, now)
+                    conn.set_keepalive(now, self._keepalive)
             elif opt == SO_RCVBUF:
                 self._rcvbuf = min(max(v, _BUF_MIN), _BUF_MAX)
                 if conn is not None:
@@ -922,7 +922,7 @@ class socket:
                 if conn is not None and conn.state is not CLOSED:
                     conn.cfg = conn.cfg.replace(**{field: float(v) if field != "keepalive_probes" else v})
                     if opt == TCP_KEEPIDLE and conn.cfg.keepalive:
-                        conn.set_keepalive(True, now)      # re-arm with the new idle time
+                        conn.set_keepalive(now, True)      # re-arm with the new idle time
             else:
                 raise _oserror(_errno.ENOPROTOOPT)
         else:

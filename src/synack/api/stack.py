@@ -200,7 +200,7 @@ class Stack:
 
     @contextlib.contextmanager
     def op(self):
-        """Run engine calls: ``with stack.op() as now: conn.send(data, now)``.
+        """Run engine calls: ``with stack.op() as now: conn.send(now, data)``.
         Holds the lock; afterwards the outbox goes out and waiters wake."""
         with self.lock:
             try:

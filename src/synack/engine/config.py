@@ -9,6 +9,46 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 
+# The checks Config.validate makes, one per kind of setting: each raises a
+# TypeError or ValueError naming the field.
+def _integer(name: str, v: object, lo: int, hi: int | None = None,
+             none_ok: bool = False) -> None:
+    if v is None and none_ok:
+        return
+    if not isinstance(v, int) or isinstance(v, bool):
+        raise TypeError(f"Config.{name} must be an integer"
+                        + (" or None" if none_ok else "") + f", not {v!r}")
+    if v < lo or (hi is not None and v > hi):
+        rng = f"from {lo} to {hi}" if hi is not None else f"at least {lo}"
+        raise ValueError(f"Config.{name} must be {rng}, not {v!r}")
+
+
+def _seconds(name: str, v: object, positive: bool = True, none_ok: bool = False,
+             hi: float | None = None) -> None:
+    if v is None and none_ok:
+        return
+    if not isinstance(v, (int, float)) or isinstance(v, bool):
+        raise TypeError(f"Config.{name} must be a number of seconds"
+                        + (" or None" if none_ok else "") + f", not {v!r}")
+    f = float(v)
+    if f != f or f in (float("inf"), float("-inf")) or f < 0 or (positive and f == 0) \
+            or (hi is not None and f > hi):
+        rng = "greater than 0" if positive else "0 or more"
+        if hi is not None:
+            rng += f" and at most {hi:g}"
+        raise ValueError(f"Config.{name} must be {rng} seconds, not {v!r}")
+
+
+def _flag(name: str, v: object) -> None:
+    if not isinstance(v, bool):
+        raise TypeError(f"Config.{name} must be True or False, not {v!r}")
+
+
+def _choice(name: str, v: object, allowed: tuple) -> None:
+    if v not in allowed:
+        raise ValueError(f"Config.{name} must be one of "
+                         f"{', '.join(repr(a) for a in allowed)}, not {v!r}")
+
 
 @dataclass(slots=True)
 class Config:
@@ -142,87 +182,52 @@ class Config:
         """Refuse a setting of the wrong type or out of range, when the Config
         is made (and by `replace`): one ValueError or TypeError naming the
         field, never a failure deep inside a connection later."""
-        def integer(name: str, v: object, lo: int, hi: int | None = None,
-                    none_ok: bool = False) -> None:
-            if v is None and none_ok:
-                return
-            if not isinstance(v, int) or isinstance(v, bool):
-                raise TypeError(f"Config.{name} must be an integer"
-                                + (" or None" if none_ok else "") + f", not {v!r}")
-            if v < lo or (hi is not None and v > hi):
-                rng = f"from {lo} to {hi}" if hi is not None else f"at least {lo}"
-                raise ValueError(f"Config.{name} must be {rng}, not {v!r}")
-
-        def seconds(name: str, v: object, positive: bool = True, none_ok: bool = False,
-                    hi: float | None = None) -> None:
-            if v is None and none_ok:
-                return
-            if not isinstance(v, (int, float)) or isinstance(v, bool):
-                raise TypeError(f"Config.{name} must be a number of seconds"
-                                + (" or None" if none_ok else "") + f", not {v!r}")
-            f = float(v)
-            if f != f or f in (float("inf"), float("-inf")) or f < 0 or (positive and f == 0) \
-                    or (hi is not None and f > hi):
-                rng = "greater than 0" if positive else "0 or more"
-                if hi is not None:
-                    rng += f" and at most {hi:g}"
-                raise ValueError(f"Config.{name} must be {rng} seconds, not {v!r}")
-
-        def flag(name: str, v: object) -> None:
-            if not isinstance(v, bool):
-                raise TypeError(f"Config.{name} must be True or False, not {v!r}")
-
-        def choice(name: str, v: object, allowed: tuple) -> None:
-            if v not in allowed:
-                raise ValueError(f"Config.{name} must be one of "
-                                 f"{', '.join(repr(a) for a in allowed)}, not {v!r}")
-
         # RFC 9293 §3.7.1: an IPv4 host must take 576-octet datagrams (MSS 536),
         # IPv6 links carry at least 1280 (RFC 8200 §5); 65535 is the IP limit
-        integer("mtu", self.mtu, 576, 65535)
-        integer("mss", self.mss, 64, 65495, none_ok=True)
-        integer("rcvbuf", self.rcvbuf, 1, 1 << 30)
-        integer("sndbuf", self.sndbuf, 1, 1 << 30)
-        integer("max_rcvbuf", self.max_rcvbuf, 1, 1 << 30, none_ok=True)
-        seconds("msl", self.msl)
-        seconds("rto_initial", self.rto_initial)
-        seconds("rto_min", self.rto_min)
-        seconds("rto_max", self.rto_max)
+        _integer("mtu", self.mtu, 576, 65535)
+        _integer("mss", self.mss, 64, 65495, none_ok=True)
+        _integer("rcvbuf", self.rcvbuf, 1, 1 << 30)
+        _integer("sndbuf", self.sndbuf, 1, 1 << 30)
+        _integer("max_rcvbuf", self.max_rcvbuf, 1, 1 << 30, none_ok=True)
+        _seconds("msl", self.msl)
+        _seconds("rto_initial", self.rto_initial)
+        _seconds("rto_min", self.rto_min)
+        _seconds("rto_max", self.rto_max)
         if self.rto_min > self.rto_max:
             raise ValueError(f"Config.rto_min ({self.rto_min!r}) must not exceed rto_max "
                              f"({self.rto_max!r})")
-        integer("syn_retries", self.syn_retries, 0, 255)
-        integer("synack_retries", self.synack_retries, 0, 255)
-        integer("r1", self.r1, 0, 255)
-        integer("r2", self.r2, 0, 255)
-        seconds("user_timeout", self.user_timeout, none_ok=True)
-        seconds("fin_wait_2_timeout", self.fin_wait_2_timeout, none_ok=True)
-        flag("delayed_ack", self.delayed_ack)
-        seconds("delayed_ack_timeout", self.delayed_ack_timeout, hi=0.5)   # MUST-40
-        seconds("delayed_ack_min", self.delayed_ack_min, none_ok=True, hi=0.5)
+        _integer("syn_retries", self.syn_retries, 0, 255)
+        _integer("synack_retries", self.synack_retries, 0, 255)
+        _integer("r1", self.r1, 0, 255)
+        _integer("r2", self.r2, 0, 255)
+        _seconds("user_timeout", self.user_timeout, none_ok=True)
+        _seconds("fin_wait_2_timeout", self.fin_wait_2_timeout, none_ok=True)
+        _flag("delayed_ack", self.delayed_ack)
+        _seconds("delayed_ack_timeout", self.delayed_ack_timeout, hi=0.5)   # MUST-40
+        _seconds("delayed_ack_min", self.delayed_ack_min, none_ok=True, hi=0.5)
         for name in ("quickack", "window_scaling", "timestamps", "sack", "nagle",
                      "cwnd_validation", "tlp", "keepalive", "rfc5961", "rst_in_time_wait",
                      "abort_on_unread_close", "sndbuf_auto", "linux_rto", "rtt_every_ack",
                      "rack", "prr", "rescue_rxt", "slow_start_after_idle"):
-            flag(name, getattr(self, name))
-        integer("sndbuf_min", self.sndbuf_min, 1, 1 << 30)
-        choice("psh", self.psh, ("write", "linux"))
-        integer("tso_segs", self.tso_segs, 1, 1 << 16)
-        choice("zero_window_probe", self.zero_window_probe, ("octet", "linux"))
-        seconds("invalid_ratelimit", self.invalid_ratelimit, positive=False)
-        integer("initial_window", self.initial_window, 1, 1 << 16, none_ok=True)
+            _flag(name, getattr(self, name))
+        _integer("sndbuf_min", self.sndbuf_min, 1, 1 << 30)
+        _choice("psh", self.psh, ("write", "linux"))
+        _integer("tso_segs", self.tso_segs, 1, 1 << 16)
+        _choice("zero_window_probe", self.zero_window_probe, ("octet", "linux"))
+        _seconds("invalid_ratelimit", self.invalid_ratelimit, positive=False)
+        _integer("initial_window", self.initial_window, 1, 1 << 16, none_ok=True)
         if not isinstance(self.congestion_control, str) or not self.congestion_control:
             raise TypeError(f"Config.congestion_control must be a name such as 'cubic' or "
                             f"'reno', not {self.congestion_control!r}")
-        integer("abc_limit", self.abc_limit, 1, 1 << 16, none_ok=True)
-        choice("hystart", self.hystart, (None, "rfc9406", "linux"))
-        seconds("tlp_max_ack_delay", self.tlp_max_ack_delay, positive=False)
-        seconds("tlp_extra", self.tlp_extra, positive=False)
-        seconds("keepalive_idle", self.keepalive_idle)
-        seconds("keepalive_interval", self.keepalive_interval)
-        integer("keepalive_probes", self.keepalive_probes, 1, 255)
-        integer("challenge_ack_limit", self.challenge_ack_limit, 0, none_ok=True)
-        choice("syn_cookies", self.syn_cookies, ("off", "when-full", "always"))
+        _integer("abc_limit", self.abc_limit, 1, 1 << 16, none_ok=True)
+        _choice("hystart", self.hystart, (None, "rfc9406", "linux"))
+        _seconds("tlp_max_ack_delay", self.tlp_max_ack_delay, positive=False)
+        _seconds("tlp_extra", self.tlp_extra, positive=False)
+        _seconds("keepalive_idle", self.keepalive_idle)
+        _seconds("keepalive_interval", self.keepalive_interval)
+        _integer("keepalive_probes", self.keepalive_probes, 1, 255)
+        _integer("challenge_ack_limit", self.challenge_ack_limit, 0, none_ok=True)
+        _choice("syn_cookies", self.syn_cookies, ("off", "when-full", "always"))
         ports = self.ephemeral_ports
         if not (isinstance(ports, tuple) and len(ports) == 2
                 and all(isinstance(p, int) and not isinstance(p, bool) for p in ports)

@@ -18,15 +18,16 @@ import errno as _errno
 from typing import TYPE_CHECKING, Any, Final
 
 from . import events as ev
-from .._mypyc import mypyc_attr
 from .config import Config
 from .congestion import CongestionControl, HyStart
 from .congestion import create as create_cc
 from .congestion import rfc5681_initial_window as _iw_bytes
+from .reassembly import Reassembly
 from .recovery import LOST, Prr, Rack, Transmissions
 from .rtt import RttEstimator
 from .sack import Scoreboard
-from .segment import ACK, FIN, NO_OPTIONS, PSH, RST, SYN, URG, Options, Segment
+from .segment import (ACK, FIN, NO_OPTIONS, PSH, RST, SYN, URG, Options, Segment, make_options,
+                      make_segment)
 from .seq import HALF, MASK
 from .seq import le as _le
 from .seq import lt as _lt
@@ -38,11 +39,6 @@ if TYPE_CHECKING:
     from .host import Host
     from .listener import Listener
 
-_new: Final = tuple.__new__
-# Final module names are C statics in the compiled build, where a plain global
-# name costs a dict lookup per use (these two are used per segment sent)
-_SEGMENT: Final = Segment
-_OPTIONS: Final = Options
 #: the value of a short queue that has never been used: sharing one empty tuple
 #: saves a 56-byte list per queue per connection (idle connections are many)
 _EMPTY: Final = ()
@@ -60,14 +56,6 @@ _ERRORS = {
     "ETIMEDOUT": TimeoutError,
     "ECONNABORTED": ConnectionAbortedError,
 }
-
-
-def _first(b: list) -> int:
-    return b[0]
-
-
-def _stamp(b: list) -> int:
-    return b[3]
 
 
 def wanted_wscale(cfg: Config, rcvbuf: int) -> int:
@@ -104,8 +92,8 @@ def syn_options(cfg: Config, peer: Options | None, rcv_mss: int, rcv_wscale: int
         ts_on = cfg.timestamps and peer.timestamp is not None
         ws_on = cfg.window_scaling and peer.wscale is not None
         sack_on = cfg.sack and peer.sack_permitted
-    return _new(_OPTIONS, (rcv_mss, rcv_wscale if ws_on else None, sack_on, (),
-                           (ts_val, ts_ecr) if ts_on else None, ()))
+    return make_options(rcv_mss, rcv_wscale if ws_on else None, sack_on, (),
+                        (ts_val, ts_ecr) if ts_on else None, ())
 
 
 def os_error(name: str, text: str | None = None) -> OSError:
@@ -116,18 +104,8 @@ def os_error(name: str, text: str | None = None) -> OSError:
     return cls(code, text or os.strerror(code))
 
 
-# mypyc: allow_interpreted_subclasses for the weakref-able subclass made by
-# _weakref_able at the end of this module
-@mypyc_attr(allow_interpreted_subclasses=True)
 class Connection:
-    """The TCB (RFC 9293 §3.3.1) and everything done to it.
-
-    Internal calls name the class, `Connection._output(self, now)` rather than
-    `self._output(now)`: in the compiled build the instances belong to a Python
-    subclass (for weak references, see `_weakref_able`), and a call through
-    `self` would be dispatched through Python. Naming the class makes it a
-    direct C call; in pure Python the two are the same call.
-    """
+    """The TCB (RFC 9293 §3.3.1) and everything done to it."""
 
     __slots__ = (
         "host", "cfg", "key", "local_ip", "local_port", "remote_ip", "remote_port",
@@ -140,7 +118,7 @@ class Connection:
         "snd_mss", "peer_mss", "rcv_mss", "snd_wscale", "rcv_wscale", "ts_ok", "ts_recent",
         "ts_recent_time", "ts_offset", "last_ack_sent", "sack_ok",
         # buffers
-        "sndq", "sndq_seq", "rcvq", "oooq", "ooo_bytes", "ooo_stamp", "rcvbuf", "sndbuf",
+        "sndq", "sndq_seq", "rcvq", "reasm", "rcvbuf", "sndbuf",
         "fin_queued", "fin_sent", "fin_seq", "peer_fin_seq", "push_seqs", "psh_pairs",
         # app-facing flags
         "rd_shut", "wr_shut", "orphan", "linger", "nodelay", "eof", "error", "urg_mode",
@@ -157,7 +135,7 @@ class Connection:
         "ack_now", "delack_segs", "quickack", "pingpong", "rcv_seg_mss", "last_data_rcv",
         # timers: absolute deadlines or None, and the earliest of them
         "t_rexmt", "t_delack", "t_persist", "t_keep", "t_fin2", "t_pto", "persist_backoff",
-        "keep_probes", "deadline", "transitions", "__weakref__",
+        "keep_probes", "deadline", "transitions",
         # when the last reply to an invalid segment went out (invalid_ratelimit)
         "last_oow_ack",
         # send-buffer autotuning (cfg.sndbuf_auto): on, and the size reached so far
@@ -192,11 +170,8 @@ class Connection:
         self.sndq = bytearray()
         self.sndq_seq = 0
         self.rcvq = bytearray()
-        # out-of-order data: [[start, end, [chunks], stamp], ...] sorted, disjoint;
-        # stamp orders the blocks by how recently they changed (RFC 2018 §4)
-        self.oooq: Any = _EMPTY           # replaced by a list on first use
-        self.ooo_bytes = 0
-        self.ooo_stamp = 0
+        # out-of-order data above RCV.NXT (reassembly.py); None while none is held
+        self.reasm: Reassembly | None = None
         # short queues as lists (an empty deque is 760 bytes), and none until used
         self.push_seqs: Any = _EMPTY       # the sequence number after each SEND's last octet
         # PSH every `psh_pairs` segments of a burst ("linux" PSH policy; 0: off)
@@ -225,6 +200,32 @@ class Connection:
         self.last_data_send: float | None = None  # when new data last went out (RFC 5681 §4.1)
         self.syn_opts = NO_OPTIONS
         self.syn_acked = False             # our SYN has been acknowledged
+        self._init_loss_recovery()
+        self.ack_now = False
+        self.delack_segs = 0
+        self.quickack = 0
+        self.pingpong = False
+        self.rcv_seg_mss = min(_MIN_RCV_MSS, self.rcv_mss)
+        self.last_data_rcv: float | None = None
+        self.t_rexmt: float | None = None
+        self.t_delack: float | None = None
+        self.t_persist: float | None = None
+        self.t_keep: float | None = None
+        self.t_fin2: float | None = None
+        self.t_pto: float | None = None
+        self.persist_backoff = 0
+        self.keep_probes = 0
+        self.last_oow_ack = -NEVER           # no reply to an invalid segment yet
+        self.sndbuf_auto = cfg.sndbuf_auto
+        self.sndbuf_now = min(cfg.sndbuf_min, cfg.sndbuf)
+        self.deadline = NEVER               # the earliest armed timer (NEVER: none)
+        self.transitions: list | None = None
+
+    def _init_loss_recovery(self) -> None:
+        """The loss-recovery part of a new TCB: SACK-based recovery (RFC 6675),
+        the D-SACK to report (RFC 2883), RACK-TLP (RFC 8985), PRR (RFC 6937)
+        and cwnd validation, all idle."""
+        cfg = self.cfg
         self.board: Scoreboard | None = None  # the RFC 6675 scoreboard, once SACK is on
         self.sack_recovery = False
         self.high_rxt: int | None = None
@@ -248,25 +249,6 @@ class Connection:
         self.tlp_is_retrans = False
         self.tlp_rtt_ok = True             # an RTT sample since the last probe (RFC 8985 §7.3)
         self.tail_seq = 0                  # where the last new segment sent began
-        self.ack_now = False
-        self.delack_segs = 0
-        self.quickack = 0
-        self.pingpong = False
-        self.rcv_seg_mss = min(_MIN_RCV_MSS, self.rcv_mss)
-        self.last_data_rcv: float | None = None
-        self.t_rexmt: float | None = None
-        self.t_delack: float | None = None
-        self.t_persist: float | None = None
-        self.t_keep: float | None = None
-        self.t_fin2: float | None = None
-        self.t_pto: float | None = None
-        self.persist_backoff = 0
-        self.keep_probes = 0
-        self.last_oow_ack = -NEVER           # no reply to an invalid segment yet
-        self.sndbuf_auto = cfg.sndbuf_auto
-        self.sndbuf_now = min(cfg.sndbuf_min, cfg.sndbuf)
-        self.deadline = NEVER               # the earliest armed timer (NEVER: none)
-        self.transitions: list | None = None
 
     @property
     def name(self) -> str:
@@ -295,11 +277,11 @@ class Connection:
         self.snd_nxt = (iss + 1) & MASK
         self.sndq_seq = self.snd_nxt
         self.rcv_wscale = wanted_wscale(self.cfg, self.rcvbuf)
-        Connection._init_cc(self)
-        Connection._set_state(self, SYN_SENT, "active OPEN / snd SYN", now)
-        Connection._send_syn_and_arm(self, now)
+        self._init_cc()
+        self._set_state(SYN_SENT, "active OPEN / snd SYN", now)
+        self._send_syn_and_arm(now)
         self.progress_time = now
-        Connection._update_deadline(self)
+        self._update_deadline()
 
     def open_passive(self, now: float, listener: Listener, seg: Segment, iss: int,
                      cause: str) -> None:
@@ -331,20 +313,20 @@ class Connection:
         self.rcv_adv = (self.rcv_nxt + min(self.rcvbuf, 0xFFFF)) & MASK
         self.rcv_wscale = (wanted_wscale(self.cfg, self.rcvbuf)
                            if (self.cfg.window_scaling and seg.options.wscale is not None) else None)
-        Connection._take_syn_options(self, seg, now)
+        self._take_syn_options(seg, now)
         if self.rcv_wscale is None:
             self.rcv_wscale = 0
-        Connection._init_cc(self)
+        self._init_cc()
         host._attach(self)
-        Connection._set_state(self, SYN_RECEIVED, cause, now)
+        self._set_state(SYN_RECEIVED, cause, now)
 
     def answer_syn(self, now: float) -> None:
         """SYN-RECEIVED after a passive open: send the SYN,ACK and arm its timer."""
-        Connection._send_syn_and_arm(self, now)
+        self._send_syn_and_arm(now)
         self.progress_time = now
-        Connection._update_deadline(self)
+        self._update_deadline()
 
-    def send(self, data, now: float, push: bool = True) -> int:
+    def send(self, now: float, data, push: bool = True) -> int:
         """SEND call (§3.10.2): queue what fits in the send buffer; return its size.
         `push` False (MSG_MORE) queues the data without the push mark of the
         call's end (§3.9.1.2: PSH is the caller's choice)."""
@@ -355,7 +337,7 @@ class Connection:
             if st is CLOSED or st is LISTEN:
                 raise os_error("ENOTCONN")
             raise os_error("EPIPE")
-        room = Connection._send_limit(self) - len(self.sndq)
+        room = self._send_limit() - len(self.sndq)
         if room <= 0 or not data:
             return 0
         n = len(data) if len(data) <= room else room
@@ -367,8 +349,8 @@ class Connection:
                 ps = self.push_seqs = []
             ps.append((self.sndq_seq + len(self.sndq)) & MASK)
         if st is ESTABLISHED or st is CLOSE_WAIT:
-            Connection._output(self, now)
-            Connection._update_deadline(self)
+            self._output(now)
+            self._update_deadline()
         return n
 
     def push(self, now: float) -> None:
@@ -379,21 +361,21 @@ class Connection:
             keep = self.nodelay
             self.nodelay = True
             try:
-                Connection._output(self, now)
+                self._output(now)
             finally:
                 self.nodelay = keep
-            Connection._update_deadline(self)
+            self._update_deadline()
 
-    def set_rcvbuf(self, size: int, now: float) -> None:
+    def set_rcvbuf(self, now: float, size: int) -> None:
         """SO_RCVBUF on a live connection. A bigger buffer may open the window:
         tell the peer at once (a window update, §3.8.6.2.2); a smaller one
         never shrinks the window already offered (MUST-34's receiver side)."""
         grew = size > self.rcvbuf
         self.rcvbuf = max(1, int(size))
         if grew and self.state not in (CLOSED, LISTEN, SYN_SENT, SYN_RECEIVED):
-            Connection._window_opened(self, now)
+            self._window_opened(now)
 
-    def recv(self, n: int, now: float) -> bytes:
+    def recv(self, now: float, n: int) -> bytes:
         """RECEIVE call (§3.10.3). Returns b"" at end of stream; raises
         BlockingIOError when nothing is there yet, and the connection's error
         (ECONNRESET, ETIMEDOUT, ...) once it has failed."""
@@ -405,7 +387,7 @@ class Connection:
             else:
                 data = bytes(q[:n])
                 del q[:n]
-            Connection._window_opened(self, now)
+            self._window_opened(now)
             return data
         if self.error:
             raise os_error(self.error)
@@ -417,11 +399,13 @@ class Connection:
             raise os_error("ENOTCONN")
         raise BlockingIOError(_errno.EAGAIN, "no data yet")
 
-    def shutdown(self, how: str, now: float) -> None:
+    def shutdown(self, now: float, how: str) -> None:
         """shutdown(2): "rd", "wr" or "rdwr". SHUT_WR queues our FIN (half-close).
         On a connection that is not (or no longer) connected: ENOTCONN, as
         Linux says, also after a reset or timeout (the error itself was or
         will be reported by the next read/write)."""
+        if how not in ("rd", "wr", "rdwr"):
+            raise ValueError(f"shutdown(now, how): how must be 'rd', 'wr' or 'rdwr', not {how!r}")
         if self.state in (CLOSED, LISTEN, SYN_SENT):
             if self.state is CLOSED and self.error:
                 # Linux (inet_shutdown) records the shutdown, queues nothing
@@ -432,8 +416,8 @@ class Connection:
             self.rd_shut = True
         if how in ("wr", "rdwr") and not self.wr_shut:
             self.wr_shut = True
-            Connection._queue_fin(self, now)
-        Connection._update_deadline(self)
+            self._queue_fin(now)
+        self._update_deadline()
 
     def close(self, now: float) -> None:
         """CLOSE call (§3.10.4), with the socket API's full-close meaning."""
@@ -444,47 +428,54 @@ class Connection:
             return
         if st is SYN_SENT:
             # §3.10.4 SYN-SENT: delete the TCB, "error: closing" to pending calls
-            Connection._terminate(self, now, "CLOSE", error=None)
+            self._terminate(now, "CLOSE", error=None)
             return
         if self.linger == 0:
-            Connection.abort(self, now)       # SO_LINGER {on, 0}: RST, no TIME_WAIT
+            self.abort(now)       # SO_LINGER {on, 0}: RST, no TIME_WAIT
             return
-        if self.cfg.abort_on_unread_close and (self.rcvq or self.oooq) and st is not TIME_WAIT:
+        if self.cfg.abort_on_unread_close and (self.rcvq or self.reasm is not None) and st is not TIME_WAIT:
             # Linux (tcp_close): unread data makes close() abortive (RFC 2525 §2.17)
-            Connection.abort(self, now)
+            self.abort(now)
             return
         if not self.wr_shut:
             self.wr_shut = True
-            Connection._queue_fin(self, now)
+            self._queue_fin(now)
         if self.state is FIN_WAIT_2 and self.cfg.fin_wait_2_timeout is not None:
             self.t_fin2 = now + self.cfg.fin_wait_2_timeout
-        Connection._update_deadline(self)
+        self._update_deadline()
 
     def abort(self, now: float) -> None:
         """ABORT call (§3.10.5): send RST in synchronized states, flush, CLOSED."""
         st = self.state
         if st in (SYN_RECEIVED, ESTABLISHED, FIN_WAIT_1, FIN_WAIT_2, CLOSE_WAIT):
-            Connection._emit(self, RST | ACK, self.snd_nxt, self.rcv_nxt, now)
+            self._emit(RST | ACK, self.snd_nxt, self.rcv_nxt, now)
         self.sndq.clear()
         self.push_seqs = _EMPTY
         self.rcvq.clear()
         self.orphan = True
         if st is not CLOSED and st is not LISTEN:
-            Connection._terminate(self, now, "ABORT / snd RST", error=None)
+            self._terminate(now, "ABORT / snd RST", error=None)
 
     # ------------------------------------------------------------ properties
-    def set_keepalive(self, on: bool, now: float) -> None:
+    def set_keepalive(self, now: float, on: bool) -> None:
         """SO_KEEPALIVE (MUST-24): switch keep-alives on or off for this connection."""
         self.cfg = self.cfg.replace(keepalive=on)
         self.keep_probes = 0
         self.t_keep = now + self.cfg.keepalive_idle if on and self.state in (ESTABLISHED, CLOSE_WAIT) else None
-        Connection._update_deadline(self)
+        self._update_deadline()
 
     @property
     def ooo(self) -> list:
         """Out-of-order data held, as [[seq, bytes], ...] in sequence order
         (for inspection; the engine keeps chunk lists)."""
-        return [[b[0], b"".join(b[2])] for b in self.oooq]
+        r = self.reasm
+        return [] if r is None else r.held()
+
+    @property
+    def ooo_bytes(self) -> int:
+        """Octets held out of order (they count against the receive buffer)."""
+        r = self.reasm
+        return 0 if r is None else r.size
 
     def _read_seq(self) -> int:
         """The sequence number of the next octet recv() returns."""
@@ -496,7 +487,7 @@ class Connection:
         no urgent data is announced or it has all been read."""
         if not self.urg_mode:
             return 0
-        n = (self.rcv_up - Connection._read_seq(self)) & MASK
+        n = (self.rcv_up - self._read_seq()) & MASK
         if n == 0 or n >= HALF:
             self.urg_mode = False
             return 0
@@ -509,7 +500,7 @@ class Connection:
 
     @property
     def send_space(self) -> int:
-        return max(0, Connection._send_limit(self) - len(self.sndq))
+        return max(0, self._send_limit() - len(self.sndq))
 
     def _send_limit(self) -> int:
         """The send buffer's size now: `sndbuf`, or with autotuning
@@ -544,22 +535,22 @@ class Connection:
             self.keep_probes = 0                   # anything heard: the peer is alive
             self.t_keep = now + self.cfg.keepalive_idle
         if self.state is SYN_SENT:
-            Connection._rcv_syn_sent(self, now, seg)
+            self._rcv_syn_sent(now, seg)
         else:
-            Connection._rcv_synchronized(self, now, seg)
+            self._rcv_synchronized(now, seg)
         batch = self.host._batch
         if batch is not None and self.state is not CLOSED:
             batch[id(self)] = self                 # MUST-59: answer after the whole batch
             return
         if self.state is not CLOSED:
-            Connection._output(self, now)
-        Connection._update_deadline(self)
+            self._output(now)
+        self._update_deadline()
 
     def flush_output(self, now: float) -> None:
         """Send what segment processing left due (Host.receive_batch)."""
         if self.state is not CLOSED:
-            Connection._output(self, now)
-        Connection._update_deadline(self)
+            self._output(now)
+        self._update_deadline()
 
     def _rcv_syn_sent(self, now: float, seg: Segment) -> None:
         """RFC 9293 §3.10.7.3."""
@@ -570,7 +561,7 @@ class Connection:
             a = seg.ack
             if _le(a, self.iss) or _lt(self.snd_nxt, a):
                 if not flags & RST:
-                    Connection._emit_rst_for(self, seg, now)
+                    self._emit_rst_for(seg, now)
                 self.host.count("drop_bad_ack_syn_sent")
                 return
             ack_ok = _lt(self.snd_una, a) and _le(a, self.snd_nxt)
@@ -579,7 +570,7 @@ class Connection:
             # RFC 5961 §3 / RFC 9293 SHOULD: a RST must carry exactly our SYN's
             # acknowledgement to be believed; RST without ACK is dropped.
             if ack_ok:
-                Connection._terminate(self, now, "rcv RST", error="ECONNREFUSED")
+                self._terminate(now, "rcv RST", error="ECONNREFUSED")
             else:
                 self.host.count("drop_rst_syn_sent")
             return
@@ -593,10 +584,10 @@ class Connection:
         # RCV.NXT, which only now exists: rebase the right edge on it.
         self.rcv_adv = (self.rcv_nxt + min(self.rcvbuf, 0xFFFF)) & MASK
         self.last_ack_sent = self.rcv_nxt
-        Connection._take_syn_options(self, seg, now)
+        self._take_syn_options(seg, now)
         if ack_ok:
             self.snd_una = seg.ack
-            Connection.rtt_sample_syn(self, now)
+            self.rtt_sample_syn(now)
         self.snd_wnd = seg.window            # a SYN's window is never scaled (RFC 7323 §2.2)
         self.max_snd_wnd = self.snd_wnd
         self.snd_wl1 = seg.seq
@@ -607,48 +598,83 @@ class Connection:
             self.t_rexmt = None
             self.retries = 0
             self.rtt.backoff = 0
-            Connection._set_state(self, ESTABLISHED, "rcv SYN,ACK / snd ACK", now)
+            self._set_state(ESTABLISHED, "rcv SYN,ACK / snd ACK", now)
             self.syn_opts = NO_OPTIONS               # needed only to resend a SYN,ACK
-            Connection._event(self, ev.CONNECTED)
+            self._event(ev.CONNECTED)
             self.ack_now = True
             if seg.payload or flags & (FIN | URG):
                 # continue at the sixth step of §3.10.7.4 with the SYN trimmed off
-                Connection._rcv_text_and_fin(self, now, (seg.seq + 1) & MASK, seg.payload, flags, seg)
+                self._rcv_text_and_fin(now, (seg.seq + 1) & MASK, seg.payload, flags, seg)
         else:
             # simultaneous open (MUST-10): SYN-RECEIVED, send <SEQ=ISS><ACK=RCV.NXT><CTL=SYN,ACK>
             self.passive = False
-            Connection._set_state(self, SYN_RECEIVED, "rcv SYN (simultaneous open) / snd SYN,ACK", now)
-            Connection._send_syn_and_arm(self, now)
+            self._set_state(SYN_RECEIVED, "rcv SYN (simultaneous open) / snd SYN,ACK", now)
+            self._send_syn_and_arm(now)
 
     def _rcv_synchronized(self, now: float, seg: Segment) -> None:
-        """RFC 9293 §3.10.7.4, for SYN-RECEIVED and every synchronized state."""
+        """RFC 9293 §3.10.7.4, for SYN-RECEIVED and every synchronized state:
+        the checks in the RFC's order, one method each. PAWS (RFC 7323 §5.3)
+        comes before them. The first step may trim the segment to the
+        "idealized segment" inside the window; the later steps work on that,
+        and read the segment as received only where the RFC asks for its
+        own fields (the RST's exact SEG.SEQ, RFC 5961 §3.2)."""
+        ts = seg.options.timestamp if self.ts_ok else None
+        if (ts is not None and _lt(ts[0], self.ts_recent) and not seg.flags & RST
+                and self.state is not SYN_RECEIVED):
+            if self._paws_rejects(now, seg):
+                return
+        ideal = self._check_sequence(now, seg, ts)          # first
+        if ideal is None:
+            return
+        flags = ideal.flags
+        if flags & RST:                                                 # second
+            self._check_rst(now, seg)
+            return
+        # Third, check security: synack keeps no security/compartment in the
+        # TCB and its IP codec skips IP options (RFC 791 §3.1 option 130
+        # included), so every segment matches and this step never resets.
+        if flags & SYN:                                                 # fourth
+            self._check_syn(now)
+            return
+        seq = ideal.seq
+        payload = ideal.payload
+        if not self._check_ack(now, seg, seq, flags, len(payload), ts):  # fifth
+            return
+        if flags & URG and self.state in CAN_RECEIVE:                  # sixth
+            self._check_urg(seq, seg.urgent)
+        if payload and not self._process_text(now, seq, payload, flags, seg):  # seventh
+            return
+        if flags & FIN:                                                 # eighth
+            self._check_fin(now, seq, len(payload))
+
+    def _paws_rejects(self, now: float, seg: Segment) -> bool:
+        """RFC 7323 §5.3 R1, before the first step of §3.10.7.4: the segment's
+        TSval is older than TS.Recent (the caller has seen that), so it is an
+        old duplicate: ACK it and drop it, unless TS.Recent has gone stale
+        after 24 days idle (§5.5), when the segment is taken as it is."""
+        if now - self.ts_recent_time <= _PAWS_IDLE:
+            self.host.count("drop_paws")
+            if (seg.payload and not seg.flags & SYN) or self._oow_ack_allowed(now):
+                self._send_ack(now)
+            return True
+        self.ts_recent_time = now             # §5.5: an idle connection takes it anyway
+        return False
+
+    def _check_sequence(self, now: float, seg: Segment, ts: tuple[int, int] | None) -> Segment | None:
+        """First, check the sequence number (RFC 9293 §3.10.7.4, Table 6).
+        Returns the segment to go on with -- `seg` itself, or trimmed to the
+        part inside the window starting at RCV.NXT -- or None once an
+        unacceptable segment has been answered (or not) and dropped."""
         flags = seg.flags
         seq = seg.seq
         payload = seg.payload
-        opts = seg.options
-        st = self.state
-
-        # RFC 7323 §5.3 PAWS, before the sequence-number check: R1) a segment
-        # whose TSval is older than TS.Recent is a duplicate: ACK it, drop it.
-        ts = opts.timestamp if self.ts_ok else None
-        if ts is not None and not flags & RST and st is not SYN_RECEIVED:
-            if _lt(ts[0], self.ts_recent):      # "less than" as RFC 7323 §5.2 defines it
-                if now - self.ts_recent_time <= _PAWS_IDLE:
-                    self.host.count("drop_paws")
-                    if (payload and not flags & SYN) or Connection._oow_ack_allowed(self, now):
-                        Connection._send_ack(self, now)
-                    return
-                self.ts_recent_time = now     # §5.5: an idle connection takes it anyway
-
-        if st is SYN_RECEIVED and flags & SYN and flags & ACK and seq == self.irs:
+        if self.state is SYN_RECEIVED and flags & SYN and flags & ACK and seq == self.irs:
             # Simultaneous open (RFC 9293 §3.5 Figure 8, line 6): the peer's SYN,ACK
             # repeats a SYN we already hold. Only the new part is processed
             # (§3.10.7.4: trim what lies before RCV.NXT, the SYN included), so its
             # ACK completes the handshake instead of failing the Table 6 test.
             flags &= ~SYN
             seq = (seq + 1) & MASK
-
-        # First, check the sequence number (Table 6).
         plen = len(payload)
         slen = plen + (1 if flags & SYN else 0) + (1 if flags & FIN else 0)
         rcv_nxt = self.rcv_nxt
@@ -664,39 +690,17 @@ class Connection:
             end_off = (seq + slen - 1 - rcv_nxt) & MASK
             acceptable = off < wnd or end_off < wnd
         if not acceptable:
-            zero_window_allowance = wnd == 0 and seq == rcv_nxt and not flags & SYN
-            if flags & RST and not zero_window_allowance:
-                self.host.count("drop_rst_out_of_window")
-                return
-            if st is SYN_RECEIVED and flags & SYN and seq == self.irs and not flags & ACK:
-                # A retransmitted SYN: our SYN,ACK was lost, so send it again
-                # (Linux does the same; the RFC's plain ACK would not help the peer).
-                self.host.count("syn_retransmit_seen")
-                Connection._send_syn(self, now)
-                return
+            if not (wnd == 0 and seq == rcv_nxt and not flags & SYN and flags & (ACK | RST)):
+                self._unacceptable(now, seg, seq, flags, slen, ts)
+                return None
             # Zero window: "special allowance should be made to accept valid
             # ACKs, URGs, and RSTs" (MUST-66) -- a probe at RCV.NXT still carries
             # an ACK, and a RST there resets even if it carries data (SHLD-2).
-            if zero_window_allowance and flags & (ACK | RST):
-                self.host.count("zero_window_probe_seen")
-                payload = b""
-                flags &= ~(FIN | PSH)
-                plen = slen = 0
-                if not flags & RST:
-                    self.ack_now = True
-            else:
-                self.host.count("drop_unacceptable_seq")
-                if plen and self.sack_ok and ((seq + plen - rcv_nxt - 1) & MASK) >= HALF:
-                    # data wholly below RCV.NXT: a duplicate, reported as D-SACK (RFC 2883 §4)
-                    self.dsack = (seq, (seq + plen) & MASK)
-                if ts is not None and slen and not flags & SYN and flags & ACK:
-                    Connection._ts_recent_from_duplicate(self, ts, seq, seg.ack, rcv_nxt, now)
-                # Segments that occupy sequence space (data or FIN, no SYN) are
-                # always answered: the peer is retransmitting because our ACK
-                # was lost. Others are under the per-connection limit.
-                if (slen and not flags & SYN) or Connection._oow_ack_allowed(self, now):
-                    Connection._send_ack(self, now)
-                return
+            self.host.count("zero_window_probe_seen")
+            payload = b""
+            flags &= ~(FIN | PSH)
+            if not flags & RST:
+                self.ack_now = True
         else:
             # Trim to the idealised segment starting at RCV.NXT inside the window.
             if off >= HALF:                       # starts before RCV.NXT: drop the old part
@@ -717,104 +721,147 @@ class Connection:
             room = (rcv_nxt + wnd - seq) & MASK
             if plen > room:                       # past the right edge: drop the tail
                 payload = payload[:room]
-                plen = room
                 flags &= ~FIN
                 self.ack_now = True
+        if seq == seg.seq and flags == seg.flags and payload is seg.payload:
+            return seg
+        return make_segment(seg.src_port, seg.dst_port, seq, seg.ack, flags, seg.window,
+                            seg.urgent, seg.options, payload)
 
-        # Second, check the RST bit (RFC 5961 §3 checks).
+    def _unacceptable(self, now: float, seg: Segment, seq: int, flags: int, slen: int,
+                      ts: tuple[int, int] | None) -> None:
+        """First step, the segment is not acceptable (§3.10.7.4): "If an
+        incoming segment is not acceptable, an acknowledgment should be sent
+        in reply (unless the RST bit is set, if so drop the segment and
+        return)", then drop it."""
         if flags & RST:
-            if seg.seq != rcv_nxt and self.cfg.rfc5961:
-                Connection._challenge_ack(self, now)
-                return
-            if st is SYN_RECEIVED:
-                if self.passive:
-                    Connection._return_to_listen(self, now)
-                else:
-                    Connection._terminate(self, now, "rcv RST (active open)", error="ECONNREFUSED")
-            elif st in (ESTABLISHED, FIN_WAIT_1, FIN_WAIT_2, CLOSE_WAIT):
-                Connection._terminate(self, now, "rcv RST", error="ECONNRESET")
-            else:                                 # CLOSING, LAST-ACK
-                Connection._terminate(self, now, "rcv RST", error=None)
+            self.host.count("drop_rst_out_of_window")
             return
+        if self.state is SYN_RECEIVED and flags & SYN and seq == self.irs and not flags & ACK:
+            # A retransmitted SYN: our SYN,ACK was lost, so send it again
+            # (Linux does the same; the RFC's plain ACK would not help the peer).
+            self.host.count("syn_retransmit_seen")
+            self._send_syn(now)
+            return
+        self.host.count("drop_unacceptable_seq")
+        rcv_nxt = self.rcv_nxt
+        plen = len(seg.payload)
+        if plen and self.sack_ok and ((seq + plen - rcv_nxt - 1) & MASK) >= HALF:
+            # data wholly below RCV.NXT: a duplicate, reported as D-SACK (RFC 2883 §4)
+            self.dsack = (seq, (seq + plen) & MASK)
+        if ts is not None and slen and not flags & SYN and flags & ACK:
+            self._ts_recent_from_duplicate(ts, seq, seg.ack, rcv_nxt, now)
+        # Segments that occupy sequence space (data or FIN, no SYN) are
+        # always answered: the peer is retransmitting because our ACK
+        # was lost. Others are under the per-connection limit.
+        if (slen and not flags & SYN) or self._oow_ack_allowed(now):
+            self._send_ack(now)
 
-        # Fourth, check the SYN bit (third, security, does not apply).
-        if flags & SYN:
-            if st is SYN_RECEIVED and self.passive:
-                # §3.10.7.4: return this connection to LISTEN
-                Connection._return_to_listen(self, now)
-                return
-            if self.cfg.rfc5961:
-                Connection._challenge_ack(self, now)          # RFC 5961 §4
+    def _check_rst(self, now: float, seg: Segment) -> None:
+        """Second, check the RST bit (RFC 9293 §3.10.7.4, with RFC 5961 §3.2:
+        a RST in the window but not exactly at RCV.NXT gets a challenge ACK)."""
+        if seg.seq != self.rcv_nxt and self.cfg.rfc5961:
+            self._challenge_ack(now)
+            return
+        st = self.state
+        if st is SYN_RECEIVED:
+            if self.passive:
+                self._return_to_listen(now)
             else:
-                Connection._emit(self, RST, self.snd_nxt, 0, now)
-                Connection._terminate(self, now, "rcv SYN in window", error="ECONNRESET")
-            return
+                self._terminate(now, "rcv RST (active open)", error="ECONNREFUSED")
+        elif st in (ESTABLISHED, FIN_WAIT_1, FIN_WAIT_2, CLOSE_WAIT):
+            self._terminate(now, "rcv RST", error="ECONNRESET")
+        else:                                 # CLOSING, LAST-ACK
+            self._terminate(now, "rcv RST", error=None)
 
-        # Fifth, check the ACK field.
+    def _check_syn(self, now: float) -> None:
+        """Fourth, check the SYN bit (RFC 9293 §3.10.7.4): a SYN-RECEIVED child
+        of a listener goes back to LISTEN; otherwise a challenge ACK
+        (RFC 5961 §4), or with cfg.rfc5961 off the RFC 793 answer, a reset."""
+        if self.state is SYN_RECEIVED and self.passive:
+            self._return_to_listen(now)
+            return
+        if self.cfg.rfc5961:
+            self._challenge_ack(now)          # RFC 5961 §4
+        else:
+            self._emit(RST, self.snd_nxt, 0, now)
+            self._terminate(now, "rcv SYN in window", error="ECONNRESET")
+
+    def _check_ack(self, now: float, seg: Segment, seq: int, flags: int, plen: int,
+                   ts: tuple[int, int] | None) -> bool:
+        """Fifth, check the ACK field (RFC 9293 §3.10.7.4, with RFC 5961 §5's
+        acceptable range). `seq`, `flags` and `plen` are the trimmed
+        segment's. Returns whether to go on to the sixth step."""
         if not flags & ACK:
             self.host.count("drop_no_ack")
-            return
+            return False
         a = seg.ack
-        if st is SYN_RECEIVED:
-            if _lt(self.snd_una, a) and _le(a, self.snd_nxt):
-                if self.passive and self.listener is not None and not self.listener.can_accept():
-                    # Accept queue full: like Linux, ignore the ACK; the half-open
-                    # entry stays and its SYN,ACK timer keeps running.
-                    self.host.count("listen_overflow")
-                    self.listener.stats_overflow += 1
-                    return
-                if ts is not None:
-                    Connection._update_ts_recent(self, ts, seq, now)
-                self.snd_una = a
-                self.syn_acked = True
-                self.t_rexmt = None
-                Connection.rtt_sample_syn(self, now)
-                self.retries = 0
-                # a SYN's window is never scaled (RFC 7323 §2.2)
-                self.snd_wnd = seg.window if seg.flags & SYN else seg.window << self.snd_wscale
-                self.max_snd_wnd = max(self.max_snd_wnd, self.snd_wnd)
-                self.snd_wl1 = seq
-                self.snd_wl2 = a
-                Connection._set_state(self, ESTABLISHED, "rcv ACK of SYN", now)
-                self.syn_opts = NO_OPTIONS               # needed only to resend a SYN,ACK
-                Connection._event(self, ev.CONNECTED)
-                if self.passive and self.listener is not None:
-                    self.listener.established(self)
-                st = ESTABLISHED
-            else:
-                self.host.count("drop_bad_ack_syn_received")
-                Connection._emit(self, RST, a, 0, now)
-                return
-        else:
-            # RFC 5961 §5: (SND.UNA - MAX.SND.WND) =< SEG.ACK =< SND.NXT
-            if _lt(self.snd_nxt, a):
-                self.host.count("drop_ack_too_new")
-                if Connection._oow_ack_allowed(self, now):
-                    Connection._send_ack(self, now)
-                return
-            if self.cfg.rfc5961 and _lt(a, (self.snd_una - self.max_snd_wnd) & MASK):
-                self.host.count("drop_ack_too_old")
-                if Connection._oow_ack_allowed(self, now):
-                    Connection._send_ack(self, now)       # RFC 5961 §5.2: a challenge ACK
-                return
-            if ts is not None:
-                Connection._update_ts_recent(self, ts, seq, now)
-            # a FIN next in sequence: FIN-WAIT-1 may go straight to TIME-WAIT (eighth step)
-            fin_next = bool(flags & FIN) and seq == rcv_nxt
-            Connection._process_ack(self, now, seg, a, seq, ts, plen, fin_next)
-            if self.state is CLOSED:
-                return
-            st = self.state
-            if st is CLOSING:
-                if Connection._fin_acked(self):
-                    # the peer's FIN was ACKed on the way into CLOSING: nothing to send
-                    Connection._enter_time_wait(self, now, "rcv ACK of FIN", send_ack=self.ack_now)
-                return
-            if st is LAST_ACK:
-                if Connection._fin_acked(self):
-                    Connection._terminate(self, now, "rcv ACK of FIN", error=None)
-                return
-        Connection._rcv_text_and_fin(self, now, seq, payload, flags, seg)
+        if self.state is SYN_RECEIVED:
+            return self._ack_of_syn(now, seg, seq, ts)
+        # RFC 5961 §5: (SND.UNA - MAX.SND.WND) =< SEG.ACK =< SND.NXT
+        if _lt(self.snd_nxt, a):
+            self.host.count("drop_ack_too_new")
+            if self._oow_ack_allowed(now):
+                self._send_ack(now)
+            return False
+        if self.cfg.rfc5961 and _lt(a, (self.snd_una - self.max_snd_wnd) & MASK):
+            self.host.count("drop_ack_too_old")
+            if self._oow_ack_allowed(now):
+                self._send_ack(now)       # RFC 5961 §5.2: a challenge ACK
+            return False
+        if ts is not None:
+            self._update_ts_recent(ts, seq, now)
+        # a FIN next in sequence: FIN-WAIT-1 may go straight to TIME-WAIT (eighth step)
+        fin_next = bool(flags & FIN) and seq == self.rcv_nxt
+        self._process_ack(now, seg, a, seq, ts, plen, fin_next)
+        st = self.state
+        if st is CLOSED:
+            return False
+        if st is CLOSING:
+            if self._fin_acked():
+                # the peer's FIN was ACKed on the way into CLOSING: nothing to send
+                self._enter_time_wait(now, "rcv ACK of FIN", send_ack=self.ack_now)
+            return False
+        if st is LAST_ACK:
+            if self._fin_acked():
+                self._terminate(now, "rcv ACK of FIN", error=None)
+            return False
+        return True
+
+    def _ack_of_syn(self, now: float, seg: Segment, seq: int, ts: tuple[int, int] | None) -> bool:
+        """Fifth step in SYN-RECEIVED (RFC 9293 §3.10.7.4): an ACK of our SYN
+        (SND.UNA < SEG.ACK =< SND.NXT) enters ESTABLISHED and goes on;
+        any other ACK is answered with <SEQ=SEG.ACK><CTL=RST>."""
+        a = seg.ack
+        if not (_lt(self.snd_una, a) and _le(a, self.snd_nxt)):
+            self.host.count("drop_bad_ack_syn_received")
+            self._emit(RST, a, 0, now)
+            return False
+        listener = self.listener
+        if self.passive and listener is not None and not listener.can_accept():
+            # Accept queue full: like Linux, ignore the ACK; the half-open
+            # entry stays and its SYN,ACK timer keeps running.
+            self.host.count("listen_overflow")
+            listener.stats_overflow += 1
+            return False
+        if ts is not None:
+            self._update_ts_recent(ts, seq, now)
+        self.snd_una = a
+        self.syn_acked = True
+        self.t_rexmt = None
+        self.rtt_sample_syn(now)
+        self.retries = 0
+        # a SYN's window is never scaled (RFC 7323 §2.2)
+        self.snd_wnd = seg.window if seg.flags & SYN else seg.window << self.snd_wscale
+        self.max_snd_wnd = max(self.max_snd_wnd, self.snd_wnd)
+        self.snd_wl1 = seq
+        self.snd_wl2 = a
+        self._set_state(ESTABLISHED, "rcv ACK of SYN", now)
+        self.syn_opts = NO_OPTIONS               # needed only to resend a SYN,ACK
+        self._event(ev.CONNECTED)
+        if self.passive and listener is not None:
+            listener.established(self)
+        return True
 
     def _ts_recent_from_duplicate(self, ts: tuple[int, int], seq: int, a: int, rcv_nxt: int,
                                   now: float) -> None:
@@ -832,7 +879,7 @@ class Connection:
             return
         if _lt(self.snd_nxt, a) or _lt(a, (self.snd_una - self.max_snd_wnd) & MASK):
             return
-        Connection._update_ts_recent(self, ts, seq, now)
+        self._update_ts_recent(ts, seq, now)
 
     def _update_ts_recent(self, ts: tuple[int, int], seq: int, now: float) -> None:
         """RFC 7323 §4.3 (R3 of §5.3): SEG.TSval >= TS.Recent and SEG.SEQ <=
@@ -846,69 +893,87 @@ class Connection:
             self.ts_recent_time = now
 
     def _rcv_text_and_fin(self, now: float, seq: int, payload: bytes, flags: int, seg: Segment) -> None:
-        """Sixth (URG), seventh (text) and eighth (FIN) steps of §3.10.7.4."""
-        st = self.state
-        # Sixth, check the URG bit (MUST-30..33): RCV.UP <- max(RCV.UP, SEG.UP),
-        # SEG.SEQ + SEG.UP being the octet after the urgent data (MUST-62).
-        # The user is told once per new urgent pointer (MUST-32), with how far
-        # it reaches past RCV.NXT (or, if it lies in data received but not
-        # yet read, past the read point); `urgent_pending` says at any time
-        # how much remains to be read up to it (MUST-33).
-        if flags & URG and st in CAN_RECEIVE:
-            up = (seq + seg.urgent) & MASK
-            if _lt(self.rcv_up, up) or not self.urg_mode:
-                self.rcv_up = up
-                pending = (up - self.rcv_nxt) & MASK
-                if not 0 < pending < HALF:
-                    pending = (up - Connection._read_seq(self)) & MASK
-                if 0 < pending < HALF:
-                    self.urg_mode = True
-                    Connection._event(self, ev.URGENT, pending)
-        # Seventh, process the segment text.
-        if payload and st in CAN_RECEIVE:
-            if self.orphan:
-                # Data after close(): nobody will read it (SHLD-3, RFC 1122
-                # §4.2.2.13: reset). Like Linux (tcp_rcv_state_process, then
-                # tcp_v4_send_reset for the segment) the RST is <SEQ=SEG.ACK>:
-                # the peer's own RCV.NXT, acceptable to it even when our FIN
-                # has not reached it yet (SND.NXT would be one past its window).
-                self.host.count("data_after_close")
-                Connection._emit(self, RST, seg.ack, 0, now)
-                Connection._terminate(self, now, "ABORT / snd RST", error=None)
-                return
-            if seq == self.rcv_nxt:
-                Connection._rcv_in_order(self, now, payload, flags)
-            else:
-                Connection._rcv_out_of_order(self, now, seq, payload)
-        elif payload:
-            self.host.count("data_after_fin")
-        # Eighth, check the FIN bit.
+        """The sixth (URG), seventh (text) and eighth (FIN) steps of RFC 9293
+        §3.10.7.4, on the trimmed segment (`seq`, `payload`, `flags`), as
+        `_rcv_synchronized` makes them; for a SYN,ACK that carries more
+        (§3.10.7.3: "continue processing at the sixth step")."""
+        if flags & URG and self.state in CAN_RECEIVE:
+            self._check_urg(seq, seg.urgent)
+        if payload and not self._process_text(now, seq, payload, flags, seg):
+            return
         if flags & FIN:
-            fin_seq = (seq + len(payload)) & MASK
-            if fin_seq == self.rcv_nxt:
-                Connection._rcv_fin(self, now)
-            elif self.peer_fin_seq is None:
-                self.peer_fin_seq = fin_seq       # FIN beyond a hole: wait for the data
-                self.ack_now = True
+            self._check_fin(now, seq, len(payload))
+
+    def _check_urg(self, seq: int, urgent: int) -> None:
+        """Sixth, check the URG bit (§3.10.7.4; MUST-30..33): RCV.UP <-
+        max(RCV.UP, SEG.UP), SEG.SEQ + SEG.UP being the octet after the
+        urgent data (MUST-62). The user is told once per new urgent pointer
+        (MUST-32), with how far it reaches past RCV.NXT (or, if it lies in
+        data received but not yet read, past the read point);
+        `urgent_pending` says at any time how much remains to be read up to
+        it (MUST-33)."""
+        up = (seq + urgent) & MASK
+        if _lt(self.rcv_up, up) or not self.urg_mode:
+            self.rcv_up = up
+            pending = (up - self.rcv_nxt) & MASK
+            if not 0 < pending < HALF:
+                pending = (up - self._read_seq()) & MASK
+            if 0 < pending < HALF:
+                self.urg_mode = True
+                self._event(ev.URGENT, pending)
+
+    def _process_text(self, now: float, seq: int, payload: bytes, flags: int, seg: Segment) -> bool:
+        """Seventh, process the segment text (§3.10.7.4): in order onto the
+        receive queue, out of order into the reassembly queue. Returns False
+        when the connection is gone (data after close() resets it)."""
+        if self.state not in CAN_RECEIVE:
+            self.host.count("data_after_fin")
+            return True
+        if self.orphan:
+            # Data after close(): nobody will read it (SHLD-3, RFC 1122
+            # §4.2.2.13: reset). Like Linux (tcp_rcv_state_process, then
+            # tcp_v4_send_reset for the segment) the RST is <SEQ=SEG.ACK>:
+            # the peer's own RCV.NXT, acceptable to it even when our FIN
+            # has not reached it yet (SND.NXT would be one past its window).
+            self.host.count("data_after_close")
+            self._emit(RST, seg.ack, 0, now)
+            self._terminate(now, "ABORT / snd RST", error=None)
+            return False
+        if seq == self.rcv_nxt:
+            self._rcv_in_order(now, payload, flags)
+        else:
+            self._rcv_out_of_order(now, seq, payload)
+        return True
+
+    def _check_fin(self, now: float, seq: int, plen: int) -> None:
+        """Eighth, check the FIN bit (§3.10.7.4): a FIN next in sequence is
+        processed now (`_rcv_fin`); one beyond a hole waits for the data."""
+        fin_seq = (seq + plen) & MASK
+        if fin_seq == self.rcv_nxt:
+            self._rcv_fin(now)
+        elif self.peer_fin_seq is None:
+            self.peer_fin_seq = fin_seq       # FIN beyond a hole: wait for the data
+            self.ack_now = True
 
     def _rcv_in_order(self, now: float, payload: bytes, flags: int) -> None:
         n = len(payload)
         self.rcvq += payload
         self.rcv_nxt = (self.rcv_nxt + n) & MASK
-        if self.oooq:
-            first = self.oooq[0]
-            if self.sack_ok and self.dsack is None and _lt(first[0], self.rcv_nxt):
+        r = self.reasm
+        if r is not None:
+            if self.sack_ok and self.dsack is None:
                 # RFC 2883 §4.2 (example 5/6): the segment filled the hole and
                 # went on into data already held: the first duplicate
                 # sub-segment is reported as a D-SACK block, first
-                end = first[1] if _lt(first[1], self.rcv_nxt) else self.rcv_nxt
-                self.dsack = (first[0], end)
-            Connection._drain_ooo(self)
+                self.dsack = r.overlap_below(self.rcv_nxt)
+            self.rcv_nxt = r.drain(self.rcv_nxt, self.rcvq)
+            if not r.blocks:
+                self.reasm = None
             self.ack_now = True                    # a hole was filled: ACK at once
-        Connection._event(self, ev.READABLE)                   # before EOF: the data comes first
+        self._event(ev.READABLE)                   # before EOF: the data comes first
         if self.peer_fin_seq is not None and self.peer_fin_seq == self.rcv_nxt:
             self.peer_fin_seq = None
-            Connection._rcv_fin(self, now)
+            self._rcv_fin(now)
         # The size of the peer's full-sized segments, as Linux estimates it
         # (tcp_measure_rcv_mss): the largest seen. A segment larger than our
         # MSS was glued by an offload (LRO/GRO) and says nothing about it.
@@ -930,7 +995,7 @@ class Connection:
             # (__tcp_ack_snd_check), the ACK goes at once.
             last = self.last_data_rcv
             if last is None or now - last > self.rtt.rto:
-                Connection._enter_quickack(self)
+                self._enter_quickack()
             self.last_data_rcv = now
             if unacked > self.rcv_seg_mss or (self.quickack and not self.pingpong):
                 self.ack_now = True
@@ -950,79 +1015,20 @@ class Connection:
             self.quickack = q
 
     def _rcv_out_of_order(self, now: float, seq: int, payload: bytes) -> None:
-        """Hold a segment that starts past RCV.NXT (SHLD-31); ACK at once
-        (RFC 5681 §4.2: an out-of-order segment SHOULD be ACKed immediately).
-
-        Blocks are [start, end, [chunks], stamp]: a segment that extends a
-        block appends a chunk (no copying of what is already held), and the
-        stamp says which block changed last, for the SACK option (RFC 2018 §4)."""
+        """Hold a segment that starts past RCV.NXT (SHLD-31) in the reassembly
+        queue; ACK at once (RFC 5681 §4.2: an out-of-order segment SHOULD be
+        ACKed immediately). A segment held already in full is reported as a
+        D-SACK block (RFC 2883 §4)."""
         self.ack_now = True
         if self.cfg.quickack:
             self.pingpong = False                  # Linux tcp_enter_quickack_mode
-            Connection._enter_quickack(self)
+            self._enter_quickack()
         self.host.count("ooo_segments")
-        base = self.rcv_nxt
-        s_off = (seq - base) & MASK
-        e_off = s_off + len(payload)
-        self.ooo_stamp += 1
-        stamp = self.ooo_stamp
-        blocks = [[(b[0] - base) & MASK, (b[1] - base) & MASK, b[2], b[3]] for b in self.oooq]
-        # the parts of the new segment no block holds yet
-        gaps = []
-        pos = s_off
-        for bs, be, _, _ in blocks:
-            if be <= pos:
-                continue
-            if bs >= e_off:
-                break
-            if bs > pos:
-                gaps.append((pos, bs))
-            pos = be
-            if pos >= e_off:
-                break
-        if pos < e_off:
-            gaps.append((pos, e_off))
-        if not gaps:
-            # every octet is held already: a duplicate (RFC 2883 §4 D-SACK,
-            # then the block holding it, freshened, as the second block)
-            if self.sack_ok:
-                self.dsack = (seq, (seq + len(payload)) & MASK)
-            for b in blocks:
-                if b[0] <= s_off and e_off <= b[1]:
-                    b[3] = stamp
-        else:
-            for lo, hi in gaps:        # (not a, b: under mypyc b is typed by the block loop above)
-                piece = payload if (lo == s_off and hi == e_off) else payload[lo - s_off:hi - s_off]
-                blocks.append([lo, hi, [piece], stamp])
-                self.ooo_bytes += hi - lo
-            blocks.sort(key=_first)
-            merged = [blocks[0]]
-            for b in blocks[1:]:
-                last = merged[-1]
-                if b[0] <= last[1]:                # adjacent (gaps leave no overlap)
-                    last[1] = b[1]
-                    last[2].extend(b[2])
-                    if b[3] > last[3]:
-                        last[3] = b[3]
-                else:
-                    merged.append(b)
-            blocks = merged
-        self.oooq = [[(base + b[0]) & MASK, (base + b[1]) & MASK, b[2], b[3]] for b in blocks]
-
-    def _drain_ooo(self) -> None:
-        ooo = self.oooq
-        while ooo:
-            s, e, chunks, _ = ooo[0]
-            off = (self.rcv_nxt - s) & MASK
-            if off >= HALF:            # still a hole before this block
-                break
-            ooo.pop(0)
-            size = (e - s) & MASK
-            self.ooo_bytes -= size
-            if off < size:
-                data = chunks[0] if len(chunks) == 1 else b"".join(chunks)
-                self.rcvq += memoryview(data)[off:]
-                self.rcv_nxt = e
+        r = self.reasm
+        if r is None:
+            r = self.reasm = Reassembly()
+        if r.insert(self.rcv_nxt, seq, payload) and self.sack_ok:
+            self.dsack = (seq, (seq + len(payload)) & MASK)
 
     def _rcv_fin(self, now: float) -> None:
         """Eighth step: the peer's FIN, in sequence."""
@@ -1030,17 +1036,17 @@ class Connection:
         self.ack_now = True
         if not self.eof:
             self.eof = True
-            Connection._event(self, ev.EOF)
+            self._event(ev.EOF)
         st = self.state
         if st is ESTABLISHED or st is SYN_RECEIVED:
-            Connection._set_state(self, CLOSE_WAIT, "rcv FIN / snd ACK", now)
+            self._set_state(CLOSE_WAIT, "rcv FIN / snd ACK", now)
         elif st is FIN_WAIT_1:
-            if Connection._fin_acked(self):
-                Connection._enter_time_wait(self, now, "rcv FIN,ACK of FIN / snd ACK")
+            if self._fin_acked():
+                self._enter_time_wait(now, "rcv FIN,ACK of FIN / snd ACK")
             else:
-                Connection._set_state(self, CLOSING, "rcv FIN / snd ACK", now)
+                self._set_state(CLOSING, "rcv FIN / snd ACK", now)
         elif st is FIN_WAIT_2:
-            Connection._enter_time_wait(self, now, "rcv FIN / snd ACK")
+            self._enter_time_wait(now, "rcv FIN / snd ACK")
 
     # ------------------------------------------------------------ ACK processing
     def _process_ack(self, now: float, seg: Segment, a: int, seq: int, ts: tuple[int, int] | None, plen: int,
@@ -1054,25 +1060,14 @@ class Connection:
         already = 0
         sack_blocks = seg.options.sack if board is not None else ()
         if board is not None and (sack_blocks or board.blocks):
-            # RFC 6675 §5: every ACK with SACK information updates the scoreboard
-            if advanced and board.blocks:
-                already = board.sacked_below(a, una)   # credited when it was SACKed
-            newly_sacked = board.update(a if advanced else una, self.snd_nxt, sack_blocks)
-            if board.last_dsack is not None:
-                self.host.count("dsacks_received")    # a spurious retransmission (RFC 3708)
-            if newly_sacked and self.txlog is not None:
-                whole = self.txlog.mark_sacked(board.blocks, self.rack, now, self.rtt.min_rtt)
-                if not whole and self.rack is not None:
-                    # SACKed octets that complete no segment tell RACK nothing
-                    # (Linux marks whole segments only, tcp_match_skb_to_sack)
-                    newly_sacked = 0
+            newly_sacked, already = self._read_sack(now, board, a, advanced, sack_blocks)
         prr = self.prr
         if advanced:
-            Connection._ack_advance(self, now, a, acked, ts, already)
+            self._ack_advance(now, a, acked, ts, already)
             if newly_sacked:
-                Connection._dupack(self, now, newly_sacked)   # RFC 6675 §2: new SACK info is a DupAck
+                self._dupack(now, newly_sacked)   # RFC 6675 §2: new SACK info is a DupAck
         elif newly_sacked:
-            Connection._dupack(self, now, newly_sacked)
+            self._dupack(now, newly_sacked)
         if self.rack is not None and board is not None:
             if board.last_dsack is not None:
                 self.rack.on_dsack(self.snd_una, self.snd_nxt)
@@ -1081,25 +1076,25 @@ class Connection:
                 # (an in-order cumulative ACK with nothing SACKed and no loss
                 # state leaves nothing sent before RACK.xmit_ts undelivered)
                 delivered = (acked - already if advanced else 0) + newly_sacked
-                Connection._rack_detect(self, now, delivered)
+                self._rack_detect(now, delivered)
         if prr is not None and self.prr is prr and self.sack_recovery and (advanced or newly_sacked):
             # RFC 6937: DeliveredData = change in SND.UNA + change in SACKed octets
             delivered = (acked - already if advanced else 0) + newly_sacked
             if delivered > 0:
-                Connection._prr_ack(self, delivered, advanced)
+                self._prr_ack(delivered, advanced)
         elif (acked == 0 and plen == 0 and not seg.flags & (SYN | FIN) and not sack_blocks
               and self.snd_nxt != una and (seg.window << self.snd_wscale) == self.snd_wnd
               and self.t_rexmt is not None):
             # RFC 5681 §2: a duplicate ACK (no data, no window change, data
             # outstanding under the retransmission timer: answers to zero-window
             # probes are not duplicate ACKs, as in BSD)
-            Connection._dupack(self, now)
+            self._dupack(now)
         if self.tlp_end is not None:
-            Connection._tlp_ack(self, now, a, advanced, plen, sack_blocks)
+            self._tlp_ack(now, a, advanced, plen, sack_blocks)
         if newly_sacked and self.t_pto is not None:
             self.t_pto = None                      # RFC 8985 §7.2: no PTO once data is SACKed
         if self.sack_recovery and self.rxt_marks and (newly_sacked or advanced):
-            Connection._lost_retransmissions(self)
+            self._lost_retransmissions()
         # Window update (SND.WL1/SND.WL2 rule of §3.10.7.4), from a segment
         # at RCV.NXT only. The RFC's rule alone lets a forged acceptable pure
         # ACK with window 0 and SEG.SEQ far above RCV.NXT set SND.WL1 there,
@@ -1116,27 +1111,51 @@ class Connection:
             if wnd > self.max_snd_wnd:
                 self.max_snd_wnd = wnd
             if wnd and self.t_persist is not None:
-                self.t_persist = None          # the window opened: stop probing
-                self.persist_backoff = 0
-                self.retries = 0               # the probes were answered
-                if self.snd_nxt != self.snd_una and self.t_rexmt is None:
-                    # The probe octet was not taken: resend from SND.UNA now
-                    # rather than leave a hole until the RTO; it is data in
-                    # flight under the retransmission timer from here on.
-                    self.rtx_nxt = self.snd_una
-                    self.t_rexmt = Connection._rto_deadline(self, now)
+                self._window_reopened(now)
             elif not wnd:
                 # The peer answers, with a zero window: retransmissions into a
                 # zero window are probes, and while they are answered the
                 # connection stays open (MUST-37, SHLD-17); R2 counts silence only.
                 self.retries = 0
-        if self.state is FIN_WAIT_1 and Connection._fin_acked(self) and not fin_next:
+        if self.state is FIN_WAIT_1 and self._fin_acked() and not fin_next:
             # (with the peer's FIN in this segment, the eighth step of §3.10.7.4
             # takes FIN-WAIT-1 straight to TIME-WAIT: "our FIN has been ACKed
             # (perhaps in this segment)")
-            Connection._set_state(self, FIN_WAIT_2, "rcv ACK of FIN", now)
+            self._set_state(FIN_WAIT_2, "rcv ACK of FIN", now)
             if self.orphan and self.cfg.fin_wait_2_timeout is not None:
                 self.t_fin2 = now + self.cfg.fin_wait_2_timeout
+
+    def _read_sack(self, now: float, board: Scoreboard, a: int, advanced: bool,
+                   sack_blocks: tuple) -> tuple[int, int]:
+        """RFC 6675 §5: every ACK with SACK information updates the scoreboard.
+        Returns the octets newly SACKed and those of the cumulatively ACKed
+        ones that had been SACKed before (credited then)."""
+        una = self.snd_una
+        already = 0
+        if advanced and board.blocks:
+            already = board.sacked_below(a, una)   # credited when it was SACKed
+        newly_sacked = board.update(a if advanced else una, self.snd_nxt, sack_blocks)
+        if board.last_dsack is not None:
+            self.host.count("dsacks_received")    # a spurious retransmission (RFC 3708)
+        if newly_sacked and self.txlog is not None:
+            whole = self.txlog.mark_sacked(board.blocks, self.rack, now, self.rtt.min_rtt)
+            if not whole and self.rack is not None:
+                # SACKed octets that complete no segment tell RACK nothing
+                # (Linux marks whole segments only, tcp_match_skb_to_sack)
+                newly_sacked = 0
+        return newly_sacked, already
+
+    def _window_reopened(self, now: float) -> None:
+        """The send window opened while the persist timer ran: stop probing."""
+        self.t_persist = None
+        self.persist_backoff = 0
+        self.retries = 0               # the probes were answered
+        if self.snd_nxt != self.snd_una and self.t_rexmt is None:
+            # The probe octet was not taken: resend from SND.UNA now
+            # rather than leave a hole until the RTO; it is data in
+            # flight under the retransmission timer from here on.
+            self.rtx_nxt = self.snd_una
+            self.t_rexmt = self._rto_deadline(now)
 
     def _ack_advance(self, now: float, a: int, acked: int, ts: tuple[int, int] | None,
                      already: int = 0) -> None:
@@ -1166,7 +1185,7 @@ class Connection:
         if sample is not None:
             pass
         elif ts is not None and ts[1]:
-            r = (Connection._ts_now(self, now) - ts[1]) & MASK
+            r = (self._ts_now(now) - ts[1]) & MASK
             if r < HALF:
                 sample = r / 1000.0
         elif self.rtt_seq is not None and _le(self.rtt_seq, a):
@@ -1185,23 +1204,7 @@ class Connection:
         if self.ca_loss and _le(self.recover, a):
             self.ca_loss = False                   # the RTO's recovery point is ACKed
         if cc.in_recovery:
-            if _le(self.recover, a):
-                # RFC 6582 §3.2 step 3 / RFC 6675 §5 (A): the recovery point is ACKed
-                cc.on_recovery_exit(now)
-                self.rtx_nxt = None
-                self.sack_recovery = False
-                self.prr = None
-                if self.rack is not None:
-                    self.rack.recovery_ended()
-                self.high_rxt = self.rescue_rxt = None
-                self.rxt_marks = _EMPTY
-                self.rxt_again = _EMPTY
-            elif not self.sack_recovery:
-                # RFC 6582 §3.2 step 4, partial ACK: retransmit the next hole,
-                # deflate cwnd by what was ACKed, add back one SMSS
-                Connection._retransmit_head(self, now)
-                cc.cwnd = max(cc.cwnd - acked + self.snd_mss, self.snd_mss)
-            # (SACK recovery: the scoreboard and pipe drive what is sent next)
+            self._ack_in_recovery(now, a, acked)
         else:
             # Grow by what this ACK newly delivered. Octets the receiver SACKed
             # before, or that duplicate ACKs already stood for (RFC 3042 limited
@@ -1209,20 +1212,11 @@ class Connection:
             # tcp_remove_reno_sacks: max(acked - dupacks, 1) segments.
             credit = acked - already
             if self.dupacks and not already:
-                credit = acked - self.dupacks * self.snd_mss
-                floor = acked if acked < self.snd_mss else self.snd_mss
-                if credit < floor:
-                    credit = floor
-            hs = self.hystart if self.hystart is not None else Connection._get_hystart(self)
+                credit = self._credit_after_dupacks(acked)
+            hs = self.hystart if self.hystart is not None else self._get_hystart()
             if hs is not None and cc.cwnd < cc.ssthresh and hs.phase != HyStart.DONE:
-                end = hs.window_end
-                div = hs.on_ack(end is not None and _le(end, a), self.snd_nxt, ca_sample,
-                                cc.cwnd // self.snd_mss)
-                if div == 0:
-                    cc.ssthresh = cc.cwnd          # slow start is over: congestion avoidance
-                elif div > 1:
-                    credit //= div                 # conservative slow start
-            if credit > 0 and Connection._may_grow_cwnd(self):
+                credit = self._hystart_ack(hs, a, credit, ca_sample)
+            if credit > 0 and self._may_grow_cwnd():
                 cc.on_ack(credit, flight, now)
         self.dupacks = 0                           # RFC 6675 §5: a cumulative ACK resets DupAcks
         self.lt_sent = 0
@@ -1235,12 +1229,58 @@ class Connection:
             self.t_rexmt = None
             self.t_pto = None
         else:
-            self.t_rexmt = Connection._rto_deadline(self, now)
+            self.t_rexmt = self._rto_deadline(now)
             if self.t_pto is not None or self.cfg.tlp:
                 # RFC 8985 §7.2: restart the PTO on an ACK of new data
-                Connection._schedule_pto(self, now)
+                self._schedule_pto(now)
         if data_acked:
-            Connection._event(self, ev.WRITABLE)
+            self._event(ev.WRITABLE)
+
+    def _credit_after_dupacks(self, acked: int) -> int:
+        """The cwnd growth credit of a cumulative ACK after duplicate ACKs that
+        limited transmit (RFC 3042) already sent new data for: Linux's
+        tcp_remove_reno_sacks, max(acked - dupacks, 1) segments."""
+        credit = acked - self.dupacks * self.snd_mss
+        floor = acked if acked < self.snd_mss else self.snd_mss
+        return floor if credit < floor else credit
+
+    def _hystart_ack(self, hs: HyStart, a: int, credit: int, ca_sample: float | None) -> int:
+        """HyStart on an ACK in slow start (cfg.hystart): it may end slow start
+        (ssthresh = cwnd) or slow it down; returns the growth credit left."""
+        cc = self.cc
+        assert cc is not None
+        end = hs.window_end
+        div = hs.on_ack(end is not None and _le(end, a), self.snd_nxt, ca_sample,
+                        cc.cwnd // self.snd_mss)
+        if div == 0:
+            cc.ssthresh = cc.cwnd          # slow start is over: congestion avoidance
+        elif div > 1:
+            credit //= div                 # conservative slow start
+        return credit
+
+    def _ack_in_recovery(self, now: float, a: int, acked: int) -> None:
+        """An ACK of new data during fast recovery: the recovery point ACKed
+        ends it (RFC 6582 §3.2 step 3, RFC 6675 §5 (A)); short of it, NewReno
+        retransmits the next hole on the partial ACK (RFC 6582 §3.2 step 4)."""
+        cc = self.cc
+        assert cc is not None
+        if _le(self.recover, a):
+            # RFC 6582 §3.2 step 3 / RFC 6675 §5 (A): the recovery point is ACKed
+            cc.on_recovery_exit(now)
+            self.rtx_nxt = None
+            self.sack_recovery = False
+            self.prr = None
+            if self.rack is not None:
+                self.rack.recovery_ended()
+            self.high_rxt = self.rescue_rxt = None
+            self.rxt_marks = _EMPTY
+            self.rxt_again = _EMPTY
+        elif not self.sack_recovery:
+            # RFC 6582 §3.2 step 4, partial ACK: retransmit the next hole,
+            # deflate cwnd by what was ACKed, add back one SMSS
+            self._retransmit_head(now)
+            cc.cwnd = max(cc.cwnd - acked + self.snd_mss, self.snd_mss)
+        # (SACK recovery: the scoreboard and pipe drive what is sent next)
 
     def _lost_retransmissions(self) -> None:
         """A retransmission sent in SACK recovery is lost when data first sent
@@ -1262,7 +1302,7 @@ class Connection:
             if _lt(high, una) or board.is_lost(high, una, mss):
                 marks.pop(0)
                 self.host.count("lost_retransmissions")
-                Connection._queue_again(self, (start if _lt(una, start) else una, end))
+                self._queue_again((start if _lt(una, start) else una, end))
                 continue
             break
 
@@ -1331,7 +1371,7 @@ class Connection:
             self.host.count("rack_lost")
             if (not cc.in_recovery and not self.ca_loss and self.board is not None
                     and _lt(self.recover, self.snd_una)):
-                Connection._rack_enter_recovery(self, now, delivered)
+                self._rack_enter_recovery(now, delivered)
 
     def _enter_recovery(self, now: float) -> int:
         """The start of loss recovery, whoever detected the loss (DupThresh or
@@ -1353,7 +1393,7 @@ class Connection:
         self.tlp_end = None                        # RFC 8985 §7.1
         self.t_pto = None
         if self.cfg.hystart:
-            Connection._get_hystart(self).stop()   # RFC 9406 §4.2: a loss ends it
+            self._get_hystart().stop()   # RFC 9406 §4.2: a loss ends it
         return flight
 
     def _rack_enter_recovery(self, now: float, delivered: int) -> None:
@@ -1362,14 +1402,14 @@ class Connection:
         cc = self.cc
         assert cc is not None
         una = self.snd_una
-        flight = Connection._enter_recovery(self, now)
+        flight = self._enter_recovery(now)
         self.sack_recovery = True
         self.high_rxt = self.rescue_rxt = una
         self.rxt_marks = _EMPTY
         self.rxt_again = _EMPTY
         if self.cfg.prr:
             self.prr = Prr(flight, cc.ssthresh, self.snd_mss)
-            Connection._prr_ack(self, delivered if delivered > 0 else self.snd_mss, False)
+            self._prr_ack(delivered if delivered > 0 else self.snd_mss, False)
         else:
             # RFC 6675 §5 (4.3): the first lost segment goes at once, whatever cwnd says
             log = self.txlog
@@ -1378,10 +1418,10 @@ class Connection:
             if seg is not None:
                 start = seg[0] if _lt(una, seg[0]) else una
                 n = (seg[1] - start) & MASK
-                used = Connection._send_from(self, start, now, n if n < self.snd_mss else self.snd_mss,
+                used = self._send_from(start, now, n if n < self.snd_mss else self.snd_mss,
                                              retransmit=True)
                 self.high_rxt = (start + used) & MASK
-        self.t_rexmt = Connection._rto_deadline(self, now)
+        self.t_rexmt = self._rto_deadline(now)
 
     def _on_reo(self, now: float) -> None:
         """RFC 8985 §6.3: the reordering timer expired: detect losses again;
@@ -1389,7 +1429,7 @@ class Connection:
         self.host._timer_fired(self, "RACK reordering", now)
         if self.rack is None or self.txlog is None or self.snd_nxt == self.snd_una:
             return
-        Connection._rack_detect(self, now, self.snd_mss)
+        self._rack_detect(now, self.snd_mss)
 
     def _dupack(self, now: float, delivered: int = 0) -> None:
         """A duplicate ACK: RFC 5681 §3.2 fast retransmit and RFC 6582 NewReno
@@ -1417,26 +1457,26 @@ class Connection:
             return                                 # RFC 6675 §5 (1), (2)
         # RFC 6675 §5 (4) / RFC 5681 §3.2 steps 2-3: enter loss recovery
         una = self.snd_una
-        flight = Connection._enter_recovery(self, now)
+        flight = self._enter_recovery(now)
         if board is not None and board.blocks:
             self.sack_recovery = True
             if self.cfg.prr:
                 # RFC 6937: RecoverFS is the FlightSize ssthresh came from
                 self.prr = Prr(flight, cc.ssthresh, mss)
                 self.high_rxt = una
-                Connection._prr_ack(self, delivered, False)
-            n = Connection._send_from(self, una, now, mss, retransmit=True)     # (4.3)
+                self._prr_ack(delivered, False)
+            n = self._send_from(una, now, mss, retransmit=True)     # (4.3)
             if self.prr is not None:
                 self.prr.out += n
             self.high_rxt = self.rescue_rxt = (una + n) & MASK
             self.rxt_marks = _EMPTY
             self.rxt_again = _EMPTY
-            Connection._mark_rxt(self, (una, self.high_rxt, self.snd_nxt))
+            self._mark_rxt((una, self.high_rxt, self.snd_nxt))
         else:
             self.sack_recovery = False
             cc.cwnd = cc.ssthresh + 3 * mss        # RFC 5681 §3.2 step 3
-            Connection._retransmit_head(self, now)
-        self.t_rexmt = Connection._rto_deadline(self, now)
+            self._retransmit_head(now)
+        self.t_rexmt = self._rto_deadline(now)
 
     # ------------------------------------------------------------ Tail Loss Probe
     def _schedule_pto(self, now: float) -> None:
@@ -1445,7 +1485,7 @@ class Connection:
         cc = self.cc
         assert cc is not None
         if (not self.cfg.tlp or not self.sack_ok or cc.in_recovery or self.rtx_nxt is not None
-                or Connection._sacked_any(self) or self.tlp_end is not None
+                or self._sacked_any() or self.tlp_end is not None
                 or self.snd_nxt == self.snd_una or self.t_persist is not None):
             self.t_pto = None
             return
@@ -1475,7 +1515,7 @@ class Connection:
             return
         if self.tlp_end is None and self.tlp_rtt_ok:
             self.tlp_rtt_ok = False
-            if Connection._output_data(self, now, 1, probe=True):
+            if self._output_data(now, 1, probe=True):
                 self.tlp_is_retrans = False          # new data as the probe
             else:
                 # the highest-sequence segment sent, once more: the last
@@ -1485,12 +1525,12 @@ class Connection:
                 if not (_le(una, start) and _lt(start, self.snd_nxt)):
                     span = (self.snd_nxt - una) & MASK
                     start = (self.snd_nxt - (span if span < self.snd_mss else self.snd_mss)) & MASK
-                Connection._send_from(self, start, now, self.snd_mss, retransmit=True)
+                self._send_from(start, now, self.snd_mss, retransmit=True)
                 self.tlp_is_retrans = True
             self.tlp_end = self.snd_nxt
             self.host.count("tlp_probes")
         # "the sender MUST re-arm the RTO timer, not the PTO timer"
-        self.t_rexmt = Connection._rto_deadline(self, now)
+        self.t_rexmt = self._rto_deadline(now)
 
     def _sacked_any(self) -> bool:
         """Anything SACKed: by the scoreboard, or with RACK by whole segments."""
@@ -1536,7 +1576,7 @@ class Connection:
             return 4
         if cc is not None and cc.in_recovery:
             return 3
-        if self.dupacks or Connection._sacked_any(self):
+        if self.dupacks or self._sacked_any():
             return 1
         return 0
 
@@ -1548,15 +1588,15 @@ class Connection:
         """Fire whichever timers are due (RFC 9293 §3.10.8)."""
         if self.t_pto is not None and now >= self.t_pto:
             self.t_pto = None
-            Connection._on_pto(self, now)                     # re-arms the RTO (RFC 8985 §7.3)
+            self._on_pto(now)                     # re-arms the RTO (RFC 8985 §7.3)
         if self.t_reo is not None and now >= self.t_reo:
             self.t_reo = None
-            Connection._on_reo(self, now)
+            self._on_reo(now)
         if self.t_rexmt is not None and now >= self.t_rexmt:
             self.t_rexmt = None
-            Connection._on_rto(self, now)
+            self._on_rto(now)
             if self.state is CLOSED:
-                Connection._update_deadline(self)
+                self._update_deadline()
                 return
         if self.t_delack is not None and now >= self.t_delack:
             self.t_delack = None
@@ -1566,26 +1606,26 @@ class Connection:
                 self.pingpong = False             # Linux: a missed delayed ACK ends ping-pong mode
         if self.t_persist is not None and now >= self.t_persist:
             self.t_persist = None
-            Connection._on_persist(self, now)
+            self._on_persist(now)
             if self.state is CLOSED:
-                Connection._update_deadline(self)
+                self._update_deadline()
                 return
         if self.t_keep is not None and now >= self.t_keep:
             self.t_keep = None
-            Connection._on_keepalive(self, now)
+            self._on_keepalive(now)
             if self.state is CLOSED:
-                Connection._update_deadline(self)
+                self._update_deadline()
                 return
         if self.t_fin2 is not None and now >= self.t_fin2:
             self.t_fin2 = None
             if self.state is FIN_WAIT_2:
                 self.host._timer_fired(self, "FIN_WAIT_2", now)
-                Connection._terminate(self, now, "FIN-WAIT-2 timeout", error=None)
-                Connection._update_deadline(self)
+                self._terminate(now, "FIN-WAIT-2 timeout", error=None)
+                self._update_deadline()
                 return
         if self.state is not CLOSED:
-            Connection._output(self, now)
-        Connection._update_deadline(self)
+            self._output(now)
+        self._update_deadline()
 
     def _on_rto(self, now: float) -> None:
         """RETRANSMISSION TIMEOUT: resend the head, back off (RFC 6298 §5.4-5.6)."""
@@ -1600,25 +1640,25 @@ class Connection:
                 # MUST-22: R2 for SYNs. A half-open entry just goes away.
                 self.host.count("syn_timeouts")
                 if self.passive:
-                    Connection._terminate(self, now, "SYN,ACK retransmissions exhausted", error=None)
+                    self._terminate(now, "SYN,ACK retransmissions exhausted", error=None)
                 else:
-                    Connection._terminate(self, now, "SYN retransmissions exhausted", error="ETIMEDOUT")
+                    self._terminate(now, "SYN retransmissions exhausted", error="ETIMEDOUT")
                 return
         else:
             if self.cfg.user_timeout is not None and now >= self.progress_time + self.cfg.user_timeout:
                 self.host.count("user_timeouts")
-                Connection._terminate(self, now, "user timeout", error="ETIMEDOUT")
+                self._terminate(now, "user timeout", error="ETIMEDOUT")
                 return
             if self.retries > self.cfg.r2:
                 self.host.count("r2_timeouts")
-                Connection._terminate(self, now, "retransmissions exhausted (R2)", error="ETIMEDOUT")
+                self._terminate(now, "retransmissions exhausted (R2)", error="ETIMEDOUT")
                 return
             if self.retries == self.cfg.r1:
                 self.host.count("r1_reached")     # negative advice to IP (MUST-20)
         self.rtt.back_off()
         self.rtt_seq = None                       # Karn: no sample from a retransmission
         if syn_unacked:
-            Connection._send_syn(self, now)
+            self._send_syn(now)
         else:
             flight = (self.snd_nxt - self.snd_una) & MASK
             cc = self.cc
@@ -1630,7 +1670,7 @@ class Connection:
             if self.rack is not None and self.txlog is not None:
                 self.txlog.mark_all_lost()
             if self.cfg.hystart:
-                Connection._get_hystart(self).stop()
+                self._get_hystart().stop()
             # RFC 6675 §5.1: RecoveryPoint = HighData, SACK recovery ends; the
             # SACK information is expunged (RFC 2018 §8: the receiver may have
             # reneged) and rebuilt from the ACKs that follow
@@ -1652,8 +1692,8 @@ class Connection:
             self.t_pto = None
             self.dupacks = 0
             self.rtx_nxt = self.snd_una
-            Connection._retransmit_head(self, now)
-        self.t_rexmt = Connection._rto_deadline(self, now)
+            self._retransmit_head(now)
+        self.t_rexmt = self._rto_deadline(now)
 
     def _rto_deadline(self, now: float) -> float:
         """When the retransmission timer armed now expires: RTO later (with
@@ -1693,18 +1733,18 @@ class Connection:
             return
         if self.snd_wnd != 0:
             if self.snd_nxt == self.snd_una:
-                Connection._send_sws_override(self, now)
+                self._send_sws_override(now)
             return
         if self.retries:
             ut = self.cfg.user_timeout
             if ut is not None and now >= self.progress_time + ut:
                 self.host.count("user_timeouts")
-                Connection._terminate(self, now, "user timeout (zero-window probes unanswered)",
+                self._terminate(now, "user timeout (zero-window probes unanswered)",
                                       error="ETIMEDOUT")
                 return
             if self.retries >= self.cfg.r2:
                 self.host.count("persist_timeouts")
-                Connection._terminate(self, now, "zero-window probes unanswered (R2)", error="ETIMEDOUT")
+                self._terminate(now, "zero-window probes unanswered (R2)", error="ETIMEDOUT")
                 return
         else:
             self.progress_time = now              # the user timeout counts from the first probe
@@ -1713,12 +1753,12 @@ class Connection:
         if outstanding == 0:
             off = (nxt - self.sndq_seq) & MASK
             if off < len(self.sndq) and self.cfg.zero_window_probe != "linux":
-                Connection._emit(self, ACK, nxt, self.rcv_nxt, now, bytes(self.sndq[off:off + 1]))
+                self._emit(ACK, nxt, self.rcv_nxt, now, bytes(self.sndq[off:off + 1]))
                 self.snd_nxt = (nxt + 1) & MASK
             else:
-                Connection._emit(self, ACK, (nxt - 1) & MASK, self.rcv_nxt, now)
+                self._emit(ACK, (nxt - 1) & MASK, self.rcv_nxt, now)
         elif outstanding == 1:
-            Connection._send_from(self, una, now, 1, retransmit=False)   # the probe octet again
+            self._send_from(una, now, 1, retransmit=False)   # the probe octet again
         else:
             return
         self.retries += 1
@@ -1740,7 +1780,7 @@ class Connection:
         if avail <= 0 or self.state not in _SENDING:
             return
         n = min(avail, self.snd_wnd, self.snd_mss)
-        Connection._send_data(self, self.snd_nxt, off, n, now, self.fin_queued and n == avail)
+        self._send_data(self.snd_nxt, off, n, now, self.fin_queued and n == avail)
 
     def _on_keepalive(self, now: float) -> None:
         """Keep-alive (RFC 9293 §3.8.4, MUST-24..29): <SEQ=SND.NXT-1> with no data."""
@@ -1749,11 +1789,11 @@ class Connection:
             return
         if self.keep_probes >= cfg.keepalive_probes:
             self.host.count("keepalive_timeouts")
-            Connection._terminate(self, now, "keep-alive timeout", error="ETIMEDOUT")
+            self._terminate(now, "keep-alive timeout", error="ETIMEDOUT")
             return
         if self.snd_nxt == self.snd_una:
             self.host._timer_fired(self, "keepalive", now)
-            Connection._emit(self, ACK, (self.snd_nxt - 1) & MASK, self.rcv_nxt, now)
+            self._emit(ACK, (self.snd_nxt - 1) & MASK, self.rcv_nxt, now)
             self.keep_probes += 1
             self.t_keep = now + cfg.keepalive_interval
         else:
@@ -1814,15 +1854,15 @@ class Connection:
         sent = False
         if st in _SENDING:
             if self.sack_recovery and self.rack is not None:
-                sent = Connection._output_rack_recovery(self, now)
+                sent = self._output_rack_recovery(now)
             elif self.sack_recovery:
-                sent = Connection._output_sack_recovery(self, now)
+                sent = self._output_sack_recovery(now)
             elif self.rtx_nxt is not None:
-                sent = Connection._output_retransmissions(self, now)
-            sent = bool(Connection._output_data(self, now)) or sent
+                sent = self._output_retransmissions(now)
+            sent = bool(self._output_data(now)) or sent
         if self.ack_now and not sent:
             if st is not CLOSED and st is not SYN_SENT and st is not LISTEN:
-                Connection._send_ack(self, now)
+                self._send_ack(now)
         elif not sent and self.delack_segs and self.t_delack is None and st is not CLOSED:
             timeout = self.cfg.delayed_ack_min or self.cfg.delayed_ack_timeout
             self.t_delack = now + timeout
@@ -1864,16 +1904,16 @@ class Connection:
                 if not _lt(seq, end) or not _lt(seq, self.snd_nxt) or _lt(seq, una) \
                         or board.sacked_end(seq, una) is not None:
                     continue
-                used = Connection._send_from(self, seq, now, (end - seq) & MASK, retransmit=True)
+                used = self._send_from(seq, now, (end - seq) & MASK, retransmit=True)
                 if used:
                     self.host.count("retransmits_again")
                     self.pipe += used
-                    Connection._mark_rxt(self, (seq, (seq + used) & MASK, self.snd_nxt))
+                    self._mark_rxt((seq, (seq + used) & MASK, self.snd_nxt))
                     sent = True
                 continue
             nxt = board.next_lost(una, self.snd_nxt, self.high_rxt, mss)  # type: ignore[arg-type]
             if nxt is None:
-                if Connection._output_data(self, now, 1, False, burst):       # rule (2)
+                if self._output_data(now, 1, False, burst):       # rule (2)
                     sent = True
                     burst += 1
                     continue
@@ -1881,12 +1921,12 @@ class Connection:
                                       require_lost=False)
             if nxt is not None:
                 seq, n = nxt
-                used = Connection._send_from(self, seq, now, n, retransmit=True)
+                used = self._send_from(seq, now, n, retransmit=True)
                 if not used:
                     break
                 self.high_rxt = (seq + used) & MASK   # (C.2)
                 self.pipe += used                     # (C.4)
-                Connection._mark_rxt(self, (seq, self.high_rxt, self.snd_nxt))
+                self._mark_rxt((seq, self.high_rxt, self.snd_nxt))
                 sent = True
                 continue
             # rule (4): one rescue retransmission per recovery, of the highest
@@ -1896,7 +1936,7 @@ class Connection:
                 if holes:
                     a, b = holes[-1]
                     start = b - mss if b - mss > a else a
-                    used = Connection._send_from(self, (una + start) & MASK, now, b - start, retransmit=True)
+                    used = self._send_from((una + start) & MASK, now, b - start, retransmit=True)
                     if used:
                         self.rescue_rxt = self.recover
                         self.pipe += used
@@ -1926,7 +1966,7 @@ class Connection:
                 if _lt(start, self.snd_una):
                     start = self.snd_una
                 n = (seg[1] - start) & MASK
-                used = Connection._send_from(self, start, now, n if n < mss else mss, retransmit=True)
+                used = self._send_from(start, now, n if n < mss else mss, retransmit=True)
                 if not used:
                     seg[3] &= ~LOST                # nothing to resend: not lost after all
                     continue
@@ -1936,7 +1976,7 @@ class Connection:
                     self.high_rxt = end
                 sent = True
                 continue
-            if Connection._output_data(self, now, 1, False, burst):
+            if self._output_data(now, 1, False, burst):
                 sent = True
                 burst += 1
                 continue
@@ -1969,7 +2009,7 @@ class Connection:
                 pipe -= board.sacked_below(r, una)
             if pipe + mss > cc.cwnd and pipe:
                 break
-            n = Connection._send_from(self, r, now, mss, retransmit=True)
+            n = self._send_from(r, now, mss, retransmit=True)
             if n == 0:
                 self.rtx_nxt = None
                 break
@@ -1983,8 +2023,8 @@ class Connection:
         (a Tail Loss Probe) may exceed cwnd by one segment (RFC 8985 §7.3);
         `burst`: segments of new data already sent in this burst (PSH pairs)."""
         mss = self.snd_mss
-        if self.sack_ok and (self.oooq or self.dsack):
-            mss -= Connection._sack_option_len(self)   # SACK blocks ride on the data
+        if self.sack_ok and (self.reasm is not None or self.dsack is not None):
+            mss -= self._sack_option_len()   # SACK blocks ride on the data
         q = self.sndq
         cc = self.cc
         assert cc is not None
@@ -1994,14 +2034,7 @@ class Connection:
                 and self.cfg.slow_start_after_idle and self.snd_wnd > 0
                 and len(q) > ((self.snd_nxt - self.sndq_seq) & MASK)
                 and now - self.last_data_send > self.rtt.rto):
-            # RFC 5681 §4.1: idle for more than an RTO, restart from the
-            # restart window RW = min(IW, cwnd) -- when data can go out: a
-            # closed window sends none (Linux restarts as data is sent,
-            # tcp_event_data_sent; its zero-window probes are not data)
-            self.last_data_send = None
-            iw = (self.cfg.initial_window * mss if self.cfg.initial_window
-                  else _iw_bytes(mss))
-            cc.on_idle_restart(iw)
+            self._restart_after_idle(mss)
         if self.psh_pairs and self.cfg.tso_segs > 2:
             # Linux's TSO units with tcp_min_tso_segs above 2: that many
             # segments, but at most half the cwnd (tcp_cwnd_test)
@@ -2014,18 +2047,10 @@ class Connection:
             outstanding = (nxt - una) & MASK
             if avail <= 0:
                 if self.fin_queued and not self.fin_sent:
-                    if self.cfg.zero_window_probe == "linux" and outstanding >= self.snd_wnd:
-                        # Linux (tcp_snd_wnd_test): the FIN takes its place in
-                        # the window; behind a zero window it waits for the probes
-                        if outstanding == 0 and self.t_persist is None:
-                            self.t_persist = now + self.rtt.current()
-                        break
-                    # FIN needs no window; it goes once all data has been sent
-                    Connection._send_fin_segment(self, now)
-                    count += 1
+                    count += self._output_fin(now, outstanding)
                 break
             usable = self.snd_wnd - outstanding
-            room = cc.cwnd - Connection._pipe_estimate(self, outstanding)
+            room = cc.cwnd - self._pipe_estimate(outstanding)
             if probe:
                 room = mss
             if room < usable:
@@ -2052,7 +2077,7 @@ class Connection:
                 elif outstanding and not self.nodelay and not self.fin_queued:
                     break                          # Nagle (RFC 896, §3.7.4); FIN pushes
             fin = self.fin_queued and n == avail
-            Connection._send_data(self, nxt, off, n, now, fin, count + burst)
+            self._send_data(nxt, off, n, now, fin, count + burst)
             count += 1
             over = outstanding + n - cc.cwnd
             if over > 0 and not probe and not cc.in_recovery:
@@ -2061,17 +2086,51 @@ class Connection:
                 self.lt_sent += over if over < n else n
             if max_segs and count >= max_segs:
                 break
+        if (count or limited) and (self.cfg.cwnd_validation or self.cfg.tlp):
+            self._after_output(now, count, limited, probe, mss)
+        return count
+
+    def _after_output(self, now: float, count: int, limited: bool, probe: bool, mss: int) -> None:
+        """After `_output_data` sent `count` segments (or was held back by
+        cwnd, `limited`): whether the cwnd is in use (cfg.cwnd_validation,
+        as Linux's tcp_cwnd_validate), and the Tail Loss Probe timer
+        (RFC 8985 §7.2)."""
         if count:
             if self.cfg.cwnd_validation:
                 if not limited:
+                    cc = self.cc
+                    assert cc is not None
                     outstanding = (self.snd_nxt - self.snd_una) & MASK
-                    limited = Connection._pipe_estimate(self, outstanding) + mss > cc.cwnd
-                Connection._cwnd_validate(self, limited)
+                    limited = self._pipe_estimate(outstanding) + mss > cc.cwnd
+                self._cwnd_validate(limited)
             if not probe and self.cfg.tlp:
-                Connection._schedule_pto(self, now)
-        elif limited and self.cfg.cwnd_validation:
-            Connection._cwnd_validate(self, True)
-        return count
+                self._schedule_pto(now)
+        elif self.cfg.cwnd_validation:
+            self._cwnd_validate(True)
+
+    def _restart_after_idle(self, mss: int) -> None:
+        """RFC 5681 §4.1: idle for more than an RTO, restart from the restart
+        window RW = min(IW, cwnd) -- when data can go out: a closed window
+        sends none (Linux restarts as data is sent, tcp_event_data_sent; its
+        zero-window probes are not data). The caller checks the conditions."""
+        cc = self.cc
+        assert cc is not None
+        self.last_data_send = None
+        iw = (self.cfg.initial_window * mss if self.cfg.initial_window
+              else _iw_bytes(mss))
+        cc.on_idle_restart(iw)
+
+    def _output_fin(self, now: float, outstanding: int) -> int:
+        """The queued FIN, once all data has been sent; returns the segments
+        sent (0 or 1). The FIN needs no window -- but with the `linux`
+        zero_window_probe policy it takes its place in the window as Linux's
+        does (tcp_snd_wnd_test), and behind a zero window waits for the probes."""
+        if self.cfg.zero_window_probe == "linux" and outstanding >= self.snd_wnd:
+            if outstanding == 0 and self.t_persist is None:
+                self.t_persist = now + self.rtt.current()
+            return 0
+        self._send_fin_segment(now)
+        return 1
 
     def _send_data(self, seq: int, off: int, n: int, now: float, fin: bool, index: int = 0) -> None:
         """One segment of new data. PSH when it carries the last octet of a
@@ -2101,13 +2160,13 @@ class Connection:
             flags |= FIN
         if self.snd_nxt == self.snd_una:
             self.progress_time = now
-        Connection._emit(self, flags, seq, self.rcv_nxt, now, bytes(self.sndq[off:off + n]))
+        self._emit(flags, seq, self.rcv_nxt, now, bytes(self.sndq[off:off + n]))
         self.tail_seq = seq
         new_nxt = (seq + n + (1 if fin else 0)) & MASK
         if self.track_tx:
             log = self.txlog
             if log is None:
-                Connection._log_sent(self, seq, new_nxt, now)
+                self._log_sent(seq, new_nxt, now)
             else:
                 log.segs.append([seq, new_nxt, now, 0])
         if fin:
@@ -2126,24 +2185,24 @@ class Connection:
             self.rtt_seq = new_nxt
             self.rtt_time = now
         if self.t_rexmt is None:
-            self.t_rexmt = Connection._rto_deadline(self, now)
+            self.t_rexmt = self._rto_deadline(now)
         self.ack_now = False
 
     def _send_fin_segment(self, now: float) -> None:
         seq = self.snd_nxt
         if self.snd_nxt == self.snd_una:
             self.progress_time = now
-        Connection._emit(self, FIN | ACK, seq, self.rcv_nxt, now)
+        self._emit(FIN | ACK, seq, self.rcv_nxt, now)
         self.tail_seq = seq
         self.fin_sent = True
         self.fin_seq = seq
         self.snd_nxt = (seq + 1) & MASK
         if self.track_tx:
-            Connection._log_sent(self, seq, self.snd_nxt, now)
+            self._log_sent(seq, self.snd_nxt, now)
         if self.t_rexmt is None:
-            self.t_rexmt = Connection._rto_deadline(self, now)
+            self.t_rexmt = self._rto_deadline(now)
         if self.cfg.tlp:
-            Connection._schedule_pto(self, now)
+            self._schedule_pto(now)
 
     def _send_from(self, seq: int, now: float, limit: int, retransmit: bool) -> int:
         """(Re)send up to `limit` octets starting at `seq`; return the sequence space used.
@@ -2151,8 +2210,8 @@ class Connection:
         _output_data's, within the window (RFC 9293 §3.8.6, SHLD-15)."""
         off = (seq - self.sndq_seq) & MASK
         q = self.sndq
-        if self.sack_ok and (self.oooq or self.dsack):
-            room = self.snd_mss - Connection._sack_option_len(self)
+        if self.sack_ok and (self.reasm is not None or self.dsack is not None):
+            room = self.snd_mss - self._sack_option_len()
             if limit > room:
                 limit = room
         sent_end = self.fin_seq if self.fin_sent else self.snd_nxt
@@ -2162,14 +2221,14 @@ class Connection:
             end = (seq + n) & MASK
             fin = self.fin_sent and end == self.fin_seq
             flags = ACK | (FIN if fin else 0) | (PSH if off + n == len(q) else 0)
-            Connection._emit(self, flags, seq, self.rcv_nxt, now, bytes(q[off:off + n]))
+            self._emit(flags, seq, self.rcv_nxt, now, bytes(q[off:off + n]))
             if retransmit:
                 self.host.count("retransmits")
             if self.txlog is not None:
                 self.txlog.resent(seq, (end + (1 if fin else 0)) & MASK, now)
             return n + (1 if fin else 0)
         if self.fin_sent and seq == self.fin_seq:
-            Connection._emit(self, FIN | ACK, seq, self.rcv_nxt, now)
+            self._emit(FIN | ACK, seq, self.rcv_nxt, now)
             if retransmit:
                 self.host.count("retransmits")
             if self.txlog is not None:
@@ -2187,7 +2246,7 @@ class Connection:
         log.sent(start, end, now)
 
     def _retransmit_head(self, now: float) -> None:
-        n = Connection._send_from(self, self.snd_una, now, self.snd_mss, retransmit=True)
+        n = self._send_from(self.snd_una, now, self.snd_mss, retransmit=True)
         if self.rtx_nxt is not None and n:
             self.rtx_nxt = (self.snd_una + n) & MASK
 
@@ -2196,26 +2255,26 @@ class Connection:
         st = self.state
         self.fin_queued = True
         if st is ESTABLISHED or st is SYN_RECEIVED:
-            Connection._set_state(self, FIN_WAIT_1, "CLOSE / snd FIN", now)
+            self._set_state(FIN_WAIT_1, "CLOSE / snd FIN", now)
         elif st is CLOSE_WAIT:
-            Connection._set_state(self, LAST_ACK, "CLOSE / snd FIN", now)
+            self._set_state(LAST_ACK, "CLOSE / snd FIN", now)
         if self.state is not SYN_RECEIVED:
-            Connection._output(self, now)
+            self._output(now)
 
     def _send_ack(self, now: float) -> None:
         """<SEQ=SND.NXT><ACK=RCV.NXT><CTL=ACK>"""
-        Connection._emit(self, ACK, self.snd_nxt, self.rcv_nxt, now)
+        self._emit(ACK, self.snd_nxt, self.rcv_nxt, now)
 
     def _challenge_ack(self, now: float) -> None:
         """RFC 5961 §3.2/§4.2 challenge ACK, rate-limited per connection, and
         host-wide only if `challenge_ack_limit` is set (§7; see _oow_ack_allowed)."""
-        if not Connection._oow_ack_allowed(self, now):
+        if not self._oow_ack_allowed(now):
             self.host.count("challenge_acks_suppressed")
             return
         limit = self.cfg.challenge_ack_limit
         if limit is None or self.host.challenge_ack_allowed(now, limit):
             self.host.count("challenge_acks")
-            Connection._send_ack(self, now)
+            self._send_ack(now)
         else:
             self.host.count("challenge_acks_suppressed")
 
@@ -2254,7 +2313,7 @@ class Connection:
     def _emit(self, flags: int, seq: int, ack: int, now: float, payload: bytes = b"") -> None:
         """Build one segment with the window and options due, and queue it."""
         if flags & ACK:
-            win = Connection._window_to_advertise(self)
+            win = self._window_to_advertise()
             if self.quickack and ack != self.last_ack_sent:
                 self.quickack -= 1                 # Linux tcp_dec_quickack_mode
             self.last_ack_sent = ack
@@ -2262,31 +2321,31 @@ class Connection:
             self.delack_segs = 0
             self.ack_now = False
         else:
-            win = 0 if flags & RST else Connection._window_to_advertise(self)
+            win = 0 if flags & RST else self._window_to_advertise()
         opts = NO_OPTIONS
         if not flags & RST:
-            sack = Connection._sack_blocks(self) if self.sack_ok and (self.oooq or self.dsack) else ()
+            sack = self._sack_blocks() if self.sack_ok and (self.reasm is not None or self.dsack is not None) else ()
             if self.ts_ok:
-                # tuple.__new__: a NamedTuple built without its argument parsing (hot path)
-                opts = _new(_OPTIONS, (None, None, False, sack,
-                                      ((int(now * 1000) + self.ts_offset) & MASK,
-                                       self.ts_recent if flags & ACK else 0), ()))
+                opts = make_options(None, None, False, sack,
+                                    ((int(now * 1000) + self.ts_offset) & MASK,
+                                     self.ts_recent if flags & ACK else 0), ())
             elif sack:
-                opts = _new(_OPTIONS, (None, None, False, sack, None, ()))
+                opts = make_options(None, None, False, sack, None, ())
         elif self.ts_ok and flags & ACK:
             # RFC 7323 §5.2: an <RST> sent because of a user abort SHOULD carry
             # a Timestamps option (Linux: TSval now, TSecr TS.Recent)
-            opts = Options(None, None, False, (), (Connection._ts_now(self, now), self.ts_recent))
+            opts = Options(None, None, False, (), (self._ts_now(now), self.ts_recent))
         self.host.outbox.append((self.local_ip, self.remote_ip,
-                                 _new(_SEGMENT, (self.local_port, self.remote_port, seq, ack, flags,
-                                                win, 0, opts, payload))))
+                                 make_segment(self.local_port, self.remote_port, seq, ack, flags,
+                                              win, 0, opts, payload)))
 
     def _sack_option_len(self) -> int:
         """Octets the SACK option of the next segment takes (NOP, NOP, kind,
         length, 8 per block): the payload makes room for it, so a full-sized
         segment stays within the MSS (Linux's tcp_current_mss counts the
         SACK blocks the same way)."""
-        k = len(self.oooq) + (1 if self.dsack is not None else 0)
+        r = self.reasm
+        k = (0 if r is None else len(r.blocks)) + (1 if self.dsack is not None else 0)
         limit = 3 if self.ts_ok else 4
         return 4 + 8 * (k if k < limit else limit)
 
@@ -2296,11 +2355,8 @@ class Connection:
         (RFC 2883 §4) before all of them, once. At most 3 blocks beside the
         Timestamps option, 4 without."""
         limit = 3 if self.ts_ok else 4
-        q = self.oooq
-        if len(q) == 1:
-            out = [(q[0][0], q[0][1])]
-        else:
-            out = [(b[0], b[1]) for b in sorted(q, key=_stamp, reverse=True)]
+        r = self.reasm
+        out = [] if r is None else r.sack_blocks()
         d = self.dsack
         if d is not None:
             self.dsack = None
@@ -2311,7 +2367,9 @@ class Connection:
         """The window field: free receive-buffer space, scaled, never shrinking the
         right edge (RFC 9293 §3.8.6, RFC 7323 §2.4), with receiver SWS avoidance
         (§3.8.6.2.2: open in steps of min(buffer/2, MSS))."""
-        free = self.rcvbuf - len(self.rcvq) - self.ooo_bytes
+        free = self.rcvbuf - len(self.rcvq)
+        if self.reasm is not None:
+            free -= self.reasm.size
         if free < 0:
             free = 0
         cur = (self.rcv_adv - self.rcv_nxt) & MASK
@@ -2342,7 +2400,9 @@ class Connection:
         if self.state not in CAN_RECEIVE:
             return
         cur = (self.rcv_adv - self.rcv_nxt) & MASK
-        free = self.rcvbuf - len(self.rcvq) - self.ooo_bytes
+        free = self.rcvbuf - len(self.rcvq)
+        if self.reasm is not None:
+            free -= self.reasm.size
         # the window field can say at most 65535 << Rcv.Wind.Shift (RFC 7323
         # §2.3): space beyond that is no reason for an update (Linux caps
         # the same way in __tcp_select_window / tcp_cleanup_rbuf)
@@ -2353,21 +2413,21 @@ class Connection:
             free = top
         step = min(self.rcvbuf >> 1, self.rcv_mss)
         if free - cur >= step and (cur < step or free >= 2 * cur):
-            Connection._send_ack(self, now)
-            Connection._update_deadline(self)
+            self._send_ack(now)
+            self._update_deadline()
 
     # ------------------------------------------------------- SYN and options
     def _send_syn_and_arm(self, now: float) -> None:
         """Send our first SYN or SYN,ACK and arm its retransmission timer at
         the current RTO (RFC 6298 (2.1); RFC 9293 §3.8.1)."""
-        Connection._send_syn(self, now)
+        self._send_syn(now)
         self.t_rexmt = now + self.rtt.current()
 
     def _send_syn(self, now: float) -> None:
         """SYN (SYN-SENT) or SYN,ACK (SYN-RECEIVED), with our options."""
         active = self.state is SYN_SENT
         opts = syn_options(self.cfg, None if active else self.syn_opts, self.rcv_mss,
-                           self.rcv_wscale, Connection._ts_now(self, now),
+                           self.rcv_wscale, self._ts_now(now),
                            0 if active else self.ts_recent)
         win = min(self.rcvbuf, _MAX_WINDOW_FIELD)             # never scaled on a SYN
         self.rcv_adv = (self.rcv_nxt + win) & MASK
@@ -2376,9 +2436,9 @@ class Connection:
             self.rtt_seq = self.snd_nxt
             self.rtt_time = now
         self.host.outbox.append((self.local_ip, self.remote_ip,
-                                 _new(_SEGMENT, (self.local_port, self.remote_port, self.iss,
-                                                 self.rcv_nxt if not active else 0, flags, win, 0,
-                                                 opts, b""))))
+                                 make_segment(self.local_port, self.remote_port, self.iss,
+                                              self.rcv_nxt if not active else 0, flags, win, 0,
+                                              opts, b"")))
         if not active:
             self.last_ack_sent = self.rcv_nxt
 
@@ -2401,7 +2461,7 @@ class Connection:
         self.sack_ok = bool(cfg.sack and o.sack_permitted)
         if self.sack_ok and self.board is None:
             self.board = Scoreboard()
-        Connection._set_mss(self)
+        self._set_mss()
 
     def _set_mss(self) -> None:
         """MUST-16: effective send MSS = min(peer MSS, what our MTU allows) -
@@ -2453,8 +2513,8 @@ class Connection:
 
     def _return_to_listen(self, now: float) -> None:
         """MUST-11: a passive SYN-RECEIVED connection goes back to LISTEN."""
-        Connection._set_state(self, LISTEN, "rcv RST (passive open)", now)
-        Connection._clear_timers(self)
+        self._set_state(LISTEN, "rcv RST (passive open)", now)
+        self._clear_timers()
         self.host._forget(self)
         if self.listener is not None:
             self.listener.half_open_gone(self)
@@ -2462,11 +2522,11 @@ class Connection:
     def _enter_time_wait(self, now: float, cause: str, send_ack: bool = True) -> None:
         """TIME-WAIT for 2*MSL (MUST-13): hand the 4-tuple to a light table entry.
         `send_ack`: acknowledge the peer's FIN that brought us here."""
-        Connection._set_state(self, TIME_WAIT, cause, now)
-        Connection._clear_timers(self)
+        self._set_state(TIME_WAIT, cause, now)
+        self._clear_timers()
         self.sndq.clear()
         if send_ack:
-            Connection._send_ack(self, now)
+            self._send_ack(now)
         self.ack_now = False
         self.delack_segs = 0
         self.host._enter_time_wait(self, now)
@@ -2475,36 +2535,17 @@ class Connection:
         """Enter CLOSED, delete the TCB; tell the user why (MUST-12)."""
         if error is not None and not self.error:
             self.error = error
-            Connection._event(self, ev.ERROR, error)
-        Connection._clear_timers(self)
+            self._event(ev.ERROR, error)
+        self._clear_timers()
         self.sndq.clear()
         if self.state is SYN_RECEIVED and self.passive and self.listener is not None:
             self.listener.half_open_gone(self)
         if self.state is not CLOSED:
-            Connection._set_state(self, CLOSED, cause, now)
-        Connection._event(self, ev.CLOSED, cause)
+            self._set_state(CLOSED, cause, now)
+        self._event(ev.CLOSED, cause)
         self.host._forget(self)
 
     def _clear_timers(self) -> None:
         self.t_rexmt = self.t_delack = self.t_persist = self.t_keep = self.t_fin2 = None
         self.t_pto = self.t_reo = None
         self.deadline = NEVER
-
-
-
-def _weakref_able(cls: type[Connection]) -> type[Connection]:
-    """`cls` itself when its instances take weak references (the pure package:
-    `__weakref__` is in its __slots__), else a subclass that adds the slot.
-    Under mypyc, Connection is a native class and those have no weak
-    references; TimeWait needs one. The subclass is an ordinary Python class,
-    so CPython's own deallocator clears the references, and every method and
-    attribute stays the compiled one."""
-    if cls.__weakrefoffset__:
-        return cls
-    return type("Connection", (cls,), {"__slots__": ("__weakref__",), "__module__": __name__,
-                                       "__qualname__": "Connection"})
-
-
-#: what hosts and listeners instantiate: Connection, or its weakref-able
-#: subclass in the mypyc build
-new_connection: Final = _weakref_able(Connection)

@@ -23,7 +23,7 @@ from collections import Counter
 from typing import Any, Callable, Final
 
 from .config import Config, rfc_profile
-from .connection import NEVER, Connection, new_connection, os_error
+from .connection import NEVER, Connection, os_error
 from .cookies import CookieJar
 from .isn import IsnGenerator
 from .listener import Listener
@@ -256,9 +256,11 @@ class Host:
         self._address_set = frozenset(self.addresses)
 
     # -------------------------------------------------------------- user calls
-    def listen(self, port: int, ip: str | None = None, backlog: int = 128,
-               config: Config | None = None, now: float = 0.0) -> Listener:
-        """Passive OPEN (RFC 9293 §3.10.1)."""
+    def listen(self, now: float, port: int, ip: str | None = None, backlog: int = 128,
+               config: Config | None = None) -> Listener:
+        """Passive OPEN (RFC 9293 §3.10.1) at time `now`."""
+        if not isinstance(port, int) or isinstance(port, bool):
+            raise TypeError(f"Host.listen(now, port, ...): port must be an integer, not {port!r}")
         ip = ip or (self.addresses[0] if self.addresses else WILDCARD_V4)
         key = (ip, port)
         if key in self.listeners:
@@ -292,7 +294,7 @@ class Host:
         key = (local_ip, local_port, remote_ip, remote_port)
         if key in self.conns:
             raise os_error("EADDRINUSE" if type(self.conns[key]) is not TimeWait else "EADDRNOTAVAIL")
-        conn = new_connection(self, config or self.config, local_ip, local_port, remote_ip, remote_port)
+        conn = Connection(self, config or self.config, local_ip, local_port, remote_ip, remote_port)
         conn.transitions = [] if self.record_transitions else None
         conn.ts_offset = self.ts_offset(key)
         self.conns[key] = conn
@@ -344,7 +346,7 @@ class Host:
         cur = self.conns.get(key)
         if cur is obj:
             del self.conns[key]
-        elif type(cur) is TimeWait and cur.conn_ref() is obj:
+        elif type(cur) is TimeWait and cur.conn is obj:
             cur.dead = True
             cur.deadline = NEVER
             del self.conns[key]

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 from . import events as ev
 from .config import Config
-from .connection import Connection, new_connection, syn_options, wanted_wscale
+from .connection import Connection, syn_options, wanted_wscale
 from .cookies import CookieJar, ts_decode, ts_encode
 from .segment import ACK, FIN, RST, SYN, Options, Segment
 from .seq import MASK
@@ -119,7 +119,7 @@ class Listener:
                    cause: str = "rcv SYN / snd SYN,ACK",
                    ) -> Connection:
         host = self.host
-        conn = new_connection(host, self.cfg, dst_ip, seg.dst_port, src_ip, seg.src_port)
+        conn = Connection(host, self.cfg, dst_ip, seg.dst_port, src_ip, seg.src_port)
         if iss is None:
             iss = host.isn(now, dst_ip, seg.dst_port, src_ip, seg.src_port)
         conn.open_passive(now, self, seg, iss, cause)

@@ -102,3 +102,26 @@ class Segment(NamedTuple):
             parts.append("<" + ",".join(f"{k}={v}" for k, v in opts.items()) + ">")
         return f"{self.src_port}>{self.dst_port} " + " ".join(parts)
 
+
+# tuple.__new__ builds a NamedTuple without its Python-level __new__, which
+# parses the arguments. Final names are C statics in the compiled build,
+# where a plain module name (the classes' own) is a dict lookup per use.
+_new: Final = tuple.__new__
+_OPTIONS: Final = Options
+_SEGMENT: Final = Segment
+
+
+def make_options(mss: int | None, wscale: int | None, sack_permitted: bool,
+                 sack: tuple, timestamp: tuple[int, int] | None, unknown: tuple) -> Options:
+    """`Options(...)` for the engine's hot path, with every field given. The
+    one place besides the class that knows the order of its fields: the
+    parameters follow it (tests/test_segment_build.py checks)."""
+    return _new(_OPTIONS, (mss, wscale, sack_permitted, sack, timestamp, unknown))
+
+
+def make_segment(src_port: int, dst_port: int, seq: int, ack: int, flags: int, window: int,
+                 urgent: int, options: Options, payload: bytes) -> Segment:
+    """`Segment(...)` for the engine's hot path, with every field given (see
+    make_options)."""
+    return _new(_SEGMENT, (src_port, dst_port, seq, ack, flags, window, urgent, options, payload))
+

@@ -6,11 +6,19 @@ expiry time. It re-acknowledges a retransmitted FIN and restarts 2*MSL (the
 reason TIME-WAIT exists: the final ACK may have been lost), answers old
 duplicates with an ACK, and lets a new SYN with a higher sequence number (or
 timestamp) take over the 4-tuple (RFC 9293 §3.10.7.4 note, RFC 6191).
+
+The entry keeps its Connection (a plain reference: the compiled build's
+native classes take no weak ones) and moves it to CLOSED when the entry
+closes, as the application may still hold it. The connection's send buffer
+and timers are released on entry, but the TCB itself stays allocated until
+the entry closes, also when nobody else holds it: about 1.0 KB more per
+4-tuple in TIME-WAIT in the compiled build, 1.2 KB in the pure one, than
+with the weak reference this replaced (tracemalloc, 2,000 entries whose
+application had dropped its connections).
 """
 from __future__ import annotations
 
 import bisect
-import weakref
 
 from .connection import NEVER, Connection
 from .segment import ACK, FIN, RST, SYN, NO_OPTIONS, Options, Segment
@@ -21,7 +29,7 @@ from .states import CLOSED, TIME_WAIT
 class TimeWait:
     __slots__ = ("host", "key", "local_ip", "local_port", "remote_ip", "remote_port",
                  "snd_nxt", "rcv_nxt", "rcv_wnd_field", "rcv_wnd", "ts_recent", "ts_offset", "ts_ok",
-                 "deadline", "msl2", "conn_ref", "rst_kills", "challenge_limit", "ts_on", "dead", "state",
+                 "deadline", "msl2", "conn", "rst_kills", "challenge_limit", "ts_on", "dead", "state",
                  "oow_gap", "last_oow_ack")
 
     def __init__(self, conn: Connection, now: float):
@@ -45,7 +53,11 @@ class TimeWait:
         self.last_oow_ack = conn.last_oow_ack
         self.ts_on = conn.cfg.timestamps          # would a new incarnation use timestamps?
         self.deadline = now + self.msl2           # NEVER once the entry has closed
-        self.conn_ref = weakref.ref(conn)
+        # The connection, so that it too goes CLOSED when the entry does (an
+        # application may still hold it and look at its state). A strong
+        # reference: a connection the application has dropped stays allocated
+        # until the entry closes (see the module docstring).
+        self.conn: Connection | None = conn
         self.dead = False
         self.state = TIME_WAIT
 
@@ -147,7 +159,8 @@ class TimeWait:
         self.dead = True
         self.deadline = NEVER
         self.state = CLOSED
-        conn = self.conn_ref()
+        conn = self.conn
+        self.conn = None                          # the entry may wait in its queue a while
         if conn is not None and conn.state is TIME_WAIT:
             conn._set_state(CLOSED, cause, now)
             conn._event("closed", cause)

@@ -258,7 +258,7 @@ def snapshot_host(sh) -> list[dict]:
         d: dict = {"kind": "connection", "local": _ep(c.local_ip, c.local_port),
                    "remote": _ep(c.remote_ip, c.remote_port), "state": st}
         if isinstance(c, TimeWait):                          # a TIME-WAIT table entry
-            conn = c.conn_ref()
+            conn = c.conn
             if conn is not None:                 # the connection it was: for relative numbers
                 d.update(iss=conn.iss, irs=conn.irs)
             d.update(snd_nxt=c.snd_nxt, rcv_nxt=c.rcv_nxt, rcv_wnd=c.rcv_wnd,

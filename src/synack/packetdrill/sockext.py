@@ -462,7 +462,7 @@ class TxHoldMixin:
                 if c.eor:
                     break
             total = sum(c.n for c in group)
-            given = conn.send(bytes(total), self.now,
+            given = conn.send(self.now, bytes(total),
                               push=probe or any(c.push for c in group))
             self._drop_front(h, given)
             if given < total:
@@ -479,7 +479,7 @@ class TxHoldMixin:
             h.probe_at_us = self.now_us + int(round(min(rto, conn.cfg.rto_max) * 1e6))
 
     def _tx_give(self, sock: Sock, conn, h: TxHold, nbytes: int, allow_push: bool) -> None:
-        given = conn.send(bytes(nbytes), self.now, push=allow_push)
+        given = conn.send(self.now, bytes(nbytes), push=allow_push)
         self._drop_front(h, given)
 
     @staticmethod
@@ -581,7 +581,7 @@ class LinuxWriteMixin:
             keep = conn.sndbuf
             conn.sndbuf = max(keep, len(conn.sndq) + take)   # the engine's own limit
             try:
-                given = conn.send(bytes(take), self.now, push=push and last)
+                given = conn.send(self.now, bytes(take), push=push and last)
             finally:
                 conn.sndbuf = keep
             accepted += given

@@ -359,8 +359,8 @@ class SyscallsMixin:
         if ip == "::" and not self.addr.wire_v6:
             ip = "0.0.0.0"
         try:
-            sock.listener = self.host.listen(port, ip, max(1, backlog), config=sock.cfg,
-                                             now=self.now)
+            sock.listener = self.host.listen(self.now, port, ip, max(1, backlog),
+                                             config=sock.cfg)
         except OSError as e:
             return _err(errno_name(e))
         self.sut_listening(sock)
@@ -478,7 +478,7 @@ class SyscallsMixin:
             if efault and conn.readable and n > 0:
                 return _err("EFAULT")            # nowhere to copy the data to
             try:
-                data = conn.recv(n, self.now)
+                data = conn.recv(self.now, n)
             except BlockingIOError:
                 return None
             except OSError as e:
@@ -632,7 +632,7 @@ class SyscallsMixin:
         if how != "rd":
             self.tx_flush(sock)
         try:
-            sock.conn.shutdown(how, self.now)
+            sock.conn.shutdown(self.now, how)
         except OSError as e:
             return _err(errno_name(e))
         return _ok()
@@ -829,7 +829,7 @@ class SyscallsMixin:
             if name == "SO_KEEPALIVE":
                 sock.sockopts[key] = value
                 if sock.conn is not None:
-                    sock.conn.set_keepalive(bool(value), self.now)
+                    sock.conn.set_keepalive(self.now, bool(value))
                 else:
                     self._cfg_replace(sock.listener or sock, keepalive=bool(value))
                 return _ok()

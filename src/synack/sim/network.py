@@ -396,7 +396,7 @@ class SimHost:
 
     def listen(self, port: int, backlog: int = 128, config: Config | None = None,
                ip: str | None = None) -> "SimListener":
-        lst = self.host.listen(port, ip=ip, backlog=backlog, config=config, now=self.net.now)
+        lst = self.host.listen(self.net.now, port, ip=ip, backlog=backlog, config=config)
         return SimListener(self, lst)
 
     def connect(self, remote_ip: str, remote_port: int, *, local_port: int = 0,
@@ -455,21 +455,21 @@ class SimConnection:
         self.sh.net._flush(self.sh)
 
     def send(self, data: bytes) -> int:
-        n = self.conn.send(data, self.sh.net.now)
+        n = self.conn.send(self.sh.net.now, data)
         self._done()
         return n
 
     def recv(self, n: int = 1 << 20) -> bytes:
         """Whatever has arrived (b"" if nothing yet or at end of stream)."""
         try:
-            data = self.conn.recv(n, self.sh.net.now)
+            data = self.conn.recv(self.sh.net.now, n)
         except BlockingIOError:
             data = b""
         self._done()
         return data
 
     def shutdown(self, how: str = "wr") -> None:
-        self.conn.shutdown(how, self.sh.net.now)
+        self.conn.shutdown(self.sh.net.now, how)
         self._done()
 
     def close(self) -> None:

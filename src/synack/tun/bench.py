@@ -68,7 +68,7 @@ def sim_lifecycles(n: int, trace: bool = False, spacing: float = 0.0001) -> dict
     client = net.add_host("10.0.0.1", config=cfg)
     server = net.add_host("10.0.0.2", config=cfg)
     net.link(client, server, delay=0.001)
-    server.host.listen(80, backlog=4096)
+    server.host.listen(0.0, 80, backlog=4096)
     got: dict = {}
 
     def on_event(sh, e):
@@ -78,13 +78,13 @@ def sim_lifecycles(n: int, trace: bool = False, spacing: float = 0.0001) -> dict
                 pass
         elif kind is ev.CONNECTED:
             if not conn.passive:
-                conn.send(REQ, now)
+                conn.send(now, REQ)
         elif kind is ev.READABLE:
-            k = got.get(conn, 0) + len(conn.recv(1 << 20, now))
+            k = got.get(conn, 0) + len(conn.recv(now, 1 << 20))
             got[conn] = k
             if k >= 1024:
                 if conn.passive:
-                    conn.send(RESP, now)
+                    conn.send(now, RESP)
                 else:
                     del got[conn]
                     conn.close(now)
@@ -132,14 +132,14 @@ def bulk_app(net, nbytes: int, chunk: int = 1 << 20):
             conn.accept()
         elif kind in (ev.CONNECTED, ev.WRITABLE) and not conn.passive:
             while state["sent"] < nbytes:
-                k = conn.send(payload[:nbytes - state["sent"]], now)
+                k = conn.send(now, payload[:nbytes - state["sent"]])
                 if not k:
                     break
                 state["sent"] += k
             if state["sent"] >= nbytes and not conn.wr_shut:
                 conn.close(now)
         elif kind is ev.READABLE and conn.passive:
-            state["recv"] += len(conn.recv(1 << 30, now))
+            state["recv"] += len(conn.recv(now, 1 << 30))
             if state["recv"] >= nbytes and state["t_done"] is None:
                 state["t_done"] = now
         elif kind is ev.EOF and conn.passive:
@@ -157,7 +157,7 @@ def sim_bulk(nbytes: int, trace: bool = False) -> dict:
     a = net.add_host("10.0.0.1", config=cfg)
     b = net.add_host("10.0.0.2", config=cfg)
     net.link(a, b, delay=0.005, bandwidth=1e9)
-    b.host.listen(80)
+    b.host.listen(0.0, 80)
     on_event, state = bulk_app(net, nbytes)
 
     net.on_event = on_event

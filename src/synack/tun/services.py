@@ -157,7 +157,7 @@ def _drain(svc: Service, conn, now: float) -> int:
     """Read and drop what is there."""
     n = len(conn.rcvq)
     if n:
-        conn.recv(n, now)
+        conn.recv(now, n)
         svc.bytes_in += n
     return n
 
@@ -202,7 +202,7 @@ def _push(svc: Service, conn, st: _Out, now: float) -> None:
                 st.pending.clear()
                 st.src = None
                 return
-            n = conn.send(st.pending, now)
+            n = conn.send(now, st.pending)
             if n:
                 del st.pending[:n]
                 svc.bytes_out += n
@@ -218,7 +218,7 @@ def _push(svc: Service, conn, st: _Out, now: float) -> None:
         if conn.state is not ESTABLISHED and conn.state is not CLOSE_WAIT:
             st.src = None
             return
-        n = conn.send(chunk, now)
+        n = conn.send(now, chunk)
         svc.bytes_out += n
         if n < len(chunk):
             # the rest waits as a view of the chunk, not a copy: a /bytes body
@@ -257,14 +257,14 @@ class Echo(Service):
         n = len(conn.rcvq)
         if not n:
             return
-        data = conn.recv(n, now)
+        data = conn.recv(now, n)
         self.bytes_in += n
         if conn.state is not ESTABLISHED and conn.state is not CLOSE_WAIT:
             return
         if st.pending:
             st.pending += data
         else:
-            k = conn.send(data, now)
+            k = conn.send(now, data)
             self.bytes_out += k
             if k < n:
                 st.pending += memoryview(data)[k:]
@@ -317,7 +317,7 @@ class Chargen(Service):
                 return
             pos = st.count % period
             chunk = view[pos:pos + room] if pos + room <= len(view) else view[pos:]
-            n = conn.send(chunk, now)
+            n = conn.send(now, chunk)
             if not n:
                 return
             st.count += n
@@ -377,7 +377,7 @@ class Http(Service):
         while True:
             if st.chunked is not None and st.chunked != "data":
                 if conn.rcvq:
-                    data = conn.recv(len(conn.rcvq), now)
+                    data = conn.recv(now, len(conn.rcvq))
                     self.bytes_in += len(data)
                     st.buf += data
                 if not self._chunk_framing(conn, st, now):
@@ -392,7 +392,7 @@ class Http(Service):
                     n = min(len(conn.rcvq), st.body_left)
                     if not n:
                         return
-                    data = conn.recv(n, now)
+                    data = conn.recv(now, n)
                     self.bytes_in += n
                 st.hasher.update(data)
                 st.body_left -= n
@@ -407,7 +407,7 @@ class Http(Service):
                 return                     # a response is still going out: pipelined requests wait
             if conn.rcvq:
                 room = _MAX_HEADER + 4 - len(st.buf)
-                data = conn.recv(min(len(conn.rcvq), max(room, 1)), now)
+                data = conn.recv(now, min(len(conn.rcvq), max(room, 1)))
                 self.bytes_in += len(data)
                 st.buf += data
             end = st.buf.find(b"\r\n\r\n")
@@ -700,7 +700,7 @@ class ServiceHost:
         cfg = self.config if self.config is not None else host.config.replace(sndbuf_auto=True)
         for svc in self.services:
             for ip in addrs:
-                lst = host.listen(svc.port, ip, self.backlog, cfg, now)
+                lst = host.listen(now, svc.port, ip, self.backlog, cfg)
                 self.listeners[lst] = svc
             self.by_port[svc.port] = svc
 
