@@ -27,6 +27,16 @@ class Config:
     #: (the default, and the socket API's; the TUN services turn it on).
     sndbuf_auto: bool = False
     sndbuf_min: int = 16384         #: Linux's tcp_wmem[1]
+    #: Host-wide memory levels (min, pressure, max) in octets of queued data
+    #: (send, receive and out-of-order queues of every connection), Linux's
+    #: tcp_mem (there in pages). Read from the host's config. Above
+    #: `pressure` (until back under `min`): autotuned send buffers stop
+    #: growing and shrink to half what they hold, and the receive window
+    #: offered is held to 4 segments; at `max`: writes accept nothing more
+    #: (a blocking write waits, a non-blocking one gets EAGAIN) and new data
+    #: from peers is refused -- dropped unacknowledged, never acknowledged
+    #: and lost. None: no host-wide limit (each connection's buffers only).
+    tcp_mem: tuple[int, int, int] | None = None
     # --- timers -----------------------------------------------------------------
     msl: float = 30.0               #: Maximum Segment Lifetime; TIME_WAIT lasts 2*MSL (MUST-13)
     rto_initial: float = 1.0        #: RFC 6298 §2.1
@@ -206,6 +216,13 @@ class Config:
                      "rack", "prr", "rescue_rxt", "slow_start_after_idle"):
             flag(name, getattr(self, name))
         integer("sndbuf_min", self.sndbuf_min, 1, 1 << 30)
+        mem = self.tcp_mem
+        if mem is not None and not (
+                isinstance(mem, tuple) and len(mem) == 3
+                and all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in mem)
+                and mem[0] <= mem[1] <= mem[2]):
+            raise ValueError(f"Config.tcp_mem must be None or (min, pressure, max) octets with "
+                             f"0 < min <= pressure <= max, not {mem!r}")
         choice("psh", self.psh, ("write", "linux"))
         integer("tso_segs", self.tso_segs, 1, 1 << 16)
         choice("zero_window_probe", self.zero_window_probe, ("octet", "linux"))

@@ -162,6 +162,8 @@ class Connection:
         "last_oow_ack",
         # send-buffer autotuning (cfg.sndbuf_auto): on, and the size reached so far
         "sndbuf_auto", "sndbuf_now",
+        # octets charged to the host's memory total (Config.tcp_mem); -1 once released
+        "mem_charged",
     )
 
     def __init__(self, host: Host, cfg: Config, local_ip: str, local_port: int,
@@ -265,6 +267,7 @@ class Connection:
         self.last_oow_ack = -NEVER           # no reply to an invalid segment yet
         self.sndbuf_auto = cfg.sndbuf_auto
         self.sndbuf_now = min(cfg.sndbuf_min, cfg.sndbuf)
+        self.mem_charged = 0
         self.deadline = NEVER               # the earliest armed timer (NEVER: none)
         self.transitions: list | None = None
 
@@ -369,6 +372,8 @@ class Connection:
         if st is ESTABLISHED or st is CLOSE_WAIT:
             Connection._output(self, now)
             Connection._update_deadline(self)
+        if self.host.mem_limits is not None:
+            Connection._mem_sync(self)
         return n
 
     def push(self, now: float) -> None:
@@ -405,6 +410,8 @@ class Connection:
             else:
                 data = bytes(q[:n])
                 del q[:n]
+            if self.host.mem_limits is not None:
+                Connection._mem_sync(self)
             Connection._window_opened(self, now)
             return data
         if self.error:
@@ -511,21 +518,87 @@ class Connection:
     def send_space(self) -> int:
         return max(0, Connection._send_limit(self) - len(self.sndq))
 
+    def _mem_sync(self) -> None:
+        """Charge the host (Config.tcp_mem) with what this connection's queues
+        hold now; nothing once the connection has left the host's table."""
+        charged = self.mem_charged
+        if charged < 0:
+            return
+        held = len(self.sndq) + len(self.rcvq) + self.ooo_bytes
+        if held != charged:
+            self.mem_charged = held
+            self.host._mem_charge(held - charged)
+
+    def _send_limit_mem(self) -> int:
+        """The send buffer on a host with a memory limit (Config.tcp_mem):
+        as `_send_limit` while the host is under its pressure level; under
+        pressure an autotuned buffer stops growing and shrinks to half of
+        what it holds, not below two segments (Linux's
+        sk_stream_moderate_sndbuf; a size fixed by SO_SNDBUF stays). In
+        every case no write takes the host past its limit, except one
+        segment on a connection with nothing queued (Linux forces the first
+        skb of an empty write queue), so that every connection can still
+        make progress: the rest of the write blocks or gets EAGAIN."""
+        host = self.host
+        held = len(self.sndq)
+        if not host.mem_level:
+            size = Connection._send_limit_auto(self) if self.sndbuf_auto else self.sndbuf
+        elif self.sndbuf_auto:
+            size = self.sndbuf_now
+            half = held >> 1
+            floor = 2 * self.snd_mss
+            if half < floor:
+                half = floor
+            if half < size:
+                self.sndbuf_now = size = half
+        else:
+            size = self.sndbuf
+        limits = host.mem_limits
+        assert limits is not None
+        headroom = limits[2] - host.mem_used
+        if headroom < 0:
+            headroom = 0
+        if size - held > headroom:
+            size = held + headroom
+        if not held and size < self.snd_mss:
+            size = self.snd_mss
+        return size
+
     def _send_limit(self) -> int:
-        """The send buffer's size now: `sndbuf`, or with autotuning
-        (cfg.sndbuf_auto, Linux's tcp_sndbuf_expand) twice what can be in
-        flight, min(cwnd, the peer's largest window), grown and never shrunk,
-        between `sndbuf_min` and `sndbuf`."""
+        """The send buffer's size now: `sndbuf`, or autotuned
+        (`_send_limit_auto`), within the host's memory (`_send_limit_mem`)."""
+        if self.host.mem_limits is not None:
+            return Connection._send_limit_mem(self)
         if not self.sndbuf_auto:
             return self.sndbuf
+        return Connection._send_limit_auto(self)
+
+    def _send_limit_auto(self) -> int:
+        """With autotuning (cfg.sndbuf_auto), Linux's tcp_sndbuf_expand:
+        3 x max(10 segments, cwnd) x Linux's memory per segment,
+        roundup_pow_of_two(MSS + 320) + 256 -- figures that reproduce this
+        kernel's (6.18) SO_SNDBUF at the start of a connection, 69,120 at
+        MSS 1448 and 3,939,840 at MSS 65483. Linux counts skb memory, we
+        count payload, so at the same size we hold no more memory than it.
+        Grown, never shrunk (but by memory pressure), between `sndbuf_min`
+        and `sndbuf`: ten segments (TCP_INIT_CWND) at once, as Linux's
+        tcp_init_buffer_space; beyond that only while the connection is
+        cwnd-limited (tcp_should_expand_sndbuf), so a peer that stops
+        reading does not make it grow. The peer's window is not a bound: a
+        peer advertising one (large) segment must not starve a writer that
+        Linux lets through (a blocking sendall hung that way)."""
+        now_size = self.sndbuf_now
         cc = self.cc
-        flight = cc.cwnd if cc is not None else 0
-        if self.max_snd_wnd < flight:
-            flight = self.max_snd_wnd
-        want = 2 * flight
-        if want > self.sndbuf_now:
-            self.sndbuf_now = want if want < self.sndbuf else self.sndbuf
-        return self.sndbuf_now
+        if cc is not None:
+            mss = self.snd_mss
+            cwnd = cc.cwnd
+            segs = 10                                  # TCP_INIT_CWND
+            if cwnd > segs * mss and ((self.snd_nxt - self.snd_una) & MASK) + mss > cwnd:
+                segs = cwnd // mss                     # cwnd-limited: follow cwnd
+            want = 3 * segs * ((1 << (mss + 319).bit_length()) + 256)
+            if want > now_size:
+                self.sndbuf_now = now_size = want if want < self.sndbuf else self.sndbuf
+        return now_size
 
     @property
     def unacked(self) -> int:
@@ -875,6 +948,13 @@ class Connection:
                 self.host.count("data_after_close")
                 Connection._emit(self, RST, seg.ack, 0, now)
                 Connection._terminate(self, now, "ABORT / snd RST", error=None)
+                return
+            if self.host.mem_level == 2:
+                # at the host's memory limit (Config.tcp_mem max) new data is
+                # refused: dropped unacknowledged, so the peer sends it again,
+                # never acknowledged and then lost (Linux: tcp_data_queue when
+                # tcp_try_rmem_schedule fails, silently, TCPRcvQDrop)
+                self.host.count("drop_mem_limit")
                 return
             if seq == self.rcv_nxt:
                 Connection._rcv_in_order(self, now, payload, flags)
@@ -2314,6 +2394,8 @@ class Connection:
         free = self.rcvbuf - len(self.rcvq) - self.ooo_bytes
         if free < 0:
             free = 0
+        if self.host.mem_level and free > 4 * self.rcv_mss:
+            free = 4 * self.rcv_mss            # Linux under tcp_mem pressure: rcv_ssthresh <= 4 MSS
         cur = (self.rcv_adv - self.rcv_nxt) & MASK
         if cur >= HALF:
             cur = 0

@@ -94,7 +94,7 @@ def tun_config(mode: str = FAST, base: Config | str | None = "linux", *,
     announce fills a 64 KiB frame in fast mode) and buffers of `buffer` octets
     (window scaling sized for them)."""
     cfg = _profile(base) if isinstance(base, str) else (base or _profile("linux"))
-    return cfg.replace(mtu=mtu or _device.DEFAULT_MTU[mode], rcvbuf=buffer, sndbuf=buffer,
+    return cfg.replace(mtu=mtu or _device.DEFAULT_MTU[mode], rcvbuf=buffer, sndbuf=buffer, sndbuf_auto=True,
                        max_rcvbuf=max(buffer, cfg.max_rcvbuf or 0))
 
 
