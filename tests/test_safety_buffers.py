@@ -349,3 +349,64 @@ def test_tcp_mem_is_validated():
     with pytest.raises(ValueError, match="tcp_mem"):
         Config(tcp_mem=(1, 2))
     assert Config().tcp_mem is None
+
+
+# ------------------------------------------------- receive buffer (DRS)
+def _bulk_into(reader_reads: bool, seconds: float = 3.0):
+    net = Network(seed=11, trace=False)
+    cfg = tun_config("plain")
+    assert cfg.rcvbuf_auto and cfg.rcvbuf == 4 << 20
+    a = net.add_host("10.0.0.1", config=cfg)
+    b = net.add_host("10.0.0.2", config=cfg)
+    net.link(a, b, delay=0.005)
+    lst = b.listen(7100)
+    c = a.connect("10.0.0.2", 7100)
+    net.run(until=0.5)
+    srv = lst.accept()
+    assert srv.conn.rcvbuf == 131072                  # Linux's tcp_rmem[1]
+    assert (0xFFFF << srv.conn.rcv_wscale) >= 4 << 20  # scaled for the 4 MiB it may reach
+    pos = got = 0
+    peak_held = 0
+    for step in range(int(seconds / 0.01)):
+        while True:
+            n = c.send(_piece(pos, 1 << 20))
+            if not n:
+                break
+            pos += n
+        net.run(until=0.5 + step * 0.01)
+        peak_held = max(peak_held, len(srv.conn.rcvq) + srv.conn.ooo_bytes)
+        if reader_reads:
+            got += len(srv.recv(1 << 24))
+    return srv.conn, got, peak_held
+
+
+def test_receive_buffer_grows_for_a_reading_application():
+    conn, got, _ = _bulk_into(True)
+    assert conn.rcvbuf > 1 << 20, conn.rcvbuf         # grew from 128 KiB
+    assert conn.rcvbuf <= 4 << 20
+    assert got > 10_000_000
+
+
+def test_receive_buffer_of_an_application_that_never_reads_stays_small():
+    """Was: the whole 4 MiB of a TUN connection's buffer, filled by the peer."""
+    conn, _, peak = _bulk_into(False)
+    assert conn.rcvbuf == 131072
+    assert peak <= 131072 + 8192, peak               # the window offered, rounded up by the scale
+
+
+def test_so_rcvbuf_fixes_the_receive_buffer():
+    a, b = SimStack.pair(seed=1, config=tun_config("plain"))
+    srv = b.socket()
+    srv.bind(("", 9))
+    srv.listen()
+    c = a.socket()
+    c.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
+    c.connect(("10.0.0.2", 9))
+    assert c.connection.rcvbuf_auto is False
+    assert c.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF) == 1 << 20
+    d = a.socket()
+    d.connect(("10.0.0.2", 9))
+    assert d.connection.rcvbuf_auto is True
+    assert d.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF) == 131072
+    d.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 19)
+    assert d.connection.rcvbuf_auto is False and d.connection.rcvbuf == 1 << 19

@@ -27,6 +27,14 @@ class Config:
     #: (the default, and the socket API's; the TUN services turn it on).
     sndbuf_auto: bool = False
     sndbuf_min: int = 16384         #: Linux's tcp_wmem[1]
+    #: Receive-buffer autotuning, Dynamic Right-Sizing (Linux's
+    #: tcp_rcv_space_adjust, net.ipv4.tcp_moderate_rcvbuf): the buffer starts
+    #: at `rcvbuf_min` and grows, once per round trip, to about twice what the
+    #: application read in the last one (plus 16 segments), up to `rcvbuf`;
+    #: the window scale is chosen for `rcvbuf`. A reader that stops keeps a
+    #: small buffer. SO_RCVBUF fixes the size (SOCK_RCVBUF_LOCK).
+    rcvbuf_auto: bool = False
+    rcvbuf_min: int = 131072        #: Linux's tcp_rmem[1]
     #: Host-wide memory levels (min, pressure, max) in octets of queued data
     #: (send, receive and out-of-order queues of every connection), Linux's
     #: tcp_mem (there in pages). Read from the host's config. Above
@@ -212,10 +220,11 @@ class Config:
         seconds("delayed_ack_min", self.delayed_ack_min, none_ok=True, hi=0.5)
         for name in ("quickack", "window_scaling", "timestamps", "sack", "nagle",
                      "cwnd_validation", "tlp", "keepalive", "rfc5961", "rst_in_time_wait",
-                     "abort_on_unread_close", "sndbuf_auto", "linux_rto", "rtt_every_ack",
+                     "abort_on_unread_close", "sndbuf_auto", "rcvbuf_auto", "linux_rto", "rtt_every_ack",
                      "rack", "prr", "rescue_rxt", "slow_start_after_idle"):
             flag(name, getattr(self, name))
         integer("sndbuf_min", self.sndbuf_min, 1, 1 << 30)
+        integer("rcvbuf_min", self.rcvbuf_min, 1, 1 << 30)
         mem = self.tcp_mem
         if mem is not None and not (
                 isinstance(mem, tuple) and len(mem) == 3

@@ -75,7 +75,7 @@ def wanted_wscale(cfg: Config, rcvbuf: int) -> int:
     receive buffer (its largest size, where it may grow)."""
     if not cfg.window_scaling:
         return 0
-    biggest = cfg.max_rcvbuf or rcvbuf
+    biggest = cfg.max_rcvbuf or (max(rcvbuf, cfg.rcvbuf) if cfg.rcvbuf_auto else rcvbuf)
     s = 0
     while (0xFFFF << s) < biggest and s < 14:
         s += 1
@@ -164,6 +164,9 @@ class Connection:
         "sndbuf_auto", "sndbuf_now",
         # octets charged to the host's memory total (Config.tcp_mem); -1 once released
         "mem_charged",
+        # receive-buffer autotuning (cfg.rcvbuf_auto, Dynamic Right-Sizing):
+        # on, octets read since the measurement began, when it began, last RTT's
+        "rcvbuf_auto", "drs_copied", "drs_time", "drs_space",
     )
 
     def __init__(self, host: Host, cfg: Config, local_ip: str, local_port: int,
@@ -268,6 +271,12 @@ class Connection:
         self.sndbuf_auto = cfg.sndbuf_auto
         self.sndbuf_now = min(cfg.sndbuf_min, cfg.sndbuf)
         self.mem_charged = 0
+        self.rcvbuf_auto = cfg.rcvbuf_auto
+        if cfg.rcvbuf_auto and cfg.rcvbuf_min < cfg.rcvbuf:
+            self.rcvbuf = cfg.rcvbuf_min
+        self.drs_copied = 0
+        self.drs_time = -1.0
+        self.drs_space = 0
         self.deadline = NEVER               # the earliest armed timer (NEVER: none)
         self.transitions: list | None = None
 
@@ -412,6 +421,8 @@ class Connection:
                 del q[:n]
             if self.host.mem_limits is not None:
                 Connection._mem_sync(self)
+            if self.rcvbuf_auto:
+                Connection._rcv_space_adjust(self, len(data), now)
             Connection._window_opened(self, now)
             return data
         if self.error:
@@ -517,6 +528,41 @@ class Connection:
     @property
     def send_space(self) -> int:
         return max(0, Connection._send_limit(self) - len(self.sndq))
+
+    def _rcv_space_adjust(self, n: int, now: float) -> None:
+        """Dynamic Right-Sizing (cfg.rcvbuf_auto), as Linux's
+        tcp_rcv_space_adjust: once per smoothed RTT, if the application read
+        more than in the last measured RTT, the buffer becomes twice that
+        plus 16 segments, plus twice the growth for a sender still in slow
+        start; never above cfg.rcvbuf, never while the host is under memory
+        pressure (Config.tcp_mem). The buffer never shrinks here, and the
+        window already offered never does (MUST-34)."""
+        self.drs_copied += n
+        start = self.drs_time
+        if start < 0:
+            self.drs_time = now
+            self.drs_copied = 0
+            space = 10 * self.rcv_mss              # Linux: TCP_INIT_CWND * advmss
+            self.drs_space = space if space < self.rcvbuf else self.rcvbuf
+            return
+        rtt = self.rtt.srtt
+        if rtt is None or now - start < rtt:
+            return
+        copied = self.drs_copied
+        space = self.drs_space
+        if copied > space:
+            cap = self.cfg.rcvbuf
+            if self.rcvbuf < cap and not self.host.mem_level:
+                win = 2 * copied + 16 * self.rcv_mss
+                if space > 0:
+                    win += 2 * (win * (copied - space) // space)
+                if win > cap:
+                    win = cap
+                if win > self.rcvbuf:
+                    self.rcvbuf = win
+            self.drs_space = copied
+        self.drs_copied = 0
+        self.drs_time = now
 
     def _mem_sync(self) -> None:
         """Charge the host (Config.tcp_mem) with what this connection's queues

@@ -150,11 +150,12 @@ def tun_config(mode: str = FAST, base: Config | str | None = "linux", *,
     Config; Linux-like timers by default), the link's MTU (so the MSS we
     announce fills a 64 KiB frame in fast mode) and buffers of `buffer` octets
     (window scaling sized for them). The send buffer is autotuned up to
-    `buffer` (Config.sndbuf_auto) and the host's memory bounded by the
+    `buffer` (Config.sndbuf_auto), the receive buffer too (Config.rcvbuf_auto,
+    from 128 KiB), and the host's memory bounded by the
     machine's own net.ipv4.tcp_mem (Config.tcp_mem)."""
     cfg = _profile(base) if isinstance(base, str) else (base or _profile("linux"))
     return cfg.replace(mtu=mtu or _device.DEFAULT_MTU[mode], rcvbuf=buffer, sndbuf=buffer,
-                       sndbuf_auto=True, tcp_mem=cfg.tcp_mem or system_tcp_mem(),
+                       sndbuf_auto=True, rcvbuf_auto=True, tcp_mem=cfg.tcp_mem or system_tcp_mem(),
                        max_rcvbuf=max(buffer, cfg.max_rcvbuf or 0))
 
 
