@@ -410,3 +410,37 @@ def test_so_rcvbuf_fixes_the_receive_buffer():
     assert d.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF) == 131072
     d.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 19)
     assert d.connection.rcvbuf_auto is False and d.connection.rcvbuf == 1 << 19
+
+
+def test_tcp_mem_limit_gives_eagain_to_a_non_blocking_socket():
+    """The socket API at the host's limit: a non-blocking send() raises
+    BlockingIOError (EAGAIN) once the host holds its maximum, though the
+    socket's own buffer has room."""
+    net = Network(seed=12, trace=False)
+    cfg = tun_config("plain").replace(tcp_mem=(50_000, 80_000, 100_000))
+    a = SimStack(net, "10.0.0.1", config=cfg)
+    b = SimStack(net, "10.0.0.2", config=tun_config("plain").replace(rcvbuf=16384, rcvbuf_auto=False))
+    net.link(a.sim, b.sim, delay=0.001)
+    srv = b.socket()
+    srv.bind(("", 9))
+    srv.listen()
+    socks = []
+    for _ in range(4):
+        s = a.socket()
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 65536)     # fixed: not shrunk
+        s.settimeout(5)
+        s.connect(("10.0.0.2", 9))
+        srv.accept()
+        s.setblocking(False)
+        socks.append(s)
+    queued = 0
+    with pytest.raises(BlockingIOError):
+        for _ in range(1000):
+            for s in socks:
+                queued += s.send(bytes(8192))
+            a.run_for(0.01)
+    host = a.host
+    assert host.mem_level == 2 and host.mem_used >= 100_000
+    assert host.mem_used <= 100_000 + 4 * 1448
+    # the refusal is the host's: some socket's own buffer still had room
+    assert any(len(s.connection.sndq) < 65536 for s in socks)
