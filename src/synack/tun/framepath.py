@@ -16,7 +16,8 @@ import struct
 import time
 from typing import Any, Final
 
-from ..engine.segment import ACK, NO_OPTIONS, Options, Segment
+from ..engine.host import unicast
+from ..engine.segment import ACK, NO_OPTIONS, SYN, Options, Segment
 from ..engine.seq import HALF, MASK
 from ..wire import WireError, decode_ip, encode_ip
 from ..wire.checksum import fold, word_value
@@ -95,6 +96,9 @@ def receive_frames(st: Any, frames: list, now: float) -> None:
                         continue
                     t = off + 20
                     plen = end - t - hlen
+                    if flags == SYN and not plen and syn_answer(st, frame, t, hlen, src, dst, sport,
+                                                                dport, seq, window, now):
+                        continue
                     if gro and plen and (flags == 0x10 or flags == 0x18):
                         ob = frame[t + 20:t + hlen]
                         if run is not None:
@@ -146,6 +150,46 @@ def receive_frames(st: Any, frames: list, now: float) -> None:
     else:
         for src, dst, seg in items:
             host.receive(now, src, dst, seg)
+
+
+def syn_answer(st: Any, frame, t: int, hlen: int, src: str, dst: str, sport: int, dport: int,
+               seq: int, window: int, now: float) -> bool:
+    """A bare SYN (IPv4, no data) to a listener that answers with SYN cookies
+    now (RFC 4987 §3.6; syn_cookies "always", or "when-full" with the SYN
+    queue full): the SYN,ACK is built and written here, in the frame path,
+    without a batch entry, the host's dispatch or the listener's checks
+    again, and without any connection state. Only the options are decoded.
+    The answer is the listener's own (`Listener._send_cookie`), so it is the
+    same as the engine's. False -- the engine takes the SYN as usual -- for
+    anything else: a 4-tuple in use (a retransmitted SYN, TIME-WAIT), no
+    listener, cookies not in use, a full accept queue (the engine counts
+    the drop), bad addresses or options."""
+    host = st.host
+    if (dst, dport, src, sport) in host.conns:
+        return False
+    lst = host._listener_for(dst, dport)
+    if lst is None:
+        return False
+    mode = lst.cfg.syn_cookies
+    if mode == "off" or (mode != "always" and len(lst.syn_queue) < lst.backlog):
+        return False
+    if not lst.can_accept() or not unicast(src) or not unicast(dst):
+        return False
+    if hlen == 20:
+        opts = NO_OPTIONS
+    else:
+        try:
+            opts = decode_options(frame, t + 20, t + hlen)
+        except WireError:
+            return False
+    out = host.outbox
+    n = len(out)
+    lst._send_cookie(now, src, dst, _new(Segment, (sport, dport, seq, 0, SYN, window, 0, opts, b"")))
+    if len(out) > n:
+        item = out.pop()
+        write(st, [item])
+    st.stats["syn_cookies_framepath"] += 1
+    return True
 
 
 def deliver_run(st: Any, run: list):
