@@ -32,8 +32,8 @@ def _stack(mode: str, cookies: str, monkeypatch):
     return dev, st
 
 
-def _answer(dev, st, seg):
-    dev.inject(K4, S4, seg)
+def _answer(dev, st, seg, src=K4):
+    dev.inject(src, S4, seg)
     pump(st, rounds=1)
     return dev.take()
 
@@ -82,6 +82,14 @@ def test_syns_the_engine_must_see_are_not_answered_in_the_frame_path(monkeypatch
         # SYN+FIN is not a bare SYN: the engine drops it
         _answer(dev, st, Segment(40002, 80, 2000, 0, SYN | FIN, 64240, 0, SYN_OPTS))
         assert st.host.stats["drop_syn_fin_in_listen"] == 1
+        # a source that cannot be one end of a connection (multicast,
+        # 240/4, 0.0.0.0): the engine drops it (MUST-57), no answer at all
+        st.host.listeners[(S4, 80)].cfg = st.host.listeners[(S4, 80)].cfg.replace(
+            syn_cookies="always")
+        for bad in ("224.1.2.3", "250.0.0.1", "0.0.0.0"):
+            assert _answer(dev, st, Segment(40004, 80, 4000, 0, SYN, 64240, 0, SYN_OPTS),
+                           src=bad) == []
+        assert st.host.stats["drop_bad_address"] == 3
         # no listener: the engine's RST
         (_, _, _, rst), = _answer(dev, st, Segment(40003, 81, 3000, 0, SYN, 64240, 0, SYN_OPTS))
         assert rst.flags & 0x04
