@@ -238,6 +238,7 @@ class socket:
         self._rcvbuf = cfg.rcvbuf
         self._sndbuf = cfg.sndbuf
         self._sndbuf_set = False
+        self._rcvbuf_set = False
         self._nodelay = not cfg.nagle
         self._maxseg = cfg.mss or 0
         self._user_timeout_ms = int(cfg.user_timeout * 1000) if cfg.user_timeout else 0
@@ -427,6 +428,7 @@ class socket:
         base = self._stack.host.config
         changes = dict(rcvbuf=self._rcvbuf, sndbuf=self._sndbuf, nagle=not self._nodelay,
                        sndbuf_auto=base.sndbuf_auto and not self._sndbuf_set,
+                       rcvbuf_auto=base.rcvbuf_auto and not self._rcvbuf_set,
                        keepalive=self._keepalive, keepalive_idle=float(self._keepidle),
                        keepalive_interval=float(self._keepintvl), keepalive_probes=self._keepcnt,
                        user_timeout=self._user_timeout_ms / 1000.0 if self._user_timeout_ms else None,
@@ -494,7 +496,7 @@ class socket:
             self._wait(lambda: bool(lst.accept_queue) or lst.state is CLOSED, deadline)
         child = socket(self._family, SOCK_STREAM, self._proto, stack=st)
         for name in ("_keepalive", "_keepidle", "_keepintvl", "_keepcnt", "_rcvbuf", "_sndbuf",
-                     "_sndbuf_set", "_nodelay", "_maxseg", "_user_timeout_ms", "_linger"):
+                     "_sndbuf_set", "_rcvbuf_set", "_nodelay", "_maxseg", "_user_timeout_ms", "_linger"):
             setattr(child, name, getattr(self, name))
         child._conn = conn
         conn.linger = self._linger
@@ -874,8 +876,10 @@ class socket:
                     conn.set_keepalive(now, self._keepalive)
             elif opt == SO_RCVBUF:
                 self._rcvbuf = min(max(v, _BUF_MIN), _BUF_MAX)
+                self._rcvbuf_set = True                 # fixes the size (no autotuning)
                 if conn is not None:
                     conn.rcvbuf = self._rcvbuf
+                    conn.rcvbuf_auto = False
             elif opt == SO_SNDBUF:
                 self._sndbuf = min(max(v, _BUF_MIN), _BUF_MAX)
                 self._sndbuf_set = True                 # fixes the size (no autotuning)

@@ -50,6 +50,22 @@ def _choice(name: str, v: object, allowed: tuple) -> None:
                          f"{', '.join(repr(a) for a in allowed)}, not {v!r}")
 
 
+def _mem_levels(name: str, mem: object) -> None:
+    """None, or tcp_mem's three levels in octets: 0 < min <= pressure <= max."""
+    if mem is not None and not (
+            isinstance(mem, tuple) and len(mem) == 3
+            and all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in mem)
+            and mem[0] <= mem[1] <= mem[2]):
+        raise ValueError(f"Config.{name} must be None or (min, pressure, max) octets with "
+                         f"0 < min <= pressure <= max, not {mem!r}")
+
+
+def rfc_profile() -> Config:
+    """The RFCs' own defaults: RTO 1 s initial and minimum (RFC 6298), delayed ACK
+    200 ms, initial window by RFC 5681 §3.1, receive buffer 64 KiB."""
+    return Config()
+
+
 @dataclass(slots=True)
 class Config:
     # --- segment size (RFC 9293 §3.7.1) --------------------------------------
@@ -67,6 +83,24 @@ class Config:
     #: (the default, and the socket API's; the TUN services turn it on).
     sndbuf_auto: bool = False
     sndbuf_min: int = 16384         #: Linux's tcp_wmem[1]
+    #: Receive-buffer autotuning, Dynamic Right-Sizing (Linux's
+    #: tcp_rcv_space_adjust, net.ipv4.tcp_moderate_rcvbuf): the buffer starts
+    #: at `rcvbuf_min` and grows, once per round trip, to about twice what the
+    #: application read in the last one (plus 16 segments), up to `rcvbuf`;
+    #: the window scale is chosen for `rcvbuf`. A reader that stops keeps a
+    #: small buffer. SO_RCVBUF fixes the size (SOCK_RCVBUF_LOCK).
+    rcvbuf_auto: bool = False
+    rcvbuf_min: int = 131072        #: Linux's tcp_rmem[1]
+    #: Host-wide memory levels (min, pressure, max) in octets of queued data
+    #: (send, receive and out-of-order queues of every connection), Linux's
+    #: tcp_mem (there in pages). Read from the host's config. Above
+    #: `pressure` (until back under `min`): autotuned send buffers stop
+    #: growing and shrink to half what they hold, and the receive window
+    #: offered is held to 4 segments; at `max`: writes accept nothing more
+    #: (a blocking write waits, a non-blocking one gets EAGAIN) and new data
+    #: from peers is refused -- dropped unacknowledged, never acknowledged
+    #: and lost. None: no host-wide limit (each connection's buffers only).
+    tcp_mem: tuple[int, int, int] | None = None
     # --- timers -----------------------------------------------------------------
     msl: float = 30.0               #: Maximum Segment Lifetime; TIME_WAIT lasts 2*MSL (MUST-13)
     rto_initial: float = 1.0        #: RFC 6298 §2.1
@@ -207,10 +241,12 @@ class Config:
         _seconds("delayed_ack_min", self.delayed_ack_min, none_ok=True, hi=0.5)
         for name in ("quickack", "window_scaling", "timestamps", "sack", "nagle",
                      "cwnd_validation", "tlp", "keepalive", "rfc5961", "rst_in_time_wait",
-                     "abort_on_unread_close", "sndbuf_auto", "linux_rto", "rtt_every_ack",
+                     "abort_on_unread_close", "sndbuf_auto", "rcvbuf_auto", "linux_rto", "rtt_every_ack",
                      "rack", "prr", "rescue_rxt", "slow_start_after_idle"):
             _flag(name, getattr(self, name))
         _integer("sndbuf_min", self.sndbuf_min, 1, 1 << 30)
+        _integer("rcvbuf_min", self.rcvbuf_min, 1, 1 << 30)
+        _mem_levels("tcp_mem", self.tcp_mem)
         _choice("psh", self.psh, ("write", "linux"))
         _integer("tso_segs", self.tso_segs, 1, 1 << 16)
         _choice("zero_window_probe", self.zero_window_probe, ("octet", "linux"))
@@ -243,11 +279,6 @@ class Config:
             return self.mss
         return self.mtu - (60 if ipv6 else 40)
 
-
-def rfc_profile() -> Config:
-    """The RFCs' own defaults: RTO 1 s initial and minimum (RFC 6298), delayed ACK
-    200 ms, initial window by RFC 5681 §3.1, receive buffer 64 KiB."""
-    return Config()
 
 
 def linux_profile() -> Config:

@@ -63,7 +63,7 @@ def wanted_wscale(cfg: Config, rcvbuf: int) -> int:
     receive buffer (its largest size, where it may grow)."""
     if not cfg.window_scaling:
         return 0
-    biggest = cfg.max_rcvbuf or rcvbuf
+    biggest = cfg.max_rcvbuf or (max(rcvbuf, cfg.rcvbuf) if cfg.rcvbuf_auto else rcvbuf)
     s = 0
     while (0xFFFF << s) < biggest and s < 14:
         s += 1
@@ -140,6 +140,11 @@ class Connection:
         "last_oow_ack",
         # send-buffer autotuning (cfg.sndbuf_auto): on, and the size reached so far
         "sndbuf_auto", "sndbuf_now",
+        # octets charged to the host's memory total (Config.tcp_mem); -1 once released
+        "mem_charged",
+        # receive-buffer autotuning (cfg.rcvbuf_auto, Dynamic Right-Sizing):
+        # on, octets read since the measurement began, when it began, last RTT's
+        "rcvbuf_auto", "drs_copied", "drs_time", "drs_space",
     )
 
     def __init__(self, host: Host, cfg: Config, local_ip: str, local_port: int,
@@ -216,10 +221,25 @@ class Connection:
         self.persist_backoff = 0
         self.keep_probes = 0
         self.last_oow_ack = -NEVER           # no reply to an invalid segment yet
-        self.sndbuf_auto = cfg.sndbuf_auto
-        self.sndbuf_now = min(cfg.sndbuf_min, cfg.sndbuf)
+        self._init_buffer_tuning()
         self.deadline = NEVER               # the earliest armed timer (NEVER: none)
         self.transitions: list | None = None
+
+    def _init_buffer_tuning(self) -> None:
+        """Buffer autotuning and memory accounting of a new TCB: the send
+        buffer sized from cwnd (Linux tcp_sndbuf_expand), the receive buffer
+        grown by Dynamic Right-Sizing (tcp_rcv_space_adjust), and the octets
+        charged to the host's tcp_mem."""
+        cfg = self.cfg
+        self.sndbuf_auto = cfg.sndbuf_auto
+        self.sndbuf_now = min(cfg.sndbuf_min, cfg.sndbuf)
+        self.mem_charged = 0                # octets charged to the host's tcp_mem
+        self.rcvbuf_auto = cfg.rcvbuf_auto
+        if cfg.rcvbuf_auto and cfg.rcvbuf_min < cfg.rcvbuf:
+            self.rcvbuf = cfg.rcvbuf_min
+        self.drs_copied = 0                 # DRS: octets read in this measurement round
+        self.drs_time = -1.0                # DRS: when the round began (-1: not yet)
+        self.drs_space = 0                  # DRS: what was read in the last measured round
 
     def _init_loss_recovery(self) -> None:
         """The loss-recovery part of a new TCB: SACK-based recovery (RFC 6675),
@@ -351,6 +371,8 @@ class Connection:
         if st is ESTABLISHED or st is CLOSE_WAIT:
             self._output(now)
             self._update_deadline()
+        if self.host.mem_limits is not None:
+            self._mem_sync()
         return n
 
     def push(self, now: float) -> None:
@@ -387,6 +409,10 @@ class Connection:
             else:
                 data = bytes(q[:n])
                 del q[:n]
+            if self.host.mem_limits is not None:
+                self._mem_sync()
+            if self.rcvbuf_auto:
+                self._rcv_space_adjust(len(data), now)
             self._window_opened(now)
             return data
         if self.error:
@@ -502,21 +528,122 @@ class Connection:
     def send_space(self) -> int:
         return max(0, self._send_limit() - len(self.sndq))
 
+    def _rcv_space_adjust(self, n: int, now: float) -> None:
+        """Dynamic Right-Sizing (cfg.rcvbuf_auto), as Linux's
+        tcp_rcv_space_adjust: once per smoothed RTT, if the application read
+        more than in the last measured RTT, the buffer becomes twice that
+        plus 16 segments, plus twice the growth for a sender still in slow
+        start; never above cfg.rcvbuf, never while the host is under memory
+        pressure (Config.tcp_mem). The buffer never shrinks here, and the
+        window already offered never does (MUST-34)."""
+        self.drs_copied += n
+        start = self.drs_time
+        if start < 0:
+            self.drs_time = now
+            self.drs_copied = 0
+            space = 10 * self.rcv_mss              # Linux: TCP_INIT_CWND * advmss
+            self.drs_space = space if space < self.rcvbuf else self.rcvbuf
+            return
+        rtt = self.rtt.srtt
+        if rtt is None or now - start < rtt:
+            return
+        copied = self.drs_copied
+        space = self.drs_space
+        if copied > space:
+            cap = self.cfg.rcvbuf
+            if self.rcvbuf < cap and not self.host.mem_level:
+                win = 2 * copied + 16 * self.rcv_mss
+                if space > 0:
+                    win += 2 * (win * (copied - space) // space)
+                if win > cap:
+                    win = cap
+                if win > self.rcvbuf:
+                    self.rcvbuf = win
+            self.drs_space = copied
+        self.drs_copied = 0
+        self.drs_time = now
+
+    def _mem_sync(self) -> None:
+        """Charge the host (Config.tcp_mem) with what this connection's queues
+        hold now; nothing once the connection has left the host's table."""
+        charged = self.mem_charged
+        if charged < 0:
+            return
+        held = len(self.sndq) + len(self.rcvq) + self.ooo_bytes
+        if held != charged:
+            self.mem_charged = held
+            self.host._mem_charge(held - charged)
+
+    def _send_limit_mem(self) -> int:
+        """The send buffer on a host with a memory limit (Config.tcp_mem):
+        as `_send_limit` while the host is under its pressure level; under
+        pressure an autotuned buffer stops growing and shrinks to half of
+        what it holds, not below two segments (Linux's
+        sk_stream_moderate_sndbuf; a size fixed by SO_SNDBUF stays). In
+        every case no write takes the host past its limit, except one
+        segment on a connection with nothing queued (Linux forces the first
+        skb of an empty write queue), so that every connection can still
+        make progress: the rest of the write blocks or gets EAGAIN."""
+        host = self.host
+        held = len(self.sndq)
+        if not host.mem_level:
+            size = self._send_limit_auto() if self.sndbuf_auto else self.sndbuf
+        elif self.sndbuf_auto:
+            size = self.sndbuf_now
+            half = held >> 1
+            floor = 2 * self.snd_mss
+            if half < floor:
+                half = floor
+            if half < size:
+                self.sndbuf_now = size = half
+        else:
+            size = self.sndbuf
+        limits = host.mem_limits
+        assert limits is not None
+        headroom = limits[2] - host.mem_used
+        if headroom < 0:
+            headroom = 0
+        if size - held > headroom:
+            size = held + headroom
+        if not held and size < self.snd_mss:
+            size = self.snd_mss
+        return size
+
     def _send_limit(self) -> int:
-        """The send buffer's size now: `sndbuf`, or with autotuning
-        (cfg.sndbuf_auto, Linux's tcp_sndbuf_expand) twice what can be in
-        flight, min(cwnd, the peer's largest window), grown and never shrunk,
-        between `sndbuf_min` and `sndbuf`."""
+        """The send buffer's size now: `sndbuf`, or autotuned
+        (`_send_limit_auto`), within the host's memory (`_send_limit_mem`)."""
+        if self.host.mem_limits is not None:
+            return self._send_limit_mem()
         if not self.sndbuf_auto:
             return self.sndbuf
+        return self._send_limit_auto()
+
+    def _send_limit_auto(self) -> int:
+        """With autotuning (cfg.sndbuf_auto), Linux's tcp_sndbuf_expand:
+        3 x max(10 segments, cwnd) x Linux's memory per segment,
+        roundup_pow_of_two(MSS + 320) + 256 -- figures that reproduce this
+        kernel's (6.18) SO_SNDBUF at the start of a connection, 69,120 at
+        MSS 1448 and 3,939,840 at MSS 65483. Linux counts skb memory, we
+        count payload, so at the same size we hold no more memory than it.
+        Grown, never shrunk (but by memory pressure), between `sndbuf_min`
+        and `sndbuf`: ten segments (TCP_INIT_CWND) at once, as Linux's
+        tcp_init_buffer_space; beyond that only while the connection is
+        cwnd-limited (tcp_should_expand_sndbuf), so a peer that stops
+        reading does not make it grow. The peer's window is not a bound: a
+        peer advertising one (large) segment must not starve a writer that
+        Linux lets through (a blocking sendall hung that way)."""
+        now_size = self.sndbuf_now
         cc = self.cc
-        flight = cc.cwnd if cc is not None else 0
-        if self.max_snd_wnd < flight:
-            flight = self.max_snd_wnd
-        want = 2 * flight
-        if want > self.sndbuf_now:
-            self.sndbuf_now = want if want < self.sndbuf else self.sndbuf
-        return self.sndbuf_now
+        if cc is not None:
+            mss = self.snd_mss
+            cwnd = cc.cwnd
+            segs = 10                                  # TCP_INIT_CWND
+            if cwnd > segs * mss and ((self.snd_nxt - self.snd_una) & MASK) + mss > cwnd:
+                segs = cwnd // mss                     # cwnd-limited: follow cwnd
+            want = 3 * segs * ((1 << (mss + 319).bit_length()) + 256)
+            if want > now_size:
+                self.sndbuf_now = now_size = want if want < self.sndbuf else self.sndbuf
+        return now_size
 
     @property
     def unacked(self) -> int:
@@ -925,7 +1052,9 @@ class Connection:
     def _process_text(self, now: float, seq: int, payload: bytes, flags: int, seg: Segment) -> bool:
         """Seventh, process the segment text (§3.10.7.4): in order onto the
         receive queue, out of order into the reassembly queue. Returns False
-        when the connection is gone (data after close() resets it)."""
+        when the rest of the segment is not to be processed: the connection is
+        gone (data after close() resets it), or the host's memory limit refused
+        the data."""
         if self.state not in CAN_RECEIVE:
             self.host.count("data_after_fin")
             return True
@@ -938,6 +1067,14 @@ class Connection:
             self.host.count("data_after_close")
             self._emit(RST, seg.ack, 0, now)
             self._terminate(now, "ABORT / snd RST", error=None)
+            return False
+        if self.host.mem_level == 2:
+            # at the host's memory limit (Config.tcp_mem max) new data is
+            # refused: dropped unacknowledged, so the peer sends it again,
+            # never acknowledged and then lost (Linux: tcp_data_queue when
+            # tcp_try_rmem_schedule fails, silently, TCPRcvQDrop); a FIN it
+            # carries is refused with it
+            self.host.count("drop_mem_limit")
             return False
         if seq == self.rcv_nxt:
             self._rcv_in_order(now, payload, flags)
@@ -2372,6 +2509,8 @@ class Connection:
             free -= self.reasm.size
         if free < 0:
             free = 0
+        if self.host.mem_level and free > 4 * self.rcv_mss:
+            free = 4 * self.rcv_mss            # Linux under tcp_mem pressure: rcv_ssthresh <= 4 MSS
         cur = (self.rcv_adv - self.rcv_nxt) & MASK
         if cur >= HALF:
             cur = 0

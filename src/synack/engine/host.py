@@ -100,6 +100,11 @@ class Host:
         self._challenge_window = (-1.0, 0)  # (second, challenge ACKs left in it)
         self._challenge_rng: random.Random | None = None
         self.record_transitions = False
+        #: host-wide memory (Config.tcp_mem): octets charged by connections,
+        #: and the level: 0 normal, 1 under pressure, 2 at the limit
+        self.mem_limits: tuple[int, int, int] | None = self.config.tcp_mem
+        self.mem_used = 0
+        self.mem_level = 0
         self._batch: dict | None = None     # connections touched during receive_batch
         #: tracing hooks (None = off): on_state(host, obj, old, new, cause, now),
         #: on_timer(host, obj, what, now)
@@ -119,6 +124,8 @@ class Host:
         if obj is not None:
             if isinstance(obj, Connection):
                 Connection.on_segment(obj, now, seg)
+                if self.mem_limits is not None:
+                    Connection._mem_sync(obj)
                 return
             # TIME-WAIT: a new SYN may reopen the 4-tuple, but only if a listener
             # is there to take it (MAY-2); otherwise TIME-WAIT stands (MUST-13).
@@ -341,7 +348,38 @@ class Host:
     def _attach(self, conn: Connection) -> None:
         self.conns[conn.key] = conn
 
+    def _mem_charge(self, delta: int) -> None:
+        """A connection's queues changed by `delta` octets: update the total
+        and the level (Linux's __sk_mem_raise_allocated / sk_leave_memory_pressure:
+        pressure begins above tcp_mem[1] and ends at or below tcp_mem[0])."""
+        used = self.mem_used = self.mem_used + delta
+        limits = self.mem_limits
+        if limits is None:
+            return
+        lo, pressure, hi = limits
+        if used >= hi:
+            level = 2
+        elif used > pressure or (self.mem_level and used > lo):
+            level = 1
+        else:
+            level = 0
+        if level != self.mem_level:
+            if level > self.mem_level:
+                self.count("mem_pressure" if level == 1 else "mem_limit")
+            self.mem_level = level
+
+    def _mem_release(self, conn: Connection) -> None:
+        """The connection leaves the table: what it charged goes back, and
+        it charges nothing more (Connection._mem_sync)."""
+        held = conn.mem_charged
+        if held >= 0:
+            conn.mem_charged = -1
+            if held:
+                self._mem_charge(-held)
+
     def _forget(self, obj) -> None:
+        if isinstance(obj, Connection):
+            self._mem_release(obj)
         key = obj.key
         cur = self.conns.get(key)
         if cur is obj:
@@ -396,6 +434,7 @@ class Host:
         q.push(deadline, tw)
 
     def _enter_time_wait(self, conn: Connection, now: float) -> None:
+        self._mem_release(conn)
         tw = TimeWait(conn, now)
         self.conns[conn.key] = tw
         self._schedule_time_wait(tw, now + tw.msl2)

@@ -51,7 +51,8 @@ from . import framepath as _fp
 from . import vnet
 from .device import FAST, TunDevice
 
-__all__ = ["TunStack", "TunPacketIO", "tun_config", "tune_malloc", "DEFAULT_BUFFER"]
+__all__ = ["TunStack", "TunPacketIO", "tun_config", "tune_malloc", "malloc_trim", "system_tcp_mem",
+           "DEFAULT_BUFFER"]
 
 #: receive and send buffer of TUN connections: a few bandwidth-delay products
 #: of this path (about 1 GB/s x 1 ms)
@@ -84,7 +85,63 @@ def tune_malloc(mmap_threshold: int = 32 << 20, trim_threshold: int = 256 << 20)
     except (OSError, AttributeError):
         return False
     _malloc_tuned = ok
+    if ok:
+        global _trim_threshold
+        _trim_threshold = trim_threshold
     return ok
+
+
+_libc_fns = None
+_trim_threshold = 128 * 1024            # glibc's default; tune_malloc raises it
+
+
+def malloc_trim() -> bool:
+    """Give the free memory of the calling thread's malloc arena (and the
+    main heap) back to the system. `tune_malloc` keeps freed buffers for
+    reuse, which is right for bulk transfer but keeps the peak for ever once
+    many connections are gone; glibc's malloc_trim(0) alone does not shrink
+    a thread's arena (its top chunk is trimmed only by a free() above the
+    trim threshold), so the threshold is lowered for one large malloc/free
+    in this thread, then malloc_trim(0), then restored. The driver calls this
+    from its own thread, where its connections' buffers live, when 64
+    connections (or all) have gone. False where not available (not glibc)."""
+    global _libc_fns
+    if _libc_fns is None:
+        try:
+            import ctypes
+            import ctypes.util
+            libc = ctypes.CDLL(ctypes.util.find_library("c") or None)
+            libc.malloc.restype = ctypes.c_void_p
+            libc.free.argtypes = [ctypes.c_void_p]
+            _libc_fns = (libc.mallopt, libc.malloc, libc.free, libc.malloc_trim)
+        except (OSError, AttributeError):
+            _libc_fns = ()
+    if not _libc_fns:
+        return False
+    mallopt, malloc, free, trim = _libc_fns
+    mallopt(_M_TRIM_THRESHOLD, 128 * 1024)
+    try:
+        p = malloc(1 << 20)
+        if p:
+            free(p)                          # heap_trim of this thread's arena
+        trim(0)
+    finally:
+        mallopt(_M_TRIM_THRESHOLD, _trim_threshold)
+    return True
+
+
+def system_tcp_mem() -> tuple[int, int, int] | None:
+    """The machine's own TCP memory levels, net.ipv4.tcp_mem, in octets
+    (the kernel's are pages), or None where they cannot be read."""
+    try:
+        with open("/proc/sys/net/ipv4/tcp_mem") as f:
+            pages = [int(v) for v in f.read().split()]
+        size = os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError):
+        return None
+    if len(pages) != 3 or not 0 < pages[0] <= pages[1] <= pages[2]:
+        return None
+    return (pages[0] * size, pages[1] * size, pages[2] * size)
 
 
 def tun_config(mode: str = FAST, base: Config | str | None = "linux", *,
@@ -92,9 +149,13 @@ def tun_config(mode: str = FAST, base: Config | str | None = "linux", *,
     """The engine configuration for a TUN link: `base` (a profile name or a
     Config; Linux-like timers by default), the link's MTU (so the MSS we
     announce fills a 64 KiB frame in fast mode) and buffers of `buffer` octets
-    (window scaling sized for them)."""
+    (window scaling sized for them). The send buffer is autotuned up to
+    `buffer` (Config.sndbuf_auto), the receive buffer too (Config.rcvbuf_auto,
+    from 128 KiB), and the host's memory bounded by the
+    machine's own net.ipv4.tcp_mem (Config.tcp_mem)."""
     cfg = _profile(base) if isinstance(base, str) else (base or _profile("linux"))
     return cfg.replace(mtu=mtu or _device.DEFAULT_MTU[mode], rcvbuf=buffer, sndbuf=buffer,
+                       sndbuf_auto=True, rcvbuf_auto=True, tcp_mem=cfg.tcp_mem or system_tcp_mem(),
                        max_rcvbuf=max(buffer, cfg.max_rcvbuf or 0))
 
 
@@ -211,6 +272,7 @@ class TunStack(RealtimeStack):
             #: a `synack.tun.faults.Impairment` applied to frames both ways, or None
             self.impair = impair
             self.stats: Counter = Counter()
+            self._conn_peak = 0             # connections at the last trim (see _maybe_trim)
             self._hooks: list[Callable] = []
             self._fd = dev.fd
             self._hdr_len = hl = dev.vnet_hdr_len
@@ -339,6 +401,13 @@ class TunStack(RealtimeStack):
             r = imp.next_release()
             d = r if d is None or r < d else d
         self._planned_wake = d
+        n = len(self.host.conns)
+        if n > self._conn_peak:
+            self._conn_peak = n
+        elif self._conn_peak - n >= 64 or (n == 0 and self._conn_peak >= 8):
+            self._conn_peak = n             # many connections are gone:
+            if malloc_trim():               # their memory goes back to the system
+                self.stats["malloc_trims"] += 1
         return d, bool(self._local)
 
     # ------------------------------------------------------------- output

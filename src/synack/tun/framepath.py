@@ -16,7 +16,7 @@ import struct
 import time
 from typing import Any, Final
 
-from ..engine.segment import ACK, NO_OPTIONS, Options, Segment
+from ..engine.segment import ACK, NO_OPTIONS, SYN, Options, Segment
 from ..engine.seq import HALF, MASK
 from ..wire import WireError, decode_ip, encode_ip
 from ..wire.checksum import fold, word_value
@@ -40,6 +40,7 @@ _TTL_PROTO: Final = (64 << 8) | 6                # TTL 64, protocol TCP, as one 
 
 _F_NO_VERIFY: Final = vnet.F_NEEDS_CSUM | vnet.F_DATA_VALID
 _GRO_MAX: Final = 1 << 20                        # the most payload merged into one segment
+_ZERO4: Final = bytes(4)
 
 
 def collect(into: list):
@@ -95,6 +96,9 @@ def receive_frames(st: Any, frames: list, now: float) -> None:
                         continue
                     t = off + 20
                     plen = end - t - hlen
+                    if flags == SYN and not plen and syn_answer(st, frame, t, hlen, src, dst, s, d,
+                                                                sport, dport, seq, window, now):
+                        continue
                     if gro and plen and (flags == 0x10 or flags == 0x18):
                         ob = frame[t + 20:t + hlen]
                         if run is not None:
@@ -146,6 +150,78 @@ def receive_frames(st: Any, frames: list, now: float) -> None:
     else:
         for src, dst, seg in items:
             host.receive(now, src, dst, seg)
+
+
+def syn_answer(st: Any, frame, t: int, hlen: int, src: str, dst: str, s4: bytes, d4: bytes,
+               sport: int, dport: int, seq: int, window: int, now: float) -> bool:
+    """A bare SYN (IPv4, no data) to a listener that answers with SYN cookies
+    now (RFC 4987 §3.6; syn_cookies "always", or "when-full" with the SYN
+    queue full): the SYN,ACK is built and written here, in the frame path,
+    without a batch entry, the host's dispatch or the listener's checks
+    again, and without any connection state. Only the options are decoded,
+    and the addresses are checked from their four octets (`host.unicast`
+    parses the text, which for the random sources of a flood costs a fifth
+    of the answer).
+    The answer is the listener's own (`Listener._send_cookie`), so it is the
+    same as the engine's. False -- the engine takes the SYN as usual -- for
+    anything else: a 4-tuple in use (a retransmitted SYN, TIME-WAIT), no
+    listener, cookies not in use, a full accept queue (the engine counts
+    the drop), bad addresses or options."""
+    host = st.host
+    if (dst, dport, src, sport) in host.conns:
+        return False
+    lst = host._listener_for(dst, dport)
+    if lst is None:
+        return False
+    mode = lst.cfg.syn_cookies
+    if mode == "off" or (mode != "always" and len(lst.syn_queue) < lst.backlog):
+        return False
+    # unicast (host.unicast): not 0.0.0.0, not multicast (224/4), not 240/4
+    if not lst.can_accept() or s4[0] >= 224 or d4[0] >= 224 or s4 == _ZERO4 or d4 == _ZERO4:
+        return False
+    if hlen == 20:
+        opts = NO_OPTIONS
+    else:
+        try:
+            opts = decode_options(frame, t + 20, t + hlen)
+        except WireError:
+            return False
+    out = host.outbox
+    n = len(out)
+    lst._send_cookie(now, src, dst, _new(Segment, (sport, dport, seq, 0, SYN, window, 0, opts, b"")))
+    if len(out) > n:
+        item = out.pop()
+        if st._fast and st.pcap is None and st.impair is None:
+            write_v4_fast(st, item[2], d4, s4)
+        else:
+            write(st, [item])
+    st.stats["syn_cookies_framepath"] += 1
+    return True
+
+
+def write_v4_fast(st: Any, seg: Segment, src4: bytes, dst4: bytes) -> None:
+    """`write` for one IPv4 segment without payload in fast mode, from the
+    addresses' four octets (no text-to-octets conversion, no cache):
+    the SYN,ACK of `syn_answer`."""
+    sport, dport, seq, ack, flags, window, urgent, opts, _payload = seg
+    ob = b"" if opts is NO_OPTIONS else encode_options(opts)
+    hlen = 20 + len(ob)
+    total = 20 + hlen
+    p = int.from_bytes(src4, "big") + int.from_bytes(dst4, "big")
+    csum = fold(p + 6 + hlen)                  # NEEDS_CSUM: the pseudo-header sum (docs/tun.md)
+    ipck = 0xFFFF - fold(p + 0x4500 + total + _DF + _TTL_PROTO)
+    hdr = _V4TCP.pack(0x45, 0, total, 0, _DF, 64, 6, ipck, src4, dst4, sport, dport, seq, ack,
+                      hlen << 2, flags, window, csum, urgent)
+    try:
+        os.writev(st._fd, (st._vh4, hdr, ob) if ob else (st._vh4, hdr))
+    except BlockingIOError:
+        st.stats["drop_tx_full"] += 1
+        return
+    except OSError:
+        if st.dev.closed:
+            return
+        raise
+    st.stats["frames_out"] += 1
 
 
 def deliver_run(st: Any, run: list):
