@@ -34,7 +34,7 @@ def run(n: int, mode: str) -> dict:
     st = TunStack(device=dev, start=False, malloc_tuning=False,
                   config=tun_config(mode).replace(syn_cookies="always"))
     with st.op() as now:
-        st.host.listen(80, S4, 128, now=now)
+        st.host.listen(now, 80, S4, 128)
     rnd = random.Random(3)
     frames = []
     for i in range(n):

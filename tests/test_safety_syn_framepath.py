@@ -28,7 +28,7 @@ def _stack(mode: str, cookies: str, monkeypatch):
     cfg = tun_config(mode).replace(syn_cookies=cookies)
     st = TunStack(device=dev, start=False, malloc_tuning=False, secret=SECRET, config=cfg)
     with st.op() as now:
-        st.host.listen(80, S4, 16, now=now)
+        st.host.listen(now, 80, S4, 16)
     return dev, st
 
 
