@@ -11,7 +11,8 @@ engine: the time is passed in, nothing is read from a clock.
   microseconds for times, milliseconds for the `last_*` clocks, segments
   for cwnd and ssthresh). A field the engine has no equivalent for is None;
   `TcpInfo.fields()` gives the known ones by their `tcpi_` names.
-* `queues(conn)` -> `Queues`: what SIOCINQ, SIOCOUTQ and SIOCOUTQNSD return.
+* `queues(conn)` -> `Queues`: what SIOCINQ, SIOCOUTQ and SIOCOUTQNSD return;
+  `inq_hint(conn)`: the TCP_CM_INQ control message's value.
 * `SockOpts`: the options of one socket. `set()` checks a value as Linux
   does (EINVAL for a bad value, ENOPROTOOPT for an option or level it does
   not know), keeps it, and applies it to the live connection if there is
@@ -34,7 +35,7 @@ from .states import (CLOSE_WAIT, CLOSED, CLOSING, ESTABLISHED, FIN_WAIT_1, FIN_W
                      LAST_ACK, LISTEN, SYN_RECEIVED, SYN_SENT, TIME_WAIT)
 from .timewait import TimeWait
 
-__all__ = ["TcpInfo", "tcp_info", "Queues", "queues", "unsent", "SOCKET_CLOCKS", "SockOpts", "NotSupported",
+__all__ = ["TcpInfo", "tcp_info", "Queues", "queues", "inq_hint", "unsent", "SOCKET_CLOCKS", "SockOpts", "NotSupported",
            "LINUX_STATE", "OPTION_NAMES", "TCPI_OPT_TIMESTAMPS", "TCPI_OPT_SACK",
            "TCPI_OPT_WSCALE"]
 
@@ -166,6 +167,19 @@ def queues(conn: Connection) -> Queues:
         conn.fin_sent and conn.snd_una == ((conn.fin_seq + 1) & MASK)) else 0
     return Queues(len(conn.rcvq), len(conn.sndq) + fin,
                   unsent(conn) + (1 if conn.fin_queued and not conn.fin_sent else 0))
+
+
+_FIN_SEEN = (CLOSE_WAIT, LAST_ACK, CLOSING, TIME_WAIT, CLOSED)
+
+
+def inq_hint(conn: Connection) -> int:
+    """The TCP_CM_INQ control message's value after a read (TCP_INQ on),
+    Linux's tcp_inq_hint: octets still to read, or 1 when there are none but
+    the peer's FIN has come (so the reader knows to read once more)."""
+    n = len(conn.rcvq)
+    if n == 0 and (conn.eof or conn.state in _FIN_SEEN):
+        return 1
+    return n
 
 
 # ----------------------------------------------------------- socket options

@@ -21,15 +21,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from ..engine.info import inq_hint
 from ..engine.seq import add
-from ..engine.states import CLOSE_WAIT, CLOSED, CLOSING, LAST_ACK, TIME_WAIT
 from . import ast as A
 from .outcome import unsupported
 from .syscalls import (SOL_SOCKET, SOL_TCP, SYMBOLS, Done, Sock, WouldBlock, _BadFd,
                        eval_box, eval_int, is_ellipsis, mismatch)
 
 SOL_IP, SOL_IPV6 = 0, 41
-_FIN_SEEN = (CLOSE_WAIT, LAST_ACK, CLOSING, TIME_WAIT, CLOSED)
 EPOLLET = 1 << 31
 EPOLLONESHOT = 1 << 30
 _EPOLL_NAMES = ("EPOLLIN", "EPOLLPRI", "EPOLLOUT", "EPOLLERR", "EPOLLHUP", "EPOLLRDNORM",
@@ -288,10 +287,7 @@ class SocketExtrasMixin:
             if not on:
                 raise mismatch("recvmsg: expected a TCP_CM_INQ control message, but TCP_INQ "
                                "is off on this socket, so none comes")
-            conn = sock.conn
-            inq = conn.readable if conn is not None else 0
-            if inq == 0 and conn is not None and (conn.eof or conn.state in _FIN_SEEN):
-                inq = 1
+            inq = inq_hint(sock.conn) if sock.conn is not None else 0
             want = f.get("cmsg_data")
             if want is not None and not is_ellipsis(want):
                 w = eval_box(want, "cmsg_data")
