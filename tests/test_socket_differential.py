@@ -21,7 +21,7 @@ sys.path.insert(0, str(HERE))
 import sockdiff  # noqa: E402
 
 pytestmark = pytest.mark.netns
-NS = f"sx-edge-diff-{os.getpid()}"
+NS = f"ei-sockdiff-{os.getpid()}"
 KERNEL = "10.79.0.1"
 
 #: where synack is known to differ, and why (each still runs; the test

@@ -367,12 +367,15 @@ class SockOpts:
             self.inq = v
         elif name == "TCP_CORK":
             self.cork = 1 if v else 0
-        elif name in ("IP_TOS", "IPV6_TCLASS"):
-            low = -1 if name == "IPV6_TCLASS" else 0
-            if not low <= v <= 255:
+        elif name == "IP_TOS":
+            # Linux takes the low byte of any value (checked against the
+            # kernel: 256 reads back 0, -1 reads back 252) and keeps the ECN
+            # bits of the byte to itself on TCP sockets (__ip_sock_set_tos)
+            self.tos = v & 0xFC
+        elif name == "IPV6_TCLASS":
+            if not -1 <= v <= 255:
                 raise _err(_errno.EINVAL)
-            # Linux keeps the ECN bits of the byte to itself on TCP sockets
-            self.tos = (v & 0xFC) if v >= 0 else 0
+            self.tos = (v & 0xFC) if v >= 0 else 0     # -1: the default, 0
         elif name in ("IP_MTU_DISCOVER", "IPV6_MTU_DISCOVER"):
             if not 0 <= v <= 5:
                 raise _err(_errno.EINVAL)
