@@ -99,8 +99,10 @@ def _us(seconds: float) -> int:
 
 
 def unsent(conn: Connection) -> int:
-    """Octets queued and not yet sent."""
-    return len(conn.sndq) - ((conn.snd_nxt - conn.sndq_seq) & MASK)
+    """Octets queued and not yet sent (our FIN, once sent, is past them)."""
+    queued = len(conn.sndq)
+    sent = (conn.snd_nxt - conn.sndq_seq) & MASK
+    return queued - sent if sent < queued else 0
 
 
 def tcp_info(obj, now: float, clocks: dict[str, int] | None = None) -> TcpInfo:
