@@ -237,7 +237,7 @@ class SockOpts:
     """
 
     __slots__ = ("linux_buffers", "changes", "linger", "notsent_lowat", "inq", "cork",
-                 "tos", "mtu_discover", "mtu_discover6", "user_mss", "set_sizes")
+                 "tos", "mtu_discover", "mtu_discover6", "user_mss")
 
     def __init__(self, cfg: Config, *, linux_buffers: bool | None = None):
         self.linux_buffers = cfg.linux_sockbuf if linux_buffers is None else linux_buffers
@@ -251,7 +251,6 @@ class SockOpts:
         self.mtu_discover = IP_PMTUDISC_WANT
         self.mtu_discover6 = IP_PMTUDISC_WANT
         self.user_mss = 0                     # TCP_MAXSEG as set (0: not set)
-        self.set_sizes: set[str] = set()      # "rcvbuf" / "sndbuf" fixed by the user
 
     def copy(self) -> "SockOpts":
         """For an accepted socket: it inherits the listener's options."""
@@ -259,7 +258,6 @@ class SockOpts:
         for name in SockOpts.__slots__:
             setattr(new, name, getattr(self, name))
         new.changes = dict(self.changes)
-        new.set_sizes = set(self.set_sizes)
         return new
 
     # ---------------------------------------------------------------- config
@@ -314,14 +312,12 @@ class SockOpts:
             if self.linux_buffers:
                 # Linux (SOCK_RCVBUF_LOCK): the window scale follows this size
                 self.changes["max_rcvbuf"] = size
-            self.set_sizes.add("rcvbuf")
             if conn is not None:
                 conn.rcvbuf = size
         elif name == "SO_SNDBUF":
             size = self._size(v, SOCK_MIN_SNDBUF)
             self.changes["sndbuf"] = size
             self.changes["sndbuf_auto"] = False       # Linux: SOCK_SNDBUF_LOCK, no autotuning
-            self.set_sizes.add("sndbuf")
             if conn is not None:
                 conn.sndbuf = size
                 conn.sndbuf_auto = False

@@ -66,8 +66,8 @@ class SocketExtrasMixin:
         conn = sock.conn
         if conn is None:
             lst = sock.listener
-            return ("l", len(getattr(lst, "accept_queue", ()) or ())) if lst else ("-",)
-        return (conn.rcv_nxt, conn.state, getattr(conn, "error", None), conn.eof)
+            return ("l", len(lst.accept_queue)) if lst else ("-",)
+        return (conn.rcv_nxt, conn.state, conn.error, conn.eof)
 
     def epoll_sample(self) -> None:
         """After each step: clear Linux's SOCK_NOSPACE of sockets whose

@@ -280,7 +280,7 @@ class SyscallsMixin:
     def _conn_failed(self, sock: Sock, conn) -> Done | None:
         """Linux reports a connection's error once (sk_err), then behaves
         as after a full shutdown."""
-        err = getattr(conn, "error", None)
+        err = conn.error
         if err and not sock.error_reported:
             sock.error_reported = True
             return _err(err)
@@ -476,7 +476,7 @@ class SyscallsMixin:
             except BlockingIOError:
                 return None
             except OSError as e:
-                if getattr(conn, "error", None) == errno_name(e):
+                if conn.error == errno_name(e):
                     sock.error_reported = True
                 return _err(errno_name(e))
             return _ok(len(data))
@@ -567,7 +567,7 @@ class SyscallsMixin:
                     return None                  # Linux wakes a writer only at sk_stream_wspace >= half the queue
                 state["done"] += self.linux_write(sock, conn, n - state["done"])
             except OSError as e:
-                if getattr(conn, "error", None) == errno_name(e):
+                if conn.error == errno_name(e):
                     sock.error_reported = True
                 if state["done"]:
                     return _ok(state["done"])
@@ -713,7 +713,7 @@ class SyscallsMixin:
             return P["POLLNVAL"]
         mask = 0
         if sock.listener is not None:
-            if len(getattr(sock.listener, "accept_queue", ())):
+            if len(sock.listener.accept_queue):
                 mask |= P["POLLIN"] | P["POLLRDNORM"]
         else:
             conn = sock.conn
@@ -721,7 +721,7 @@ class SyscallsMixin:
                 mask |= P["POLLOUT"] | P["POLLWRNORM"] | P["POLLHUP"]
             else:
                 st = conn.state
-                if getattr(conn, "error", None) and not sock.error_reported:
+                if conn.error and not sock.error_reported:
                     mask |= P["POLLERR"]
                 rd_done = bool(conn.eof or conn.rd_shut)
                 if (rd_done and conn.wr_shut) or st is CLOSED:
