@@ -40,8 +40,8 @@ Socket options, TCP_INFO and the SIOCINQ/SIOCOUTQ/SIOCOUTQNSD ioctls go
 through the engine's one surface for them, `synack.engine.info` (docs/api.md
 has the table). SO_RCVBUF and SO_SNDBUF are sized as Linux sizes them (the
 value doubled, within Linux's limits) when the stack's config says so
-(`Config.linux_sockbuf`: the `linux` profile, and so the TUN stacks); with
-the `rfc` profile (the simulator's default) they are not doubled: synack's
+(`Config.linux_sockbuf`: the `linux` profile; `tun_config` turns it off);
+otherwise (the `rfc` profile, the simulator's default) they are not doubled: synack's
 buffers hold payload octets only, so the number you set is the number you
 get back and the largest window advertised.
 

@@ -92,10 +92,13 @@ def tun_config(mode: str = FAST, base: Config | str | None = "linux", *,
     """The engine configuration for a TUN link: `base` (a profile name or a
     Config; Linux-like timers by default), the link's MTU (so the MSS we
     announce fills a 64 KiB frame in fast mode) and buffers of `buffer` octets
-    (window scaling sized for them)."""
+    (window scaling sized for them). The buffers are sized here, so
+    SO_RCVBUF/SO_SNDBUF keep the size asked for (`linux_sockbuf` off; a
+    config with it on gives Linux's doubling, as the socket differential
+    test does)."""
     cfg = _profile(base) if isinstance(base, str) else (base or _profile("linux"))
     return cfg.replace(mtu=mtu or _device.DEFAULT_MTU[mode], rcvbuf=buffer, sndbuf=buffer,
-                       max_rcvbuf=max(buffer, cfg.max_rcvbuf or 0))
+                       max_rcvbuf=max(buffer, cfg.max_rcvbuf or 0), linux_sockbuf=False)
 
 
 class TunPacketIO(PacketIO):
