@@ -12,8 +12,8 @@ import pytest
 
 from synack.api import SimStack, socket
 from synack.engine.config import Config, linux_profile
-from synack.engine.info import (LINUX_STATE, NotSupported, Queues, SockOpts, TcpInfo, inq_hint,
-                                queues, tcp_info)
+from synack.engine.info import (LINUX_STATE, NotSupported, Queues, SockOpts, inq_hint, queues,
+                                tcp_info)
 from synack.engine.states import ESTABLISHED, TIME_WAIT
 from synack.engine.timewait import TimeWait
 

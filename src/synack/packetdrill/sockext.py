@@ -25,10 +25,9 @@ from ..engine.info import inq_hint
 from ..engine.seq import add
 from . import ast as A
 from .outcome import unsupported
-from .syscalls import (SOL_SOCKET, SOL_TCP, SYMBOLS, Done, Sock, WouldBlock, _BadFd,
+from .syscalls import (SOL_TCP, SYMBOLS, Done, Sock, WouldBlock, _BadFd,
                        eval_box, eval_int, is_ellipsis, mismatch)
 
-SOL_IP, SOL_IPV6 = 0, 41
 EPOLLET = 1 << 31
 EPOLLONESHOT = 1 << 30
 _EPOLL_NAMES = ("EPOLLIN", "EPOLLPRI", "EPOLLOUT", "EPOLLERR", "EPOLLHUP", "EPOLLRDNORM",

@@ -20,9 +20,9 @@ import os
 from dataclasses import dataclass, field
 from typing import Callable
 
-from ..engine.info import LINUX_STATE, OPTION_NAMES, NotSupported, SockOpts, queues
+from ..engine.info import OPTION_NAMES, NotSupported, SockOpts, queues
 from ..engine.states import (CLOSE_WAIT, CLOSED, CLOSING, ESTABLISHED, FIN_WAIT_1,
-                      FIN_WAIT_2, LAST_ACK, LISTEN, SYN_RECEIVED, SYN_SENT,
+                      FIN_WAIT_2, LAST_ACK, SYN_RECEIVED, SYN_SENT,
                       TIME_WAIT)
 from . import ast as A
 from .outcome import ScriptFailure, unsupported
@@ -314,7 +314,8 @@ class SyscallsMixin:
         # SO_RCVBUF/SO_SNDBUF as Linux sizes them, whatever the profile (the
         # scripts are Linux's)
         sock = Sock(fd, family, self.base_cfg.replace(),
-                    SockOpts(self.base_cfg, linux_buffers=True), nonblock=bool(stype & SYMBOLS["SOCK_NONBLOCK"]))
+                    SockOpts(self.base_cfg, linux_buffers=True),
+                    nonblock=bool(stype & SYMBOLS["SOCK_NONBLOCK"]))
         self.fds[fd] = sock
         self.new_sut(sock)
         return _ok(fd)
