@@ -409,6 +409,200 @@ def c_connect_port_zero(sock, host):
         s.close()
 
 
+# ----------------------------------------------------- options (issue 11, 13)
+# Linux's numbers where the standard module lacks a name (both modules run on
+# Linux here; synack.api.socket has them all)
+def _num(sock, name, value):
+    return getattr(sock, name, value)
+
+
+def _opt_table(sock):
+    T, S = sock.IPPROTO_TCP, sock.SOL_SOCKET
+    IP, IP6 = sock.IPPROTO_IP, getattr(sock, "IPPROTO_IPV6", 41)
+    return {
+        "TCP_NODELAY": (T, sock.TCP_NODELAY), "TCP_MAXSEG": (T, sock.TCP_MAXSEG),
+        "TCP_KEEPIDLE": (T, sock.TCP_KEEPIDLE), "TCP_KEEPINTVL": (T, sock.TCP_KEEPINTVL),
+        "TCP_KEEPCNT": (T, sock.TCP_KEEPCNT), "TCP_USER_TIMEOUT": (T, sock.TCP_USER_TIMEOUT),
+        "TCP_NOTSENT_LOWAT": (T, _num(sock, "TCP_NOTSENT_LOWAT", 25)),
+        "TCP_INQ": (T, _num(sock, "TCP_INQ", 36)), "SO_KEEPALIVE": (S, sock.SO_KEEPALIVE),
+        "SO_RCVBUF": (S, sock.SO_RCVBUF), "SO_SNDBUF": (S, sock.SO_SNDBUF),
+        "IP_TOS": (IP, sock.IP_TOS), "IP_MTU_DISCOVER": (IP, _num(sock, "IP_MTU_DISCOVER", 10)),
+        "IPV6_TCLASS": (IP6, _num(sock, "IPV6_TCLASS", 67)),
+        "TCP_CONGESTION": (T, _num(sock, "TCP_CONGESTION", 13)),
+    }
+
+
+def _set_get(sock, s, name, value):
+    level, opt = _opt_table(sock)[name]
+    return [name, value, outcome(s.setsockopt, level, opt, value), outcome(s.getsockopt, level, opt)]
+
+
+def c_opt_defaults(sock, host):
+    s = sock.socket(sock.AF_INET, sock.SOCK_STREAM)
+    try:
+        names = ("TCP_NODELAY", "TCP_MAXSEG", "TCP_KEEPIDLE", "TCP_KEEPINTVL", "TCP_KEEPCNT",
+                 "TCP_USER_TIMEOUT", "TCP_NOTSENT_LOWAT", "TCP_INQ", "SO_KEEPALIVE", "IP_TOS",
+                 "IP_MTU_DISCOVER")
+        table = _opt_table(sock)
+        return [[n, outcome(s.getsockopt, *table[n])] for n in names]
+    finally:
+        s.close()
+
+
+def c_opt_round_trips(sock, host):
+    s = sock.socket(sock.AF_INET, sock.SOCK_STREAM)
+    try:
+        return [_set_get(sock, s, n, v) for n, v in (
+            ("TCP_NODELAY", 1), ("TCP_NODELAY", 0), ("TCP_MAXSEG", 1200), ("TCP_MAXSEG", 0),
+            ("TCP_KEEPIDLE", 60), ("TCP_KEEPINTVL", 5), ("TCP_KEEPCNT", 4),
+            ("TCP_KEEPIDLE", 32767), ("TCP_KEEPCNT", 127), ("TCP_USER_TIMEOUT", 30000),
+            ("TCP_NOTSENT_LOWAT", 16384), ("TCP_INQ", 1), ("TCP_INQ", 0), ("SO_KEEPALIVE", 1),
+            ("SO_KEEPALIVE", 5), ("IP_TOS", 0x10), ("IP_TOS", 0x13), ("IP_TOS", 0),
+            ("IP_MTU_DISCOVER", 2), ("IP_MTU_DISCOVER", 0))]
+    finally:
+        s.close()
+
+
+def c_opt_bad_values(sock, host):
+    s = sock.socket(sock.AF_INET, sock.SOCK_STREAM)
+    try:
+        out = [_set_get(sock, s, n, v) for n, v in (
+            ("TCP_MAXSEG", 10), ("TCP_MAXSEG", 87), ("TCP_MAXSEG", 40000),
+            ("TCP_KEEPIDLE", 0), ("TCP_KEEPIDLE", 32768), ("TCP_KEEPINTVL", -1),
+            ("TCP_KEEPCNT", 0), ("TCP_KEEPCNT", 128), ("TCP_USER_TIMEOUT", -1),
+            ("TCP_INQ", 2), ("TCP_INQ", -1), ("IP_TOS", 256), ("IP_TOS", -1),
+            ("IP_MTU_DISCOVER", 6), ("IP_MTU_DISCOVER", -1))]
+        out.append(["unknown TCP option", outcome(s.setsockopt, sock.IPPROTO_TCP, 9999, 1),
+                    outcome(s.getsockopt, sock.IPPROTO_TCP, 9999)])
+        out.append(["unknown level", outcome(s.setsockopt, 99, 1, 1)])
+        out.append(["short SO_LINGER", outcome(s.setsockopt, sock.SOL_SOCKET, sock.SO_LINGER,
+                                               b"\1\0\0\0")])
+        out.append(["unknown congestion control",
+                    outcome(s.setsockopt, *_opt_table(sock)["TCP_CONGESTION"], b"nosuch")])
+        return out
+    finally:
+        s.close()
+
+
+def c_opt_buffer_sizes(sock, host):
+    """SO_RCVBUF/SO_SNDBUF as Linux sizes them: doubled, at least 2304 / 4608.
+    (Only values under net.core.{r,w}mem_max: above it Linux caps at the
+    host's sysctl, synack at its default, 212992.)"""
+    out = []
+    for name in ("SO_RCVBUF", "SO_SNDBUF"):
+        for v in (10000, 100000, 212992, 1, 0):
+            s = sock.socket(sock.AF_INET, sock.SOCK_STREAM)
+            try:
+                out.append(_set_get(sock, s, name, v))
+            finally:
+                s.close()
+    return out
+
+
+def c_opt_ipv6_tclass(sock, host):
+    s = sock.socket(sock.AF_INET6, sock.SOCK_STREAM)
+    try:
+        return [_set_get(sock, s, "IPV6_TCLASS", v) for v in (0x28, 0x2B, -1, 256, -2)]
+    finally:
+        s.close()
+
+
+def c_opt_congestion(sock, host):
+    s = sock.socket(sock.AF_INET, sock.SOCK_STREAM)
+    level, opt = _opt_table(sock)["TCP_CONGESTION"]
+    try:
+        before = s.getsockopt(level, opt, 16)       # the default is the host's choice
+        s.setsockopt(level, opt, b"reno")
+        return [len(before), before.rstrip(b"\0").isalnum(), outcome(s.getsockopt, level, opt, 16),
+                outcome(s.getsockopt, level, opt, 4)]
+    finally:
+        s.close()
+
+
+def c_opt_on_connected(sock, host):
+    """Options on a live connection."""
+    s = _conn(sock, host, ECHO)
+    try:
+        return [_set_get(sock, s, n, v) for n, v in (
+            ("TCP_NODELAY", 1), ("SO_KEEPALIVE", 1), ("TCP_KEEPIDLE", 30),
+            ("TCP_USER_TIMEOUT", 5000), ("SO_RCVBUF", 50000), ("SO_SNDBUF", 50000),
+            ("TCP_NOTSENT_LOWAT", 4096))] + [
+            # the MSS read back is the path's (loopback for the kernel's client)
+            outcome(s.setsockopt, sock.IPPROTO_TCP, sock.TCP_MAXSEG, 10),
+            s.getsockopt(sock.IPPROTO_TCP, sock.TCP_MAXSEG) > 500]
+    finally:
+        s.close()
+
+
+def _tcp_info(sock, s):
+    """(state, ca_state, options, snd_wscale>0, rcv_wscale>0, snd_mss>500,
+    rto>0) from getsockopt(TCP_INFO)'s first 24 octets."""
+    import struct
+    raw = s.getsockopt(sock.IPPROTO_TCP, _num(sock, "TCP_INFO", 11), 104)
+    state, ca, _rx, _pr, _bo, opts, wscales, _ = struct.unpack_from("8B", raw)
+    rto, _ato, snd_mss, _rcv_mss = struct.unpack_from("4I", raw, 8)
+    return [len(raw), state, ca, opts, (wscales & 15) > 0, (wscales >> 4) > 0, snd_mss > 500,
+            rto > 0]
+
+
+def c_tcp_info(sock, host):
+    fresh = sock.socket(sock.AF_INET, sock.SOCK_STREAM)
+    s = _conn(sock, host, ECHO)
+    try:
+        s.sendall(b"ping")
+        s.recv(10)
+        return [_tcp_info(sock, fresh)[:2], _tcp_info(sock, s)]
+    finally:
+        fresh.close()
+        s.close()
+
+
+def _ioctl(sock, s, name):
+    num = {"SIOCINQ": 0x541B, "SIOCOUTQ": 0x5411, "SIOCOUTQNSD": 0x894B}[name]
+    if sock.__name__ == "socket":                     # CPython: on the descriptor
+        import fcntl
+        import struct
+        return struct.unpack("i", fcntl.ioctl(s.fileno(), num, b"\0" * 4))[0]
+    return s.ioctl(num)
+
+
+def c_ioctl_queues(sock, host):
+    s = _conn(sock, host, ECHO)
+    try:
+        s.sendall(b"hello world")
+        time.sleep(0.4)                               # the echo is back, our data acked
+        out = [_ioctl(sock, s, n) for n in ("SIOCINQ", "SIOCOUTQ", "SIOCOUTQNSD")]
+        s.recv(4)
+        out.append(_ioctl(sock, s, "SIOCINQ"))
+        return out
+    finally:
+        s.close()
+
+
+def c_ioctl_listener(sock, host):
+    s = sock.socket(sock.AF_INET, sock.SOCK_STREAM)
+    try:
+        s.listen()
+        return outcome(_ioctl, sock, s, "SIOCINQ")
+    finally:
+        s.close()
+
+
+def c_recvmsg_inq(sock, host):
+    import struct
+    s = _conn(sock, host, ECHO)
+    try:
+        s.setsockopt(sock.IPPROTO_TCP, _num(sock, "TCP_INQ", 36), 1)
+        s.sendall(b"hello world")
+        time.sleep(0.4)
+        data, anc, flags, _addr = s.recvmsg(4, 64)
+        first = [data.decode(), [(lv, ty, struct.unpack("i", d)[0]) for lv, ty, d in anc], flags]
+        data, anc, flags, _addr = s.recvmsg(100)          # no room for the message
+        return [first, [data.decode(), anc, flags]]
+    finally:
+        s.close()
+
+
 CASES = {name[2:]: fn for name, fn in sorted(globals().items()) if name.startswith("c_")}
 
 

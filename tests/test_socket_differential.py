@@ -21,7 +21,7 @@ sys.path.insert(0, str(HERE))
 import sockdiff  # noqa: E402
 
 pytestmark = pytest.mark.netns
-NS = f"sx-edge-diff-{os.getpid()}"
+NS = f"ei-sockdiff-{os.getpid()}"
 KERNEL = "10.79.0.1"
 
 #: where synack is known to differ, and why (each still runs; the test
@@ -47,8 +47,13 @@ def results():
     from synack.api import socket as ssock
     from synack.tun.driver import TunStack
     env = dict(os.environ, PYTHONPATH=str(HERE.parent / "src"))
+    from synack.tun.device import DEFAULT_MTU
+    from synack.tun.driver import tun_config
+    # SO_RCVBUF/SO_SNDBUF sized as Linux sizes them (the linux profile's
+    # linux_sockbuf; tun_config turns it off), so the opt_buffer_* cases compare
+    cfg = tun_config("plain", mtu=DEFAULT_MTU["plain"]).replace(linux_sockbuf=True)
     st = TunStack("plain", netns=NS, ifname="sxdf0", kernel_v4=f"{KERNEL}/24",
-                  local_v4="10.79.0.2", kernel_v6=None, local_v6=None)
+                  local_v4="10.79.0.2", kernel_v6=None, local_v6=None, config=cfg)
     server = None
     try:
         server = subprocess.Popen(["ip", "netns", "exec", NS, sys.executable, str(HERE / "sockdiff.py"),

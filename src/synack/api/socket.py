@@ -36,9 +36,16 @@ Semantics follow Linux (and CPython on Linux) where they are observable:
   the stack's resolver. tests/test_socket_differential.py runs the same
   call sequences against CPython on the kernel and compares.
 
-Differences from Linux, on purpose: SO_RCVBUF and SO_SNDBUF are not doubled
-(synack's buffers hold payload octets only, so the number you set is the
-number you get back and the largest window advertised); ``fileno()`` is -1
+Socket options, TCP_INFO and the SIOCINQ/SIOCOUTQ/SIOCOUTQNSD ioctls go
+through the engine's one surface for them, `synack.engine.info` (docs/api.md
+has the table). SO_RCVBUF and SO_SNDBUF are sized as Linux sizes them (the
+value doubled, within Linux's limits) when the stack's config says so
+(`Config.linux_sockbuf`: the `linux` profile; `tun_config` turns it off);
+otherwise (the `rfc` profile, the simulator's default) they are not doubled: synack's
+buffers hold payload octets only, so the number you set is the number you
+get back and the largest window advertised.
+
+Differences from Linux, on purpose: ``fileno()`` is -1
 (there is no file descriptor: use blocking calls, timeouts, or asyncio);
 names resolve only through the stack (`Stack.resolve`); AF_INET6 sockets are
 IPv6-only (no IPv4-mapped addresses).
@@ -54,6 +61,8 @@ import struct as _struct
 import weakref as _weakref
 import zlib as _zlib
 
+from ..engine.info import (NotSupported, SockOpts, TcpInfo, inq_hint, queues, tcp_info,
+                           unsent)
 from ..engine.states import (CLOSE_WAIT, CLOSED, CLOSING, ESTABLISHED, FIN_WAIT_1, LAST_ACK,
                       SYN_RECEIVED, SYN_SENT)
 from .stack import current_stack
@@ -92,6 +101,18 @@ TCP_KEEPINTVL = getattr(_std, "TCP_KEEPINTVL", 5)
 TCP_KEEPCNT = getattr(_std, "TCP_KEEPCNT", 6)
 TCP_USER_TIMEOUT = getattr(_std, "TCP_USER_TIMEOUT", 18)
 TCP_NOTSENT_LOWAT = getattr(_std, "TCP_NOTSENT_LOWAT", 25)
+TCP_CORK = getattr(_std, "TCP_CORK", 3)
+TCP_INFO = getattr(_std, "TCP_INFO", 11)
+TCP_CONGESTION = getattr(_std, "TCP_CONGESTION", 13)
+TCP_INQ = getattr(_std, "TCP_INQ", 36)
+TCP_CM_INQ = TCP_INQ                    # the control message TCP_INQ turns on
+IP_TOS = getattr(_std, "IP_TOS", 1)
+IP_MTU_DISCOVER = getattr(_std, "IP_MTU_DISCOVER", 10)
+IPV6_TCLASS = getattr(_std, "IPV6_TCLASS", 67)
+IPV6_MTU_DISCOVER = getattr(_std, "IPV6_MTU_DISCOVER", 23)
+SIOCINQ = FIONREAD = 0x541B             # Linux's ioctl numbers (termios.FIONREAD ...)
+SIOCOUTQ = TIOCOUTQ = 0x5411
+SIOCOUTQNSD = 0x894B
 IPV6_V6ONLY = getattr(_std, "IPV6_V6ONLY", 26)
 SHUT_RD = _std.SHUT_RD
 SHUT_WR = _std.SHUT_WR
@@ -101,6 +122,8 @@ MSG_PEEK = _std.MSG_PEEK
 MSG_DONTWAIT = getattr(_std, "MSG_DONTWAIT", 0x40)
 MSG_WAITALL = getattr(_std, "MSG_WAITALL", 0x100)
 MSG_NOSIGNAL = getattr(_std, "MSG_NOSIGNAL", 0x4000)
+MSG_CTRUNC = getattr(_std, "MSG_CTRUNC", 0x8)
+_CMSG_LEN_INT = _std.CMSG_LEN(4) if hasattr(_std, "CMSG_LEN") else 20
 EAI_NONAME = _std.EAI_NONAME
 _EAI_ADDRFAMILY = getattr(_std, "EAI_ADDRFAMILY", -9)
 
@@ -125,8 +148,10 @@ __all__ = [
     "SO_REUSEADDR", "SO_REUSEPORT", "SO_KEEPALIVE", "SO_LINGER", "SO_RCVBUF", "SO_SNDBUF",
     "SO_ERROR", "SO_TYPE", "SO_ACCEPTCONN", "SO_DOMAIN", "SO_PROTOCOL",
     "TCP_NODELAY", "TCP_MAXSEG", "TCP_KEEPIDLE", "TCP_KEEPINTVL", "TCP_KEEPCNT",
-    "TCP_USER_TIMEOUT", "TCP_NOTSENT_LOWAT", "IPV6_V6ONLY", "SHUT_RD", "SHUT_WR", "SHUT_RDWR",
-    "MSG_OOB", "MSG_PEEK", "MSG_DONTWAIT", "MSG_WAITALL", "MSG_NOSIGNAL",
+    "TCP_USER_TIMEOUT", "TCP_NOTSENT_LOWAT", "TCP_CORK", "TCP_INFO", "TCP_CONGESTION",
+    "TCP_INQ", "TCP_CM_INQ", "IP_TOS", "IP_MTU_DISCOVER", "IPV6_TCLASS", "IPV6_MTU_DISCOVER",
+    "SIOCINQ", "FIONREAD", "SIOCOUTQ", "TIOCOUTQ", "SIOCOUTQNSD", "TcpInfo", "IPV6_V6ONLY", "SHUT_RD", "SHUT_WR", "SHUT_RDWR",
+    "MSG_OOB", "MSG_PEEK", "MSG_DONTWAIT", "MSG_WAITALL", "MSG_NOSIGNAL", "MSG_CTRUNC",
     "has_ipv6", "getaddrinfo", "gethostname", "getfqdn", "gethostbyname", "getservbyname",
     "AI_PASSIVE", "AI_NUMERICHOST", "AI_NUMERICSERV", "AI_CANONNAME", "AI_ADDRCONFIG",
     "EAI_NONAME", "EAI_SERVICE", "EAI_FAMILY", "EAI_SOCKTYPE",
@@ -148,9 +173,6 @@ _WILDCARDS = ("0.0.0.0", "::")
 _CONNECTING = (SYN_SENT, SYN_RECEIVED)
 _CAN_SEND = (ESTABLISHED, CLOSE_WAIT)
 _LINGERING = (FIN_WAIT_1, CLOSING, LAST_ACK)
-_BUF_MIN, _BUF_MAX = 1, 1 << 30
-_MSS_MIN, _MSS_MAX = 88, 32767          # Linux's TCP_MIN_MSS and MAX_TCP_WINDOW
-_DEFAULT_MSS = 536                      # what Linux reports before a connection exists
 
 _default_timeout: float | None = None
 
@@ -227,23 +249,10 @@ class socket:
         self._connecting = False
         self._connect_once = False          # see _connect: Linux's one quiet repeat
         self._err_reported = False
-        cfg = st.host.config
-        # option values, applied to the Config of the next connection or
-        # listener and, where the engine allows, to the live one
         self._reuse = False
-        self._keepalive = cfg.keepalive
-        self._keepidle = cfg.keepalive_idle
-        self._keepintvl = cfg.keepalive_interval
-        self._keepcnt = cfg.keepalive_probes
-        self._rcvbuf = cfg.rcvbuf
-        self._sndbuf = cfg.sndbuf
-        self._sndbuf_set = False
-        self._rcvbuf_set = False
-        self._nodelay = not cfg.nagle
-        self._maxseg = cfg.mss or 0
-        self._user_timeout_ms = int(cfg.user_timeout * 1000) if cfg.user_timeout else 0
-        self._notsent_lowat = 0          # TCP_NOTSENT_LOWAT; 0: not set (no limit)
-        self._linger: int | None = None
+        # the options: applied to the Config of the next connection or
+        # listener and to the live connection (synack.engine.info)
+        self._opts = SockOpts(st.host.config)
 
     # ------------------------------------------------------------ identity
     @property
@@ -425,17 +434,7 @@ class socket:
 
     # ---------------------------------------------------------- the config
     def _config(self):
-        base = self._stack.host.config
-        changes = dict(rcvbuf=self._rcvbuf, sndbuf=self._sndbuf, nagle=not self._nodelay,
-                       sndbuf_auto=base.sndbuf_auto and not self._sndbuf_set,
-                       rcvbuf_auto=base.rcvbuf_auto and not self._rcvbuf_set,
-                       keepalive=self._keepalive, keepalive_idle=float(self._keepidle),
-                       keepalive_interval=float(self._keepintvl), keepalive_probes=self._keepcnt,
-                       user_timeout=self._user_timeout_ms / 1000.0 if self._user_timeout_ms else None,
-                       mss=self._maxseg or base.mss)
-        if base.max_rcvbuf is not None and self._rcvbuf > base.max_rcvbuf:
-            changes["max_rcvbuf"] = self._rcvbuf
-        return base.replace(**changes)
+        return self._opts.config(self._stack.host.config)
 
     # ---------------------------------------------------------------- bind
     def bind(self, address) -> None:
@@ -495,11 +494,9 @@ class socket:
                 raise _oserror(_errno.EAGAIN)
             self._wait(lambda: bool(lst.accept_queue) or lst.state is CLOSED, deadline)
         child = socket(self._family, SOCK_STREAM, self._proto, stack=st)
-        for name in ("_keepalive", "_keepidle", "_keepintvl", "_keepcnt", "_rcvbuf", "_sndbuf",
-                     "_sndbuf_set", "_rcvbuf_set", "_nodelay", "_maxseg", "_user_timeout_ms", "_linger"):
-            setattr(child, name, getattr(self, name))
+        child._opts = self._opts.copy()
         child._conn = conn
-        conn.linger = self._linger
+        conn.linger = self._opts.linger
         return child, child._sockaddr(conn.remote_ip, conn.remote_port)
 
     # ------------------------------------------------------------- connect
@@ -550,7 +547,7 @@ class socket:
                 lip, lport = None, 0
             conn = st.host.connect(now, rip, rport, local_ip=lip, local_port=lport,
                                    config=self._config())
-            conn.linger = self._linger
+            conn.linger = self._opts.linger
             self._conn = conn
             self._connecting = True
             self._err_reported = False
@@ -670,6 +667,26 @@ class socket:
         view[:len(data)] = data
         return len(data)
 
+    def recvmsg(self, bufsize: int, ancbufsize: int = 0, flags: int = 0):
+        """(data, ancdata, msg_flags, address) like `socket.recvmsg`. With
+        TCP_INQ on, ancdata holds the TCP_CM_INQ message (IPPROTO_TCP,
+        TCP_CM_INQ, a native int: octets still to read, 1 at the peer's FIN
+        when none are), if `ancbufsize` has room for it (else MSG_CTRUNC)."""
+        if ancbufsize < 0:
+            raise ValueError("negative buffer size in recvmsg()")
+        data = self.recv(bufsize, flags)
+        anc: list = []
+        mflags = 0
+        conn = self._conn
+        if self._opts.inq and conn is not None:
+            with self._stack.lock:
+                hint = inq_hint(conn)
+            if ancbufsize >= _CMSG_LEN_INT:
+                anc.append((IPPROTO_TCP, TCP_CM_INQ, _struct.pack("i", hint)))
+            else:
+                mflags |= MSG_CTRUNC
+        return data, anc, mflags, None
+
     def recvfrom(self, bufsize: int, flags: int = 0):
         return self.recv(bufsize, flags), None
 
@@ -688,7 +705,7 @@ class socket:
             raise _oserror(_errno.EPIPE)
         if not len(data):
             return 0
-        lowat = self._notsent_lowat
+        lowat = self._opts.notsent_lowat
         if not lowat:
             return conn.send(now, data) or None
         # TCP_NOTSENT_LOWAT (as Linux's tcp_sendmsg): take data only while
@@ -696,7 +713,7 @@ class socket:
         # (Linux fills buffers of several segments, so it may take a little
         # more before it stops)
         taken = 0
-        while taken < len(data) and _unsent(conn) < lowat:
+        while taken < len(data) and unsent(conn) < lowat:
             n = conn.send(now, data[taken:taken + max(1, conn.snd_mss)])
             if not n:
                 break
@@ -737,8 +754,8 @@ class socket:
     def _lowat_wake(self, conn) -> bool:
         """Linux wakes a writer held by TCP_NOTSENT_LOWAT once the unsent
         data is under half the mark (tcp_stream_memory_free with wake)."""
-        lowat = self._notsent_lowat
-        return not lowat or 2 * _unsent(conn) < lowat
+        lowat = self._opts.notsent_lowat
+        return not lowat or 2 * unsent(conn) < lowat
 
     def send(self, data, flags: int = 0) -> int:
         """Queue what fits; returns the number of octets queued."""
@@ -799,8 +816,9 @@ class socket:
             elif conn is not None:
                 conn.close(now)
                 st._changed.add(conn)
-        if conn is not None and self._linger:
-            st.wait(lambda: conn.state not in _LINGERING, float(self._linger))
+        linger = self._opts.linger
+        if conn is not None and linger:
+            st.wait(lambda: conn.state not in _LINGERING, float(linger))
 
     def detach(self) -> int:
         raise _oserror(_errno.EOPNOTSUPP, "synack sockets have no file descriptor to detach")
@@ -845,94 +863,41 @@ class socket:
 
     # ------------------------------------------------------------- options
     def setsockopt(self, level: int, optname: int, value, optlen: int | None = None) -> None:
+        """Linux's options and errnos (synack.engine.info.SockOpts); the
+        socket layer's own: SO_REUSEADDR. TCP_CORK is refused (EOPNOTSUPP):
+        this socket does not hold data back."""
         self._check()
         if value is None:
             raise _oserror(_errno.EINVAL)
         st = self._stack
         with st.op() as now:
-            self._set_option(level, optname, value, now)
-
-    def _set_option(self, level: int, opt: int, value, now: float) -> None:
-        conn = self._conn
-        if level == SOL_SOCKET and opt == SO_LINGER:
-            if isinstance(value, (tuple, list)):
-                onoff, secs = value
-            else:
-                raw = bytes(value) if not isinstance(value, int) else None
-                if raw is None or len(raw) < 8:
-                    raise _oserror(_errno.EINVAL)
-                onoff, secs = _struct.unpack("ii", raw[:8])
-            self._linger = max(0, int(secs)) if onoff else None
-            if conn is not None:
-                conn.linger = self._linger
-            return
-        v = self._int_value(value)
-        if level == SOL_SOCKET:
-            if opt == SO_REUSEADDR:
-                self._reuse = bool(v)
-            elif opt == SO_KEEPALIVE:
-                self._keepalive = bool(v)
-                if conn is not None and conn.state is not CLOSED:
-                    conn.set_keepalive(now, self._keepalive)
-            elif opt == SO_RCVBUF:
-                self._rcvbuf = min(max(v, _BUF_MIN), _BUF_MAX)
-                self._rcvbuf_set = True                 # fixes the size (no autotuning)
-                if conn is not None:
-                    conn.rcvbuf = self._rcvbuf
-                    conn.rcvbuf_auto = False
-            elif opt == SO_SNDBUF:
-                self._sndbuf = min(max(v, _BUF_MIN), _BUF_MAX)
-                self._sndbuf_set = True                 # fixes the size (no autotuning)
-                if conn is not None:
-                    conn.sndbuf = self._sndbuf
-                    conn.sndbuf_auto = False
-                    self._stack._changed.add(conn)      # send space changed
-            else:                                   # SO_REUSEPORT included
-                raise _oserror(_errno.ENOPROTOOPT)
-        elif level == IPPROTO_TCP:
-            if opt == TCP_NODELAY:
-                self._nodelay = bool(v)
-                if conn is not None:
-                    conn.nodelay = self._nodelay
-                    if self._nodelay:
-                        _push(conn, now)
-            elif opt == TCP_NOTSENT_LOWAT:
-                self._notsent_lowat = v & 0xFFFFFFFF
-                if conn is not None:
-                    self._stack._changed.add(conn)      # writers may go on now
-            elif opt == TCP_MAXSEG:
-                if v and not _MSS_MIN <= v <= _MSS_MAX:
-                    raise _oserror(_errno.EINVAL)
-                self._maxseg = v
-            elif opt == TCP_USER_TIMEOUT:
-                if v < 0:
-                    raise _oserror(_errno.EINVAL)
-                self._user_timeout_ms = v
-                if conn is not None:
-                    conn.cfg = conn.cfg.replace(user_timeout=v / 1000.0 if v else None)
-            elif opt in (TCP_KEEPIDLE, TCP_KEEPINTVL, TCP_KEEPCNT):
-                top = 127 if opt == TCP_KEEPCNT else 32767
-                if not 1 <= v <= top:
-                    raise _oserror(_errno.EINVAL)
-                if opt == TCP_KEEPIDLE:
-                    self._keepidle = v
-                    field = "keepalive_idle"
-                elif opt == TCP_KEEPINTVL:
-                    self._keepintvl = v
-                    field = "keepalive_interval"
+            if level == SOL_SOCKET and optname == SO_REUSEADDR:
+                self._reuse = bool(self._int_value(value))
+                return
+            if level == IPPROTO_TCP and optname == TCP_CORK:
+                raise _oserror(_errno.EOPNOTSUPP, "synack.api.socket does not cork (TCP_CORK)")
+            if level == SOL_SOCKET and optname == SO_LINGER:
+                if isinstance(value, (tuple, list)):
+                    v = tuple(value)
                 else:
-                    self._keepcnt = v
-                    field = "keepalive_probes"
-                if conn is not None and conn.state is not CLOSED:
-                    conn.cfg = conn.cfg.replace(**{field: float(v) if field != "keepalive_probes" else v})
-                    if opt == TCP_KEEPIDLE and conn.cfg.keepalive:
-                        conn.set_keepalive(now, True)      # re-arm with the new idle time
+                    raw = bytes(value) if not isinstance(value, int) else None
+                    if raw is None or len(raw) < 8:
+                        raise _oserror(_errno.EINVAL)
+                    v = _struct.unpack("ii", raw[:8])
+            elif level == IPPROTO_TCP and optname == TCP_CONGESTION:
+                v = value if isinstance(value, str) else bytes(value).decode("latin-1")
             else:
-                raise _oserror(_errno.ENOPROTOOPT)
-        else:
-            raise _oserror(_errno.ENOPROTOOPT)
-        if self._listener is not None:
-            self._listener.cfg = self._config()      # connections accepted later inherit it
+                v = self._int_value(value)
+            conn = self._conn
+            try:
+                self._opts.set(level, optname, v, conn, now)
+            except NotSupported as e:
+                raise _oserror(_errno.EOPNOTSUPP, f"synack: {e}") from None
+            if conn is not None and (level, optname) in ((SOL_SOCKET, SO_SNDBUF),
+                                                         (IPPROTO_TCP, TCP_NOTSENT_LOWAT)):
+                st._changed.add(conn)          # send space changed: writers may go on
+            if self._listener is not None:
+                self._listener.cfg = self._config()      # connections accepted later inherit it
 
     @staticmethod
     def _int_value(value) -> int:
@@ -951,30 +916,23 @@ class socket:
     def getsockopt(self, level: int, optname: int, buflen: int | None = None):
         self._check()
         with self._stack.lock:
-            if level == SOL_SOCKET and optname == SO_LINGER:
-                onoff = 1 if self._linger is not None else 0
-                secs = self._linger or 0
-                if not buflen:
-                    return onoff
-                return _struct.pack("ii", onoff, secs)[:buflen]
-            v = self._get_option(level, optname)
+            v = self._get_option(level, optname, buflen)
+        if isinstance(v, bytes):
+            return v[:buflen] if buflen else v
+        if isinstance(v, tuple):                       # SO_LINGER
+            return _struct.pack("ii", *v)[:buflen] if buflen else v[0]
+        if isinstance(v, str):                         # TCP_CONGESTION: char[16]
+            raw = v.encode().ljust(16, b"\0")
+            return raw[:buflen] if buflen else _struct.unpack("i", raw[:4])[0]
         if not buflen:
             return v
         return _struct.pack("i", v)[:buflen]
 
-    def _get_option(self, level: int, opt: int) -> int:
+    def _get_option(self, level: int, opt: int, buflen: int | None):
         conn = self._conn
         if level == SOL_SOCKET:
             if opt == SO_REUSEADDR:
                 return int(self._reuse)
-            if opt == SO_KEEPALIVE:
-                return int(conn.cfg.keepalive if conn is not None else self._keepalive)
-            if opt == SO_RCVBUF:
-                return conn.rcvbuf if conn is not None else self._rcvbuf
-            if opt == SO_SNDBUF:
-                if conn is None:
-                    return self._sndbuf
-                return conn.sndbuf_now if conn.sndbuf_auto else conn.sndbuf   # autotuned: its size now
             if opt == SO_ERROR:
                 if conn is None:
                     return 0
@@ -990,47 +948,74 @@ class socket:
                 return IPPROTO_TCP
             if opt == SO_REUSEPORT:
                 return 0
-        elif level == IPPROTO_TCP:
-            if opt == TCP_NODELAY:
-                return int(conn.nodelay if conn is not None else self._nodelay)
-            if opt == TCP_MAXSEG:
-                if conn is not None and conn.established:
-                    return conn.snd_mss
-                return self._maxseg or _DEFAULT_MSS
-            if opt == TCP_NOTSENT_LOWAT:
-                return self._notsent_lowat
-            if opt == TCP_USER_TIMEOUT:
-                if conn is not None:
-                    ut = conn.cfg.user_timeout
-                    return int(round(ut * 1000)) if ut else 0
-                return self._user_timeout_ms
-            if opt == TCP_KEEPIDLE:
-                return int(conn.cfg.keepalive_idle if conn is not None else self._keepidle)
-            if opt == TCP_KEEPINTVL:
-                return int(conn.cfg.keepalive_interval if conn is not None else self._keepintvl)
-            if opt == TCP_KEEPCNT:
-                return int(conn.cfg.keepalive_probes if conn is not None else self._keepcnt)
-        raise _oserror(_errno.ENOPROTOOPT)
+        if level == IPPROTO_TCP and opt == TCP_CORK:
+            return 0                                   # never corked (see setsockopt)
+        if level == IPPROTO_TCP and opt == TCP_INFO:
+            return _pack_tcp_info(self._tcp_info_now())
+        base = self._listener.cfg if self._listener is not None else self._stack.host.config
+        return self._opts.get(level, opt, conn, base)
+
+    def _tcp_info_now(self) -> TcpInfo:
+        obj = self._conn if self._conn is not None else self._listener
+        if obj is None:
+            return TcpInfo(state=7)                    # TCP_CLOSE, as Linux for a new socket
+        return tcp_info(obj, self._stack.now())
+
+    def tcp_info(self) -> TcpInfo:
+        """The connection's TCP_INFO as a record (synack.engine.info.TcpInfo):
+        the fields of getsockopt(IPPROTO_TCP, TCP_INFO), None where synack
+        keeps nothing with that meaning."""
+        self._check()
+        with self._stack.lock:
+            return self._tcp_info_now()
+
+    def ioctl(self, request: int, arg=0) -> int:
+        """SIOCINQ (FIONREAD), SIOCOUTQ (TIOCOUTQ), SIOCOUTQNSD: octets to
+        read, not yet acknowledged, not yet sent (our FIN counts one until
+        it is acknowledged, as Linux counts it); EINVAL on a listener. (A
+        synack extension: CPython's socket has ioctl() only on Windows; on
+        Linux one calls fcntl.ioctl on the descriptor.)"""
+        self._check()
+        if request not in (SIOCINQ, SIOCOUTQ, SIOCOUTQNSD):
+            raise _oserror(_errno.ENOTTY)
+        with self._stack.lock:
+            if self._listener is not None:
+                raise _oserror(_errno.EINVAL)
+            if self._conn is None:
+                return 0
+            q = queues(self._conn)
+        return q.inq if request == SIOCINQ else q.outq if request == SIOCOUTQ else q.outq_nsd
 
 
 SocketType = socket
 
-
-def _unsent(conn) -> int:
-    """Octets queued and not yet sent."""
-    return len(conn.sndq) - ((conn.snd_nxt - conn.sndq_seq) & 0xFFFFFFFF)
+#: struct tcp_info as Linux lays it out (include/uapi/linux/tcp.h, 248 octets)
+_TCP_INFO = _struct.Struct("=8B24I4Q6IQ3Q2I2Q6I2HI")
 
 
-def _push(conn, now: float) -> None:
-    """Send what Nagle was holding back (TCP_NODELAY switched on), as Linux does.
-    The engine has no public call for this yet; `_output` is what an ACK runs."""
-    output = getattr(conn, "push", None)
-    if output is not None:
-        output(now)
-        return
-    if conn.state in _CAN_SEND or conn.state in _LINGERING:
-        conn._output(now)
-        conn._update_deadline()
+def _pack_tcp_info(i: TcpInfo) -> bytes:
+    """getsockopt(TCP_INFO)'s bytes. The fields synack keeps nothing for
+    (TcpInfo's None, and those it does not list: ato, fackets, pmtu, the
+    byte and segment counters ...) are 0."""
+    def z(v):
+        return 0 if v is None else v
+    wscales = (z(i.snd_wscale) & 0xF) | ((z(i.rcv_wscale) & 0xF) << 4)
+    return _TCP_INFO.pack(
+        i.state, z(i.ca_state), min(255, z(i.retransmits)), 0, min(255, z(i.backoff)),
+        z(i.options), wscales, 0,
+        z(i.rto), 0, z(i.snd_mss), z(i.rcv_mss), z(i.unacked), z(i.sacked), z(i.lost),
+        z(i.retrans), 0,
+        z(i.last_data_sent), 0, z(i.last_data_recv), 0,
+        0, 0, z(i.rtt), z(i.rttvar), z(i.snd_ssthresh), z(i.snd_cwnd), z(i.advmss),
+        z(i.reordering), 0, 0, 0,
+        0, 0, 0, 0,
+        0, 0, z(i.notsent_bytes), z(i.min_rtt) & 0xFFFFFFFF, 0, 0,
+        0,
+        z(i.busy_time), z(i.rwnd_limited), z(i.sndbuf_limited),
+        0, 0, 0, 0,
+        0, z(i.reord_seen), 0, 0, 0, 0,
+        0, 0, 0)
+
 
 
 # ----------------------------------------------------------- names and addresses

@@ -15,7 +15,9 @@ bare `Host` with ``now=``. It returns `SocketRow`s:
 * ``recv_q``: for a connection, octets received and not yet read by the
   application; for a listener, connections waiting in the accept queue;
 * ``send_q``: for a connection, octets not yet acknowledged (in flight and
-  not yet sent); for a listener, the backlog;
+  not yet sent; our FIN counts one until it is acknowledged, as in Linux's
+  write_seq - snd_una); for a listener, the backlog. Both queue sizes are
+  SIOCINQ's and SIOCOUTQ's (`synack.engine.info.queues`);
 * ``local``, ``peer``: (address, port); a listener's peer port is None ("*");
 * ``timer``: the pending timer as ss ``-o`` shows it, or None:
   ``on`` (retransmission; count = retransmissions so far), ``persist``
@@ -35,6 +37,8 @@ import contextlib
 from dataclasses import dataclass, field
 from typing import Iterable
 
+from ..engine.info import queues
+from ..engine.timewait import TimeWait
 from ..engine.states import (CLOSED, CLOSE_WAIT, CLOSING, ESTABLISHED, FIN_WAIT_1, FIN_WAIT_2,
                       LAST_ACK, LISTEN, SYN_RECEIVED, SYN_SENT, SYNCHRONIZED, TIME_WAIT, State)
 
@@ -122,14 +126,15 @@ def _rows_for_host(host, now: float, label: str) -> list[SocketRow]:
     for obj in host.connections():        # every connection and TIME-WAIT entry, once
         st = obj.state
         key = (obj.local_ip, obj.local_port, obj.remote_ip, obj.remote_port)
-        if st is TIME_WAIT and not hasattr(obj, "rcvq"):          # the TIME-WAIT table entry
+        if isinstance(obj, TimeWait):                              # the TIME-WAIT table entry
             timer = Timer("timewait", obj.deadline - now, 0) if not obj.dead else None
             conns.append((key, SocketRow("TIME-WAIT", 0, 0, key[:2], key[2:], timer, TIME_WAIT,
                                          "time-wait", label, obj)))
             continue
         if st is CLOSED and obj.error is None and not obj.rcvq:
             continue
-        conns.append((key, SocketRow(SS_NAMES[st], len(obj.rcvq), len(obj.sndq), key[:2], key[2:],
+        q = queues(obj)
+        conns.append((key, SocketRow(SS_NAMES[st], q.inq, q.outq, key[:2], key[2:],
                                      _conn_timer(obj, now), st, "connection", label, obj)))
     conns.sort(key=lambda kv: kv[0])
     rows.sort(key=lambda r: r.local)

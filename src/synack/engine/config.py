@@ -101,6 +101,10 @@ class Config:
     #: from peers is refused -- dropped unacknowledged, never acknowledged
     #: and lost. None: no host-wide limit (each connection's buffers only).
     tcp_mem: tuple[int, int, int] | None = None
+    #: SO_RCVBUF/SO_SNDBUF as Linux sizes them (sock_setsockopt): the value asked
+    #: for, at most net.core.{r,w}mem_max (212992), doubled, at least 2304 / 4608;
+    #: off: the size is the value asked for (synack.engine.info.SockOpts)
+    linux_sockbuf: bool = False
     # --- timers -----------------------------------------------------------------
     msl: float = 30.0               #: Maximum Segment Lifetime; TIME_WAIT lasts 2*MSL (MUST-13)
     rto_initial: float = 1.0        #: RFC 6298 §2.1
@@ -242,7 +246,8 @@ class Config:
         for name in ("quickack", "window_scaling", "timestamps", "sack", "nagle",
                      "cwnd_validation", "tlp", "keepalive", "rfc5961", "rst_in_time_wait",
                      "abort_on_unread_close", "sndbuf_auto", "rcvbuf_auto", "linux_rto", "rtt_every_ack",
-                     "rack", "prr", "rescue_rxt", "slow_start_after_idle"):
+                     "rack", "prr", "rescue_rxt", "slow_start_after_idle",
+                     "linux_sockbuf"):
             _flag(name, getattr(self, name))
         _integer("sndbuf_min", self.sndbuf_min, 1, 1 << 30)
         _integer("rcvbuf_min", self.rcvbuf_min, 1, 1 << 30)
@@ -298,6 +303,7 @@ def linux_profile() -> Config:
         quickack=True, psh="linux", abc_limit=None, cwnd_validation=True, tlp=True, tlp_extra=0.002,
         hystart="linux", linux_rto=True, rtt_every_ack=True, prr=True, rack=True,
         rescue_rxt=False, zero_window_probe="linux", slow_start_after_idle=False,
+        linux_sockbuf=True,
     )
 
 

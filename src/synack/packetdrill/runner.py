@@ -597,11 +597,9 @@ class Runner(SyscallsMixin, SocketExtrasMixin, TxHoldMixin, LinuxWriteMixin):
         self.stats.update(self.now_us, conns, nospace)
 
     def tcp_info(self, obj) -> dict[str, int]:
-        """TCP_INFO of a connection (or listener): the engine's fields and
-        the socket-level ones."""
-        info = snapshot(obj)
-        info.update(self.stats.info(obj, self.now_us))
-        return info
+        """TCP_INFO of a connection (or listener): the engine's snapshot
+        with the socket-level clocks."""
+        return snapshot(obj, self.now, self.stats.clocks(obj, self.now_us))
 
     def _collect(self) -> None:
         for src, dst, seg in self.host.take_outbox():

@@ -1,10 +1,12 @@
-"""Socket features beyond the basic calls of `syscalls`: epoll, TCP_INQ and
-its TCP_CM_INQ control message, TCP_NOTSENT_LOWAT, IP_TOS/IPV6_TCLASS,
-IP_MTU_DISCOVER, SO_ZEROCOPY/MSG_ZEROCOPY, invalid buffer pointers (EFAULT).
+"""Socket features beyond the basic calls of `syscalls`: epoll, the
+TCP_CM_INQ control message of TCP_INQ, what TCP_NOTSENT_LOWAT, TCP_CORK,
+MSG_MORE and MSG_EOR do to writes, the IP_TOS/IPV6_TCLASS byte on the
+wire, MSG_ZEROCOPY, invalid buffer pointers (EFAULT).
 
-These are socket-layer behaviours of Linux that sit above the TCP engine;
-the runner keeps them on its `Sock` objects (`sockopts`) and consults the
-engine's connection for what they report.
+These are socket-layer behaviours of Linux that sit above the TCP engine.
+The option values themselves are kept and checked by the engine's
+`SockOpts` (synack.engine.info, `Sock.opts`); this module does what the
+socket layer does with them.
 
 epoll follows Linux's `ep_poll_callback`: a watched socket goes on the
 ready list when it is woken (data arrived, the connection changed state or
@@ -19,15 +21,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from ..engine.info import inq_hint
 from ..engine.seq import add
-from ..engine.states import CLOSE_WAIT, CLOSED, CLOSING, LAST_ACK, TIME_WAIT
 from . import ast as A
 from .outcome import unsupported
-from .syscalls import (SOL_SOCKET, SOL_TCP, SYMBOLS, Done, Sock, WouldBlock, _BadFd,
+from .syscalls import (SOL_TCP, SYMBOLS, Done, Sock, WouldBlock, _BadFd,
                        eval_box, eval_int, is_ellipsis, mismatch)
 
-SOL_IP, SOL_IPV6 = 0, 41
-_FIN_SEEN = (CLOSE_WAIT, LAST_ACK, CLOSING, TIME_WAIT, CLOSED)
 EPOLLET = 1 << 31
 EPOLLONESHOT = 1 << 30
 _EPOLL_NAMES = ("EPOLLIN", "EPOLLPRI", "EPOLLOUT", "EPOLLERR", "EPOLLHUP", "EPOLLRDNORM",
@@ -65,8 +65,8 @@ class SocketExtrasMixin:
         conn = sock.conn
         if conn is None:
             lst = sock.listener
-            return ("l", len(getattr(lst, "accept_queue", ()) or ())) if lst else ("-",)
-        return (conn.rcv_nxt, conn.state, getattr(conn, "error", None), conn.eof)
+            return ("l", len(lst.accept_queue)) if lst else ("-",)
+        return (conn.rcv_nxt, conn.state, conn.error, conn.eof)
 
     def epoll_sample(self) -> None:
         """After each step: clear Linux's SOCK_NOSPACE of sockets whose
@@ -241,15 +241,14 @@ class SocketExtrasMixin:
 
     # -- socket options --------------------------------------------------------------
     def notsent_lowat(self, sock: Sock) -> int:
-        own = sock.sockopts.get((SOL_TCP, SYMBOLS["TCP_NOTSENT_LOWAT"]))
-        return own if own else self.notsent_lowat_sysctl
+        return sock.opts.notsent_lowat or self.notsent_lowat_sysctl
 
     def _writable(self, sock: Sock) -> bool:
         """Linux's __sk_stream_is_writeable(sk, wake=1): free send-buffer
         space of at least half what is queued, and unsent data under half
         the TCP_NOTSENT_LOWAT mark."""
         conn = sock.conn
-        if conn is None or getattr(conn, "sndq", None) is None:
+        if conn is None:
             return True
         space = conn.send_space
         queued = len(conn.sndq)
@@ -258,60 +257,12 @@ class SocketExtrasMixin:
         unsent = queued - ((conn.snd_nxt - conn.sndq_seq) & 0xFFFFFFFF)
         return (unsent << 1) < self.notsent_lowat(sock)
 
-    def ext_setsockopt(self, sock: Sock, level: int, name: str, value: int) -> Done | None:
-        """Options of this module; None when the option is not one of them."""
-        if level == SOL_SOCKET and name == "SO_ZEROCOPY":
-            sock.sockopts[(level, SYMBOLS[name])] = 1 if value else 0
-            return Done(0)
-        if level == SOL_TCP and name == "TCP_CORK":
-            sock.sockopts[(level, SYMBOLS[name])] = 1 if value else 0
-            if not value and sock.conn is not None:
-                # uncorking pushes what was held (Linux: tcp_push_pending_frames)
-                self.tx_release(sock, uncork=True, more_too=True)
-                sock.conn.push(self.now)
-            return Done(0)
-        if level == SOL_TCP and name in ("TCP_INQ", "TCP_NOTSENT_LOWAT"):
-            if name == "TCP_INQ" and value not in (0, 1):
-                return Done(-1, "EINVAL")
-            sock.sockopts[(level, SYMBOLS[name])] = value & 0xFFFFFFFF
-            if name == "TCP_NOTSENT_LOWAT" and sock.conn is not None:
-                self.epoll_sample()              # Linux wakes writers at once
-            return Done(0)
-        if (level, name) in ((SOL_IP, "IP_TOS"), (SOL_IPV6, "IPV6_TCLASS")):
-            if not 0 <= value <= 255 and not (name == "IPV6_TCLASS" and value == -1):
-                return Done(-1, "EINVAL")
-            # Linux keeps the ECN bits of the TOS byte to itself
-            sock.sockopts[("tos",)] = (value & 0xFC) if value >= 0 else 0
-            sock.sockopts[(level, SYMBOLS[name])] = value
-            return Done(0)
-        if (level, name) in ((SOL_IP, "IP_MTU_DISCOVER"), (SOL_IPV6, "IPV6_MTU_DISCOVER")):
-            if not 0 <= value <= 5:
-                return Done(-1, "EINVAL")
-            sock.sockopts[(level, SYMBOLS[name])] = value
-            return Done(0)
-        return None
-
-    def ext_getsockopt(self, sock: Sock, level: int, name: str) -> int | None:
-        if level == SOL_SOCKET and name == "SO_ZEROCOPY":
-            return sock.sockopts.get((level, SYMBOLS[name]), 0)
-        if level == SOL_TCP and name in ("TCP_INQ", "TCP_NOTSENT_LOWAT", "TCP_CORK"):
-            return sock.sockopts.get((level, SYMBOLS[name]), 0)
-        if (level, name) == (SOL_IP, "IP_TOS"):
-            return sock.sockopts.get(("tos",), 0)
-        if (level, name) == (SOL_IPV6, "IPV6_TCLASS"):
-            return sock.sockopts.get(("tos",), 0)
-        if (level, name) == (SOL_IP, "IP_MTU_DISCOVER"):
-            return sock.sockopts.get((level, SYMBOLS[name]), SYMBOLS["IP_PMTUDISC_WANT"])
-        if (level, name) == (SOL_IPV6, "IPV6_MTU_DISCOVER"):
-            return sock.sockopts.get((level, SYMBOLS[name]), SYMBOLS["IP_PMTUDISC_WANT"])
-        return None
-
     def tos_for(self, key: tuple) -> int:
         """The TOS / traffic class byte of the socket owning connection key."""
         for sock in self.fds.values():
             conn = sock.conn
-            if conn is not None and getattr(conn, "key", None) == key:
-                return sock.sockopts.get(("tos",), 0)
+            if conn is not None and conn.key == key:
+                return sock.opts.tos
         return 0
 
     # -- recvmsg's control messages ----------------------------------------------------
@@ -323,7 +274,7 @@ class SocketExtrasMixin:
             return
         if not isinstance(control, A.ArrayExpr):
             raise unsupported(f"msg_control {control}")
-        on = bool(sock.sockopts.get((SOL_TCP, SYMBOLS["TCP_INQ"])))
+        on = bool(sock.opts.inq)
         for item in control.items:
             if not isinstance(item, A.StructExpr):
                 raise unsupported(f"cmsg {item}")
@@ -335,10 +286,7 @@ class SocketExtrasMixin:
             if not on:
                 raise mismatch("recvmsg: expected a TCP_CM_INQ control message, but TCP_INQ "
                                "is off on this socket, so none comes")
-            conn = sock.conn
-            inq = conn.readable if conn is not None else 0
-            if inq == 0 and conn is not None and (conn.eof or conn.state in _FIN_SEEN):
-                inq = 1
+            inq = inq_hint(sock.conn) if sock.conn is not None else 0
             want = f.get("cmsg_data")
             if want is not None and not is_ellipsis(want):
                 w = eval_box(want, "cmsg_data")
@@ -400,7 +348,7 @@ class TxHoldMixin:
         return h
 
     def corked(self, sock: Sock) -> bool:
-        return bool(sock.sockopts.get((SOL_TCP, SYMBOLS["TCP_CORK"])))
+        return bool(sock.opts.cork)
 
     def tx_hold_send(self, sock: Sock, conn, n: int, flags: int) -> bool:
         """Take a write of n bytes into the hold if it must be held; True

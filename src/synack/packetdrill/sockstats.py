@@ -4,15 +4,14 @@ the runner for each connection as virtual time goes by.
 The engine holds the protocol's state; Linux's `struct tcp_info` also has
 a few socket-level clocks that say when things last happened and how long
 the connection was held back by what. The runner samples each connection
-after every step (an injected packet, a timer, a system call) and keeps:
+after every step (an injected packet, a timer, a system call) and keeps
+these (the engine's snapshot, `synack.engine.info.tcp_info`, takes them
+as its `clocks`; it has the other fields, `tcpi_last_data_sent` and
+`tcpi_rcv_mss` among them):
 
 * `tcpi_last_data_recv`: milliseconds since data last arrived, or since the
   connection was established when none has (Linux's `icsk_ack.lrcvtime`,
   set by the handshake and by every data segment);
-* `tcpi_last_data_sent`: milliseconds since new data was last sent;
-* `tcpi_rcv_mss`: the receiver's estimate of the peer's segment size
-  (Linux's `icsk_ack.rcv_mss`, from `tcp_measure_rcv_mss`), which the engine
-  keeps for its ACK policy;
 * `tcpi_busy_time`, `tcpi_rwnd_limited`, `tcpi_sndbuf_limited`: Linux's
   "chrono" statistics, in microseconds. At any time a connection is in at
   most one of: sending (data queued or in flight), held back by the peer's
@@ -24,6 +23,8 @@ after every step (an injected packet, a timer, a system call) and keeps:
 """
 from __future__ import annotations
 
+from ..engine.connection import Connection
+from ..engine.info import unsent as _unsent
 from ..engine.seq import MASK
 from ..engine.states import CLOSE_WAIT, CLOSING, ESTABLISHED, FIN_WAIT_1, FIN_WAIT_2, LAST_ACK
 
@@ -32,8 +33,6 @@ _SYNCHRONIZED = (ESTABLISHED, CLOSE_WAIT, FIN_WAIT_1, FIN_WAIT_2, CLOSING, LAST_
 #: the fields, with their meaning (listed in docs/packetdrill.md)
 FIELDS = {
     "tcpi_last_data_recv": "ms since data last arrived (or since establishment)",
-    "tcpi_last_data_sent": "ms since new data was last sent",
-    "tcpi_rcv_mss": "the peer's segment size as the receiver estimates it, bytes",
     "tcpi_busy_time": "µs with data queued or in flight (all three chronos)",
     "tcpi_rwnd_limited": "µs held back by the peer's receive window",
     "tcpi_sndbuf_limited": "µs the application waited for send-buffer space",
@@ -56,15 +55,8 @@ class _Clock:
         self.totals = [0, 0, 0, 0]
 
 
-def _unsent(conn) -> int:
-    sndq = getattr(conn, "sndq", None)
-    if sndq is None:
-        return 0
-    return len(sndq) - ((conn.snd_nxt - conn.sndq_seq) & MASK)
-
-
-def _chrono(conn, nospace: bool, current: int) -> int:
-    if getattr(conn, "sndq", None) is None or conn.state not in _SYNCHRONIZED:
+def _chrono(conn: Connection, nospace: bool, current: int) -> int:
+    if conn.state not in _SYNCHRONIZED:
         return NONE                      # the handshake is not counted
     unsent = _unsent(conn)
     in_flight = (conn.snd_nxt - conn.snd_una) & MASK
@@ -74,13 +66,13 @@ def _chrono(conn, nospace: bool, current: int) -> int:
         # writer is woken (tcp_check_space)
         if current == SNDBUF:
             return SNDBUF
-        cc = getattr(conn, "cc", None)
+        cc = conn.cc
         if unsent <= 0 and cc is not None and in_flight < cc.cwnd:
             return SNDBUF
     if unsent > 0:
         # Linux's tcp_write_xmit tests cwnd before the window: only a
         # sender that cwnd would let go on is receive-window limited
-        cc = getattr(conn, "cc", None)
+        cc = conn.cc
         cwnd_room = cc is None or in_flight + min(unsent, conn.snd_mss) <= cc.cwnd
         room = (conn.snd_una + conn.snd_wnd - conn.snd_nxt) & MASK
         if cwnd_room and (room == 0 or room >= 1 << 31 or room < min(unsent, conn.snd_mss)):
@@ -100,8 +92,8 @@ class SockStats:
         id()s of the connections whose application ran out of send buffer
         and has not been woken yet (Linux's SOCK_NOSPACE)."""
         for conn in conns:
-            if conn is None or not hasattr(conn, "snd_mss"):
-                continue
+            if not isinstance(conn, Connection):
+                continue                         # a listener or TIME-WAIT entry has no clocks
             c = self._clocks.get(id(conn))
             if c is None or c.conn is not conn:
                 c = self._clocks[id(conn)] = _Clock(conn)
@@ -117,23 +109,22 @@ class SockStats:
                 c.totals[c.chrono] += now_us - c.since_us
                 c.chrono, c.since_us = new, now_us
 
-    def info(self, conn, now_us: int) -> dict[str, int]:
-        if conn is None or not hasattr(conn, "snd_mss"):
+    def clocks(self, conn, now_us: int) -> dict[str, int]:
+        """The clocks of `conn` at `now_us`, by their TcpInfo field names
+        (synack.engine.info.SOCKET_CLOCKS); {} for anything but a Connection."""
+        if not isinstance(conn, Connection):
             return {}
-        out: dict[str, int] = {"tcpi_rcv_mss": conn.rcv_seg_mss}
+        out: dict[str, int] = {}
         c = self._clocks.get(id(conn))
         if c is not None and c.conn is not conn:
             c = None
         if c is not None and c.established_us is not None:
             last = c.last_rcv_us if c.last_rcv_us is not None else c.established_us
-            out["tcpi_last_data_recv"] = (now_us - last) // 1000
-        last_sent = getattr(conn, "last_data_send", None)
-        if last_sent is not None:
-            out["tcpi_last_data_sent"] = (now_us - int(round(last_sent * 1e6))) // 1000
+            out["last_data_recv"] = (now_us - last) // 1000
         if c is not None:
             totals = list(c.totals)
             totals[c.chrono] += now_us - c.since_us
-            out["tcpi_busy_time"] = totals[BUSY] + totals[RWND] + totals[SNDBUF]
-            out["tcpi_rwnd_limited"] = totals[RWND]
-            out["tcpi_sndbuf_limited"] = totals[SNDBUF]
+            out["busy_time"] = totals[BUSY] + totals[RWND] + totals[SNDBUF]
+            out["rwnd_limited"] = totals[RWND]
+            out["sndbuf_limited"] = totals[SNDBUF]
         return out

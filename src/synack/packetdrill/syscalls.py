@@ -5,8 +5,9 @@ socket (flags, socket options, bound address) in front of an engine
 `Listener` or `Connection`. The calls follow Linux's socket-layer
 semantics where the engine's interface is lower-level: blocking versus
 non-blocking, a connection error reported once (then EOF / EPIPE), write
-blocking until everything is queued, socket buffer sizes doubled as Linux
-does.
+blocking until everything is queued. Socket options go through the
+engine's `SockOpts` (synack.engine.info), with socket buffer sizes doubled
+as Linux does.
 
 A call either completes (`Done`) or, on a blocking socket, would block:
 it then raises `WouldBlock` with a function the runner calls again after
@@ -19,8 +20,9 @@ import os
 from dataclasses import dataclass, field
 from typing import Callable
 
+from ..engine.info import OPTION_NAMES, NotSupported, SockOpts, queues
 from ..engine.states import (CLOSE_WAIT, CLOSED, CLOSING, ESTABLISHED, FIN_WAIT_1,
-                      FIN_WAIT_2, LAST_ACK, LISTEN, SYN_RECEIVED, SYN_SENT,
+                      FIN_WAIT_2, LAST_ACK, SYN_RECEIVED, SYN_SENT,
                       TIME_WAIT)
 from . import ast as A
 from .outcome import ScriptFailure, unsupported
@@ -79,16 +81,8 @@ O_NONBLOCK = 0o4000
 _MSG_FLAGS_OK = SYMBOLS["MSG_DONTWAIT"] | SYMBOLS["MSG_NOSIGNAL"] | SYMBOLS["MSG_ZEROCOPY"]
 _MSG_FLAGS_RECV_OK = SYMBOLS["MSG_DONTWAIT"] | SYMBOLS["MSG_PEEK"] | SYMBOLS["MSG_NOSIGNAL"]
 
-# Linux caps SO_SNDBUF/SO_RCVBUF requests at net.core.{w,r}mem_max (212992
-# by default) and then doubles them for bookkeeping overhead.
-_MEM_MAX = 212992
-_SOCK_MIN_SNDBUF = 4608
-_SOCK_MIN_RCVBUF = 2304
-
-# Linux tcpi_state numbers, for TCP_INFO and %{ }% blocks.
-LINUX_STATE = {ESTABLISHED: 1, SYN_SENT: 2, SYN_RECEIVED: 3, FIN_WAIT_1: 4,
-               FIN_WAIT_2: 5, TIME_WAIT: 6, CLOSED: 7, CLOSE_WAIT: 8,
-               LAST_ACK: 9, LISTEN: 10, CLOSING: 11}
+#: options that live in the socket layer alone (no connection is concerned)
+_SOCKET_ONLY = ("SO_REUSEADDR", "SO_REUSEPORT", "SO_DEBUG", "SO_OOBINLINE", "SO_ZEROCOPY")
 SYNCHRONIZED = (ESTABLISHED, CLOSE_WAIT, FIN_WAIT_1, FIN_WAIT_2, CLOSING,
                 LAST_ACK, TIME_WAIT)
 
@@ -171,17 +165,16 @@ class Sock:
     fd: int
     family: int
     cfg: object                       # synack.engine.config.Config (a private copy)
+    opts: SockOpts                    # the socket options (synack.engine.info)
     nonblock: bool = False
     bound: tuple[str, int] | None = None
     listener: object | None = None
     conn: object | None = None
-    sockopts: dict[tuple[int, int], int] = field(default_factory=dict)
-    linger: tuple[int, int] | None = None
+    #: the options only the socket layer keeps (SO_REUSEADDR ...), and its
+    #: own flags (("nospace",): Linux's SOCK_NOSPACE)
+    sockopts: dict[tuple, int] = field(default_factory=dict)
     connecting: bool = False          # non-blocking connect() in progress
     error_reported: bool = False      # sk_err already handed to the app
-    user_mss: int | None = None
-    sndbuf: int | None = None
-    rcvbuf: int | None = None
 
     @property
     def kind(self) -> str:
@@ -287,7 +280,7 @@ class SyscallsMixin:
     def _conn_failed(self, sock: Sock, conn) -> Done | None:
         """Linux reports a connection's error once (sk_err), then behaves
         as after a full shutdown."""
-        err = getattr(conn, "error", None)
+        err = conn.error
         if err and not sock.error_reported:
             sock.error_reported = True
             return _err(err)
@@ -318,7 +311,10 @@ class SyscallsMixin:
         if proto not in (0, SYMBOLS["IPPROTO_TCP"]):
             raise unsupported(f"socket protocol {proto_e}")
         fd = self._new_fd(ev)
+        # SO_RCVBUF/SO_SNDBUF as Linux sizes them, whatever the profile (the
+        # scripts are Linux's)
         sock = Sock(fd, family, self.base_cfg.replace(),
+                    SockOpts(self.base_cfg, linux_buffers=True),
                     nonblock=bool(stype & SYMBOLS["SOCK_NONBLOCK"]))
         self.fds[fd] = sock
         self.new_sut(sock)
@@ -384,10 +380,10 @@ class SyscallsMixin:
             if conn is None:
                 return None
             fd = self._new_fd(ev)
-            new = Sock(fd, sock.family, conn.cfg, nonblock=bool(flags & SYMBOLS["SOCK_NONBLOCK"]),
+            new = Sock(fd, sock.family, conn.cfg, sock.opts.copy(),
+                       nonblock=bool(flags & SYMBOLS["SOCK_NONBLOCK"]),
                        bound=(conn.local_ip, conn.local_port), conn=conn)
             new.sockopts = dict(sock.sockopts)
-            new.linger = sock.linger
             self.fds[fd] = new
             self.sut_accepted(new)
             return _ok(fd)
@@ -429,8 +425,7 @@ class SyscallsMixin:
         except OSError as e:
             return _err(errno_name(e))
         sock.conn = conn
-        if sock.linger is not None:
-            conn.linger = sock.linger[1] if sock.linger[0] else None
+        conn.linger = sock.opts.linger
         self.sut_connecting(sock, (rip, rport))
         if sock.nonblock:
             sock.connecting = True
@@ -482,7 +477,7 @@ class SyscallsMixin:
             except BlockingIOError:
                 return None
             except OSError as e:
-                if getattr(conn, "error", None) == errno_name(e):
+                if conn.error == errno_name(e):
                     sock.error_reported = True
                 return _err(errno_name(e))
             return _ok(len(data))
@@ -573,7 +568,7 @@ class SyscallsMixin:
                     return None                  # Linux wakes a writer only at sk_stream_wspace >= half the queue
                 state["done"] += self.linux_write(sock, conn, n - state["done"])
             except OSError as e:
-                if getattr(conn, "error", None) == errno_name(e):
+                if conn.error == errno_name(e):
                     sock.error_reported = True
                 if state["done"]:
                     return _ok(state["done"])
@@ -654,14 +649,14 @@ class SyscallsMixin:
         if conn is None:
             return _ok()
         self.tx_flush(sock)
-        if sock.linger is not None and sock.linger[0]:
-            conn.linger = sock.linger[1]
+        linger = sock.opts.linger
+        if linger is not None:
+            conn.linger = linger
         conn.close(self.now)
-        if (sock.linger is not None and sock.linger[0] and sock.linger[1] > 0
-                and not sock.nonblock):
+        if linger is not None and linger > 0 and not sock.nonblock:
             # SO_LINGER with a timeout: close() blocks until our FIN is
             # acknowledged or the timeout passes.
-            deadline = self.now_us + sock.linger[1] * 1_000_000
+            deadline = self.now_us + linger * 1_000_000
 
             def attempt() -> Done | None:
                 if conn.state in (FIN_WAIT_2, TIME_WAIT, CLOSED) or self.now_us >= deadline:
@@ -694,29 +689,20 @@ class SyscallsMixin:
         if req == SYMBOLS["FIONBIO"]:
             sock.nonblock = bool(want)
             return _ok()
-        if req not in (SYMBOLS["SIOCINQ"], SYMBOLS["SIOCOUTQ"]):
+        if req not in (SYMBOLS["SIOCINQ"], SYMBOLS["SIOCOUTQ"], SYMBOLS["SIOCOUTQNSD"]):
             raise unsupported(f"ioctl {req_e}")
         if sock.listener is not None:
             return _err("EINVAL")
-        conn = sock.conn
+        q = queues(sock.conn) if sock.conn is not None else None
         if req == SYMBOLS["SIOCINQ"]:
-            value = conn.readable if conn is not None else 0
+            value = q.inq if q is not None else 0
             name = "SIOCINQ"
-        else:
+        elif req == SYMBOLS["SIOCOUTQ"]:
+            value = q.outq if q is not None else 0
             name = "SIOCOUTQ"
-            if conn is None:
-                value = 0
-            else:
-                sndq = getattr(conn, "sndq", None)
-                if sndq is None:
-                    raise unsupported("SIOCOUTQ (the engine does not expose its send queue)")
-                value = len(sndq)
-                if getattr(conn, "fin_queued", False):
-                    fin_seq = getattr(conn, "fin_seq", None)
-                    fin_acked = (getattr(conn, "fin_sent", False) and fin_seq is not None
-                                 and conn.snd_una == ((fin_seq + 1) & 0xFFFFFFFF))
-                    if not fin_acked and conn.state is not CLOSED:
-                        value += 1          # Linux counts the FIN in write_seq
+        else:
+            value = q.outq_nsd if q is not None else 0
+            name = "SIOCOUTQNSD"
         if want is not None and want != value:
             raise mismatch(f"ioctl {name}: expected [{want}], actual [{value}]")
         return _ok(0, detail=f"[{value}]")
@@ -728,7 +714,7 @@ class SyscallsMixin:
             return P["POLLNVAL"]
         mask = 0
         if sock.listener is not None:
-            if len(getattr(sock.listener, "accept_queue", ())):
+            if len(sock.listener.accept_queue):
                 mask |= P["POLLIN"] | P["POLLRDNORM"]
         else:
             conn = sock.conn
@@ -736,7 +722,7 @@ class SyscallsMixin:
                 mask |= P["POLLOUT"] | P["POLLWRNORM"] | P["POLLHUP"]
             else:
                 st = conn.state
-                if getattr(conn, "error", None) and not sock.error_reported:
+                if conn.error and not sock.error_reported:
                     mask |= P["POLLERR"]
                 rd_done = bool(conn.eof or conn.rd_shut)
                 if (rd_done and conn.wr_shut) or st is CLOSED:
@@ -794,103 +780,49 @@ class SyscallsMixin:
         level = eval_int(level_e, "level")
         name = name_e.name if isinstance(name_e, A.Ident) else str(name_e)
         optname = eval_int(name_e, "option name")
-        target = sock.conn or sock.listener
+        value: object
         if level == SOL_SOCKET and name == "SO_LINGER":
             if not isinstance(val_e, A.StructExpr):
                 raise unsupported(f"SO_LINGER value {val_e}")
-            onoff = eval_int(val_e.fields.get("l_onoff", A.IntExpr(0)), "l_onoff")
-            secs = eval_int(val_e.fields.get("l_linger", A.IntExpr(0)), "l_linger")
-            sock.linger = (onoff, secs)
-            if sock.conn is not None:
-                sock.conn.linger = secs if onoff else None
-            return _ok()
-        if level == SOL_TCP and name == "TCP_CONGESTION":
+            value = (eval_int(val_e.fields.get("l_onoff", A.IntExpr(0)), "l_onoff"),
+                     eval_int(val_e.fields.get("l_linger", A.IntExpr(0)), "l_linger"))
+        elif level == SOL_TCP and name == "TCP_CONGESTION":
             if not isinstance(val_e, A.StrExpr):
                 raise unsupported(f"TCP_CONGESTION value {val_e}")
-            from ..engine import congestion
-            if val_e.value not in congestion.available():
-                raise unsupported(f"TCP_CONGESTION {val_e.value!r} (engine has "
-                                  f"{', '.join(congestion.available())})")
-            if sock.conn is not None:
-                raise unsupported("TCP_CONGESTION on a connected socket")
-            self._cfg_replace(sock.listener or sock, congestion_control=val_e.value)
+            value = val_e.value
+        else:
+            value = eval_box(val_e, f"{name} value")
+            if value is None:
+                raise unsupported(f"setsockopt {name} with value {val_e}")
+        if level == SOL_SOCKET and name in _SOCKET_ONLY:
+            sock.sockopts[(level, optname)] = (1 if value else 0) if name == "SO_ZEROCOPY" \
+                else value
             return _ok()
-        value = eval_box(val_e, f"{name} value")
-        if value is None:
-            raise unsupported(f"setsockopt {name} with value {val_e}")
-        done = self.ext_setsockopt(sock, level, name, value)
-        if done is not None:
-            return done
-        key = (level, optname)
-        if level == SOL_SOCKET:
-            if name in ("SO_REUSEADDR", "SO_REUSEPORT", "SO_DEBUG", "SO_OOBINLINE"):
-                sock.sockopts[key] = value
-                return _ok()
-            if name == "SO_KEEPALIVE":
-                sock.sockopts[key] = value
-                if sock.conn is not None:
-                    sock.conn.set_keepalive(self.now, bool(value))
-                else:
-                    self._cfg_replace(sock.listener or sock, keepalive=bool(value))
-                return _ok()
-            if name == "SO_SNDBUF":
-                size = max(min(value, _MEM_MAX) * 2, _SOCK_MIN_SNDBUF)
-                sock.sndbuf = size
-                if sock.conn is not None:
-                    sock.conn.sndbuf = size
-                else:
-                    self._cfg_replace(sock.listener or sock, sndbuf=size)
-                return _ok()
-            if name == "SO_RCVBUF":
-                size = max(min(value, _MEM_MAX) * 2, _SOCK_MIN_RCVBUF)
-                sock.rcvbuf = size
-                if sock.conn is not None:
-                    sock.conn.rcvbuf = size
-                else:
-                    self._cfg_replace(sock.listener or sock, rcvbuf=size, max_rcvbuf=size)
-                return _ok()
-            raise unsupported(f"setsockopt SOL_SOCKET {name}")
-        if level == SOL_TCP:
-            if name == "TCP_NODELAY":
-                sock.sockopts[key] = 1 if value else 0
-                if sock.conn is not None:
-                    conn = sock.conn
-                    sndq = getattr(conn, "sndq", None)
-                    conn.nodelay = bool(value)
-                    if value and sndq is not None:
-                        # Linux pushes what Nagle (or a cork) holds out at once
-                        # here (tcp_push_pending_frames with TCP_NAGLE_PUSH).
-                        self.uncork(sock, push_all=True)
-                        conn.push(self.now)
-                else:
-                    self._cfg_replace(sock.listener or sock, nagle=not value)
-                return _ok()
-            if name == "TCP_MAXSEG":
-                if value < 88 or value > 32767:
-                    return _err("EINVAL")
-                sock.user_mss = value
-                if sock.conn is not None:
-                    raise unsupported("TCP_MAXSEG on a connected socket")
-                self._cfg_replace(sock.listener or sock, mss=value)
-                return _ok()
-            if name == "TCP_USER_TIMEOUT":
-                if value < 0:
-                    return _err("EINVAL")
-                self._cfg_replace(target or sock, user_timeout=(value / 1000.0) if value else None)
-                sock.sockopts[key] = value
-                return _ok()
-            if name in ("TCP_KEEPIDLE", "TCP_KEEPINTVL", "TCP_KEEPCNT"):
-                if value < 1:
-                    return _err("EINVAL")
-                field_name = {"TCP_KEEPIDLE": "keepalive_idle",
-                              "TCP_KEEPINTVL": "keepalive_interval",
-                              "TCP_KEEPCNT": "keepalive_probes"}[name]
-                self._cfg_replace(target or sock, **{field_name: value if name == "TCP_KEEPCNT"
-                                                      else float(value)})
-                sock.sockopts[key] = value
-                return _ok()
-            raise unsupported(f"setsockopt SOL_TCP {name} (no engine equivalent)")
-        raise unsupported(f"setsockopt level {level_e}")
+        if (level, optname) not in OPTION_NAMES:
+            raise unsupported(f"setsockopt {level_e} {name} (no engine equivalent)")
+        conn = sock.conn
+        if name == "TCP_NODELAY" and value and conn is not None:
+            # Linux pushes what Nagle or a cork holds out at once here
+            # (tcp_push_pending_frames with TCP_NAGLE_PUSH): the cork first
+            self.uncork(sock, push_all=True)
+        try:
+            sock.opts.set(level, optname, value, conn, self.now)
+        except NotSupported as e:
+            raise unsupported(f"setsockopt {name}: {e}") from None
+        except OSError as e:
+            return _err(errno_name(e))
+        if name == "TCP_CORK" and not value and conn is not None:
+            # uncorking pushes what was held (Linux: tcp_push_pending_frames)
+            self.tx_release(sock, uncork=True, more_too=True)
+            conn.push(self.now)
+        if name == "TCP_NOTSENT_LOWAT" and conn is not None:
+            self.epoll_sample()                  # Linux wakes writers at once
+        # the socket's next connection, or the listener's next children
+        if sock.listener is not None:
+            sock.listener.cfg = sock.opts.config(sock.listener.cfg)
+        elif conn is None:
+            sock.cfg = sock.opts.config(sock.cfg)
+        return _ok()
 
     def sys_getsockopt(self, ev: A.Syscall) -> Done:
         fd_e, level_e, name_e, val_e, len_e = self._args(ev, 5)
@@ -899,9 +831,8 @@ class SyscallsMixin:
         name = name_e.name if isinstance(name_e, A.Ident) else str(name_e)
         optname = eval_int(name_e, "option name")
         conn = sock.conn
-        cfg = (conn or sock.listener or sock).cfg
         if level == SOL_SOCKET and name == "SO_LINGER":
-            onoff, secs = sock.linger or (0, 0)
+            onoff, secs = sock.opts.get(level, optname, conn, sock.cfg)
             if isinstance(val_e, A.StructExpr):
                 for fname, actual in (("l_onoff", onoff), ("l_linger", secs)):
                     want = val_e.fields.get(fname)
@@ -910,52 +841,23 @@ class SyscallsMixin:
                         raise mismatch(f"getsockopt SO_LINGER {fname}: expected "
                                        f"{eval_int(want, fname)}, actual {actual}")
             return _ok(detail=f"{{l_onoff={onoff}, l_linger={secs}}}")
-        ext = self.ext_getsockopt(sock, level, name)
-        if ext is not None:
-            value = ext
-        elif level == SOL_SOCKET:
-            if name in ("SO_REUSEADDR", "SO_REUSEPORT", "SO_KEEPALIVE", "SO_DEBUG", "SO_OOBINLINE"):
-                value = sock.sockopts.get((level, optname), 0)
-            elif name == "SO_TYPE":
-                value = SYMBOLS["SOCK_STREAM"]
-            elif name == "SO_ERROR":
-                err = getattr(conn, "error", None) if conn is not None else None
-                if err and not sock.error_reported:
-                    sock.error_reported = True
-                    value = getattr(_errno, err, 0)
-                else:
-                    value = 0
-            elif name == "SO_SNDBUF":
-                value = conn.sndbuf if conn is not None else (sock.sndbuf or cfg.sndbuf)
-            elif name == "SO_RCVBUF":
-                value = conn.rcvbuf if conn is not None else (sock.rcvbuf or cfg.rcvbuf)
+        if level == SOL_TCP and name == "TCP_INFO":
+            return self._getsockopt_tcp_info(sock, val_e)
+        if level == SOL_SOCKET and name in _SOCKET_ONLY:
+            value = sock.sockopts.get((level, optname), 0)
+        elif level == SOL_SOCKET and name == "SO_TYPE":
+            value = SYMBOLS["SOCK_STREAM"]
+        elif level == SOL_SOCKET and name == "SO_ERROR":
+            err = conn.error if conn is not None else None
+            if err and not sock.error_reported:
+                sock.error_reported = True
+                value = getattr(_errno, err, 0)
             else:
-                raise unsupported(f"getsockopt SOL_SOCKET {name}")
-        elif level == SOL_TCP:
-            if name == "TCP_NODELAY":
-                value = int(conn.nodelay) if conn is not None else int(not cfg.nagle)
-            elif name == "TCP_MAXSEG":
-                if conn is not None and conn.state not in (CLOSED, LISTEN):
-                    value = conn.snd_mss
-                elif sock.user_mss:
-                    value = sock.user_mss
-                else:
-                    value = 536                 # Linux's TCP_MSS_DEFAULT before a handshake
-            elif name == "TCP_USER_TIMEOUT":
-                ut = cfg.user_timeout
-                value = int(round(ut * 1000)) if ut else 0
-            elif name == "TCP_KEEPIDLE":
-                value = int(cfg.keepalive_idle)
-            elif name == "TCP_KEEPINTVL":
-                value = int(cfg.keepalive_interval)
-            elif name == "TCP_KEEPCNT":
-                value = int(cfg.keepalive_probes)
-            elif name == "TCP_INFO":
-                return self._getsockopt_tcp_info(sock, val_e)
-            else:
-                raise unsupported(f"getsockopt SOL_TCP {name}")
+                value = 0
+        elif (level, optname) in OPTION_NAMES and name != "TCP_CONGESTION":
+            value = sock.opts.get(level, optname, conn, (sock.listener or sock).cfg)
         else:
-            raise unsupported(f"getsockopt level {level_e}")
+            raise unsupported(f"getsockopt {level_e} {name}")
         want = eval_box(val_e, f"{name} value")
         if want is not None and want != value:
             raise mismatch(f"getsockopt {name}: expected [{want}], actual [{value}]")

@@ -152,11 +152,13 @@ def tun_config(mode: str = FAST, base: Config | str | None = "linux", *,
     (window scaling sized for them). The send buffer is autotuned up to
     `buffer` (Config.sndbuf_auto), the receive buffer too (Config.rcvbuf_auto,
     from 128 KiB), and the host's memory bounded by the
-    machine's own net.ipv4.tcp_mem (Config.tcp_mem)."""
+    machine's own net.ipv4.tcp_mem (Config.tcp_mem). SO_RCVBUF/SO_SNDBUF keep
+    the size asked for (`linux_sockbuf` off; a config with it on gives
+    Linux's doubling, as the socket differential test does)."""
     cfg = _profile(base) if isinstance(base, str) else (base or _profile("linux"))
     return cfg.replace(mtu=mtu or _device.DEFAULT_MTU[mode], rcvbuf=buffer, sndbuf=buffer,
                        sndbuf_auto=True, rcvbuf_auto=True, tcp_mem=cfg.tcp_mem or system_tcp_mem(),
-                       max_rcvbuf=max(buffer, cfg.max_rcvbuf or 0))
+                       max_rcvbuf=max(buffer, cfg.max_rcvbuf or 0), linux_sockbuf=False)
 
 
 class TunPacketIO(PacketIO):
