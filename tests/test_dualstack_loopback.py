@@ -249,3 +249,18 @@ print(out)
     assert r.returncode == 0, r.stderr
     assert r.stdout.strip() == repr([(f"::ffff:{tun.kernel_v4}", f"::ffff:{tun.kernel_v4}"),
                                      (tun.kernel_v6, tun.kernel_v6)])
+
+
+def test_ss_shows_a_dual_stack_socket_once():
+    net = Network(seed=2)
+    a = SimStack(net, ("10.0.0.1", "fd00::1"))
+    b = SimStack(net, ("10.0.0.2", "fd00::2"))
+    net.link(a.sim, b.sim, delay=0.01)
+    srv = b.create_server(("", 8080))
+    c = a.create_connection(("10.0.0.2", 8080), timeout=5)     # IPv4, waiting in the queue
+    b.run_for(1.0)                                              # its final ACK has arrived
+    listening = [r for r in b.ss() if r.state == "LISTEN"]
+    assert [(r.local_text, r.recv_q) for r in listening] == [("[::]:8080", 1)]
+    c.close()
+    srv.close()
+    assert not [r for r in b.ss() if r.state == "LISTEN"]

@@ -62,7 +62,7 @@ import zlib as _zlib
 
 from ..engine.states import (CLOSE_WAIT, CLOSED, CLOSING, ESTABLISHED, FIN_WAIT_1, LAST_ACK,
                       SYN_RECEIVED, SYN_SENT)
-from .stack import current_stack
+from .stack import DUAL_STACK_LISTENERS, current_stack
 
 # ------------------------------------------------------------------ constants
 # The numbers are the platform's (Linux's where the platform lacks one), so
@@ -515,6 +515,7 @@ class socket:
                 # dual stack: the same socket takes IPv4 connections too
                 self._listener4 = st.host.listen(self._bind_port, ip="0.0.0.0", backlog=backlog,
                                                  config=self._config(), now=now)
+                DUAL_STACK_LISTENERS[self._listener] = self._listener4
 
     # -------------------------------------------------------------- accept
     def accept(self) -> tuple["socket", tuple]:
@@ -858,6 +859,7 @@ class socket:
     def _close_listener4(self, now: float) -> None:
         lst4 = self._listener4
         if lst4 is not None:
+            DUAL_STACK_LISTENERS.pop(self._listener, None)
             if lst4.state is not CLOSED:
                 lst4.close(now)
             self._stack._changed.add(lst4)

@@ -66,6 +66,12 @@ __all__ = [
 LOOPBACK = ("127.0.0.1", "::1")
 
 
+#: dual-stack sockets' engine listeners: the "::" one -> its IPv4 half on
+#: "0.0.0.0" (synack.api.socket keeps it; `ss` shows the pair as one row, as
+#: the kernel has one socket)
+DUAL_STACK_LISTENERS: dict = {}
+
+
 def is_loopback(ip: str) -> bool:
     """127.0.0.0/8 or ::1 (RFC 1122 §3.2.1.3 (g): "{127, <any>}" is the
     internal host loopback address; RFC 4291 §2.5.3)."""
