@@ -17,6 +17,11 @@ import threading
 import time
 
 ECHO, RESET, CLOSE, SILENT, CLOSED_PORT = 7001, 7002, 7003, 7004, 7009
+#: an address inside the test's namespace that nobody answers: the test routes
+#: it to a veth whose peer has no address, with a fixed neighbour entry, so
+#: the kernel's SYNs leave and vanish; synack's SYNs reach the namespace's
+#: kernel, which does not forward and drops them silently
+UNROUTABLE = "10.79.8.9"
 
 
 def outcome(fn, *args):
@@ -398,6 +403,28 @@ def c_getpeername_connected(sock, host):
 
 def c_create_connection_refused(sock, host):
     return outcome(sock.create_connection, (host, CLOSED_PORT), 5)
+
+
+def c_connect_unroutable_timeout(sock, host):
+    s = sock.socket(sock.AF_INET, sock.SOCK_STREAM)
+    s.settimeout(1.0)
+    try:
+        return outcome(s.connect, (UNROUTABLE, ECHO))
+    finally:
+        s.close()
+
+
+def c_connect_ex_unroutable_timeout(sock, host):
+    s = sock.socket(sock.AF_INET, sock.SOCK_STREAM)
+    s.settimeout(1.0)
+    try:
+        return outcome(s.connect_ex, (UNROUTABLE, ECHO))
+    finally:
+        s.close()
+
+
+def c_create_connection_unroutable_timeout(sock, host):
+    return outcome(sock.create_connection, (UNROUTABLE, ECHO), 1.0)
 
 
 def c_connect_port_zero(sock, host):

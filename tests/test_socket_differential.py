@@ -21,7 +21,7 @@ sys.path.insert(0, str(HERE))
 import sockdiff  # noqa: E402
 
 pytestmark = pytest.mark.netns
-NS = f"ei-sockdiff-{os.getpid()}"
+NS = f"sockdiff-{os.getpid()}"
 KERNEL = "10.79.0.1"
 
 #: where synack is known to differ, and why (each still runs; the test
@@ -56,6 +56,15 @@ def results():
                   local_v4="10.79.0.2", kernel_v6=None, local_v6=None, config=cfg)
     server = None
     try:
+        # sockdiff.UNROUTABLE: routed to a veth inside the namespace whose peer
+        # has no address; a fixed neighbour entry lets the SYNs leave (no ARP
+        # failure), and nothing answers them
+        for cmd in (["link", "add", "e2blk0", "type", "veth", "peer", "name", "e2blk1"],
+                    ["link", "set", "e2blk0", "up"], ["link", "set", "e2blk1", "up"],
+                    ["route", "add", f"{sockdiff.UNROUTABLE}/32", "dev", "e2blk0"],
+                    ["neigh", "add", sockdiff.UNROUTABLE, "lladdr", "02:00:00:00:00:09",
+                     "dev", "e2blk0", "nud", "permanent"]):
+            subprocess.run(["ip", "-n", NS, *cmd], check=True, capture_output=True)
         server = subprocess.Popen(["ip", "netns", "exec", NS, sys.executable, str(HERE / "sockdiff.py"),
                                    "serve", KERNEL], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                   text=True, env=env)
@@ -89,3 +98,13 @@ def test_same_as_cpython_on_the_kernel(results, case):
         assert mine[case] != kernel[case], f"{case} now agrees: take it off KNOWN"
         return
     assert mine[case] == kernel[case], f"{case}: kernel {kernel[case]}, synack {mine[case]}"
+
+
+def test_unroutable_cases_really_time_out(results):
+    """The reference itself: the kernel's connect to sockdiff.UNROUTABLE with a
+    1 s timeout ends in TimeoutError (connect_ex: EAGAIN), not in an error
+    from the set-up; synack must give the same (the parametrized test)."""
+    kernel, mine = results
+    assert kernel["connect_unroutable_timeout"] == ["raise", "TimeoutError", None]
+    assert kernel["create_connection_unroutable_timeout"] == ["raise", "TimeoutError", None]
+    assert kernel["connect_ex_unroutable_timeout"] == ["value", 11]

@@ -31,7 +31,7 @@ Semantics follow Linux (and CPython on Linux) where they are observable:
   timeout (CPython waits for it in non-blocking mode), as Linux does;
 * a RST that arrives in CLOSE_WAIT is reported as EPIPE (BrokenPipeError),
   in any other state as ECONNRESET, as Linux's tcp_reset() does;
-* loopback: every stack has 127.0.0.1 and ::1, "localhost" is 127.0.0.1
+* loopback: every stack has 127.0.0.0/8 and ::1, "localhost" is 127.0.0.1
   (or ::1 for AF_INET6); `getaddrinfo`, `gethostname`, `gethostbyname` use
   the stack's resolver. tests/test_socket_differential.py runs the same
   call sequences against CPython on the kernel and compares.
@@ -47,8 +47,14 @@ get back and the largest window advertised.
 
 Differences from Linux, on purpose: ``fileno()`` is -1
 (there is no file descriptor: use blocking calls, timeouts, or asyncio);
-names resolve only through the stack (`Stack.resolve`); AF_INET6 sockets are
-IPv6-only (no IPv4-mapped addresses).
+names resolve only through the stack (`Stack.resolve`).
+
+Dual stack, as Linux with ``net.ipv6.bindv6only = 0``: an AF_INET6 socket
+bound to "::" that listens accepts IPv4 connections too, and shows their
+addresses IPv4-mapped (``::ffff:192.0.2.1``), unless IPV6_V6ONLY is set
+(RFC 4291 §2.5.5.2, RFC 3493 §3.7 and §5.3). An AF_INET6 socket connects to
+an IPv4-mapped address over IPv4. `create_server(..., dualstack_ipv6=True)`
+and `has_dualstack_ipv6()` work as in CPython.
 """
 from __future__ import annotations
 
@@ -65,7 +71,7 @@ from ..engine.info import (NotSupported, SockOpts, TcpInfo, inq_hint, queues, tc
                            unsent)
 from ..engine.states import (CLOSE_WAIT, CLOSED, CLOSING, ESTABLISHED, FIN_WAIT_1, LAST_ACK,
                       SYN_RECEIVED, SYN_SENT)
-from .stack import current_stack
+from .stack import DUAL_STACK_LISTENERS, current_stack
 
 # ------------------------------------------------------------------ constants
 # The numbers are the platform's (Linux's where the platform lacks one), so
@@ -188,7 +194,16 @@ def setdefaulttimeout(value: float | None) -> None:
 
 
 def has_dualstack_ipv6() -> bool:
-    return False
+    return True
+
+
+def _mapped_v4(ip: str) -> str | None:
+    """The IPv4 address inside an IPv4-mapped IPv6 address (::ffff:a.b.c.d), or None."""
+    try:
+        m = ipaddress.IPv6Address(ip).ipv4_mapped
+    except ValueError:
+        return None
+    return None if m is None else str(m)
 
 
 def _check_timeout(value):
@@ -209,8 +224,12 @@ def _engine_error(name: str) -> OSError:
     return _oserror(getattr(_errno, name))
 
 
-def _overlap(a: str, b: str) -> bool:
+def _overlap(a: str, b: str, a_dual: bool = False, b_dual: bool = False) -> bool:
+    """Do two bound addresses share a port's space? A dual-stack "::"
+    (IPV6_V6ONLY off) covers the IPv4 addresses too, as on Linux."""
     if a == b:
+        return True
+    if (a == "::" and a_dual) or (b == "::" and b_dual):
         return True
     if a in _WILDCARDS:
         return (a == "::") == (":" in b)
@@ -245,6 +264,8 @@ class socket:
         self._bind_ip: str | None = None
         self._bind_port: int | None = None
         self._listener = None
+        self._listener4 = None               # a dual-stack "::" listener's IPv4 half
+        self._v6only = False                 # IPV6_V6ONLY (Linux's default: bindv6only=0)
         self._conn = None
         self._connecting = False
         self._connect_once = False          # see _connect: Linux's one quiet repeat
@@ -371,12 +392,27 @@ class socket:
             ip = ("::" if v6 else "0.0.0.0") if what == "bind" else self._stack.address(self._family)
         else:
             ip = self._stack.resolve(host, self._family)
+        if v6 and ip.startswith("::ffff:"):
+            mapped = _mapped_v4(ip)
+            if mapped is not None:
+                if self._v6only:
+                    # Linux: an IPv6-only socket cannot reach an IPv4-mapped address
+                    raise _oserror(_errno.ENETUNREACH if what == "connect" else _errno.EADDRNOTAVAIL)
+                return mapped, port             # IPv4 underneath (RFC 4291 §2.5.5.2)
         if (":" in ip) != v6:
             raise gaierror(_EAI_ADDRFAMILY, "Address family for hostname not supported")
         return ip, port
 
     def _sockaddr(self, ip: str, port: int):
-        return (ip, port, 0, 0) if self._family == AF_INET6 else (ip, port)
+        if self._family == AF_INET6:
+            if ":" not in ip:
+                ip = "::ffff:" + ip             # an IPv4 peer of an AF_INET6 socket
+            return (ip, port, 0, 0)
+        return (ip, port)
+
+    def _dual(self) -> bool:
+        """An AF_INET6 socket that also takes IPv4 (IPV6_V6ONLY off)."""
+        return self._family == AF_INET6 and not self._v6only
 
     # ----------------------------------------------------- port bookkeeping
     def _conflict(self, ip: str, port: int) -> bool:
@@ -384,22 +420,24 @@ class socket:
         SO_REUSEADDR and the other is not listening; listeners always take
         it; connections (TIME-WAIT included) take it unless we set SO_REUSEADDR."""
         st = self._stack
+        dual = self._dual()
         for ref in st._bound.get(port, ()):
             other = ref()
             if other is None or other is self or other._closed or other._bind_ip is None:
                 continue
-            if not _overlap(ip, other._bind_ip):
+            if not _overlap(ip, other._bind_ip, dual, other._dual()):
                 continue
             if self._reuse and other._reuse and other._listener is None:
                 continue
             return True
         host = st.host
         for (lip, lport), lst in host.listeners.items():
-            if lport == port and lst is not self._listener and _overlap(ip, lip):
+            if lport == port and lst is not self._listener and lst is not self._listener4 \
+                    and _overlap(ip, lip, dual):
                 return True
         if not self._reuse:
             for key, obj in host.conns.items():
-                if key[1] == port and obj.state is not CLOSED and _overlap(ip, key[0]):
+                if key[1] == port and obj.state is not CLOSED and _overlap(ip, key[0], dual):
                     return True
         return False
 
@@ -444,7 +482,7 @@ class socket:
         with st.lock:
             if self._bind_port is not None or self._conn is not None or self._listener is not None:
                 raise _oserror(_errno.EINVAL)
-            if ip not in _WILDCARDS and ip not in st.host.addresses:
+            if ip not in _WILDCARDS and not st.claim_loopback(ip):
                 raise _oserror(_errno.EADDRNOTAVAIL)
             if port == 0:
                 port = self._pick_port(ip)
@@ -464,6 +502,8 @@ class socket:
                 raise _oserror(_errno.EINVAL)
             if self._listener is not None and self._listener.state is not CLOSED:
                 self._listener.backlog = max(1, backlog)       # listen() again: new backlog
+                if self._listener4 is not None:
+                    self._listener4.backlog = self._listener.backlog
                 return
             if self._bind_port is None:
                 ip = "::" if self._family == AF_INET6 else "0.0.0.0"
@@ -472,6 +512,11 @@ class socket:
                 raise _oserror(_errno.EADDRINUSE)
             self._listener = st.host.listen(now, self._bind_port, ip=self._bind_ip,
                                             backlog=backlog, config=self._config())
+            if self._bind_ip == "::" and self._dual():
+                # dual stack: the same socket takes IPv4 connections too
+                self._listener4 = st.host.listen(now, self._bind_port, ip="0.0.0.0",
+                                                 backlog=backlog, config=self._config())
+                DUAL_STACK_LISTENERS[self._listener] = self._listener4
 
     # -------------------------------------------------------------- accept
     def accept(self) -> tuple["socket", tuple]:
@@ -481,6 +526,7 @@ class socket:
         if lst is None:
             raise _oserror(_errno.EINVAL)
         st = self._stack
+        lst4 = self._listener4
         deadline = self._deadline()
         while True:
             with st.op():
@@ -488,11 +534,14 @@ class socket:
                 if lst.state is CLOSED:
                     raise _oserror(_errno.EINVAL)
                 conn = lst.accept()
+                if conn is None and lst4 is not None:
+                    conn = lst4.accept()
             if conn is not None:
                 break
             if self._timeout == 0.0:
                 raise _oserror(_errno.EAGAIN)
-            self._wait(lambda: bool(lst.accept_queue) or lst.state is CLOSED, deadline)
+            self._wait(lambda: bool(lst.accept_queue) or lst.state is CLOSED
+                       or (lst4 is not None and bool(lst4.accept_queue)), deadline)
         child = socket(self._family, SOCK_STREAM, self._proto, stack=st)
         child._opts = self._opts.copy()
         child._conn = conn
@@ -545,6 +594,11 @@ class socket:
                 lport = self._bind_port
             else:
                 lip, lport = None, 0
+            if rip.startswith("127."):
+                if not st.claim_loopback(rip):
+                    raise _oserror(_errno.ENETUNREACH)   # 127.255.255.255, the /8's broadcast
+                if lip is None:
+                    lip = "127.0.0.1"   # Linux: the /8's local route has src 127.0.0.1
             conn = st.host.connect(now, rip, rport, local_ip=lip, local_port=lport,
                                    config=self._config())
             conn.linger = self._opts.linger
@@ -782,6 +836,7 @@ class socket:
                 if how != SHUT_WR and lst.state is not CLOSED:
                     lst.close(now)
                     st._changed.add(lst)
+                    self._close_listener4(now)
                 return
             conn = self._conn
             if conn is None or conn.state is CLOSED:
@@ -813,12 +868,21 @@ class socket:
                 if self._listener.state is not CLOSED:
                     self._listener.close(now)
                 st._changed.add(self._listener)
+                self._close_listener4(now)
             elif conn is not None:
                 conn.close(now)
                 st._changed.add(conn)
         linger = self._opts.linger
         if conn is not None and linger:
             st.wait(lambda: conn.state not in _LINGERING, float(linger))
+
+    def _close_listener4(self, now: float) -> None:
+        lst4 = self._listener4
+        if lst4 is not None:
+            DUAL_STACK_LISTENERS.pop(self._listener, None)
+            if lst4.state is not CLOSED:
+                lst4.close(now)
+            self._stack._changed.add(lst4)
 
     def detach(self) -> int:
         raise _oserror(_errno.EOPNOTSUPP, "synack sockets have no file descriptor to detach")
@@ -876,6 +940,11 @@ class socket:
                 return
             if level == IPPROTO_TCP and optname == TCP_CORK:
                 raise _oserror(_errno.EOPNOTSUPP, "synack.api.socket does not cork (TCP_CORK)")
+            if level == IPPROTO_IPV6 and optname == IPV6_V6ONLY and self._family == AF_INET6:
+                if self._bind_port is not None or self._conn is not None:
+                    raise _oserror(_errno.EINVAL)     # Linux: only before bind/connect
+                self._v6only = bool(self._int_value(value))
+                return
             if level == SOL_SOCKET and optname == SO_LINGER:
                 if isinstance(value, (tuple, list)):
                     v = tuple(value)
@@ -898,6 +967,8 @@ class socket:
                 st._changed.add(conn)          # send space changed: writers may go on
             if self._listener is not None:
                 self._listener.cfg = self._config()      # connections accepted later inherit it
+                if self._listener4 is not None:
+                    self._listener4.cfg = self._listener.cfg
 
     @staticmethod
     def _int_value(value) -> int:
@@ -950,6 +1021,8 @@ class socket:
                 return 0
         if level == IPPROTO_TCP and opt == TCP_CORK:
             return 0                                   # never corked (see setsockopt)
+        if level == IPPROTO_IPV6 and opt == IPV6_V6ONLY and self._family == AF_INET6:
+            return int(self._v6only)
         if level == IPPROTO_TCP and opt == TCP_INFO:
             return _pack_tcp_info(self._tcp_info_now())
         base = self._listener.cfg if self._listener is not None else self._stack.host.config
@@ -1121,11 +1194,14 @@ def create_server(address, *, family=AF_INET, backlog=None, reuse_port: bool = F
     """A listening socket bound to `address` with SO_REUSEADDR, like `socket.create_server`."""
     if reuse_port:
         raise ValueError("SO_REUSEPORT not supported on synack")
-    if dualstack_ipv6:
-        raise ValueError("dualstack_ipv6 not supported on synack")
+    if dualstack_ipv6 and family != AF_INET6:
+        raise ValueError("dualstack_ipv6 requires AF_INET6 family")
     sock = socket(family, SOCK_STREAM, stack=stack)
     try:
         sock.setsockopt(SOL_SOCKET, SO_REUSEADDR, 1)
+        if family == AF_INET6:
+            # as CPython: dual stack only when asked for, IPv6-only otherwise
+            sock.setsockopt(IPPROTO_IPV6, IPV6_V6ONLY, 0 if dualstack_ipv6 else 1)
         sock.bind(address)
         if backlog is None:
             sock.listen()

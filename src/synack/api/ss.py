@@ -116,10 +116,16 @@ def _conn_timer(conn, now: float) -> Timer | None:
 
 
 def _rows_for_host(host, now: float, label: str) -> list[SocketRow]:
+    from .stack import DUAL_STACK_LISTENERS
     rows: list[SocketRow] = []
+    halves = set(DUAL_STACK_LISTENERS.values())
     for lst in list(host.listeners.values()):
+        if lst in halves:
+            continue            # the IPv4 half of a dual-stack socket: its "::" row stands for both
         wild = "::" if ":" in lst.local_ip else "0.0.0.0"
-        rows.append(SocketRow("LISTEN", len(lst.accept_queue), lst.backlog,
+        half = DUAL_STACK_LISTENERS.get(lst)
+        queued = len(lst.accept_queue) + (len(half.accept_queue) if half is not None else 0)
+        rows.append(SocketRow("LISTEN", queued, lst.backlog,
                               (lst.local_ip, lst.local_port), (wild, None), None, LISTEN,
                               "listener", label, lst))
     conns = []

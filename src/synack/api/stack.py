@@ -56,11 +56,26 @@ __all__ = [
     "Stack", "SimStack", "RealtimeStack", "SimEventLoop", "Deadlock", "NotInSimulation",
     "PacketIO", "QueuePacketIO", "DevicePacketIO", "loopback_pair",
     "set_default_stack", "get_default_stack", "current_stack", "using", "LOOPBACK",
+    "is_loopback",
 ]
 
-#: the loopback addresses every stack has besides its own (RFC 1122 §3.2.1.3 (g),
-#: RFC 4291 §2.5.3); only these two of 127.0.0.0/8
+#: the loopback addresses every stack starts with besides its own (RFC 1122
+#: §3.2.1.3 (g), RFC 4291 §2.5.3). The rest of 127.0.0.0/8 is loopback too, as
+#: on Linux: an address of it joins the host when a socket binds or connects
+#: to it (`Stack.claim_loopback`).
 LOOPBACK = ("127.0.0.1", "::1")
+
+
+#: dual-stack sockets' engine listeners: the "::" one -> its IPv4 half on
+#: "0.0.0.0" (synack.api.socket keeps it; `ss` shows the pair as one row, as
+#: the kernel has one socket)
+DUAL_STACK_LISTENERS: dict = {}
+
+
+def is_loopback(ip: str) -> bool:
+    """127.0.0.0/8 or ::1 (RFC 1122 §3.2.1.3 (g): "{127, <any>}" is the
+    internal host loopback address; RFC 4291 §2.5.3)."""
+    return ip.startswith("127.") or ip == "::1"
 
 
 class Deadlock(RuntimeError):
@@ -303,11 +318,33 @@ class Stack:
     def addresses(self) -> list[str]:
         return list(self.host.addresses)
 
+    def claim_loopback(self, ip: str) -> bool:
+        """Is `ip` an address of this stack? An address of 127.0.0.0/8 always
+        is, as on Linux (its local route covers the whole /8): the first time
+        a socket binds or connects to one, it joins the host's addresses, so
+        that the engine and the driver treat it as their own. Lock held."""
+        if ip in self.host._address_set:
+            return True
+        if not ip.startswith("127."):
+            return False
+        try:
+            ipaddress.IPv4Address(ip)
+        except ValueError:
+            return False
+        if ip == "127.255.255.255":         # the /8's broadcast address, not a host
+            return False
+        self.host.add_addresses(ip)
+        self._addresses_changed()
+        return True
+
+    def _addresses_changed(self) -> None:
+        """The host's addresses grew (a driver with its own copy refreshes it)."""
+
     def address(self, family: int = _socket.AF_INET) -> str:
         """The first address of the family that is not loopback."""
         v6 = family == _socket.AF_INET6
         for a in self.host.addresses:
-            if a in LOOPBACK:
+            if is_loopback(a):
                 continue
             if (":" in a) == v6:
                 return a
@@ -338,7 +375,15 @@ class Stack:
         return create_connection(address, timeout, source_address, stack=self)
 
     def create_server(self, address, **kwargs):
-        from .socket import create_server
+        """A listening socket, like `socket.create_server`, with one
+        convenience: ``("", port)`` with no family given listens on every
+        address of both families, as one dual-stack AF_INET6 socket (IPv4
+        peers appear IPv4-mapped, ``::ffff:192.0.2.1``, as on Linux)."""
+        from .socket import AF_INET6, create_server
+        if (isinstance(address, tuple) and address and address[0] in ("", None)
+                and "family" not in kwargs and "dualstack_ipv6" not in kwargs):
+            kwargs.update(family=AF_INET6, dualstack_ipv6=True)
+            address = ("::",) + tuple(address[1:])
         return create_server(address, stack=self, **kwargs)
 
     async def open_connection(self, host=None, port=None, **kwargs):

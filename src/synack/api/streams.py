@@ -45,7 +45,8 @@ from asyncio import *  # noqa: F401,F403  (the drop-in: everything asyncio has)
 from asyncio import __all__ as _asyncio_all
 
 from ..engine.states import SYN_RECEIVED, SYN_SENT
-from .socket import (AF_INET, AF_INET6, SHUT_WR, SO_REUSEADDR, SOL_SOCKET, socket)
+from .socket import (AF_INET, AF_INET6, IPPROTO_IPV6, IPV6_V6ONLY, SHUT_WR, SO_REUSEADDR,
+                     SOL_SOCKET, socket)
 from .stack import SimStack, current_stack
 
 _DEFAULT_LIMIT = 2 ** 16
@@ -302,14 +303,17 @@ class Server(_asyncio.AbstractServer):
     """A listening synack socket and the transports it accepted; behaves like
     `asyncio.Server` (close, wait_closed, serve_forever, async with ...)."""
 
-    def __init__(self, loop, sock: socket, protocol_factory, backlog: int):
+    def __init__(self, loop, sock: "socket | list[socket]", protocol_factory, backlog: int):
         self._loop = loop
-        self._sock = sock
+        #: the listening sockets: one, or (host None or "") one per family,
+        #: as asyncio makes them
+        self._socks: list[socket] = list(sock) if isinstance(sock, (list, tuple)) else [sock]
+        self._sock = self._socks[0]
         self._protocol_factory = protocol_factory
         self._backlog = backlog
         self._serving = False
         self._closed = False
-        self._watch = None
+        self._watches: list = []
         self._transports: set = set()
         self._serving_forever = None
         self._closed_waiters: list = []
@@ -334,7 +338,7 @@ class Server(_asyncio.AbstractServer):
 
     @property
     def sockets(self) -> tuple:
-        return () if self._closed else (self._sock,)
+        return () if self._closed else tuple(self._socks)
 
     def get_loop(self):
         return self._loop
@@ -350,25 +354,26 @@ class Server(_asyncio.AbstractServer):
         if self._serving or self._closed:
             return
         self._serving = True
-        lst = self._sock.listener
-        self._watch = self._sock.stack.watch(lst, self._loop, self._accept_ready)
+        for sock in self._socks:
+            for lst in (sock.listener, sock._listener4):
+                if lst is not None:
+                    self._watches.append(sock.stack.watch(lst, self._loop, self._accept_ready))
         self._loop.call_soon(self._accept_ready)
 
     def _accept_ready(self) -> None:
-        if not self._serving:
-            return
-        while True:
-            try:
-                child, _ = self._sock.accept()
-            except BlockingIOError:
-                return
-            except OSError as exc:
-                if not self._closed:
-                    self._loop.call_exception_handler({"message": "accept() failed on a synack server",
-                                                       "exception": exc, "socket": self._sock})
-                return
-            protocol = self._protocol_factory()
-            SynackTransport(self._loop, child, protocol, server=self)
+        for sock in self._socks:
+            while self._serving:
+                try:
+                    child, _ = sock.accept()
+                except BlockingIOError:
+                    break
+                except OSError as exc:
+                    if not self._closed:
+                        self._loop.call_exception_handler({"message": "accept() failed on a synack server",
+                                                           "exception": exc, "socket": sock})
+                    break
+                protocol = self._protocol_factory()
+                SynackTransport(self._loop, child, protocol, server=self)
 
     def close(self) -> None:
         """Stop listening (connections not yet accepted are reset, as by a
@@ -377,9 +382,11 @@ class Server(_asyncio.AbstractServer):
             return
         self._closed = True
         self._serving = False
-        if self._watch is not None:
-            self._watch.cancel()
-        self._sock.close()
+        for w in self._watches:
+            w.cancel()
+        self._watches = []
+        for sock in self._socks:
+            sock.close()
         if self._serving_forever is not None and not self._serving_forever.done():
             self._serving_forever.cancel()
             self._serving_forever = None
@@ -474,17 +481,26 @@ async def create_server(protocol_factory, host=None, port=None, *, backlog: int 
         if len(host) != 1:
             raise ValueError("a synack server listens on one address")
         host = host[0]
-    sock = socket(_family_for(host), stack=st)
+    # host None or "": every address, one socket per family (the IPv6 one
+    # IPv6-only), as asyncio does with getaddrinfo(None, port, AI_PASSIVE)
+    families = [AF_INET, AF_INET6] if not host else [_family_for(host)]
+    socks: list[socket] = []
     try:
-        if reuse_address is None or reuse_address:
-            sock.setsockopt(SOL_SOCKET, SO_REUSEADDR, 1)
-        sock.bind((host or "", port or 0))
-        sock.listen(backlog)
-        sock.setblocking(False)
+        for family in families:
+            sock = socket(family, stack=st)
+            socks.append(sock)
+            if reuse_address is None or reuse_address:
+                sock.setsockopt(SOL_SOCKET, SO_REUSEADDR, 1)
+            if family == AF_INET6:
+                sock.setsockopt(IPPROTO_IPV6, IPV6_V6ONLY, 1)    # asyncio sets it on every one
+            sock.bind((host or "", port or 0))
+            sock.listen(backlog)
+            sock.setblocking(False)
     except BaseException:
-        sock.close()
+        for sock in socks:
+            sock.close()
         raise
-    server = Server(loop, sock, protocol_factory, backlog)
+    server = Server(loop, socks, protocol_factory, backlog)
     if start_serving:
         server._start()
         await _asyncio.sleep(0)

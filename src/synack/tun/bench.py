@@ -34,7 +34,8 @@ import sys
 import threading
 import time
 
-__all__ = ["sim_lifecycles", "sim_bulk", "run", "format_table", "main", "TARGETS"]
+__all__ = ["sim_lifecycles", "sim_bulk", "run", "format_table", "rich_table", "write_table", "main",
+           "TARGETS"]
 
 #: what the issue asks of synack on this machine
 TARGETS = {"bulk_in_MBps": (">=", 1000), "bulk_out_MBps": (">=", 1000),
@@ -518,7 +519,8 @@ def _met(value, op, target):
     return value >= target if op == ">=" else value <= target
 
 
-def format_table(res: dict) -> str:
+def _table_rows(res: dict) -> list[tuple[str, str, str, str, str]]:
+    """The table's rows, the header first: measure, synack, kernel, target, verdict."""
     rows = [("measure", "synack", "kernel", "target", "")]
 
     def add(label, key, kkey, unit_fmt="{:,.0f}"):
@@ -542,6 +544,12 @@ def format_table(res: dict) -> str:
         if res["sim"]["completed"] != res["sim"]["lifecycles"]:
             rows.append(("  (completed lifecycles)", f"{res['sim']['completed']}/{res['sim']['lifecycles']}",
                          "", "", ""))
+    return rows
+
+
+def format_table(res: dict) -> str:
+    """The table as plain text (for a pipe or a file), then the notes."""
+    rows = _table_rows(res)
     widths = [max(len(r[i]) for r in rows) for i in range(5)]
     lines = []
     for i, r in enumerate(rows):
@@ -549,6 +557,39 @@ def format_table(res: dict) -> str:
                                for j, c in enumerate(r)).rstrip())
         if i == 0:
             lines.append("-" * len(lines[0]))
+    return "\n".join(lines + [""] + _notes(res)) + "\n"
+
+
+def rich_table(res: dict):
+    """The table as a rich `Table` (for a terminal): a missed target in red."""
+    from rich.table import Table
+    rows = _table_rows(res)
+    table = Table(title="synack bench", title_justify="left")
+    for j, name in enumerate(rows[0]):
+        table.add_column(name, justify="left" if j == 0 else "right",
+                         style="bold" if j == 0 else None)
+    for r in rows[1:]:
+        verdict = r[4]
+        cell = f"[bold red]{verdict}[/]" if verdict == "MISSED" else \
+            f"[green]{verdict}[/]" if verdict == "ok" else verdict
+        table.add_row(r[0], r[1], r[2], r[3], cell)
+    return table
+
+
+def write_table(res: dict, stream=None) -> None:
+    """The table drawn with rich on a terminal, plain text into a pipe or
+    file (no escape codes there)."""
+    stream = stream if stream is not None else sys.stdout
+    if not stream.isatty():
+        stream.write(format_table(res))
+        return
+    from rich.console import Console
+    console = Console(file=stream, highlight=False)
+    console.print(rich_table(res))
+    console.print("\n".join(_notes(res)), style="dim", markup=False)
+
+
+def _notes(res: dict) -> list[str]:
     notes = [f"mode {res.get('mode')}; {res.get('build', 'pure')} build; {res['machine']['cpus']} CPUs, "
              f"Linux {res['machine']['kernel']}, Python {res['machine']['python']}"]
     if "bulk" in res:
@@ -570,7 +611,7 @@ def format_table(res: dict) -> str:
     if "idle" in res:
         k = res["idle"]["kernel"]
         notes.append("kernel idle: slab growth over " + ", ".join(f"{n} {v}" for n, v in k["top_caches"].items()))
-    return "\n".join(lines + [""] + notes) + "\n"
+    return notes
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -621,7 +662,7 @@ def command(args) -> int:
     if args.json:
         print(json.dumps(res))
     else:
-        sys.stdout.write(format_table(res))
+        write_table(res)
     return 0
 
 

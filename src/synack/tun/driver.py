@@ -296,6 +296,9 @@ class TunStack(RealtimeStack):
         if start:
             self.start()
 
+    def _addresses_changed(self) -> None:
+        self._own = frozenset(self.host.addresses)     # a new 127.x address (claim_loopback)
+
     # ----------------------------------------------------------- properties
     @property
     def ns(self):

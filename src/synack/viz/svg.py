@@ -44,18 +44,22 @@ def _label(r: Row) -> str:
 
 
 class _Y:
-    """Row index -> y, and time -> y by interpolation between rows."""
+    """Row index -> y, and time -> y by interpolation between rows. `extra`
+    adds room above some rows (where a label found no free spot)."""
 
-    def __init__(self, rows: list[Row]):
+    def __init__(self, rows: list[Row], extra: dict[int, float] | None = None):
         self.times = [r.t for r in rows]
         self.ys = []
         y = TOP
         prev = None
         self.gaps = []
-        for r in rows:
+        extra = extra or {}
+        self.extra = extra
+        for i, r in enumerate(rows):
             if prev is not None and r.t - prev >= GAP:
                 self.gaps.append((y + STEP * 0.1, r.t - prev))
                 y += STEP * 0.8
+            y += extra.get(i, 0.0)
             self.ys.append(y)
             y += STEP
             prev = r.t
@@ -74,9 +78,17 @@ class _Y:
         return ys[after] + STEP if ys else TOP
 
 
+#: room added above a row whose label would cover another, per try, and at most
+_PUSH, _PUSH_MAX = STEP * 0.5, STEP * 3
+
+
 def render_svg(ladder: Ladder, title: str | None = None, subtitle: str | None = None) -> str:
     rows = [r for r in ladder.rows if r.kind != ARRIVAL]
-    Y = _Y(rows)
+    # Lay the rows out one step apart; where a row's label cannot be placed
+    # without covering a label drawn before it, move that row (and all after
+    # it) down a little and lay out again, so that dense stretches (a flood
+    # of SYNs, a burst of losses) spread out instead of piling labels up.
+    Y, body, _ = _layout(rows, ladder)
     height = int(Y.end + 60)
     out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{height}" '
            f'viewBox="0 0 {WIDTH} {height}" font-family="DejaVu Sans, Helvetica, Arial, '
@@ -111,9 +123,44 @@ def render_svg(ladder: Ladder, title: str | None = None, subtitle: str | None = 
                        f'x2="{x + 8}" y2="{y + STEP * 0.5 - 2:.1f}" stroke="#999"/>')
         out.append(f'<text x="{(X_LEFT + X_RIGHT) / 2}" y="{y + STEP * 0.35:.1f}" font-size="10" '
                    f'fill="#777" text-anchor="middle">{dt:g} s later</text>')
+    out.extend(body)
+    out.append("</svg>")
+    return "\n".join(out) + "\n"
+
+
+def _layout(rows: list[Row], ladder: Ladder) -> tuple[_Y, list[str], list[tuple[int, object]]]:
+    """Rows one step apart, pushed down where a label would cover another:
+    (the rows' positions, their SVG, every label's (row, box))."""
+    extra: dict[int, float] = {}
+    while True:
+        Y = _Y(rows, extra)
+        boxes: list[tuple[int, object]] = []
+        body, clash = _rows_svg(rows, Y, ladder, boxes)
+        if clash is None:
+            return Y, body, boxes
+        extra[clash] = extra.get(clash, 0.0) + _PUSH
+
+
+def label_clashes(ladder: Ladder) -> list[tuple[int, int]]:
+    """The pairs of rows (i, j) whose texts overlap in the drawn SVG: arrow
+    labels, "lost" marks and crosses, notes, timer texts. Empty when every
+    label is clear (tests/test_plot_edges.py checks scenarios with it)."""
+    rows = [r for r in ladder.rows if r.kind != ARRIVAL]
+    _, _, boxes = _layout(rows, ladder)
+    return [(boxes[a][0], boxes[b][0]) for a in range(len(boxes)) for b in range(a)
+            if _overlap(boxes[a][1], boxes[b][1])]
+
+
+def _rows_svg(rows: list[Row], Y: _Y, ladder: Ladder,
+              boxes: list | None = None) -> tuple[list[str], int | None]:
+    """The rows' SVG, and the first row (that may still move down) whose
+    label covers a label drawn before it, or None."""
+    out: list[str] = []
+    clash: int | None = None
     last_state = ["", ""]
-    placed: list[tuple[float, float, float, float]] = []    # the arrow labels' boxes so far
+    placed: list = []                   # the labels' boxes so far
     for i, r in enumerate(rows):
+        n_before = len(placed)
         y = Y.ys[i]
         tip = escape(" ".join(r.explain)) if r.explain else ""
         group = [f'<g>{"<title>" + tip + "</title>" if tip else ""}']
@@ -129,6 +176,12 @@ def render_svg(ladder: Ladder, title: str | None = None, subtitle: str | None = 
             last_state[k] = st
         if r.kind == SEGMENT:
             group.extend(_arrow(r, y, Y, i, placed))
+            # (a lost segment's "lost" text and cross, then) the label, last
+            label = placed[-1]
+            if clash is None and _can_move(Y, i) and (
+                    any(_overlap(label, p) for p in placed[:-1])
+                    or any(_overlap(b, p) for b in placed[n_before:-1] for p in placed[:n_before])):
+                clash = i
         elif r.kind == STATE:
             pass                        # the new state, beside its lifeline, says it all
         else:
@@ -147,11 +200,20 @@ def render_svg(ladder: Ladder, title: str | None = None, subtitle: str | None = 
                          f'text-anchor="{anchor}" font-style="italic">{escape(text)}</text>')
             w = len(text) * _CHAR_W * 1.05
             x0 = x if anchor == "start" else x - w if anchor == "end" else x - w / 2
-            placed.append((x0, y - 8, x0 + w, y + 6))
+            box = (x0, y - 8, x0 + w, y + 6)
+            if clash is None and _can_move(Y, i) and any(_overlap(box, p) for p in placed):
+                clash = i
+            placed.append(box)
         group.append("</g>")
         out.append("".join(group))
-    out.append("</svg>")
-    return "\n".join(out) + "\n"
+        if boxes is not None:
+            boxes.extend((i, b) for b in placed[n_before:])
+    return out, clash
+
+
+def _can_move(Y: _Y, i: int) -> bool:
+    """May row i still move down?"""
+    return Y.extra.get(i, 0.0) < _PUSH_MAX
 
 
 def _side_text(r: Row, ladder: Ladder) -> tuple[str, str]:
@@ -178,25 +240,52 @@ def _clock(x: float, y: float, color: str) -> str:
 
 
 #: where along its arrow a label may sit (from the sender), in order of preference
-_LABEL_SPOTS = (0.4, 0.6, 0.28, 0.72, 0.5, 0.18, 0.82)
+_LABEL_SPOTS = (0.4, 0.6, 0.28, 0.72, 0.5, 0.18, 0.82,
+                # then finer steps, tried only when every spot above covers a label
+                0.34, 0.66, 0.45, 0.55, 0.23, 0.77, 0.12, 0.88)
 _CHAR_W = 5.9           # average width of a 10.5 px DejaVu Sans character
 
 
 def _label_box(text: str, mx: float, my: float, angle: float,
-               dy: float = -4) -> tuple[float, float, float, float]:
-    """The label's box (x0, y0, x1, y1): the text's baseline segment, rotated,
-    `dy` above (negative) or below the arrow, and the text's height."""
+               dy: float = -4) -> tuple[tuple[float, float], ...]:
+    """The label's outline, four corners: the text drawn with its baseline
+    `dy` below (positive) or above (negative) the point (mx, my) on the
+    arrow, 10 px tall above the baseline and 2 px below it, then rotated by
+    `angle` degrees about (mx, my), as the SVG `rotate()` does."""
     half = len(text) * _CHAR_W / 2
     c, s = math.cos(math.radians(angle)), math.sin(math.radians(angle))
-    xs = (mx - half * c, mx + half * c)
-    ys = (my + dy - half * s, my + dy + half * s)
-    return min(xs), min(ys) - 10, max(xs), max(ys) + 2
+    return tuple((mx + u * c - v * s, my + u * s + v * c)
+                 for u, v in ((-half, dy - 10), (half, dy - 10), (half, dy + 2), (-half, dy + 2)))
+
+
+def _corners(box) -> tuple[tuple[float, float], ...]:
+    if len(box) == 4 and not isinstance(box[0], tuple):      # (x0, y0, x1, y1), upright
+        x0, y0, x1, y1 = box
+        return ((x0, y0), (x1, y0), (x1, y1), (x0, y1))
+    return box
 
 
 def _overlap(a, b) -> float:
-    w = min(a[2], b[2]) - max(a[0], b[0])
-    h = min(a[3], b[3]) - max(a[1], b[1])
-    return w * h if w > 0 and h > 0 else 0.0
+    """How far two boxes (upright (x0, y0, x1, y1), or four corners of a
+    rotated one) overlap: the smallest push along any of their edges' normals
+    that would part them (separating axis theorem), 0.0 when they do not."""
+    pa, pb = _corners(a), _corners(b)
+    depth = math.inf
+    for poly in (pa, pb):
+        for k in range(4):
+            (x0, y0), (x1, y1) = poly[k], poly[(k + 1) % 4]
+            nx, ny = y0 - y1, x1 - x0
+            norm = math.hypot(nx, ny)
+            if norm == 0:
+                continue
+            nx, ny = nx / norm, ny / norm
+            qa = [x * nx + y * ny for x, y in pa]
+            qb = [x * nx + y * ny for x, y in pb]
+            d = min(max(qa), max(qb)) - max(min(qa), min(qb))
+            if d <= 0:
+                return 0.0
+            depth = min(depth, d)
+    return depth if depth != math.inf else 0.0
 
 
 def _arrow(r: Row, y: float, Y: _Y, i: int, placed: list | None = None) -> list[str]:
@@ -209,18 +298,26 @@ def _arrow(r: Row, y: float, Y: _Y, i: int, placed: list | None = None) -> list[
     out = []
     dash = ' stroke-dasharray="6 4"' if r.deliver_t is not None and r.deliver_t - r.t >= 1.0 else ""
     if r.lost:
-        xm = x0 + (x1 - x0) * 0.6
-        ym = y + (y1 - y) * 0.6
+        lost_text = "lost" + (f" ({r.reason})" if r.reason else "")
+        half = len(lost_text) * _CHAR_W / 2
+        # the cross 60% of the way, or nearby if a label drawn already is there
+        for frac in (0.6, 0.5, 0.7, 0.45, 0.4):
+            xm = x0 + (x1 - x0) * frac
+            ym = y + (y1 - y) * frac
+            marks = [(xm - half, ym + 9, xm + half, ym + 21), (xm - 8, ym - 8, xm + 8, ym + 8)]
+            if not any(_overlap(m, p) for m in marks for p in (placed or ())):
+                break
+        else:
+            xm = x0 + (x1 - x0) * 0.6
+            ym = y + (y1 - y) * 0.6
         out.append(f'<line x1="{x0}" y1="{y}" x2="{xm:.1f}" y2="{ym:.1f}" stroke="{color}" '
                    f'stroke-width="1.6" stroke-dasharray="5 3"/>')
         out.append(f'<path d="M{xm - 7:.1f},{ym - 7:.1f} L{xm + 7:.1f},{ym + 7:.1f} '
                    f'M{xm - 7:.1f},{ym + 7:.1f} L{xm + 7:.1f},{ym - 7:.1f}" stroke="#c62828" '
                    f'stroke-width="2.5"/>')
-        lost_text = "lost" + (f" ({r.reason})" if r.reason else "")
         out.append(f'<text x="{xm:.1f}" y="{ym + 19:.1f}" font-size="10" fill="#c62828" '
                    f'text-anchor="middle">{escape(lost_text)}</text>')
         if placed is not None:
-            half = len(lost_text) * _CHAR_W / 2
             placed.append((xm - half, ym + 9, xm + half, ym + 21))
             placed.append((xm - 8, ym - 8, xm + 8, ym + 8))          # the cross
         lx, ly, ex, ey = x0, y, xm, ym
@@ -236,7 +333,9 @@ def _arrow(r: Row, y: float, Y: _Y, i: int, placed: list | None = None) -> list[
     text = _label(r)
     spots = (0.45,) + _LABEL_SPOTS[1:] if r.lost else _LABEL_SPOTS
     best = None
-    for dy in (-4, 13):                     # above the arrow, else below it
+    # above the arrow, else below it; a lost segment's label may also keep
+    # clear of its cross further up
+    for dy in ((-4, 13, -12) if r.lost else (-4, 13)):
         for frac in spots:
             if r.lost and frac > 0.8:
                 continue
@@ -244,7 +343,8 @@ def _arrow(r: Row, y: float, Y: _Y, i: int, placed: list | None = None) -> list[
             box = _label_box(text, cx, cy, angle, dy)
             cost = sum(_overlap(box, b) for b in (placed or ()))
             # between the lifelines, off the state names beside them
-            cost += 50.0 * (max(0.0, X_LEFT + 6 - box[0]) + max(0.0, box[2] - (X_RIGHT - 6)))
+            bx0, bx1 = min(x for x, _ in box), max(x for x, _ in box)
+            cost += 50.0 * (max(0.0, X_LEFT + 6 - bx0) + max(0.0, bx1 - (X_RIGHT - 6)))
             if best is None or cost < best[0]:
                 best = (cost, cx, cy, box, dy)
             if cost == 0:
