@@ -141,7 +141,7 @@ class Connection:
         "ts_recent_time", "ts_offset", "last_ack_sent", "sack_ok",
         # buffers
         "sndq", "sndq_seq", "rcvq", "oooq", "ooo_bytes", "ooo_stamp", "rcvbuf", "sndbuf",
-        "fin_queued", "fin_sent", "fin_seq", "peer_fin_seq", "push_seqs", "psh_pairs",
+        "fin_queued", "fin_sent", "fin_seq", "peer_fin_seq", "push_seqs", "psh_pairs", "psh_sent", "unit_start", "rtx_chain",
         # app-facing flags
         "rd_shut", "wr_shut", "orphan", "linger", "nodelay", "eof", "error", "urg_mode",
         # retransmission and congestion
@@ -201,6 +201,11 @@ class Connection:
         self.push_seqs: Any = _EMPTY       # the sequence number after each SEND's last octet
         # PSH every `psh_pairs` segments of a burst ("linux" PSH policy; 0: off)
         self.psh_pairs = 2 if cfg.psh == "linux" else 0
+        # ("linux" PSH policy) the segments first sent with PSH, not yet ACKed,
+        # as [end, TSO unit start or -1 for a SEND's end]: see _rtx_psh
+        self.psh_sent: Any = _EMPTY
+        self.unit_start = 0                # first octet of the TSO unit being sent
+        self.rtx_chain: Any = None         # [start, end, time] of back-to-back retransmissions
         self.rcvbuf = cfg.rcvbuf
         self.sndbuf = cfg.sndbuf
         self.fin_queued = self.fin_sent = False
@@ -467,6 +472,7 @@ class Connection:
             Connection._emit(self, RST | ACK, self.snd_nxt, self.rcv_nxt, now)
         self.sndq.clear()
         self.push_seqs = _EMPTY
+        self.psh_sent = _EMPTY
         self.rcvq.clear()
         self.orphan = True
         if st is not CLOSED and st is not LISTEN:
@@ -1053,6 +1059,9 @@ class Connection:
         newly_sacked = 0
         already = 0
         sack_blocks = seg.options.sack if board is not None else ()
+        if self.rack is not None:
+            self.rack.prior_fack = self.rack.fack   # (reordering of the cumulative part)
+        self.rtx_chain = None                       # each ACK starts its own burst (_rtx_psh)
         if board is not None and (sack_blocks or board.blocks):
             # RFC 6675 §5: every ACK with SACK information updates the scoreboard
             if advanced and board.blocks:
@@ -1061,7 +1070,10 @@ class Connection:
             if board.last_dsack is not None:
                 self.host.count("dsacks_received")    # a spurious retransmission (RFC 3708)
             if newly_sacked and self.txlog is not None:
-                whole = self.txlog.mark_sacked(board.blocks, self.rack, now, self.rtt.min_rtt)
+                rack = self.rack
+                whole = self.txlog.mark_sacked(board.blocks, rack, now, self.rtt.min_rtt)
+                if rack is not None:
+                    rack.reord_check()
                 if not whole and self.rack is not None:
                     # SACKed octets that complete no segment tell RACK nothing
                     # (Linux marks whole segments only, tcp_match_skb_to_sack)
@@ -1160,6 +1172,8 @@ class Connection:
             # delivered, none of them retransmitted (Karn); RTO from the
             # oldest, HyStart from the newest (as Linux's seq_rtt / ca_rtt)
             first, last, retrans = log.acked(a, self.rack, now, self.rtt.min_rtt)
+            if self.rack is not None:
+                self.rack.reord_check()
             if first >= 0 and not retrans:
                 sample = now - first
                 ca_sample = now - last
@@ -2093,8 +2107,12 @@ class Connection:
             if p_off > s_off:
                 psh = True
         pairs = self.psh_pairs
+        if pairs and index % pairs == 0:
+            self.unit_start = seq
         if psh or (pairs and (index + 1) % pairs == 0):
             flags = ACK | PSH
+            if pairs:
+                Connection._note_psh(self, (seq + n) & MASK, -1 if psh else self.unit_start)
         else:
             flags = ACK
         if fin:
@@ -2161,7 +2179,11 @@ class Connection:
             n = min(limit, len(q) - off, sent)
             end = (seq + n) & MASK
             fin = self.fin_sent and end == self.fin_seq
-            flags = ACK | (FIN if fin else 0) | (PSH if off + n == len(q) else 0)
+            if self.psh_pairs:
+                psh = Connection._rtx_psh(self, seq, end, now)
+            else:
+                psh = off + n == len(q)
+            flags = ACK | (FIN if fin else 0) | (PSH if psh else 0)
             Connection._emit(self, flags, seq, self.rcv_nxt, now, bytes(q[off:off + n]))
             if retransmit:
                 self.host.count("retransmits")
@@ -2176,6 +2198,44 @@ class Connection:
                 self.txlog.resent(seq, (seq + 1) & MASK, now)
             return 1
         return 0
+
+    def _note_psh(self, end: int, unit: int) -> None:
+        """Remember that the segment ending at `end` went out with PSH:
+        `unit` -1 for the end of a SEND, else the start of the TSO unit it
+        closed. The ones already ACKed are forgotten."""
+        lst = self.psh_sent
+        if lst is _EMPTY:
+            lst = self.psh_sent = []
+        elif len(lst) >= 32:
+            una = self.snd_una
+            keep = 0
+            while keep < len(lst) and (((lst[keep][0] - una) & MASK) == 0
+                                       or ((lst[keep][0] - una) & MASK) >= HALF):
+                keep += 1
+            del lst[:keep]
+        lst.append((end, unit))
+
+    def _rtx_psh(self, seq: int, end: int, now: float) -> bool:
+        """Does a retransmission of [seq, end) carry PSH? As Linux 6.18's
+        (seen on the live kernel): the end of a SEND keeps its PSH (the flag
+        stays with an skb's last octet when the skb is split, tcp_fragment,
+        and is ORed in when skbs are joined, tcp_collapse_retrans); the PSH a
+        multi-segment TSO unit carried comes back only when the whole unit is
+        retransmitted at once (back-to-back segments in one burst: one ACK or
+        one timer, glued again), not on a lone segment of it."""
+        chain = self.rtx_chain
+        if chain is not None and chain[1] == seq and chain[2] == now:
+            chain[1] = end
+            start = chain[0]
+        else:
+            self.rtx_chain = [seq, end, now]
+            start = seq
+        n = (end - seq) & MASK
+        for p, unit in self.psh_sent:
+            d = (p - seq) & MASK
+            if 0 < d <= n and (unit < 0 or ((unit - start) & MASK) < HALF):
+                return True
+        return False
 
     def _log_sent(self, start: int, end: int, now: float) -> None:
         """Record a first transmission (cfg.rtt_every_ack)."""
