@@ -1,0 +1,105 @@
+"""Two Linux details of the `linux` profile, each checked on synack and, as
+the oracle, on the live kernel with the real packetdrill (tests marked
+`netns`: root, a namespace of their own, removed afterwards):
+
+* PSH on a retransmission (issue 13: eor/no-coalesce-retrans,
+  sack/sack-route-refresh-ip-tos): the segment that ended a SEND keeps its
+  PSH when it is retransmitted in the middle of the queue; a lone segment of
+  a two-segment TSO unit is retransmitted without the PSH the unit carried.
+* RACK's reordering count (RFC 8985 §6.2 step 3; Linux's tcpi_reord_seen,
+  cubic/cubic-rack-reo-timeout-retrans-failed-incoming-data line 26): one
+  event per ACK for its SACKed part and one for its cumulatively ACKed part,
+  however many segments each covers; the cumulative part compares with the
+  highest SACK before the ACK.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from synack.packetdrill import linux as L
+from synack.packetdrill.runner import RunOptions, format_result, run_text, shared_dir
+
+PREFIX = "sc-psh-test"
+
+OPENING = """\
+`../common/defaults.sh`
+    0 socket(..., SOCK_STREAM, IPPROTO_TCP) = 3
+   +0 setsockopt(3, SOL_SOCKET, SO_REUSEADDR, [1], 4) = 0
+   +0 bind(3, ..., ...) = 0
+   +0 listen(3, 1) = 0
+   +0 < S 0:0(0) win 32792 <mss 1000,sackOK,nop,nop,nop,wscale 7>
+   +0 > S. 0:0(0) ack 1 <mss 1460,nop,nop,sackOK,nop,wscale 8>
+ +.01 < . 1:1(0) ack 1 win 320
+   +0 accept(3, ..., ...) = 4
+"""
+
+# 1:1001 ends a SEND, so its PSH comes back on the retransmission although
+# more data follows it; the 4000-octet write goes as the TSO units 2001:4001
+# and 4001:6001, each with PSH: 3001:4001, retransmitted alone, has none.
+RTX_PSH = OPENING + """\
+   +0 setsockopt(4, SOL_TCP, TCP_NODELAY, [1], 4) = 0
+   +0 write(4, ..., 1000) = 1000
+   +0 > P. 1:1001(1000) ack 1
+   +0 write(4, ..., 1000) = 1000
+   +0 > P. 1001:2001(1000) ack 1
+   +0 write(4, ..., 4000) = 4000
+   +0 > P. 2001:6001(4000) ack 1
+ +.01 < . 1:1(0) ack 1 win 320 <sack 1001:3001 4001:6001,nop,nop>
+   +0 > P. 1:1001(1000) ack 1
+   +0 > . 3001:4001(1000) ack 1
+ +.01 < . 1:1(0) ack 6001 win 320
+"""
+
+REORD = OPENING + """\
+   +0 write(4, ..., 6000) = 6000
+   +0 > P. 1:6001(6000) ack 1
+ +.01 < . 1:1(0) ack 1 win 320 <sack 5001:6001,nop,nop>
+   +0 < . 1:1(0) ack 1 win 320 <sack 2001:3001 5001:6001,nop,nop>
+   +0 %{ assert tcpi_reord_seen == 1, tcpi_reord_seen }%
+   +0 < . 1:1(0) ack 6001 win 320
+   +0 %{ assert tcpi_reord_seen == 2, tcpi_reord_seen }%
+   +0 %{ assert tcpi_reordering == 6, tcpi_reordering }%
+"""
+
+SCRIPTS = {"rtx-psh.pkt": RTX_PSH, "reord-seen.pkt": REORD}
+
+
+@pytest.mark.parametrize("name", sorted(SCRIPTS))
+def test_synack(name):
+    r = run_text(SCRIPTS[name], name, RunOptions(profile="linux"))
+    assert r.passed, format_result(r)
+    assert not r.skipped, r.skipped
+
+
+@pytest.mark.netns
+@pytest.mark.parametrize("name", sorted(SCRIPTS))
+def test_live_kernel_agrees(name, tmp_path):
+    """The same scripts pass on the live kernel: the expectations are Linux's."""
+    if os.geteuid() != 0:
+        pytest.fail("needs root (a network namespace and a TUN device per run)", pytrace=False)
+    root = shared_dir()
+    if root is None:
+        pytest.fail("the shared packetdrill set is not present", pytrace=False)
+    try:
+        tool = L.build_packetdrill()
+    except L.ToolUnavailable as e:
+        pytest.fail(f"cannot build the real packetdrill: {e}", pytrace=False)
+    common = tmp_path / "tcp" / "common"
+    shutil.copytree(root / "common", common)
+    for f in common.iterdir():
+        f.chmod(0o755)
+    folder = tmp_path / "tcp" / "probe"
+    folder.mkdir()
+    script = folder / name
+    script.write_text(SCRIPTS[name])
+    args, defines = L.variant(script)
+    with L.allow_congestion_control("cubic"):
+        a = L.run_once(tool, script, args=args, defines=defines, prefix=PREFIX)
+    assert a.rc == 0, a.error
+    left = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
+    assert f"{PREFIX}-{os.getpid()}-" not in left
