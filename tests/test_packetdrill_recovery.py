@@ -33,16 +33,11 @@ PASSING = {
     "tcp/cubic/cubic-hystart-delay-rtt-jumps-upward.pkt",
     "tcp/cwnd_moderation/cwnd-moderation-disorder-no-moderation.pkt",
     "tcp/sack/sack-route-refresh-ip-tos.pkt",
+    "tcp/cubic/cubic-rack-reo-timeout-retrans-failed-incoming-data.pkt",
 }
 
 #: where and why each other script fails today: (line, text in the failure, why)
 FAILING = {
-    "tcp/cubic/cubic-rack-reo-timeout-retrans-failed-incoming-data.pkt": (
-        27, "tcpi_snd_cwnd=18",
-        "once reordering exceeds tcp_reordering Linux also grows cwnd on an ACK "
-        "that only SACKs new data (tcp_may_raise_cwnd); synack grows it on "
-        "cumulative ACKs only. Further on, the local drops of the mid-script "
-        "`tc qdisc` are not reported to the engine as Linux's stack sees them"),
     "tcp/cubic/cubic-rto-ss-ca-cwnd-bump.pkt": (
         51, "flags: expected ., actual P.",
         "PSH placement of a large write (Linux's forced push)"),

@@ -157,6 +157,7 @@ class Connection:
         "ack_now", "delack_segs", "quickack", "pingpong", "rcv_seg_mss", "last_data_rcv",
         # timers: absolute deadlines or None, and the earliest of them
         "t_rexmt", "t_delack", "t_persist", "t_keep", "t_fin2", "t_pto", "persist_backoff",
+        "probes_out", "probe_tstamp",
         "keep_probes", "deadline", "transitions", "__weakref__",
         # when the last reply to an invalid segment went out (invalid_ratelimit)
         "last_oow_ack",
@@ -262,6 +263,8 @@ class Connection:
         self.t_rexmt: float | None = None
         self.t_delack: float | None = None
         self.t_persist: float | None = None
+        self.probes_out = 0                      # Linux icsk_probes_out of a refused local queue
+        self.probe_tstamp: float | None = None   # its first probe (icsk_probes_tstamp)
         self.t_keep: float | None = None
         self.t_fin2: float | None = None
         self.t_pto: float | None = None
@@ -1062,6 +1065,8 @@ class Connection:
         if self.rack is not None:
             self.rack.prior_fack = self.rack.fack   # (reordering of the cumulative part)
         self.rtx_chain = None                       # each ACK starts its own burst (_rtx_psh)
+        if self.probes_out:
+            self.probes_out = 0                     # Linux tcp_ack: any ACK answers the probes
         if board is not None and (sack_blocks or board.blocks):
             # RFC 6675 §5: every ACK with SACK information updates the scoreboard
             if advanced and board.blocks:
@@ -1405,6 +1410,20 @@ class Connection:
             return
         Connection._rack_detect(self, now, self.snd_mss)
 
+    def _grow_on_sack(self, now: float, delivered: int) -> None:
+        """Linux's tcp_may_raise_cwnd: once the reordering degree exceeds
+        tcp_reordering (3), out of recovery, an ACK that only SACKs new data
+        is forward progress and grows cwnd by what it delivered, as a
+        cumulative ACK would (below that degree only in-order delivery
+        grows it, RFC 5681 §3.1)."""
+        rack = self.rack
+        cc = self.cc
+        assert rack is not None and cc is not None
+        if delivered <= 0 or rack.reordering <= 3 or self.ca_loss or cc.in_recovery:
+            return
+        if Connection._may_grow_cwnd(self):
+            cc.on_ack(delivered, (self.snd_nxt - self.snd_una) & MASK, now)
+
     def _dupack(self, now: float, delivered: int = 0) -> None:
         """A duplicate ACK: RFC 5681 §3.2 fast retransmit and RFC 6582 NewReno
         fast recovery, or with SACK, RFC 6675 §5 steps (1)-(4). Limited
@@ -1419,6 +1438,7 @@ class Connection:
                 cc.cwnd += self.snd_mss            # RFC 5681 §3.2 step 4: inflate
             return
         if self.rack is not None and self.board is not None:
+            Connection._grow_on_sack(self, now, delivered)
             return                                 # RACK decides (RFC 8985 §6.2), not DupThresh
         if not _lt(self.recover, self.snd_una):
             # RFC 6582 §3.2 step 2 (and RFC 6675 §5.1 after an RTO): no new
@@ -1707,7 +1727,10 @@ class Connection:
             return
         if self.snd_wnd != 0:
             if self.snd_nxt == self.snd_una:
-                Connection._send_sws_override(self, now)
+                if self.host.xmit_blocked or self.probe_tstamp is not None:
+                    Connection._resource_probe(self, now)
+                else:
+                    Connection._send_sws_override(self, now)
             return
         if self.retries:
             ut = self.cfg.user_timeout
@@ -1736,6 +1759,7 @@ class Connection:
         else:
             return
         self.retries += 1
+        self.probes_out += 1                      # (tcpi_probes)
         if self.retries == self.cfg.r1:
             self.host.count("r1_reached")         # negative advice to IP (MUST-20)
         self.persist_backoff += 1
@@ -1744,6 +1768,53 @@ class Connection:
         if ut is not None and self.progress_time + ut < t:
             t = max(self.progress_time + ut, now)  # the user timeout fires on time (Linux clamps too)
         self.t_persist = t
+
+    def _xmit_refused(self, now: float) -> None:
+        """New data the local queue refused (host.xmit_blocked): it stays
+        unsent. With nothing in flight and no other timer pending, the
+        zero-window-probe timer takes over, as Linux's tcp_check_probe_timer
+        after tcp_write_xmit fails (at max(RTO, rto_min), no backoff)."""
+        self.host.count("xmit_refused")
+        if (self.snd_nxt == self.snd_una and self.t_persist is None and self.t_rexmt is None
+                and self.t_pto is None and self.t_reo is None):
+            rto = self.rtt.current()
+            self.t_persist = now + (rto if rto > self.cfg.rto_min else self.cfg.rto_min)
+
+    def _resource_probe(self, now: float) -> None:
+        """The probe timer with the window open and new data waiting (Linux's
+        tcp_probe_timer and tcp_send_probe0, as seen on the live kernel with
+        a qdisc that drops everything): the user timeout runs from the first
+        such probe (icsk_probes_tstamp), tcp_retries2 bounds their number;
+        each one tries to send, and while the local queue refuses it they
+        count (tcpi_probes) and come every TCP_RESOURCE_PROBE_INTERVAL
+        (500 ms, no backoff), the last one clamped to the user timeout."""
+        ut = self.cfg.user_timeout
+        if self.probe_tstamp is None:
+            self.probe_tstamp = now
+        elif ut is not None and now - self.probe_tstamp >= ut:
+            self.host.count("user_timeouts")
+            Connection._terminate(self, now, "user timeout (the local queue refused every probe)",
+                                  error="ETIMEDOUT")
+            return
+        if self.probes_out >= self.cfg.r2:
+            self.host.count("persist_timeouts")
+            Connection._terminate(self, now, "probes refused by the local queue (R2)", error="ETIMEDOUT")
+            return
+        if not self.host.xmit_blocked:
+            self.probes_out = 0
+            self.probe_tstamp = None
+            Connection._send_sws_override(self, now)
+            return
+        self.host.count("xmit_refused")
+        self.probes_out += 1
+        t = 0.5                                   # TCP_RESOURCE_PROBE_INTERVAL
+        if ut is not None:
+            left = self.probe_tstamp + ut - now
+            if left < 0.002:
+                left = 0.002                      # TCP_TIMEOUT_MIN
+            if left < t:
+                t = left
+        self.t_persist = now + t
 
     def _send_sws_override(self, now: float) -> None:
         """RFC 1122 §4.2.3.4: the override timeout of sender SWS avoidance
@@ -1942,6 +2013,8 @@ class Connection:
                 n = (seg[1] - start) & MASK
                 used = Connection._send_from(self, start, now, n if n < mss else mss, retransmit=True)
                 if not used:
+                    if self.host.xmit_blocked:
+                        break                      # refused locally: still lost, not retransmitted
                     seg[3] &= ~LOST                # nothing to resend: not lost after all
                     continue
                 self.pipe += used
@@ -2066,6 +2139,9 @@ class Connection:
                 elif outstanding and not self.nodelay and not self.fin_queued:
                     break                          # Nagle (RFC 896, §3.7.4); FIN pushes
             fin = self.fin_queued and n == avail
+            if self.host.xmit_blocked:
+                Connection._xmit_refused(self, now)
+                break
             Connection._send_data(self, nxt, off, n, now, fin, count + burst)
             count += 1
             over = outstanding + n - cc.cwnd
@@ -2166,7 +2242,11 @@ class Connection:
     def _send_from(self, seq: int, now: float, limit: int, retransmit: bool) -> int:
         """(Re)send up to `limit` octets starting at `seq`; return the sequence space used.
         Only octets already sent (below SND.NXT) go out: new data beyond them is
-        _output_data's, within the window (RFC 9293 §3.8.6, SHLD-15)."""
+        _output_data's, within the window (RFC 9293 §3.8.6, SHLD-15).
+        Returns 0 when the local queue refuses it (host.xmit_blocked)."""
+        if self.host.xmit_blocked:
+            self.host.count("xmit_refused")
+            return 0
         off = (seq - self.sndq_seq) & MASK
         q = self.sndq
         if self.sack_ok and (self.oooq or self.dsack):

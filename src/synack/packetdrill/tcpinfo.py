@@ -26,6 +26,7 @@ MAPPED_FIELDS = {
     "tcpi_rttvar": "RTT variation, microseconds",
     "tcpi_backoff": "number of RTO doublings in force",
     "tcpi_retransmits": "consecutive RTO expiries without progress",
+    "tcpi_probes": "unanswered window probes, and probes the local queue refused",
     "tcpi_snd_wscale": "the peer's window scale (applied to windows we receive)",
     "tcpi_rcv_wscale": "our window scale",
     "tcpi_options": "TCPI_OPT_TIMESTAMPS|SACK|WSCALE as negotiated",
@@ -79,6 +80,7 @@ def snapshot(obj) -> dict[str, int]:
         info["tcpi_rttvar"] = int(round(rtt.rttvar * 1_000_000))
         info["tcpi_backoff"] = rtt.backoff
     info["tcpi_retransmits"] = getattr(obj, "retries", 0)
+    info["tcpi_probes"] = getattr(obj, "probes_out", 0)
     info["tcpi_snd_wscale"] = obj.snd_wscale
     info["tcpi_rcv_wscale"] = obj.rcv_wscale
     opts = 0

@@ -11,6 +11,12 @@ the oracle, on the live kernel with the real packetdrill (tests marked
   event per ACK for its SACKed part and one for its cumulatively ACKed part,
   however many segments each covers; the cumulative part compares with the
   highest SACK before the ACK.
+* A local queue that refuses every packet (`tc qdisc ... pfifo limit 0`;
+  issue 13: user_timeout/user-timeout-probe and the end of
+  cubic-rack-reo-timeout-retrans-failed-incoming-data): the data stays
+  unsent; the zero-window-probe timer fires at max(RTO, 200 ms), then every
+  500 ms (TCP_RESOURCE_PROBE_INTERVAL), counting tcpi_probes, and sends the
+  data once the queue takes it.
 """
 from __future__ import annotations
 
@@ -66,7 +72,20 @@ REORD = OPENING + """\
    +0 %{ assert tcpi_reordering == 6, tcpi_reordering }%
 """
 
-SCRIPTS = {"rtx-psh.pkt": RTX_PSH, "reord-seen.pkt": REORD}
+# the handshake's RTT is 10 ms, so the RTO is 210 ms: probes at 0.22 s
+# and 0.72 s are refused, the one at 1.22 s sends
+LOCAL_DROP = OPENING + """\
+   +0 `tc qdisc replace dev tun0 root pfifo limit 0`
+   +0 write(4, ..., 1000) = 1000
+ +.9 %{ assert tcpi_probes == 2, tcpi_probes }%
+   +0 %{ assert tcpi_unacked == 0, tcpi_unacked }%
+   +0 `tc qdisc replace dev tun0 root pfifo limit 100`
+ +.31 > P. 1:1001(1000) ack 1
+   +0 %{ assert tcpi_probes == 0, tcpi_probes }%
+ +.01 < . 1:1(0) ack 1001 win 320
+"""
+
+SCRIPTS = {"rtx-psh.pkt": RTX_PSH, "reord-seen.pkt": REORD, "local-drop.pkt": LOCAL_DROP}
 
 
 @pytest.mark.parametrize("name", sorted(SCRIPTS))
