@@ -46,6 +46,7 @@ _OPTIONS: Final = Options
 #: the value of a short queue that has never been used: sharing one empty tuple
 #: saves a 56-byte list per queue per connection (idle connections are many)
 _EMPTY: Final = ()
+_TSO_UNIT: Final = 1 << 32       # psh_sent: the PSH ended a TSO unit, not a SEND
 #: `deadline` when no timer is armed (a float, so the compiled build keeps it unboxed)
 NEVER: Final = float("inf")
 _TS_OPTION_LEN: Final = 12        # NOP, NOP, kind 8 len 10 (RFC 7323 Appendix A layout)
@@ -141,7 +142,7 @@ class Connection:
         "ts_recent_time", "ts_offset", "last_ack_sent", "sack_ok",
         # buffers
         "sndq", "sndq_seq", "rcvq", "oooq", "ooo_bytes", "ooo_stamp", "rcvbuf", "sndbuf",
-        "fin_queued", "fin_sent", "fin_seq", "peer_fin_seq", "push_seqs", "psh_pairs", "psh_sent", "unit_start", "rtx_chain",
+        "fin_queued", "fin_sent", "fin_seq", "peer_fin_seq", "push_seqs", "psh_pairs", "psh_sent", "rtx_chain",
         # app-facing flags
         "rd_shut", "wr_shut", "orphan", "linger", "nodelay", "eof", "error", "urg_mode",
         # retransmission and congestion
@@ -202,11 +203,10 @@ class Connection:
         self.push_seqs: Any = _EMPTY       # the sequence number after each SEND's last octet
         # PSH every `psh_pairs` segments of a burst ("linux" PSH policy; 0: off)
         self.psh_pairs = 2 if cfg.psh == "linux" else 0
-        # ("linux" PSH policy) the segments first sent with PSH, not yet ACKed,
-        # as [end, TSO unit start or -1 for a SEND's end]: see _rtx_psh
+        # ("linux" PSH policy) the ends of the segments first sent with PSH,
+        # not yet ACKed; _TSO_UNIT marks the end of a TSO unit (not a SEND's)
         self.psh_sent: Any = _EMPTY
-        self.unit_start = 0                # first octet of the TSO unit being sent
-        self.rtx_chain: Any = None         # [start, end, time] of back-to-back retransmissions
+        self.rtx_chain: Any = None         # [end, time, segments] of back-to-back retransmissions
         self.rcvbuf = cfg.rcvbuf
         self.sndbuf = cfg.sndbuf
         self.fin_queued = self.fin_sent = False
@@ -1077,7 +1077,7 @@ class Connection:
             if newly_sacked and self.txlog is not None:
                 rack = self.rack
                 whole = self.txlog.mark_sacked(board.blocks, rack, now, self.rtt.min_rtt)
-                if rack is not None:
+                if rack is not None and rack.reord_low is not None:
                     rack.reord_check()
                 if not whole and self.rack is not None:
                     # SACKed octets that complete no segment tell RACK nothing
@@ -1177,8 +1177,9 @@ class Connection:
             # delivered, none of them retransmitted (Karn); RTO from the
             # oldest, HyStart from the newest (as Linux's seq_rtt / ca_rtt)
             first, last, retrans = log.acked(a, self.rack, now, self.rtt.min_rtt)
-            if self.rack is not None:
-                self.rack.reord_check()
+            rack = self.rack
+            if rack is not None and rack.reord_low is not None:
+                rack.reord_check()
             if first >= 0 and not retrans:
                 sample = now - first
                 ca_sample = now - last
@@ -2183,12 +2184,17 @@ class Connection:
             if p_off > s_off:
                 psh = True
         pairs = self.psh_pairs
-        if pairs and index % pairs == 0:
-            self.unit_start = seq
         if psh or (pairs and (index + 1) % pairs == 0):
             flags = ACK | PSH
             if pairs:
-                Connection._note_psh(self, (seq + n) & MASK, -1 if psh else self.unit_start)
+                # remembered for the retransmissions (_rtx_psh): a SEND's end,
+                # or (flagged) the end of a TSO unit of `pairs` segments
+                lst = self.psh_sent
+                if lst is _EMPTY:
+                    lst = self.psh_sent = []
+                elif not len(lst) & 63:            # now and then, forget the ACKed ones
+                    Connection._prune_psh(self, lst)
+                lst.append((seq + n) & MASK if psh else ((seq + n) & MASK) | _TSO_UNIT)
         else:
             flags = ACK
         if fin:
@@ -2279,21 +2285,16 @@ class Connection:
             return 1
         return 0
 
-    def _note_psh(self, end: int, unit: int) -> None:
-        """Remember that the segment ending at `end` went out with PSH:
-        `unit` -1 for the end of a SEND, else the start of the TSO unit it
-        closed. The ones already ACKed are forgotten."""
-        lst = self.psh_sent
-        if lst is _EMPTY:
-            lst = self.psh_sent = []
-        elif len(lst) >= 32:
-            una = self.snd_una
-            keep = 0
-            while keep < len(lst) and (((lst[keep][0] - una) & MASK) == 0
-                                       or ((lst[keep][0] - una) & MASK) >= HALF):
-                keep += 1
-            del lst[:keep]
-        lst.append((end, unit))
+    def _prune_psh(self, lst: list) -> None:
+        """Forget the PSH marks (psh_sent) of octets already ACKed."""
+        una = self.snd_una
+        keep = 0
+        while keep < len(lst):
+            d = ((lst[keep] & MASK) - una) & MASK
+            if d != 0 and d < HALF:
+                break
+            keep += 1
+        del lst[:keep]
 
     def _rtx_psh(self, seq: int, end: int, now: float) -> bool:
         """Does a retransmission of [seq, end) carry PSH? As Linux 6.18's
@@ -2304,16 +2305,17 @@ class Connection:
         retransmitted at once (back-to-back segments in one burst: one ACK or
         one timer, glued again), not on a lone segment of it."""
         chain = self.rtx_chain
-        if chain is not None and chain[1] == seq and chain[2] == now:
-            chain[1] = end
-            start = chain[0]
+        if chain is not None and chain[0] == seq and chain[1] == now:
+            chain[0] = end
+            chain[2] += 1
+            segs = chain[2]
         else:
-            self.rtx_chain = [seq, end, now]
-            start = seq
+            self.rtx_chain = [end, now, 1]
+            segs = 1
         n = (end - seq) & MASK
-        for p, unit in self.psh_sent:
-            d = (p - seq) & MASK
-            if 0 < d <= n and (unit < 0 or ((unit - start) & MASK) < HALF):
+        for p in self.psh_sent:
+            d = ((p & MASK) - seq) & MASK
+            if 0 < d <= n and (not p & _TSO_UNIT or segs >= self.psh_pairs):
                 return True
         return False
 
