@@ -117,8 +117,15 @@ def test_live_kernel_agrees(name, tmp_path):
     script = folder / name
     script.write_text(SCRIPTS[name])
     args, defines = L.variant(script)
+    errors = []
     with L.allow_congestion_control("cubic"):
-        a = L.run_once(tool, script, args=args, defines=defines, prefix=PREFIX)
-    assert a.rc == 0, a.error
+        # the live kernel runs in real time on a shared machine: a timing
+        # flake is told apart by rerunning, up to 3 times (as `make conformance`)
+        for _ in range(1 + L.DEFAULT_RERUNS):
+            a = L.run_once(tool, script, args=args, defines=defines, prefix=PREFIX)
+            if a.rc == 0:
+                break
+            errors.append(a.error)
+    assert a.rc == 0, "\n".join(errors)
     left = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
     assert f"{PREFIX}-{os.getpid()}-" not in left
