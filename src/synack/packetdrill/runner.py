@@ -215,6 +215,7 @@ class Runner(SyscallsMixin, SocketExtrasMixin, TxHoldMixin, LinuxWriteMixin):
         self._setup_config()
         self.host = Host(addresses=[self.addr.local_ip], config=self.base_cfg, secret=SECRET,
                          port_seed=0, name="synack")
+        self.host.xmit_blocked = self.qdisc_limit == 0     # an init command's qdisc
 
     # -- setup ----------------------------------------------------------------
     def _source_lines(self) -> list[str]:
@@ -366,9 +367,11 @@ class Runner(SyscallsMixin, SocketExtrasMixin, TxHoldMixin, LinuxWriteMixin):
             self.notsent_lowat_sysctl = plan.runner["notsent_lowat"] or NOTSENT_LOWAT_DEFAULT
         if "qdisc_limit" in plan.runner:
             self.qdisc_limit = plan.runner["qdisc_limit"]
-            # a queue with room for nothing refuses every packet: the engine
-            # is told, as Linux's stack learns of a dev_queue_xmit drop
-            self.host.xmit_blocked = self.qdisc_limit == 0
+            host = getattr(self, "host", None)      # (init commands run before it exists)
+            if host is not None:
+                # a queue with room for nothing refuses every packet: the engine
+                # is told, as Linux's stack learns of a dev_queue_xmit drop
+                host.xmit_blocked = self.qdisc_limit == 0
 
     def _shell(self, ev: A.ShellCommand) -> None:
         """A timed shell command (see initcmd): sysctls and routes for the
