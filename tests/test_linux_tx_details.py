@@ -17,18 +17,21 @@ the oracle, on the live kernel with the real packetdrill (tests marked
   unsent; the zero-window-probe timer fires at max(RTO, 200 ms), then every
   500 ms (TCP_RESOURCE_PROBE_INTERVAL), counting tcpi_probes, and sends the
   data once the queue takes it.
+* Config.fin_delack (issue 14; off in the `linux` profile, see there): a
+  FIN that arrives in ESTABLISHED after data was received is ACKed by the
+  delayed-ACK timer (ping-pong mode, tcp_fin), 40 ms later here and about
+  47 ms on the live kernel (HZ=250); with no data received before, at once.
 """
 from __future__ import annotations
 
 import os
 import shutil
 import subprocess
-from pathlib import Path
 
 import pytest
 
 from synack.packetdrill import linux as L
-from synack.packetdrill.runner import RunOptions, format_result, run_text, shared_dir
+from synack.packetdrill.runner import RunOptions, format_result, run_script, run_text, shared_dir
 
 PREFIX = "sc-psh-test"
 
@@ -85,7 +88,22 @@ LOCAL_DROP = OPENING + """\
  +.01 < . 1:1(0) ack 1001 win 320
 """
 
+# data, then a FIN 60 ms later: its ACK waits for the delayed-ACK timer
+FIN_DELACK = OPENING + """\
+   +0 < P. 1:1001(1000) ack 1 win 320
+   +0 > . 1:1(0) ack 1001
+ +.01 read(4, ..., 1000) = 1000
+ +.05 < F. 1001:1001(0) ack 1 win 320
++.04~+.05 > . 1:1(0) ack 1002
+   +0 read(4, ..., 1000) = 0
+   +0 close(4) = 0
+   +0 > F. 1:1(0) ack 1002
+ +.01 < . 1002:1002(0) ack 2 win 320
+"""
+
 SCRIPTS = {"rtx-psh.pkt": RTX_PSH, "reord-seen.pkt": REORD, "local-drop.pkt": LOCAL_DROP}
+#: what the live kernel runs: the above, and the one that needs fin_delack
+LIVE = dict(SCRIPTS, **{"fin-delack.pkt": FIN_DELACK})
 
 
 @pytest.mark.parametrize("name", sorted(SCRIPTS))
@@ -95,8 +113,30 @@ def test_synack(name):
     assert not r.skipped, r.skipped
 
 
+def test_fin_delack_is_the_setting():
+    on = run_text(FIN_DELACK, "fin-delack.pkt", RunOptions(profile="linux",
+                                                          config={"fin_delack": True}))
+    assert on.passed, format_result(on)
+    off = run_text(FIN_DELACK, "fin-delack.pkt", RunOptions(profile="linux"))
+    assert not off.passed and off.failure.line == 14 and "timing" in off.failure.message
+
+
+def test_fin_delack_on_the_shared_scripts():
+    """With fin_delack, close-remote-fin-then-close (a FIN before any data)
+    still passes, as on Linux; ioctl-siocinq-fin fails where Linux 6.18 fails
+    it (line 28: the ACK of data+FIN comes 40 ms late)."""
+    root = shared_dir()
+    if root is None:
+        pytest.fail("the shared packetdrill set is not present", pytrace=False)
+    opts = RunOptions(profile="linux", config={"fin_delack": True})
+    r = run_script(root / "tcp/close/close-remote-fin-then-close.pkt", options=opts)
+    assert r.passed, format_result(r)
+    r = run_script(root / "tcp/ioctl/ioctl-siocinq-fin.pkt", options=opts)
+    assert not r.passed and r.failure.line == 28 and "timing" in r.failure.message, format_result(r)
+
+
 @pytest.mark.netns
-@pytest.mark.parametrize("name", sorted(SCRIPTS))
+@pytest.mark.parametrize("name", sorted(LIVE))
 def test_live_kernel_agrees(name, tmp_path):
     """The same scripts pass on the live kernel: the expectations are Linux's."""
     if os.geteuid() != 0:
@@ -115,7 +155,7 @@ def test_live_kernel_agrees(name, tmp_path):
     folder = tmp_path / "tcp" / "probe"
     folder.mkdir()
     script = folder / name
-    script.write_text(SCRIPTS[name])
+    script.write_text(LIVE[name])
     args, defines = L.variant(script)
     errors = []
     with L.allow_congestion_control("cubic"):

@@ -941,7 +941,9 @@ class Connection:
             if last is None or now - last > self.rtt.rto:
                 Connection._enter_quickack(self)
             self.last_data_rcv = now
-            if unacked > self.rcv_seg_mss or (self.quickack and not self.pingpong):
+            if unacked > self.rcv_seg_mss or (self.quickack and not self.pingpong
+                                               and not (flags & FIN and cfg.fin_delack)):
+                # (cfg.fin_delack: with a FIN, the FIN decides, _rcv_fin)
                 self.ack_now = True
         elif self.delack_segs >= 2 or unacked >= 2 * self.rcv_seg_mss:
             self.ack_now = True
@@ -1034,13 +1036,26 @@ class Connection:
                 self.rcv_nxt = e
 
     def _rcv_fin(self, now: float) -> None:
-        """Eighth step: the peer's FIN, in sequence."""
+        """Eighth step: the peer's FIN, in sequence.
+
+        With cfg.fin_delack (and quickack) a FIN that arrives in
+        ESTABLISHED is ACKed as Linux 6.18 does (tcp_fin enters ping-pong mode before
+        __tcp_ack_snd_check decides; measured on the live kernel): with a
+        delayed ACK, at the delayed-ACK timer (40 ms), unless the segment's
+        data asks for an ACK at once (more than a full segment unacknowledged,
+        a filled hole). Before any data was received the timer's ato is 0 and
+        the ACK goes at the next tick: at once here."""
         self.rcv_nxt = (self.rcv_nxt + 1) & MASK
-        self.ack_now = True
+        st = self.state
+        if (self.cfg.fin_delack and self.cfg.quickack and (st is ESTABLISHED or st is SYN_RECEIVED)
+                and self.last_data_rcv is not None):
+            self.pingpong = True
+            self.delack_segs += 1
+        else:
+            self.ack_now = True
         if not self.eof:
             self.eof = True
             Connection._event(self, ev.EOF)
-        st = self.state
         if st is ESTABLISHED or st is SYN_RECEIVED:
             Connection._set_state(self, CLOSE_WAIT, "rcv FIN / snd ACK", now)
         elif st is FIN_WAIT_1:
