@@ -23,7 +23,7 @@ from .config import Config
 from .congestion import CongestionControl, HyStart
 from .congestion import create as create_cc
 from .congestion import rfc5681_initial_window as _iw_bytes
-from .recovery import LOST, Prr, Rack, Transmissions
+from .recovery import LOST, PSH_SEND, PSH_UNIT, Prr, Rack, Transmissions
 from .rtt import RttEstimator
 from .sack import Scoreboard
 from .segment import ACK, FIN, NO_OPTIONS, PSH, RST, SYN, URG, Options, Segment
@@ -46,7 +46,6 @@ _OPTIONS: Final = Options
 #: the value of a short queue that has never been used: sharing one empty tuple
 #: saves a 56-byte list per queue per connection (idle connections are many)
 _EMPTY: Final = ()
-_TSO_UNIT: Final = 1 << 32       # psh_sent: the PSH ended a TSO unit, not a SEND
 #: `deadline` when no timer is armed (a float, so the compiled build keeps it unboxed)
 NEVER: Final = float("inf")
 _TS_OPTION_LEN: Final = 12        # NOP, NOP, kind 8 len 10 (RFC 7323 Appendix A layout)
@@ -142,7 +141,7 @@ class Connection:
         "ts_recent_time", "ts_offset", "last_ack_sent", "sack_ok",
         # buffers
         "sndq", "sndq_seq", "rcvq", "oooq", "ooo_bytes", "ooo_stamp", "rcvbuf", "sndbuf",
-        "fin_queued", "fin_sent", "fin_seq", "peer_fin_seq", "push_seqs", "psh_pairs", "psh_sent", "rtx_chain",
+        "fin_queued", "fin_sent", "fin_seq", "peer_fin_seq", "push_seqs", "psh_pairs", "rtx_chain",
         # app-facing flags
         "rd_shut", "wr_shut", "orphan", "linger", "nodelay", "eof", "error", "urg_mode",
         # retransmission and congestion
@@ -203,9 +202,6 @@ class Connection:
         self.push_seqs: Any = _EMPTY       # the sequence number after each SEND's last octet
         # PSH every `psh_pairs` segments of a burst ("linux" PSH policy; 0: off)
         self.psh_pairs = 2 if cfg.psh == "linux" else 0
-        # ("linux" PSH policy) the ends of the segments first sent with PSH,
-        # not yet ACKed; _TSO_UNIT marks the end of a TSO unit (not a SEND's)
-        self.psh_sent: Any = _EMPTY
         self.rtx_chain: Any = None         # [end, time, segments] of back-to-back retransmissions
         self.rcvbuf = cfg.rcvbuf
         self.sndbuf = cfg.sndbuf
@@ -475,7 +471,6 @@ class Connection:
             Connection._emit(self, RST | ACK, self.snd_nxt, self.rcv_nxt, now)
         self.sndq.clear()
         self.push_seqs = _EMPTY
-        self.psh_sent = _EMPTY
         self.rcvq.clear()
         self.orphan = True
         if st is not CLOSED and st is not LISTEN:
@@ -2199,17 +2194,13 @@ class Connection:
             if p_off > s_off:
                 psh = True
         pairs = self.psh_pairs
+        mark = 0
         if psh or (pairs and (index + 1) % pairs == 0):
             flags = ACK | PSH
             if pairs:
-                # remembered for the retransmissions (_rtx_psh): a SEND's end,
-                # or (flagged) the end of a TSO unit of `pairs` segments
-                lst = self.psh_sent
-                if lst is _EMPTY:
-                    lst = self.psh_sent = []
-                elif not len(lst) & 63:            # now and then, forget the ACKed ones
-                    Connection._prune_psh(self, lst)
-                lst.append((seq + n) & MASK if psh else ((seq + n) & MASK) | _TSO_UNIT)
+                # for the retransmissions (_rtx_psh), in the send log: the end
+                # of a SEND, or of a TSO unit of `pairs` segments
+                mark = PSH_SEND if psh else PSH_UNIT
         else:
             flags = ACK
         if fin:
@@ -2223,8 +2214,10 @@ class Connection:
             log = self.txlog
             if log is None:
                 Connection._log_sent(self, seq, new_nxt, now)
+                if mark:
+                    self.txlog.segs[-1][3] = mark     # type: ignore[union-attr]
             else:
-                log.segs.append([seq, new_nxt, now, 0])
+                log.segs.append([seq, new_nxt, now, mark])
         if fin:
             self.fin_sent = True
             self.fin_seq = (seq + n) & MASK
@@ -2281,7 +2274,7 @@ class Connection:
             end = (seq + n) & MASK
             fin = self.fin_sent and end == self.fin_seq
             if self.psh_pairs:
-                psh = Connection._rtx_psh(self, seq, end, now)
+                psh = Connection._rtx_psh(self, seq, end, now, fin)
             else:
                 psh = off + n == len(q)
             flags = ACK | (FIN if fin else 0) | (PSH if psh else 0)
@@ -2300,18 +2293,7 @@ class Connection:
             return 1
         return 0
 
-    def _prune_psh(self, lst: list) -> None:
-        """Forget the PSH marks (psh_sent) of octets already ACKed."""
-        una = self.snd_una
-        keep = 0
-        while keep < len(lst):
-            d = ((lst[keep] & MASK) - una) & MASK
-            if d != 0 and d < HALF:
-                break
-            keep += 1
-        del lst[:keep]
-
-    def _rtx_psh(self, seq: int, end: int, now: float) -> bool:
+    def _rtx_psh(self, seq: int, end: int, now: float, fin: bool) -> bool:
         """Does a retransmission of [seq, end) carry PSH? As Linux 6.18's
         (seen on the live kernel): the end of a SEND keeps its PSH (the flag
         stays with an skb's last octet when the skb is split, tcp_fragment,
@@ -2327,11 +2309,18 @@ class Connection:
         else:
             self.rtx_chain = [end, now, 1]
             segs = 1
-        n = (end - seq) & MASK
-        for p in self.psh_sent:
-            d = ((p & MASK) - seq) & MASK
-            if 0 < d <= n and (not p & _TSO_UNIT or segs >= self.psh_pairs):
-                return True
+        log = self.txlog
+        if log is None:
+            return ((end - self.sndq_seq) & MASK) == len(self.sndq)   # no marks: the queue's end
+        n = ((end - seq) & MASK) + (1 if fin else 0)    # (a FIN's log entry ends past it)
+        for s in log.segs:
+            d = (s[1] - seq) & MASK
+            if 0 < d <= n:
+                f = s[3]
+                if f & PSH_SEND or (f & PSH_UNIT and segs >= self.psh_pairs):
+                    return True
+            elif d > n and d < HALF:
+                break
         return False
 
     def _log_sent(self, start: int, end: int, now: float) -> None:

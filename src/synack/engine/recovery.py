@@ -21,6 +21,8 @@ RETRANS: Final = 1       # the segment has been retransmitted at least once (Kar
 SACKED: Final = 2        # the receiver holds it (a SACK block covered it)
 LOST: Final = 4          # marked lost (stays so when it is retransmitted, until delivered)
 RXT_OUT: Final = 8       # a retransmission of it is in flight (not yet known delivered or lost)
+PSH_SEND: Final = 16     # first sent with PSH as the end of a SEND ("linux" PSH policy)
+PSH_UNIT: Final = 32     # first sent with PSH as the end of a TSO unit ("linux" PSH policy)
 
 
 def _after(a: int, b: int) -> bool:
