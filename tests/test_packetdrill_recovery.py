@@ -32,18 +32,12 @@ PASSING = {
     "tcp/cubic/cubic-hystart-delay-min-rtt-jumps-downward.pkt",
     "tcp/cubic/cubic-hystart-delay-rtt-jumps-upward.pkt",
     "tcp/cwnd_moderation/cwnd-moderation-disorder-no-moderation.pkt",
+    "tcp/sack/sack-route-refresh-ip-tos.pkt",
+    "tcp/cubic/cubic-rack-reo-timeout-retrans-failed-incoming-data.pkt",
 }
 
 #: where and why each other script fails today: (line, text in the failure, why)
 FAILING = {
-    "tcp/sack/sack-route-refresh-ip-tos.pkt": (
-        34, "payload: expected 2920 bytes, actual 1460",
-        "after the route refresh Linux retransmits two segments as one TSO unit; "
-        "synack's retransmission sends one segment"),
-    "tcp/cubic/cubic-rack-reo-timeout-retrans-failed-incoming-data.pkt": (
-        26, "tcpi_reord_seen=9",
-        "the local drops of the mid-script `tc qdisc` are not reported to the "
-        "engine as Linux's stack reports them, so RACK counts more reordering"),
     "tcp/cubic/cubic-rto-ss-ca-cwnd-bump.pkt": (
         51, "flags: expected ., actual P.",
         "PSH placement of a large write (Linux's forced push)"),

@@ -1074,7 +1074,8 @@ def _pack_tcp_info(i: TcpInfo) -> bytes:
         return 0 if v is None else v
     wscales = (z(i.snd_wscale) & 0xF) | ((z(i.rcv_wscale) & 0xF) << 4)
     return _TCP_INFO.pack(
-        i.state, z(i.ca_state), min(255, z(i.retransmits)), 0, min(255, z(i.backoff)),
+        i.state, z(i.ca_state), min(255, z(i.retransmits)), min(255, z(i.probes)),
+        min(255, z(i.backoff)),
         z(i.options), wscales, 0,
         z(i.rto), 0, z(i.snd_mss), z(i.rcv_mss), z(i.unacked), z(i.sacked), z(i.lost),
         z(i.retrans), 0,

@@ -23,7 +23,7 @@ from .congestion import CongestionControl, HyStart
 from .congestion import create as create_cc
 from .congestion import rfc5681_initial_window as _iw_bytes
 from .reassembly import Reassembly
-from .recovery import LOST, Prr, Rack, Transmissions
+from .recovery import LOST, PSH_SEND, PSH_UNIT, Prr, Rack, Transmissions
 from .rtt import RttEstimator
 from .sack import Scoreboard
 from .segment import (ACK, FIN, NO_OPTIONS, PSH, RST, SYN, URG, Options, Segment, make_options,
@@ -119,7 +119,7 @@ class Connection:
         "ts_recent_time", "ts_offset", "last_ack_sent", "sack_ok",
         # buffers
         "sndq", "sndq_seq", "rcvq", "reasm", "rcvbuf", "sndbuf",
-        "fin_queued", "fin_sent", "fin_seq", "peer_fin_seq", "push_seqs", "psh_pairs",
+        "fin_queued", "fin_sent", "fin_seq", "peer_fin_seq", "push_seqs", "psh_pairs", "rtx_chain",
         # app-facing flags
         "rd_shut", "wr_shut", "orphan", "linger", "nodelay", "eof", "error", "urg_mode",
         # retransmission and congestion
@@ -135,6 +135,7 @@ class Connection:
         "ack_now", "delack_segs", "quickack", "pingpong", "rcv_seg_mss", "last_data_rcv",
         # timers: absolute deadlines or None, and the earliest of them
         "t_rexmt", "t_delack", "t_persist", "t_keep", "t_fin2", "t_pto", "persist_backoff",
+        "probes_out", "probe_tstamp",
         "keep_probes", "deadline", "transitions",
         # when the last reply to an invalid segment went out (invalid_ratelimit)
         "last_oow_ack",
@@ -181,6 +182,7 @@ class Connection:
         self.push_seqs: Any = _EMPTY       # the sequence number after each SEND's last octet
         # PSH every `psh_pairs` segments of a burst ("linux" PSH policy; 0: off)
         self.psh_pairs = 2 if cfg.psh == "linux" else 0
+        self.rtx_chain: Any = None         # [end, time, segments] of back-to-back retransmissions
         self.rcvbuf = cfg.rcvbuf
         self.sndbuf = cfg.sndbuf
         self.fin_queued = self.fin_sent = False
@@ -215,6 +217,8 @@ class Connection:
         self.t_rexmt: float | None = None
         self.t_delack: float | None = None
         self.t_persist: float | None = None
+        self.probes_out = 0                      # Linux icsk_probes_out: unanswered window probes, probes a refusing local queue turned away
+        self.probe_tstamp: float | None = None   # its first probe (icsk_probes_tstamp)
         self.t_keep: float | None = None
         self.t_fin2: float | None = None
         self.t_pto: float | None = None
@@ -1134,7 +1138,9 @@ class Connection:
             if last is None or now - last > self.rtt.rto:
                 self._enter_quickack()
             self.last_data_rcv = now
-            if unacked > self.rcv_seg_mss or (self.quickack and not self.pingpong):
+            if unacked > self.rcv_seg_mss or (self.quickack and not self.pingpong
+                                               and not (flags & FIN and cfg.fin_delack)):
+                # (cfg.fin_delack: with a FIN, the FIN decides, _rcv_fin)
                 self.ack_now = True
         elif self.delack_segs >= 2 or unacked >= 2 * self.rcv_seg_mss:
             self.ack_now = True
@@ -1168,13 +1174,26 @@ class Connection:
             self.dsack = (seq, (seq + len(payload)) & MASK)
 
     def _rcv_fin(self, now: float) -> None:
-        """Eighth step: the peer's FIN, in sequence."""
+        """Eighth step: the peer's FIN, in sequence.
+
+        With cfg.fin_delack (and quickack) a FIN that arrives in
+        ESTABLISHED is ACKed as Linux 6.18 does (tcp_fin enters ping-pong mode before
+        __tcp_ack_snd_check decides; measured on the live kernel): with a
+        delayed ACK, at the delayed-ACK timer (40 ms), unless the segment's
+        data asks for an ACK at once (more than a full segment unacknowledged,
+        a filled hole). Before any data was received the timer's ato is 0 and
+        the ACK goes at the next tick: at once here."""
         self.rcv_nxt = (self.rcv_nxt + 1) & MASK
-        self.ack_now = True
+        st = self.state
+        if (self.cfg.fin_delack and self.cfg.quickack and (st is ESTABLISHED or st is SYN_RECEIVED)
+                and self.last_data_rcv is not None):
+            self.pingpong = True
+            self.delack_segs += 1
+        else:
+            self.ack_now = True
         if not self.eof:
             self.eof = True
             self._event(ev.EOF)
-        st = self.state
         if st is ESTABLISHED or st is SYN_RECEIVED:
             self._set_state(CLOSE_WAIT, "rcv FIN / snd ACK", now)
         elif st is FIN_WAIT_1:
@@ -1196,6 +1215,11 @@ class Connection:
         newly_sacked = 0
         already = 0
         sack_blocks = seg.options.sack if board is not None else ()
+        if self.rack is not None:
+            self.rack.prior_fack = self.rack.fack   # (reordering of the cumulative part)
+        self.rtx_chain = None                       # each ACK starts its own burst (_rtx_psh)
+        if self.probes_out:
+            self.probes_out = 0                     # Linux tcp_ack: any ACK answers the probes
         if board is not None and (sack_blocks or board.blocks):
             newly_sacked, already = self._read_sack(now, board, a, advanced, sack_blocks)
         prr = self.prr
@@ -1275,8 +1299,11 @@ class Connection:
         if board.last_dsack is not None:
             self.host.count("dsacks_received")    # a spurious retransmission (RFC 3708)
         if newly_sacked and self.txlog is not None:
-            whole = self.txlog.mark_sacked(board.blocks, self.rack, now, self.rtt.min_rtt)
-            if not whole and self.rack is not None:
+            rack = self.rack
+            whole = self.txlog.mark_sacked(board.blocks, rack, now, self.rtt.min_rtt)
+            if rack is not None and rack.reord_low is not None:
+                rack.reord_check()
+            if not whole and rack is not None:
                 # SACKed octets that complete no segment tell RACK nothing
                 # (Linux marks whole segments only, tcp_match_skb_to_sack)
                 newly_sacked = 0
@@ -1306,33 +1333,7 @@ class Connection:
         self.syn_acked = True
         self.retries = 0
         self.progress_time = now
-        # RTT: timestamps give a sample on every ACK of new data (RFC 7323 §4.1);
-        # otherwise time one segment, never a retransmitted one (Karn, MUST-18).
-        sample = None
-        ca_sample = None
-        log = self.txlog
-        if log is not None:
-            # cfg.rtt_every_ack: the send times of the segments this ACK
-            # delivered, none of them retransmitted (Karn); RTO from the
-            # oldest, HyStart from the newest (as Linux's seq_rtt / ca_rtt)
-            first, last, retrans = log.acked(a, self.rack, now, self.rtt.min_rtt)
-            if first >= 0 and not retrans:
-                sample = now - first
-                ca_sample = now - last
-        if sample is not None:
-            pass
-        elif ts is not None and ts[1]:
-            r = (self._ts_now(now) - ts[1]) & MASK
-            if r < HALF:
-                sample = r / 1000.0
-        elif self.rtt_seq is not None and _le(self.rtt_seq, a):
-            sample = now - self.rtt_time
-            self.rtt_seq = None
-        if sample is not None:
-            self.rtt.sample(sample)
-            self.tlp_rtt_ok = True
-            if ca_sample is None:
-                ca_sample = sample
+        ca_sample = self._rtt_on_ack(now, a, ts)
         # No `backoff = 0` here: RFC 6298 §5 keeps the backed-off RTO until a
         # new RTT sample (which `rtt.sample` takes care of) collapses it.
         cc = self.cc
@@ -1372,6 +1373,43 @@ class Connection:
                 self._schedule_pto(now)
         if data_acked:
             self._event(ev.WRITABLE)
+
+    def _rtt_on_ack(self, now: float, a: int, ts: tuple[int, int] | None) -> float | None:
+        """The RTT sample of an ACK of new data, given to the estimator;
+        returns the sample for congestion control (HyStart), or None. With a
+        per-segment send log the log also tells RACK what was delivered (and
+        RACK counts a reordering event once per ACK). Otherwise timestamps give a sample on every ACK of new data (RFC 7323 §4.1);
+        otherwise one segment is timed, never a retransmitted one (Karn,
+        MUST-18)."""
+        sample = None
+        ca_sample = None
+        log = self.txlog
+        if log is not None:
+            # cfg.rtt_every_ack: the send times of the segments this ACK
+            # delivered, none of them retransmitted (Karn); RTO from the
+            # oldest, HyStart from the newest (as Linux's seq_rtt / ca_rtt)
+            first, last, retrans = log.acked(a, self.rack, now, self.rtt.min_rtt)
+            rack = self.rack
+            if rack is not None and rack.reord_low is not None:
+                rack.reord_check()
+            if first >= 0 and not retrans:
+                sample = now - first
+                ca_sample = now - last
+        if sample is not None:
+            pass
+        elif ts is not None and ts[1]:
+            r = (self._ts_now(now) - ts[1]) & MASK
+            if r < HALF:
+                sample = r / 1000.0
+        elif self.rtt_seq is not None and _le(self.rtt_seq, a):
+            sample = now - self.rtt_time
+            self.rtt_seq = None
+        if sample is not None:
+            self.rtt.sample(sample)
+            self.tlp_rtt_ok = True
+            if ca_sample is None:
+                ca_sample = sample
+        return ca_sample
 
     def _credit_after_dupacks(self, acked: int) -> int:
         """The cwnd growth credit of a cumulative ACK after duplicate ACKs that
@@ -1568,6 +1606,20 @@ class Connection:
             return
         self._rack_detect(now, self.snd_mss)
 
+    def _grow_on_sack(self, now: float, delivered: int) -> None:
+        """Linux's tcp_may_raise_cwnd: once the reordering degree exceeds
+        tcp_reordering (3), out of recovery, an ACK that only SACKs new data
+        is forward progress and grows cwnd by what it delivered, as a
+        cumulative ACK would (below that degree only in-order delivery
+        grows it, RFC 5681 §3.1)."""
+        rack = self.rack
+        cc = self.cc
+        assert rack is not None and cc is not None
+        if delivered <= 0 or rack.reordering <= 3 or self.ca_loss or cc.in_recovery:
+            return
+        if self._may_grow_cwnd():
+            cc.on_ack(delivered, (self.snd_nxt - self.snd_una) & MASK, now)
+
     def _dupack(self, now: float, delivered: int = 0) -> None:
         """A duplicate ACK: RFC 5681 §3.2 fast retransmit and RFC 6582 NewReno
         fast recovery, or with SACK, RFC 6675 §5 steps (1)-(4). Limited
@@ -1582,6 +1634,7 @@ class Connection:
                 cc.cwnd += self.snd_mss            # RFC 5681 §3.2 step 4: inflate
             return
         if self.rack is not None and self.board is not None:
+            self._grow_on_sack(now, delivered)
             return                                 # RACK decides (RFC 8985 §6.2), not DupThresh
         if not _lt(self.recover, self.snd_una):
             # RFC 6582 §3.2 step 2 (and RFC 6675 §5.1 after an RTO): no new
@@ -1870,7 +1923,10 @@ class Connection:
             return
         if self.snd_wnd != 0:
             if self.snd_nxt == self.snd_una:
-                self._send_sws_override(now)
+                if self.host.xmit_blocked or self.probe_tstamp is not None:
+                    self._resource_probe(now)
+                else:
+                    self._send_sws_override(now)
             return
         if self.retries:
             ut = self.cfg.user_timeout
@@ -1899,6 +1955,7 @@ class Connection:
         else:
             return
         self.retries += 1
+        self.probes_out += 1                      # (tcpi_probes)
         if self.retries == self.cfg.r1:
             self.host.count("r1_reached")         # negative advice to IP (MUST-20)
         self.persist_backoff += 1
@@ -1907,6 +1964,53 @@ class Connection:
         if ut is not None and self.progress_time + ut < t:
             t = max(self.progress_time + ut, now)  # the user timeout fires on time (Linux clamps too)
         self.t_persist = t
+
+    def _xmit_refused(self, now: float) -> None:
+        """New data the local queue refused (host.xmit_blocked): it stays
+        unsent. With nothing in flight and no other timer pending, the
+        zero-window-probe timer takes over, as Linux's tcp_check_probe_timer
+        after tcp_write_xmit fails (at max(RTO, rto_min), no backoff)."""
+        self.host.count("xmit_refused")
+        if (self.snd_nxt == self.snd_una and self.t_persist is None and self.t_rexmt is None
+                and self.t_pto is None and self.t_reo is None):
+            rto = self.rtt.current()
+            self.t_persist = now + (rto if rto > self.cfg.rto_min else self.cfg.rto_min)
+
+    def _resource_probe(self, now: float) -> None:
+        """The probe timer with the window open and new data waiting (Linux's
+        tcp_probe_timer and tcp_send_probe0, as seen on the live kernel with
+        a qdisc that drops everything): the user timeout runs from the first
+        such probe (icsk_probes_tstamp), tcp_retries2 bounds their number;
+        each one tries to send, and while the local queue refuses it they
+        count (tcpi_probes) and come every TCP_RESOURCE_PROBE_INTERVAL
+        (500 ms, no backoff), the last one clamped to the user timeout."""
+        ut = self.cfg.user_timeout
+        if self.probe_tstamp is None:
+            self.probe_tstamp = now
+        elif ut is not None and now - self.probe_tstamp >= ut:
+            self.host.count("user_timeouts")
+            self._terminate(now, "user timeout (the local queue refused every probe)",
+                                  error="ETIMEDOUT")
+            return
+        if self.probes_out >= self.cfg.r2:
+            self.host.count("persist_timeouts")
+            self._terminate(now, "probes refused by the local queue (R2)", error="ETIMEDOUT")
+            return
+        if not self.host.xmit_blocked:
+            self.probes_out = 0
+            self.probe_tstamp = None
+            self._send_sws_override(now)
+            return
+        self.host.count("xmit_refused")
+        self.probes_out += 1
+        t = 0.5                                   # TCP_RESOURCE_PROBE_INTERVAL
+        if ut is not None:
+            left = self.probe_tstamp + ut - now
+            if left < 0.002:
+                left = 0.002                      # TCP_TIMEOUT_MIN
+            if left < t:
+                t = left
+        self.t_persist = now + t
 
     def _send_sws_override(self, now: float) -> None:
         """RFC 1122 §4.2.3.4: the override timeout of sender SWS avoidance
@@ -2105,6 +2209,8 @@ class Connection:
                 n = (seg[1] - start) & MASK
                 used = self._send_from(start, now, n if n < mss else mss, retransmit=True)
                 if not used:
+                    if self.host.xmit_blocked:
+                        break                      # refused locally: still lost, not retransmitted
                     seg[3] &= ~LOST                # nothing to resend: not lost after all
                     continue
                 self.pipe += used
@@ -2214,6 +2320,9 @@ class Connection:
                 elif outstanding and not self.nodelay and not self.fin_queued:
                     break                          # Nagle (RFC 896, §3.7.4); FIN pushes
             fin = self.fin_queued and n == avail
+            if self.host.xmit_blocked:
+                self._xmit_refused(now)
+                break
             self._send_data(nxt, off, n, now, fin, count + burst)
             count += 1
             over = outstanding + n - cc.cwnd
@@ -2289,8 +2398,13 @@ class Connection:
             if p_off > s_off:
                 psh = True
         pairs = self.psh_pairs
+        mark = 0
         if psh or (pairs and (index + 1) % pairs == 0):
             flags = ACK | PSH
+            if pairs:
+                # for the retransmissions (_rtx_psh), in the send log: the end
+                # of a SEND, or of a TSO unit of `pairs` segments
+                mark = PSH_SEND if psh else PSH_UNIT
         else:
             flags = ACK
         if fin:
@@ -2304,8 +2418,10 @@ class Connection:
             log = self.txlog
             if log is None:
                 self._log_sent(seq, new_nxt, now)
+                if mark:
+                    self.txlog.segs[-1][3] = mark     # type: ignore[union-attr]
             else:
-                log.segs.append([seq, new_nxt, now, 0])
+                log.segs.append([seq, new_nxt, now, mark])
         if fin:
             self.fin_sent = True
             self.fin_seq = (seq + n) & MASK
@@ -2344,7 +2460,11 @@ class Connection:
     def _send_from(self, seq: int, now: float, limit: int, retransmit: bool) -> int:
         """(Re)send up to `limit` octets starting at `seq`; return the sequence space used.
         Only octets already sent (below SND.NXT) go out: new data beyond them is
-        _output_data's, within the window (RFC 9293 §3.8.6, SHLD-15)."""
+        _output_data's, within the window (RFC 9293 §3.8.6, SHLD-15).
+        Returns 0 when the local queue refuses it (host.xmit_blocked)."""
+        if self.host.xmit_blocked:
+            self.host.count("xmit_refused")
+            return 0
         off = (seq - self.sndq_seq) & MASK
         q = self.sndq
         if self.sack_ok and (self.reasm is not None or self.dsack is not None):
@@ -2357,7 +2477,11 @@ class Connection:
             n = min(limit, len(q) - off, sent)
             end = (seq + n) & MASK
             fin = self.fin_sent and end == self.fin_seq
-            flags = ACK | (FIN if fin else 0) | (PSH if off + n == len(q) else 0)
+            if self.psh_pairs:
+                psh = self._rtx_psh(seq, end, now, fin)
+            else:
+                psh = off + n == len(q)
+            flags = ACK | (FIN if fin else 0) | (PSH if psh else 0)
             self._emit(flags, seq, self.rcv_nxt, now, bytes(q[off:off + n]))
             if retransmit:
                 self.host.count("retransmits")
@@ -2372,6 +2496,36 @@ class Connection:
                 self.txlog.resent(seq, (seq + 1) & MASK, now)
             return 1
         return 0
+
+    def _rtx_psh(self, seq: int, end: int, now: float, fin: bool) -> bool:
+        """Does a retransmission of [seq, end) carry PSH? As Linux 6.18's
+        (seen on the live kernel): the end of a SEND keeps its PSH (the flag
+        stays with an skb's last octet when the skb is split, tcp_fragment,
+        and is ORed in when skbs are joined, tcp_collapse_retrans); the PSH a
+        multi-segment TSO unit carried comes back only when the whole unit is
+        retransmitted at once (back-to-back segments in one burst: one ACK or
+        one timer, glued again), not on a lone segment of it."""
+        chain = self.rtx_chain
+        if chain is not None and chain[0] == seq and chain[1] == now:
+            chain[0] = end
+            chain[2] += 1
+            segs = chain[2]
+        else:
+            self.rtx_chain = [end, now, 1]
+            segs = 1
+        log = self.txlog
+        if log is None:
+            return ((end - self.sndq_seq) & MASK) == len(self.sndq)   # no marks: the queue's end
+        n = ((end - seq) & MASK) + (1 if fin else 0)    # (a FIN's log entry ends past it)
+        for s in log.segs:
+            d = (s[1] - seq) & MASK
+            if 0 < d <= n:
+                f = s[3]
+                if f & PSH_SEND or (f & PSH_UNIT and segs >= self.psh_pairs):
+                    return True
+            elif d > n and d < HALF:
+                break
+        return False
 
     def _log_sent(self, start: int, end: int, now: float) -> None:
         """Record a first transmission (cfg.rtt_every_ack)."""

@@ -78,6 +78,12 @@ class Host:
         self.conns: dict[tuple, Connection | TimeWait] = {}
         self.listeners: dict[tuple[str, int], Listener] = {}
         self.outbox: list[tuple[str, str, Segment]] = []
+        # Set by the driver while its local queue refuses every packet (a
+        # qdisc with room for none): a data segment is then not sent at all,
+        # as Linux's tcp_transmit_skb failing on a dev_queue_xmit drop (the
+        # data stays unsent, a retransmission is not counted as one, and the
+        # zero-window-probe timer retries every TCP_RESOURCE_PROBE_INTERVAL).
+        self.xmit_blocked = False
         self.events: list = []
         self.stats: Counter = Counter()
         # timers: a heap of the distinct deadlines, and per deadline the

@@ -56,6 +56,7 @@ class TcpInfo:
     state: int                            #: Linux numbering (LINUX_STATE)
     ca_state: int | None = None           #: 0 Open, 1 Disorder, 3 Recovery, 4 Loss (2 CWR: no ECN)
     retransmits: int | None = None        #: consecutive RTO expiries without progress
+    probes: int | None = None             #: unanswered window probes and refused local sends (icsk_probes_out)
     backoff: int | None = None            #: RTO doublings in force
     options: int | None = None            #: TCPI_OPT_TIMESTAMPS | _SACK | _WSCALE as negotiated
     snd_wscale: int | None = None         #: the peer's shift (applied to windows we receive)
@@ -142,6 +143,7 @@ def tcp_info(obj, now: float, clocks: dict[str, int] | None = None) -> TcpInfo:
     notsent = unsent(c) + (1 if c.fin_queued and not c.fin_sent else 0)
     return TcpInfo(
         state=LINUX_STATE[c.state], ca_state=c.ca_state(), retransmits=c.retries,
+        probes=c.probes_out,
         backoff=rtt.backoff, options=opts, snd_wscale=c.snd_wscale, rcv_wscale=c.rcv_wscale,
         rto=_us(rtt.current()), snd_mss=mss, rcv_mss=c.rcv_seg_mss,
         unacked=counts[0], sacked=counts[1], lost=counts[2], retrans=counts[3],

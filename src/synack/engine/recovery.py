@@ -21,6 +21,8 @@ RETRANS: Final = 1       # the segment has been retransmitted at least once (Kar
 SACKED: Final = 2        # the receiver holds it (a SACK block covered it)
 LOST: Final = 4          # marked lost (stays so when it is retransmitted, until delivered)
 RXT_OUT: Final = 8       # a retransmission of it is in flight (not yet known delivered or lost)
+PSH_SEND: Final = 16     # first sent with PSH as the end of a SEND ("linux" PSH policy)
+PSH_UNIT: Final = 32     # first sent with PSH as the end of a TSO unit ("linux" PSH policy)
 
 
 def _after(a: int, b: int) -> bool:
@@ -85,7 +87,7 @@ class Transmissions:
                         rack.end_seq = e
                     rack.fack = e
                 else:
-                    rack.delivered(s[0], e, t, bool(f & RETRANS), now, min_rtt)
+                    rack.delivered(s[0], e, t, bool(f & RETRANS), now, min_rtt, True)
             if f & RETRANS:
                 retrans = True
             if first < 0 or t < first:
@@ -226,7 +228,7 @@ class Rack:
     are SACKed (RFC 8985 §6.2, as Linux's tcp_rack_reo_wnd)."""
 
     __slots__ = ("xmit_ts", "end_seq", "rtt", "fack", "reord_seen", "reo_wnd_mult",
-                 "reo_wnd_persist", "dsack_round", "reordering", "mss")
+                 "reo_wnd_persist", "dsack_round", "reordering", "mss", "prior_fack", "reord_low")
 
     def __init__(self, mss: int):
         self.xmit_ts = -1.0              # RACK.xmit_ts: send time of the newest delivered segment
@@ -239,10 +241,17 @@ class Rack:
         self.dsack_round: int | None = None  # RACK.dsack_round
         self.reordering = 3              # reordering degree in segments (Linux tp->reordering)
         self.mss = mss
+        self.prior_fack: int | None = None   # RACK.fack before this ACK's SACK blocks
+        self.reord_low: int | None = None    # lowest start of this pass's reordered segments
 
     def delivered(self, start: int, end: int, xmit: float, retrans: bool, now: float,
-                  min_rtt: float) -> None:
-        """RFC 8985 §6.2 steps 2 and 3 for one newly delivered segment."""
+                  min_rtt: float, cumulative: bool = False) -> None:
+        """RFC 8985 §6.2 steps 2 and 3 for one newly delivered segment.
+        A never-retransmitted segment delivered below the highest delivered
+        one is reordering (§6.2 step 3); as Linux counts it (tcp_sacktag_one,
+        tcp_clean_rtx_queue), a SACKed one compares with the highest so far,
+        a `cumulative`ly ACKed one with the highest before this ACK's SACK
+        blocks; `reord_check` closes the pass."""
         rtt = now - xmit
         if not (retrans and rtt < min_rtt):
             # (a retransmitted segment ACKed sooner than min_RTT after its
@@ -256,14 +265,33 @@ class Rack:
                 self.xmit_ts = xmit
                 self.end_seq = end
         fack = self.fack
+        if cumulative:
+            ref = self.prior_fack
+            below = ref is not None and not retrans and _after(ref, start)
+        else:
+            below = fack is not None and not retrans and _after(fack, end)
         if fack is None or _after(end, fack):
             self.fack = end
-        elif not retrans and _after(fack, end):
-            # delivered below the highest delivered, never retransmitted: reordering
-            self.reord_seen += 1
-            metric = (((fack - start) & MASK) + self.mss - 1) // self.mss
-            if metric > self.reordering:
-                self.reordering = metric
+        if below:
+            low = self.reord_low
+            if low is None or _after(low, start):
+                self.reord_low = start
+
+    def reord_check(self) -> None:
+        """The end of one pass over an ACK's SACKed or cumulatively ACKed
+        segments: if any was reordered, one reordering event (Linux's
+        tcp_check_sack_reordering: tcpi_reord_seen counts events, not
+        segments), and the reordering degree grows to the distance from the
+        lowest reordered octet to the highest delivered, in segments."""
+        low = self.reord_low
+        if low is None:
+            return
+        self.reord_low = None
+        self.reord_seen += 1
+        fack = self.fack if self.fack is not None else low
+        metric = (((fack - low) & MASK) + self.mss - 1) // self.mss
+        if metric > self.reordering:
+            self.reordering = metric
 
     def on_dsack(self, una: int, snd_nxt: int) -> None:
         """§6.2 step 4: a D-SACK widens the window, once per round trip."""

@@ -215,6 +215,7 @@ class Runner(SyscallsMixin, SocketExtrasMixin, TxHoldMixin, LinuxWriteMixin):
         self._setup_config()
         self.host = Host(addresses=[self.addr.local_ip], config=self.base_cfg, secret=SECRET,
                          port_seed=0, name="synack")
+        self.host.xmit_blocked = self.qdisc_limit == 0     # an init command's qdisc
 
     # -- setup ----------------------------------------------------------------
     def _source_lines(self) -> list[str]:
@@ -366,6 +367,11 @@ class Runner(SyscallsMixin, SocketExtrasMixin, TxHoldMixin, LinuxWriteMixin):
             self.notsent_lowat_sysctl = plan.runner["notsent_lowat"] or NOTSENT_LOWAT_DEFAULT
         if "qdisc_limit" in plan.runner:
             self.qdisc_limit = plan.runner["qdisc_limit"]
+            host = getattr(self, "host", None)      # (init commands run before it exists)
+            if host is not None:
+                # a queue with room for nothing refuses every packet: the engine
+                # is told, as Linux's stack learns of a dev_queue_xmit drop
+                host.xmit_blocked = self.qdisc_limit == 0
 
     def _shell(self, ev: A.ShellCommand) -> None:
         """A timed shell command (see initcmd): sysctls and routes for the
@@ -400,6 +406,7 @@ class Runner(SyscallsMixin, SocketExtrasMixin, TxHoldMixin, LinuxWriteMixin):
 
     _nstat_base: dict = {}
     qdisc_limit: int | None = None
+    _refused_seen = 0
 
     # -- the loop -----------------------------------------------------------------
     def run(self) -> ScriptResult:
@@ -602,6 +609,13 @@ class Runner(SyscallsMixin, SocketExtrasMixin, TxHoldMixin, LinuxWriteMixin):
         return snapshot(obj, self.now, self.stats.clocks(obj, self.now_us))
 
     def _collect(self) -> None:
+        refused = self.host.stats["xmit_refused"]
+        if refused != self._refused_seen:
+            # data the engine did not send because the queue refused it
+            self.trace.append(TraceEntry(self.now_us / 1e6, "drop", (
+                f"{refused - self._refused_seen} data transmission(s) refused by the qdisc: "
+                "limit 0 (the engine keeps the data unsent, as Linux does)")))
+            self._refused_seen = refused
         for src, dst, seg in self.host.take_outbox():
             try:
                 raw = encode_ip(src, dst, seg)
