@@ -1333,7 +1333,34 @@ class Connection:
         self.syn_acked = True
         self.retries = 0
         self.progress_time = now
-        ca_sample = self._rtt_on_ack(now, a, ts)
+        # RTT: timestamps give a sample on every ACK of new data (RFC 7323 §4.1);
+        # otherwise time one segment, never a retransmitted one (Karn, MUST-18).
+        sample = None
+        ca_sample = None
+        log = self.txlog
+        if log is not None:
+            # cfg.rtt_every_ack: the send times of the segments this ACK
+            # delivered, none of them retransmitted (Karn); RTO from the
+            # oldest, HyStart from the newest (as Linux's seq_rtt / ca_rtt)
+            first, last, retrans = log.acked(a, self.rack, now, self.rtt.min_rtt)
+            rack = self.rack
+            if rack is not None and rack.reord_low is not None:
+                rack.reord_check()
+            if first >= 0 and not retrans:
+                sample = now - first
+                ca_sample = now - last
+        if sample is None and ts is not None and ts[1]:
+            r = (self._ts_now(now) - ts[1]) & MASK
+            if r < HALF:
+                sample = r / 1000.0
+        elif sample is None and self.rtt_seq is not None and _le(self.rtt_seq, a):
+            sample = now - self.rtt_time
+            self.rtt_seq = None
+        if sample is not None:
+            self.rtt.sample(sample)
+            self.tlp_rtt_ok = True
+            if ca_sample is None:
+                ca_sample = sample
         # No `backoff = 0` here: RFC 6298 §5 keeps the backed-off RTO until a
         # new RTT sample (which `rtt.sample` takes care of) collapses it.
         cc = self.cc
@@ -1373,43 +1400,6 @@ class Connection:
                 self._schedule_pto(now)
         if data_acked:
             self._event(ev.WRITABLE)
-
-    def _rtt_on_ack(self, now: float, a: int, ts: tuple[int, int] | None) -> float | None:
-        """The RTT sample of an ACK of new data, given to the estimator;
-        returns the sample for congestion control (HyStart), or None. With a
-        per-segment send log the log also tells RACK what was delivered (and
-        RACK counts a reordering event once per ACK). Otherwise timestamps give a sample on every ACK of new data (RFC 7323 §4.1);
-        otherwise one segment is timed, never a retransmitted one (Karn,
-        MUST-18)."""
-        sample = None
-        ca_sample = None
-        log = self.txlog
-        if log is not None:
-            # cfg.rtt_every_ack: the send times of the segments this ACK
-            # delivered, none of them retransmitted (Karn); RTO from the
-            # oldest, HyStart from the newest (as Linux's seq_rtt / ca_rtt)
-            first, last, retrans = log.acked(a, self.rack, now, self.rtt.min_rtt)
-            rack = self.rack
-            if rack is not None and rack.reord_low is not None:
-                rack.reord_check()
-            if first >= 0 and not retrans:
-                sample = now - first
-                ca_sample = now - last
-        if sample is not None:
-            pass
-        elif ts is not None and ts[1]:
-            r = (self._ts_now(now) - ts[1]) & MASK
-            if r < HALF:
-                sample = r / 1000.0
-        elif self.rtt_seq is not None and _le(self.rtt_seq, a):
-            sample = now - self.rtt_time
-            self.rtt_seq = None
-        if sample is not None:
-            self.rtt.sample(sample)
-            self.tlp_rtt_ok = True
-            if ca_sample is None:
-                ca_sample = sample
-        return ca_sample
 
     def _credit_after_dupacks(self, acked: int) -> int:
         """The cwnd growth credit of a cumulative ACK after duplicate ACKs that
