@@ -510,8 +510,14 @@ def test_sigterm_mid_batch_cleans_up(root_user, tmp_path):
         proc.wait(timeout=30)
     finally:
         if proc.poll() is None:
+            # the test failed before its SIGTERM: a killed batch cannot clean
+            # up, so remove the namespaces it made (the failure stands)
             proc.kill()
             proc.wait()
+            listing = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
+            for line in listing.splitlines():
+                if line.split()[0].startswith(f"{PREFIX}-{proc.pid}-"):
+                    subprocess.run(["ip", "netns", "del", line.split()[0]], check=False)
     out = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
     assert mine not in out
     assert Path(L.ALLOWED_CC).read_text().strip() == before

@@ -215,9 +215,9 @@ class TunDevice:
                          prefixlen=self.kernel_v6.network.prefixlen, flags=IFA_F_NODAD)
             ipr.link("set", index=idx, state="up")
             if self.kernel_v6 is not None:
-                self._wait_v6_usable(ipr, idx)
+                self._wait_v6_usable(ipr, idx, str(self.kernel_v6.ip))
 
-    def _wait_v6_usable(self, ipr: Any, idx: int, limit: float = 30.0) -> None:
+    def _wait_v6_usable(self, ipr: Any, idx: int, addr: str, limit: float = 30.0) -> None:
         """Return once the kernel's IPv6 address has left the tentative state.
 
         Even without DAD the kernel finishes bringing an IPv6 address up in a
@@ -230,22 +230,22 @@ class TunDevice:
         while True:
             flags = None
             for msg in ipr.get_addr(index=idx, family=socket.AF_INET6):
-                if msg.get_attr("IFA_ADDRESS") == str(self.kernel_v6.ip):
+                if msg.get_attr("IFA_ADDRESS") == addr:
                     flags = msg.get_attr("IFA_FLAGS")
                     if flags is None:
                         flags = msg["flags"]
-            if flags is not None and not flags & IFA_F_TENTATIVE and self._v6_is_local(ipr):
+            if flags is not None and not flags & IFA_F_TENTATIVE and self._is_local(ipr, addr):
                 return
             if time.monotonic() > deadline:
-                raise OSError(f"the IPv6 address {self.kernel_v6.ip} on {self.ifname!r} stayed "
+                raise OSError(f"the IPv6 address {addr} on {self.ifname!r} stayed "
                               f"tentative for {limit:.0f} s")
             time.sleep(0.005)
 
-    def _v6_is_local(self, ipr: Any) -> bool:
+    def _is_local(self, ipr: Any, addr: str) -> bool:
         """True once the kernel routes its IPv6 address as local (the route is
         added only after the address has become usable)."""
         try:
-            routes = ipr.route("get", dst=str(self.kernel_v6.ip))
+            routes = ipr.route("get", dst=addr)
         except Exception:
             return False
         return any(r["type"] == RTN_LOCAL for r in routes)
