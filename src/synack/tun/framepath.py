@@ -16,7 +16,7 @@ import struct
 import time
 from typing import Any, Final
 
-from ..engine.segment import ACK, NO_OPTIONS, SYN, Options, Segment
+from ..engine.segment import ACK, NO_OPTIONS, SYN, Segment, make_options, make_segment
 from ..engine.seq import HALF, MASK
 from ..wire import WireError, decode_ip, encode_ip
 from ..wire.checksum import fold, word_value
@@ -24,8 +24,6 @@ from ..wire.ip import text_address
 from ..wire.tcp import decode_options, encode_options, encode_tcp, pack_address
 from . import vnet
 
-# tuple.__new__: a Segment/Options without the NamedTuple's Python-level __new__
-_new: Final = tuple.__new__
 
 # IPv4 header followed by the fixed TCP header (RFC 791 §3.1, RFC 9293 §3.1)
 _V4TCP: Final = struct.Struct("!BBHHHBBH4s4sHHIIBBHHH")
@@ -121,12 +119,12 @@ def receive_frames(st: Any, frames: list, now: float) -> None:
                     if hlen == 20:
                         opts = NO_OPTIONS
                     elif hlen == 32 and _U32.unpack_from(frame, t + 20)[0] == _TS_WORD:
-                        opts = _new(Options, (None, None, False, (), _TWO_U32.unpack_from(frame, t + 24), ()))
+                        opts = make_options(None, None, False, (), _TWO_U32.unpack_from(frame, t + 24), ())
                     else:
                         opts = decode_options(frame, t + 20, t + hlen)
                     payload = frame[t + hlen:end] if plen else b""
-                    receive((src, dst, _new(Segment, (sport, dport, seq, ack, flags, window,
-                                                      urgent, opts, payload))))
+                    receive((src, dst, make_segment(sport, dport, seq, ack, flags, window,
+                                                    urgent, opts, payload)))
                     continue
             src, dst, seg = decode_ip(memoryview(frame)[off:], verify_checksum=verify)
         except WireError as e:
@@ -188,7 +186,7 @@ def syn_answer(st: Any, frame, t: int, hlen: int, src: str, dst: str, s4: bytes,
             return False
     out = host.outbox
     n = len(out)
-    lst._send_cookie(now, src, dst, _new(Segment, (sport, dport, seq, 0, SYN, window, 0, opts, b"")))
+    lst._send_cookie(now, src, dst, make_segment(sport, dport, seq, 0, SYN, window, 0, opts, b""))
     if len(out) > n:
         item = out.pop()
         if st._fast and st.pcap is None and st.impair is None:
@@ -230,7 +228,7 @@ def deliver_run(st: Any, run: list):
     if not ob:
         opts = NO_OPTIONS
     elif len(ob) == 12 and _U32.unpack_from(ob)[0] == _TS_WORD:
-        opts = _new(Options, (None, None, False, (), _TWO_U32.unpack_from(ob, 4), ()))
+        opts = make_options(None, None, False, (), _TWO_U32.unpack_from(ob, 4), ())
     else:
         try:
             opts = decode_options(ob, 0, len(ob))
@@ -242,7 +240,7 @@ def deliver_run(st: Any, run: list):
     else:
         payload = b"".join(parts)
         st.stats["gro_merged"] += len(parts) - 1
-    return (src, dst, _new(Segment, (sport, dport, seq, ack, flags, window, urgent, opts, payload)))
+    return (src, dst, make_segment(sport, dport, seq, ack, flags, window, urgent, opts, payload))
 
 
 def tcp_sum_ok(st: Any, frame, start: int, end: int, src: str, dst: str) -> bool:
