@@ -1019,7 +1019,7 @@ class Connection:
         (tcp_replace_ts_recent after tcp_ack): a segment that is dropped for
         an ACK of unsent data must not move TS.Recent, or one forged segment
         would make PAWS drop every genuine one after it."""
-        if _le(seq, self.last_ack_sent) and ((ts[0] - self.ts_recent) & MASK) < HALF:
+        if _le(seq, self.last_ack_sent) and _le(self.ts_recent, ts[0]):
             self.ts_recent = ts[0]
             self.ts_recent_time = now
 

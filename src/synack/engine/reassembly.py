@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from typing import Final
 
-from .seq import HALF, MASK
+from .seq import HALF, MASK, gt
 
 _MASK: Final = MASK
 _HALF: Final = HALF
@@ -102,9 +102,9 @@ class Reassembly:
         if not self.blocks:
             return None
         start, end = self.blocks[0][0], self.blocks[0][1]
-        if not 0 < ((rcv_nxt - start) & _MASK) < _HALF:
+        if not gt(rcv_nxt, start):
             return None
-        if 0 < ((rcv_nxt - end) & _MASK) < _HALF:
+        if gt(rcv_nxt, end):
             return (start, end)
         return (start, rcv_nxt)
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from typing import Final
 
-from .seq import HALF, MASK
+from .seq import HALF, MASK, gt
 
 RETRANS: Final = 1       # the segment has been retransmitted at least once (Karn)
 SACKED: Final = 2        # the receiver holds it (a SACK block covered it)
@@ -23,11 +23,6 @@ LOST: Final = 4          # marked lost (stays so when it is retransmitted, until
 RXT_OUT: Final = 8       # a retransmission of it is in flight (not yet known delivered or lost)
 PSH_SEND: Final = 16     # first sent with PSH as the end of a SEND ("linux" PSH policy)
 PSH_UNIT: Final = 32     # first sent with PSH as the end of a TSO unit ("linux" PSH policy)
-
-
-def _after(a: int, b: int) -> bool:
-    """a > b in sequence space."""
-    return 0 < ((a - b) & MASK) < HALF
 
 
 class Transmissions:
@@ -47,7 +42,7 @@ class Transmissions:
         """[start, end) was sent again: every segment it overlaps is now a
         retransmission, last sent `now`."""
         for s in self.segs:
-            if _after(s[1], start) and _after(end, s[0]):
+            if gt(s[1], start) and gt(end, s[0]):
                 # s ends after `start` and begins before `end`
                 s[2] = now
                 s[3] |= RETRANS | RXT_OUT
@@ -66,7 +61,7 @@ class Transmissions:
         n = 0
         for s in segs:
             if ((una - s[1]) & MASK) >= HALF:
-                if _after(una, s[0]):
+                if gt(una, s[0]):
                     s[0] = una                      # partly ACKed: trim
                 break
             n += 1
@@ -78,11 +73,11 @@ class Transmissions:
                 e = s[1]
                 fack = rack.fack
                 if (not f & RETRANS and t >= rack.xmit_ts
-                        and (fack is None or 0 < ((e - fack) & MASK) < HALF)):
+                        and (fack is None or gt(e, fack))):
                     # the common case written out: an original segment, sent
                     # no earlier than RACK's and ending above RACK.fack
                     rack.rtt = now - t
-                    if t > rack.xmit_ts or _after(e, rack.end_seq):
+                    if t > rack.xmit_ts or gt(e, rack.end_seq):
                         rack.xmit_ts = t
                         rack.end_seq = e
                     rack.fack = e
@@ -110,7 +105,7 @@ class Transmissions:
                 continue
             a, b = s[0], s[1]
             for bs, be in blocks:
-                if not _after(bs, a) and not _after(b, be):
+                if not gt(bs, a) and not gt(b, be):
                     if rack is not None:
                         rack.delivered(a, b, s[2], bool(s[3] & RETRANS), now, min_rtt)
                     s[3] = (s[3] | SACKED) & ~(LOST | RXT_OUT)
@@ -261,20 +256,20 @@ class Rack:
             # RFC 8985 walks them in send-time order, which leaves the RTT
             # of the most recently sent one
             self.rtt = rtt
-            if xmit > self.xmit_ts or (xmit == self.xmit_ts and _after(end, self.end_seq)):
+            if xmit > self.xmit_ts or (xmit == self.xmit_ts and gt(end, self.end_seq)):
                 self.xmit_ts = xmit
                 self.end_seq = end
         fack = self.fack
         if cumulative:
             ref = self.prior_fack
-            below = ref is not None and not retrans and _after(ref, start)
+            below = ref is not None and not retrans and gt(ref, start)
         else:
-            below = fack is not None and not retrans and _after(fack, end)
-        if fack is None or _after(end, fack):
+            below = fack is not None and not retrans and gt(fack, end)
+        if fack is None or gt(end, fack):
             self.fack = end
         if below:
             low = self.reord_low
-            if low is None or _after(low, start):
+            if low is None or gt(low, start):
                 self.reord_low = start
 
     def reord_check(self) -> None:
@@ -295,7 +290,7 @@ class Rack:
 
     def on_dsack(self, una: int, snd_nxt: int) -> None:
         """§6.2 step 4: a D-SACK widens the window, once per round trip."""
-        if self.dsack_round is not None and not _after(self.dsack_round, una):
+        if self.dsack_round is not None and not gt(self.dsack_round, una):
             self.dsack_round = None
         if self.dsack_round is None:
             self.dsack_round = snd_nxt
@@ -330,7 +325,7 @@ class Rack:
             if f & SACKED or (f & LOST and not f & RXT_OUT):
                 continue
             t = s[2]
-            if not (x > t or (x == t and _after(e, s[1]))):
+            if not (x > t or (x == t and gt(e, s[1]))):
                 # not sent before RACK.xmit_ts; an original segment sent
                 # after it means every later original was too (they go out
                 # in sequence order) and every retransmission later still

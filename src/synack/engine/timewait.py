@@ -22,7 +22,7 @@ import bisect
 
 from .connection import NEVER, Connection
 from .segment import ACK, FIN, RST, SYN, NO_OPTIONS, Options, Segment
-from .seq import HALF, MASK
+from .seq import MASK, gt
 from .states import CLOSED, TIME_WAIT
 
 
@@ -114,14 +114,13 @@ class TimeWait:
     def _syn_is_new(self, seg: Segment) -> bool:
         """RFC 6191 §2 (SHLD-4), falling back to RFC 1122 §4.2.2.13's sequence
         number test: may this SYN open a new incarnation?"""
-        seq_newer = 0 < ((seg.seq - self.rcv_nxt) & MASK) < HALF
+        seq_newer = gt(seg.seq, self.rcv_nxt)
         ts = seg.options.timestamp if self.ts_on else None
         if ts is None:                            # the new incarnation would not use timestamps
             return seq_newer
         if not self.ts_ok:                        # the old one did not: timestamps protect the new
             return True
-        d = (ts[0] - self.ts_recent) & MASK
-        return 0 < d < HALF or (d == 0 and seq_newer)
+        return gt(ts[0], self.ts_recent) or (ts[0] == self.ts_recent and seq_newer)
 
     def on_timer(self, now: float) -> None:
         if not self.dead and now >= self.deadline:
