@@ -72,9 +72,9 @@ class Pair:
         class Traced(base):                  # record every loss response
             __slots__ = ()
 
-            def on_loss(self, flight, now):
+            def on_loss(self, now, flight):
                 losses.append((now, flight, self.cwnd))
-                base.on_loss(self, flight, now)
+                base.on_loss(self, now, flight)
         # a controller of our own, made by the connection like any other (a
         # __class__ swap would not reach the compiled build's method table)
         name = f"traced-{cfg.congestion_control}"

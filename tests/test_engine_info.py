@@ -46,7 +46,7 @@ def test_snapshot_of_an_established_connection_reads_the_connection():
     assert s.recv(3000, socket.MSG_WAITALL) == b"x" * 3000
     a.run_for(0.1)                                        # the last ACK is back
     conn = c.connection
-    info = tcp_info(conn, a.now())
+    info = tcp_info(a.now(), conn)
     assert info.state == LINUX_STATE[ESTABLISHED] == 1
     assert info.options == 1 | 2 | 4                     # timestamps, SACK, window scale
     assert info.snd_mss == conn.snd_mss and info.advmss == conn.rcv_mss
@@ -71,7 +71,7 @@ def test_snapshot_counts_what_is_in_flight_and_unsent():
     a.net.drop(lambda p: p.src == A, count=None)          # nothing of ours arrives
     c.send(b"y" * 50_000)
     a.run_for(0.001)
-    info = tcp_info(c.connection, a.now())
+    info = tcp_info(a.now(), c.connection)
     q = queues(c.connection)
     mss = c.connection.snd_mss
     in_flight = c.connection.snd_nxt - c.connection.snd_una
@@ -79,29 +79,29 @@ def test_snapshot_counts_what_is_in_flight_and_unsent():
     assert q.outq == 50_000                               # queued, not acknowledged
     assert q.outq_nsd == info.notsent_bytes == 50_000 - in_flight > 0
     a.run_for(5.0)                                        # RTOs fire: backoff, Loss state
-    info = tcp_info(c.connection, a.now())
+    info = tcp_info(a.now(), c.connection)
     assert info.retransmits >= 1 and info.backoff >= 1 and info.ca_state == 4
 
 
 def test_listener_and_time_wait_have_a_state_only():
     a, b, c, s, srv = pair()
-    assert tcp_info(srv.listener, b.now()).fields() == {"tcpi_state": 10}
+    assert tcp_info(b.now(), srv.listener).fields() == {"tcpi_state": 10}
     c.close()
     s.close()
     a.run_for(1.0)
     tws = [o for o in a.host.connections() if isinstance(o, TimeWait)]
     assert len(tws) == 1 and tws[0].state is TIME_WAIT
-    assert tcp_info(tws[0], a.now()).fields() == {"tcpi_state": 6}
+    assert tcp_info(a.now(), tws[0]).fields() == {"tcpi_state": 6}
 
 
 def test_socket_clocks_are_passed_in_and_checked():
     a, _, c, _, _ = pair()
-    info = tcp_info(c.connection, a.now(), {"busy_time": 7, "last_data_recv": 3})
+    info = tcp_info(a.now(), c.connection, {"busy_time": 7, "last_data_recv": 3})
     assert (info.busy_time, info.last_data_recv) == (7, 3)
     with pytest.raises(TypeError, match="not socket clocks: rtt"):
-        tcp_info(c.connection, a.now(), {"rtt": 1})
+        tcp_info(a.now(), c.connection, {"rtt": 1})
     with pytest.raises(TypeError, match="takes a Connection"):
-        tcp_info(object(), 0.0)
+        tcp_info(0.0, object())
     with pytest.raises(dataclasses_frozen_error()):
         info.state = 2                                    # the record is immutable
 
@@ -154,7 +154,7 @@ def test_bad_values_raise_linux_errnos(name, value, code):
     o = SockOpts(Config())
     before = o.get(*opt(name), None, Config())
     with pytest.raises(OSError) as ei:
-        o.set(*opt(name), value, None, 0.0)
+        o.set(0.0, *opt(name), value, None)
     assert ei.value.errno == code
     assert o.get(*opt(name), None, Config()) == before    # nothing changed
 
@@ -163,7 +163,7 @@ def test_unknown_options_and_levels_are_enoprotoopt():
     o = SockOpts(Config())
     for level, number in ((TCP, 9999), (99, 1), (SOL, socket.SO_REUSEADDR)):
         with pytest.raises(OSError) as ei:
-            o.set(level, number, 1, None, 0.0)
+            o.set(0.0, level, number, 1, None)
         assert ei.value.errno == errno.ENOPROTOOPT
         with pytest.raises(OSError) as ei:
             o.get(level, number, None, Config())
@@ -178,7 +178,7 @@ def test_values_as_linux_keeps_them():
                               ("TCP_MAXSEG", 1200, 1200), ("SO_KEEPALIVE", 5, 1),
                               ("TCP_NOTSENT_LOWAT", -1, 0xFFFFFFFF), ("SO_LINGER", (1, -3), (1, 0)),
                               ("TCP_CONGESTION", "reno", "reno")):
-        o.set(*opt(name), value, None, 0.0)
+        o.set(0.0, *opt(name), value, None)
         assert o.get(*opt(name), None, cfg) == back, name
 
 
@@ -189,16 +189,16 @@ def test_linux_buffer_sizes_and_the_config_they_make():
     for name, value, size in (("SO_RCVBUF", 10_000, 20_000), ("SO_RCVBUF", 1, 2304),
                               ("SO_RCVBUF", 1 << 30, 425_984), ("SO_RCVBUF", -5, 425_984),
                               ("SO_SNDBUF", 0, 4608), ("SO_SNDBUF", 50_000, 100_000)):
-        o.set(*opt(name), value, None, 0.0)
+        o.set(0.0, *opt(name), value, None)
         assert o.get(*opt(name), None, base) == size, (name, value)
     cfg = o.config(base)
     assert (cfg.rcvbuf, cfg.max_rcvbuf, cfg.sndbuf, cfg.sndbuf_auto) == (425_984, 425_984,
                                                                          100_000, False)
     plain = SockOpts(Config(max_rcvbuf=100_000))
-    plain.set(*opt("SO_RCVBUF"), 12_345, None, 0.0)
+    plain.set(0.0, *opt("SO_RCVBUF"), 12_345, None)
     assert plain.get(*opt("SO_RCVBUF"), None, Config()) == 12_345      # as set
     assert plain.config(Config(max_rcvbuf=100_000)).max_rcvbuf == 100_000
-    plain.set(*opt("SO_RCVBUF"), 200_000, None, 0.0)
+    plain.set(0.0, *opt("SO_RCVBUF"), 200_000, None)
     assert plain.config(Config(max_rcvbuf=100_000)).max_rcvbuf == 200_000   # scaled for it
 
 
@@ -207,25 +207,25 @@ def test_options_reach_a_live_connection():
     conn = c.connection
     o = SockOpts(a.host.config)
     now = a.now()
-    o.set(*opt("SO_KEEPALIVE"), 1, conn, now)
+    o.set(now, *opt("SO_KEEPALIVE"), 1, conn)
     assert conn.cfg.keepalive and conn.t_keep == pytest.approx(now + conn.cfg.keepalive_idle)
-    o.set(*opt("TCP_KEEPIDLE"), 10, conn, now)
+    o.set(now, *opt("TCP_KEEPIDLE"), 10, conn)
     assert conn.t_keep == pytest.approx(now + 10)          # re-armed with the new idle time
-    o.set(*opt("TCP_USER_TIMEOUT"), 2500, conn, now)
+    o.set(now, *opt("TCP_USER_TIMEOUT"), 2500, conn)
     assert conn.cfg.user_timeout == 2.5
-    o.set(*opt("SO_RCVBUF"), 5000, conn, now)
-    o.set(*opt("SO_SNDBUF"), 6000, conn, now)
+    o.set(now, *opt("SO_RCVBUF"), 5000, conn)
+    o.set(now, *opt("SO_SNDBUF"), 6000, conn)
     assert (conn.rcvbuf, conn.sndbuf, conn.sndbuf_auto) == (5000, 6000, False)
-    o.set(*opt("TCP_NODELAY"), 1, conn, now)
+    o.set(now, *opt("TCP_NODELAY"), 1, conn)
     assert conn.nodelay and o.get(*opt("TCP_NODELAY"), conn, a.host.config) == 1
-    o.set(*opt("SO_LINGER"), (1, 0), conn, now)
+    o.set(now, *opt("SO_LINGER"), (1, 0), conn)
     assert conn.linger == 0
     assert o.get(*opt("TCP_MAXSEG"), conn, a.host.config) == conn.snd_mss
     with pytest.raises(NotSupported, match="connected socket"):
-        o.set(*opt("TCP_CONGESTION"), "reno", conn, now)
+        o.set(now, *opt("TCP_CONGESTION"), "reno", conn)
     # an accepted socket inherits a copy
     child = o.copy()
-    child.set(*opt("TCP_INQ"), 1, None, now)
+    child.set(now, *opt("TCP_INQ"), 1, None)
     assert (child.inq, o.inq) == (1, 0) and child.linger == 0
 
 

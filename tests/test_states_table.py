@@ -19,7 +19,7 @@ def test_a_transition_not_in_rfc_9293_is_refused_and_nothing_changes():
     c = h.connect(0.0, "10.0.0.9", 80)
     assert c.state is SYN_SENT
     with pytest.raises(IllegalTransition, match="SYN_SENT -> TIME_WAIT"):
-        c._set_state(TIME_WAIT, "no such edge", 0.0)
+        c._set_state(0.0, TIME_WAIT, "no such edge")
     assert c.state is SYN_SENT
-    c._set_state(ESTABLISHED, "rcv SYN,ACK / snd ACK", 0.0)
+    c._set_state(0.0, ESTABLISHED, "rcv SYN,ACK / snd ACK")
     assert c.state is ESTABLISHED

@@ -21,7 +21,7 @@ def entries(n: int) -> list[TimeWait]:
     t = Tcp.time_wait()
     out = []
     for i in range(n):
-        e = TimeWait(t.conn, 0.0)
+        e = TimeWait(0.0, t.conn)
         e.deadline = 60.0 + i
         out.append(e)
     return out

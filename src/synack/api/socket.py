@@ -959,7 +959,7 @@ class socket:
                 v = self._int_value(value)
             conn = self._conn
             try:
-                self._opts.set(level, optname, v, conn, now)
+                self._opts.set(now, level, optname, v, conn)
             except NotSupported as e:
                 raise _oserror(_errno.EOPNOTSUPP, f"synack: {e}") from None
             if conn is not None and (level, optname) in ((SOL_SOCKET, SO_SNDBUF),
@@ -1032,7 +1032,7 @@ class socket:
         obj = self._conn if self._conn is not None else self._listener
         if obj is None:
             return TcpInfo(state=7)                    # TCP_CLOSE, as Linux for a new socket
-        return tcp_info(obj, self._stack.now())
+        return tcp_info(self._stack.now(), obj)
 
     def tcp_info(self) -> TcpInfo:
         """The connection's TCP_INFO as a record (synack.engine.info.TcpInfo):

@@ -96,10 +96,10 @@ class CongestionControl:
         self.mss = mss
         self.cwnd = initial_window * mss if initial_window else rfc5681_initial_window(mss)
 
-    def on_ack(self, acked: int, flight: int, now: float) -> None:
+    def on_ack(self, now: float, acked: int, flight: int) -> None:
         raise NotImplementedError
 
-    def on_loss(self, flight: int, now: float) -> None:
+    def on_loss(self, now: float, flight: int) -> None:
         """Fast retransmit / first loss in a window (RFC 5681 §3.2 step 2):
         set ssthresh and cwnd = ssthresh, and enter recovery."""
         raise NotImplementedError
@@ -108,7 +108,7 @@ class CongestionControl:
         self.in_recovery = False
         self.cwnd = self.ssthresh
 
-    def on_timeout(self, flight: int, now: float) -> None:
+    def on_timeout(self, now: float, flight: int) -> None:
         """RTO expiry: RFC 5681 §3.1 equation (4), cwnd to one segment."""
         self.ssthresh = max(flight // 2, 2 * self.mss)
         self.cwnd = self.mss
@@ -128,7 +128,7 @@ class Reno(CongestionControl):
         super().__init__(mss, initial_window)
         self._ca_acc = 0
 
-    def on_ack(self, acked: int, flight: int, now: float) -> None:
+    def on_ack(self, now: float, acked: int, flight: int) -> None:
         if self.in_recovery:
             return
         if self.cwnd < self.ssthresh:
@@ -141,15 +141,15 @@ class Reno(CongestionControl):
             self._ca_acc -= self.cwnd
             self.cwnd += self.mss
 
-    def on_loss(self, flight: int, now: float) -> None:
+    def on_loss(self, now: float, flight: int) -> None:
         # §3.2 step 2: ssthresh = max(FlightSize / 2, 2*SMSS)
         self.ssthresh = max(flight // 2, 2 * self.mss)
         self.cwnd = self.ssthresh
         self._ca_acc = 0
         self.in_recovery = True
 
-    def on_timeout(self, flight: int, now: float) -> None:
-        super().on_timeout(flight, now)
+    def on_timeout(self, now: float, flight: int) -> None:
+        super().on_timeout(now, flight)
         self._ca_acc = 0
 
 

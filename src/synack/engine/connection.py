@@ -283,7 +283,7 @@ class Connection:
         return f"<Connection {self.name} {self.state}>"
 
     # ------------------------------------------------------------------ states
-    def _set_state(self, new: State, cause: str, now: float) -> None:
+    def _set_state(self, now: float, new: State, cause: str) -> None:
         """The one place a state changes: checked against TRANSITIONS, recorded."""
         old = self.state
         if new not in SUCCESSORS[old]:
@@ -291,7 +291,7 @@ class Connection:
         self.state = new
         if self.transitions is not None:
             self.transitions.append((now, old, new, cause))
-        self.host._state_changed(self, old, new, cause, now)
+        self.host._state_changed(now, self, old, new, cause)
 
     # ------------------------------------------------------------ user calls
     def open_active(self, now: float, iss: int) -> None:
@@ -302,7 +302,7 @@ class Connection:
         self.sndq_seq = self.snd_nxt
         self.rcv_wscale = wanted_wscale(self.cfg, self.rcvbuf)
         self._init_cc()
-        self._set_state(SYN_SENT, "active OPEN / snd SYN", now)
+        self._set_state(now, SYN_SENT, "active OPEN / snd SYN")
         self._send_syn_and_arm(now)
         self.progress_time = now
         self._update_deadline()
@@ -337,12 +337,12 @@ class Connection:
         self.rcv_adv = (self.rcv_nxt + min(self.rcvbuf, 0xFFFF)) & MASK
         self.rcv_wscale = (wanted_wscale(self.cfg, self.rcvbuf)
                            if (self.cfg.window_scaling and seg.options.wscale is not None) else None)
-        self._take_syn_options(seg, now)
+        self._take_syn_options(now, seg)
         if self.rcv_wscale is None:
             self.rcv_wscale = 0
         self._init_cc()
         host._attach(self)
-        self._set_state(SYN_RECEIVED, cause, now)
+        self._set_state(now, SYN_RECEIVED, cause)
 
     def answer_syn(self, now: float) -> None:
         """SYN-RECEIVED after a passive open: send the SYN,ACK and arm its timer."""
@@ -416,7 +416,7 @@ class Connection:
             if self.host.mem_limits is not None:
                 self._mem_sync()
             if self.rcvbuf_auto:
-                self._rcv_space_adjust(len(data), now)
+                self._rcv_space_adjust(now, len(data))
             self._window_opened(now)
             return data
         if self.error:
@@ -478,7 +478,7 @@ class Connection:
         """ABORT call (§3.10.5): send RST in synchronized states, flush, CLOSED."""
         st = self.state
         if st in (SYN_RECEIVED, ESTABLISHED, FIN_WAIT_1, FIN_WAIT_2, CLOSE_WAIT):
-            self._emit(RST | ACK, self.snd_nxt, self.rcv_nxt, now)
+            self._emit(now, RST | ACK, self.snd_nxt, self.rcv_nxt)
         self.sndq.clear()
         self.push_seqs = _EMPTY
         self.rcvq.clear()
@@ -532,7 +532,7 @@ class Connection:
     def send_space(self) -> int:
         return max(0, self._send_limit() - len(self.sndq))
 
-    def _rcv_space_adjust(self, n: int, now: float) -> None:
+    def _rcv_space_adjust(self, now: float, n: int) -> None:
         """Dynamic Right-Sizing (cfg.rcvbuf_auto), as Linux's
         tcp_rcv_space_adjust: once per smoothed RTT, if the application read
         more than in the last measured RTT, the buffer becomes twice that
@@ -692,7 +692,7 @@ class Connection:
             a = seg.ack
             if _le(a, self.iss) or _lt(self.snd_nxt, a):
                 if not flags & RST:
-                    self._emit_rst_for(seg, now)
+                    self._emit_rst_for(now, seg)
                 self.host.count("drop_bad_ack_syn_sent")
                 return
             ack_ok = _lt(self.snd_una, a) and _le(a, self.snd_nxt)
@@ -715,7 +715,7 @@ class Connection:
         # RCV.NXT, which only now exists: rebase the right edge on it.
         self.rcv_adv = (self.rcv_nxt + min(self.rcvbuf, 0xFFFF)) & MASK
         self.last_ack_sent = self.rcv_nxt
-        self._take_syn_options(seg, now)
+        self._take_syn_options(now, seg)
         if ack_ok:
             self.snd_una = seg.ack
             self.rtt_sample_syn(now)
@@ -729,7 +729,7 @@ class Connection:
             self.t_rexmt = None
             self.retries = 0
             self.rtt.backoff = 0
-            self._set_state(ESTABLISHED, "rcv SYN,ACK / snd ACK", now)
+            self._set_state(now, ESTABLISHED, "rcv SYN,ACK / snd ACK")
             self.syn_opts = NO_OPTIONS               # needed only to resend a SYN,ACK
             self._event(ev.CONNECTED)
             self.ack_now = True
@@ -739,7 +739,7 @@ class Connection:
         else:
             # simultaneous open (MUST-10): SYN-RECEIVED, send <SEQ=ISS><ACK=RCV.NXT><CTL=SYN,ACK>
             self.passive = False
-            self._set_state(SYN_RECEIVED, "rcv SYN (simultaneous open) / snd SYN,ACK", now)
+            self._set_state(now, SYN_RECEIVED, "rcv SYN (simultaneous open) / snd SYN,ACK")
             self._send_syn_and_arm(now)
 
     def _rcv_synchronized(self, now: float, seg: Segment) -> None:
@@ -881,7 +881,7 @@ class Connection:
             # data wholly below RCV.NXT: a duplicate, reported as D-SACK (RFC 2883 §4)
             self.dsack = (seq, (seq + plen) & MASK)
         if ts is not None and slen and not flags & SYN and flags & ACK:
-            self._ts_recent_from_duplicate(ts, seq, seg.ack, rcv_nxt, now)
+            self._ts_recent_from_duplicate(now, ts, seq, seg.ack, rcv_nxt)
         # Segments that occupy sequence space (data or FIN, no SYN) are
         # always answered: the peer is retransmitting because our ACK
         # was lost. Others are under the per-connection limit.
@@ -915,7 +915,7 @@ class Connection:
         if self.cfg.rfc5961:
             self._challenge_ack(now)          # RFC 5961 §4
         else:
-            self._emit(RST, self.snd_nxt, 0, now)
+            self._emit(now, RST, self.snd_nxt, 0)
             self._terminate(now, "rcv SYN in window", error="ECONNRESET")
 
     def _check_ack(self, now: float, seg: Segment, seq: int, flags: int, plen: int,
@@ -941,7 +941,7 @@ class Connection:
                 self._send_ack(now)       # RFC 5961 §5.2: a challenge ACK
             return False
         if ts is not None:
-            self._update_ts_recent(ts, seq, now)
+            self._update_ts_recent(now, ts, seq)
         # a FIN next in sequence: FIN-WAIT-1 may go straight to TIME-WAIT (eighth step)
         fin_next = bool(flags & FIN) and seq == self.rcv_nxt
         self._process_ack(now, seg, a, seq, ts, plen, fin_next)
@@ -966,7 +966,7 @@ class Connection:
         a = seg.ack
         if not (_lt(self.snd_una, a) and _le(a, self.snd_nxt)):
             self.host.count("drop_bad_ack_syn_received")
-            self._emit(RST, a, 0, now)
+            self._emit(now, RST, a, 0)
             return False
         listener = self.listener
         if self.passive and listener is not None and not listener.can_accept():
@@ -976,7 +976,7 @@ class Connection:
             listener.stats_overflow += 1
             return False
         if ts is not None:
-            self._update_ts_recent(ts, seq, now)
+            self._update_ts_recent(now, ts, seq)
         self.snd_una = a
         self.syn_acked = True
         self.t_rexmt = None
@@ -987,15 +987,15 @@ class Connection:
         self.max_snd_wnd = max(self.max_snd_wnd, self.snd_wnd)
         self.snd_wl1 = seq
         self.snd_wl2 = a
-        self._set_state(ESTABLISHED, "rcv ACK of SYN", now)
+        self._set_state(now, ESTABLISHED, "rcv ACK of SYN")
         self.syn_opts = NO_OPTIONS               # needed only to resend a SYN,ACK
         self._event(ev.CONNECTED)
         if self.passive and listener is not None:
             listener.established(self)
         return True
 
-    def _ts_recent_from_duplicate(self, ts: tuple[int, int], seq: int, a: int, rcv_nxt: int,
-                                  now: float) -> None:
+    def _ts_recent_from_duplicate(self, now: float, ts: tuple[int, int], seq: int, a: int,
+                                  rcv_nxt: int) -> None:
         """A retransmission of data we already have: the peer resent it because
         our ACK was lost. RFC 7323 §4.3 rule (2) takes its TSval into TS.Recent
         (Appendix H (f)(1): RFC 1323 "failed to update TS.Recent for a
@@ -1010,9 +1010,9 @@ class Connection:
             return
         if _lt(self.snd_nxt, a) or _lt(a, (self.snd_una - self.max_snd_wnd) & MASK):
             return
-        self._update_ts_recent(ts, seq, now)
+        self._update_ts_recent(now, ts, seq)
 
-    def _update_ts_recent(self, ts: tuple[int, int], seq: int, now: float) -> None:
+    def _update_ts_recent(self, now: float, ts: tuple[int, int], seq: int) -> None:
         """RFC 7323 §4.3 (R3 of §5.3): SEG.TSval >= TS.Recent and SEG.SEQ <=
         Last.ACK.sent -> TS.Recent = SEG.TSval. Done only once the segment has
         passed the ACK check of §3.10.7.4 (fifth step), as Linux does
@@ -1069,7 +1069,7 @@ class Connection:
             # the peer's own RCV.NXT, acceptable to it even when our FIN
             # has not reached it yet (SND.NXT would be one past its window).
             self.host.count("data_after_close")
-            self._emit(RST, seg.ack, 0, now)
+            self._emit(now, RST, seg.ack, 0)
             self._terminate(now, "ABORT / snd RST", error=None)
             return False
         if self.host.mem_level == 2:
@@ -1195,12 +1195,12 @@ class Connection:
             self.eof = True
             self._event(ev.EOF)
         if st is ESTABLISHED or st is SYN_RECEIVED:
-            self._set_state(CLOSE_WAIT, "rcv FIN / snd ACK", now)
+            self._set_state(now, CLOSE_WAIT, "rcv FIN / snd ACK")
         elif st is FIN_WAIT_1:
             if self._fin_acked():
                 self._enter_time_wait(now, "rcv FIN,ACK of FIN / snd ACK")
             else:
-                self._set_state(CLOSING, "rcv FIN / snd ACK", now)
+                self._set_state(now, CLOSING, "rcv FIN / snd ACK")
         elif st is FIN_WAIT_2:
             self._enter_time_wait(now, "rcv FIN / snd ACK")
 
@@ -1282,7 +1282,7 @@ class Connection:
             # (with the peer's FIN in this segment, the eighth step of §3.10.7.4
             # takes FIN-WAIT-1 straight to TIME-WAIT: "our FIN has been ACKed
             # (perhaps in this segment)")
-            self._set_state(FIN_WAIT_2, "rcv ACK of FIN", now)
+            self._set_state(now, FIN_WAIT_2, "rcv ACK of FIN")
             if self.orphan and self.cfg.fin_wait_2_timeout is not None:
                 self.t_fin2 = now + self.cfg.fin_wait_2_timeout
 
@@ -1300,7 +1300,7 @@ class Connection:
             self.host.count("dsacks_received")    # a spurious retransmission (RFC 3708)
         if newly_sacked and self.txlog is not None:
             rack = self.rack
-            whole = self.txlog.mark_sacked(board.blocks, rack, now, self.rtt.min_rtt)
+            whole = self.txlog.mark_sacked(now, board.blocks, rack, self.rtt.min_rtt)
             if rack is not None and rack.reord_low is not None:
                 rack.reord_check()
             if not whole and rack is not None:
@@ -1342,7 +1342,7 @@ class Connection:
             # cfg.rtt_every_ack: the send times of the segments this ACK
             # delivered, none of them retransmitted (Karn); RTO from the
             # oldest, HyStart from the newest (as Linux's seq_rtt / ca_rtt)
-            first, last, retrans = log.acked(a, self.rack, now, self.rtt.min_rtt)
+            first, last, retrans = log.acked(now, a, self.rack, self.rtt.min_rtt)
             rack = self.rack
             if rack is not None and rack.reord_low is not None:
                 rack.reord_check()
@@ -1382,7 +1382,7 @@ class Connection:
             if hs is not None and cc.cwnd < cc.ssthresh and hs.phase != HyStart.DONE:
                 credit = self._hystart_ack(hs, a, credit, ca_sample)
             if credit > 0 and self._may_grow_cwnd():
-                cc.on_ack(credit, flight, now)
+                cc.on_ack(now, credit, flight)
         self.dupacks = 0                           # RFC 6675 §5: a cumulative ACK resets DupAcks
         self.lt_sent = 0
         if self.rtx_nxt is not None and _lt(self.rtx_nxt, a):
@@ -1526,7 +1526,7 @@ class Connection:
         sacked = (log.sacked_count() if not rack.reord_seen and not in_rec
                   and board is not None and board.blocks else 0)
         reo_wnd = rack.reo_wnd(in_rec, sacked, min_rtt, srtt)
-        lost, timeout = rack.detect_loss(log, self.snd_una, now, reo_wnd)
+        lost, timeout = rack.detect_loss(now, log, self.snd_una, reo_wnd)
         if timeout > 0:
             # Linux rounds the timer up to its 1 ms tick and adds TCP_TIMEOUT_MIN (2 ms)
             self.t_reo = now + _ceil_ms(timeout) + 0.002
@@ -1553,7 +1553,7 @@ class Connection:
         self.lt_sent = 0
         if flight < 0:
             flight = 0
-        cc.on_loss(flight, now)
+        cc.on_loss(now, flight)
         self.rtt_seq = None
         self.tlp_end = None                        # RFC 8985 §7.1
         self.t_pto = None
@@ -1583,7 +1583,7 @@ class Connection:
             if seg is not None:
                 start = seg[0] if _lt(una, seg[0]) else una
                 n = (seg[1] - start) & MASK
-                used = self._send_from(start, now, n if n < self.snd_mss else self.snd_mss,
+                used = self._send_from(now, start, n if n < self.snd_mss else self.snd_mss,
                                              retransmit=True)
                 self.high_rxt = (start + used) & MASK
         self.t_rexmt = self._rto_deadline(now)
@@ -1591,7 +1591,7 @@ class Connection:
     def _on_reo(self, now: float) -> None:
         """RFC 8985 §6.3: the reordering timer expired: detect losses again;
         if there are any, recovery starts (if it has not) and they go."""
-        self.host._timer_fired(self, "RACK reordering", now)
+        self.host._timer_fired(now, self, "RACK reordering")
         if self.rack is None or self.txlog is None or self.snd_nxt == self.snd_una:
             return
         self._rack_detect(now, self.snd_mss)
@@ -1608,7 +1608,7 @@ class Connection:
         if delivered <= 0 or rack.reordering <= 3 or self.ca_loss or cc.in_recovery:
             return
         if self._may_grow_cwnd():
-            cc.on_ack(delivered, (self.snd_nxt - self.snd_una) & MASK, now)
+            cc.on_ack(now, delivered, (self.snd_nxt - self.snd_una) & MASK)
 
     def _dupack(self, now: float, delivered: int = 0) -> None:
         """A duplicate ACK: RFC 5681 §3.2 fast retransmit and RFC 6582 NewReno
@@ -1645,7 +1645,7 @@ class Connection:
                 self.prr = Prr(flight, cc.ssthresh, mss)
                 self.high_rxt = una
                 self._prr_ack(delivered, False)
-            n = self._send_from(una, now, mss, retransmit=True)     # (4.3)
+            n = self._send_from(now, una, mss, retransmit=True)     # (4.3)
             if self.prr is not None:
                 self.prr.out += n
             self.high_rxt = self.rescue_rxt = (una + n) & MASK
@@ -1690,7 +1690,7 @@ class Connection:
 
     def _on_pto(self, now: float) -> None:
         """RFC 8985 §7.3 TLP_send_probe."""
-        self.host._timer_fired(self, "PTO", now)
+        self.host._timer_fired(now, self, "PTO")
         if self.snd_nxt == self.snd_una or self.state not in _SENDING:
             return
         if self.tlp_end is None and self.tlp_rtt_ok:
@@ -1705,7 +1705,7 @@ class Connection:
                 if not (_le(una, start) and _lt(start, self.snd_nxt)):
                     span = (self.snd_nxt - una) & MASK
                     start = (self.snd_nxt - (span if span < self.snd_mss else self.snd_mss)) & MASK
-                self._send_from(start, now, self.snd_mss, retransmit=True)
+                self._send_from(now, start, self.snd_mss, retransmit=True)
                 self.tlp_is_retrans = True
             self.tlp_end = self.snd_nxt
             self.host.count("tlp_probes")
@@ -1741,7 +1741,7 @@ class Connection:
             cc = self.cc
             assert cc is not None
             if not cc.in_recovery:
-                cc.on_loss((self.snd_nxt - self.snd_una) & MASK, now)
+                cc.on_loss(now, (self.snd_nxt - self.snd_una) & MASK)
                 cc.on_recovery_exit(now)
         elif not advanced and not plen and not sack_blocks:
             self.tlp_end = None                      # Case 2: a plain duplicate ACK
@@ -1780,7 +1780,7 @@ class Connection:
                 return
         if self.t_delack is not None and now >= self.t_delack:
             self.t_delack = None
-            self.host._timer_fired(self, "delayed ACK", now)
+            self.host._timer_fired(now, self, "delayed ACK")
             self.ack_now = True
             if self.pingpong and self.cfg.quickack:
                 self.pingpong = False             # Linux: a missed delayed ACK ends ping-pong mode
@@ -1799,7 +1799,7 @@ class Connection:
         if self.t_fin2 is not None and now >= self.t_fin2:
             self.t_fin2 = None
             if self.state is FIN_WAIT_2:
-                self.host._timer_fired(self, "FIN_WAIT_2", now)
+                self.host._timer_fired(now, self, "FIN_WAIT_2")
                 self._terminate(now, "FIN-WAIT-2 timeout", error=None)
                 self._update_deadline()
                 return
@@ -1809,7 +1809,7 @@ class Connection:
 
     def _on_rto(self, now: float) -> None:
         """RETRANSMISSION TIMEOUT: resend the head, back off (RFC 6298 §5.4-5.6)."""
-        self.host._timer_fired(self, "RTO", now)
+        self.host._timer_fired(now, self, "RTO")
         self.retries += 1
         # Our SYN is at the front of the retransmission queue until it is ACKed:
         # in SYN-SENT, SYN-RECEIVED, and FIN-WAIT-1 after a CLOSE in SYN-RECEIVED.
@@ -1843,7 +1843,7 @@ class Connection:
             flight = (self.snd_nxt - self.snd_una) & MASK
             cc = self.cc
             assert cc is not None
-            cc.on_timeout(flight, now)
+            cc.on_timeout(now, flight)
             self.ca_loss = True
             self.prr = None
             self.t_reo = None
@@ -1908,7 +1908,7 @@ class Connection:
         # The same slot times sender SWS avoidance's override (RFC 1122
         # §4.2.3.4) while the window is open but too small: named apart, so
         # that a trace does not call that send a window probe.
-        self.host._timer_fired(self, "persist" if self.snd_wnd == 0 else "SWS override", now)
+        self.host._timer_fired(now, self, "persist" if self.snd_wnd == 0 else "SWS override")
         if self.t_rexmt is not None:
             return
         if self.snd_wnd != 0:
@@ -1936,12 +1936,12 @@ class Connection:
         if outstanding == 0:
             off = (nxt - self.sndq_seq) & MASK
             if off < len(self.sndq) and self.cfg.zero_window_probe != "linux":
-                self._emit(ACK, nxt, self.rcv_nxt, now, bytes(self.sndq[off:off + 1]))
+                self._emit(now, ACK, nxt, self.rcv_nxt, bytes(self.sndq[off:off + 1]))
                 self.snd_nxt = (nxt + 1) & MASK
             else:
-                self._emit(ACK, (nxt - 1) & MASK, self.rcv_nxt, now)
+                self._emit(now, ACK, (nxt - 1) & MASK, self.rcv_nxt)
         elif outstanding == 1:
-            self._send_from(una, now, 1, retransmit=False)   # the probe octet again
+            self._send_from(now, una, 1, retransmit=False)   # the probe octet again
         else:
             return
         self.retries += 1
@@ -2011,7 +2011,7 @@ class Connection:
         if avail <= 0 or self.state not in _SENDING:
             return
         n = min(avail, self.snd_wnd, self.snd_mss)
-        self._send_data(self.snd_nxt, off, n, now, self.fin_queued and n == avail)
+        self._send_data(now, self.snd_nxt, off, n, self.fin_queued and n == avail)
 
     def _on_keepalive(self, now: float) -> None:
         """Keep-alive (RFC 9293 §3.8.4, MUST-24..29): <SEQ=SND.NXT-1> with no data."""
@@ -2023,8 +2023,8 @@ class Connection:
             self._terminate(now, "keep-alive timeout", error="ETIMEDOUT")
             return
         if self.snd_nxt == self.snd_una:
-            self.host._timer_fired(self, "keepalive", now)
-            self._emit(ACK, (self.snd_nxt - 1) & MASK, self.rcv_nxt, now)
+            self.host._timer_fired(now, self, "keepalive")
+            self._emit(now, ACK, (self.snd_nxt - 1) & MASK, self.rcv_nxt)
             self.keep_probes += 1
             self.t_keep = now + cfg.keepalive_interval
         else:
@@ -2135,7 +2135,7 @@ class Connection:
                 if not _lt(seq, end) or not _lt(seq, self.snd_nxt) or _lt(seq, una) \
                         or board.sacked_end(seq, una) is not None:
                     continue
-                used = self._send_from(seq, now, (end - seq) & MASK, retransmit=True)
+                used = self._send_from(now, seq, (end - seq) & MASK, retransmit=True)
                 if used:
                     self.host.count("retransmits_again")
                     self.pipe += used
@@ -2152,7 +2152,7 @@ class Connection:
                                       require_lost=False)
             if nxt is not None:
                 seq, n = nxt
-                used = self._send_from(seq, now, n, retransmit=True)
+                used = self._send_from(now, seq, n, retransmit=True)
                 if not used:
                     break
                 self.high_rxt = (seq + used) & MASK   # (C.2)
@@ -2167,7 +2167,7 @@ class Connection:
                 if holes:
                     a, b = holes[-1]
                     start = b - mss if b - mss > a else a
-                    used = self._send_from((una + start) & MASK, now, b - start, retransmit=True)
+                    used = self._send_from(now, (una + start) & MASK, b - start, retransmit=True)
                     if used:
                         self.rescue_rxt = self.recover
                         self.pipe += used
@@ -2197,7 +2197,7 @@ class Connection:
                 if _lt(start, self.snd_una):
                     start = self.snd_una
                 n = (seg[1] - start) & MASK
-                used = self._send_from(start, now, n if n < mss else mss, retransmit=True)
+                used = self._send_from(now, start, n if n < mss else mss, retransmit=True)
                 if not used:
                     if self.host.xmit_blocked:
                         break                      # refused locally: still lost, not retransmitted
@@ -2242,7 +2242,7 @@ class Connection:
                 pipe -= board.sacked_below(r, una)
             if pipe + mss > cc.cwnd and pipe:
                 break
-            n = self._send_from(r, now, mss, retransmit=True)
+            n = self._send_from(now, r, mss, retransmit=True)
             if n == 0:
                 self.rtx_nxt = None
                 break
@@ -2313,7 +2313,7 @@ class Connection:
             if self.host.xmit_blocked:
                 self._xmit_refused(now)
                 break
-            self._send_data(nxt, off, n, now, fin, count + burst)
+            self._send_data(now, nxt, off, n, fin, count + burst)
             count += 1
             over = outstanding + n - cc.cwnd
             if over > 0 and not probe and not cc.in_recovery:
@@ -2368,7 +2368,7 @@ class Connection:
         self._send_fin_segment(now)
         return 1
 
-    def _send_data(self, seq: int, off: int, n: int, now: float, fin: bool, index: int = 0) -> None:
+    def _send_data(self, now: float, seq: int, off: int, n: int, fin: bool, index: int = 0) -> None:
         """One segment of new data. PSH when it carries the last octet of a
         SEND (MUST-61); with the `linux` PSH policy also on every second
         segment of a burst (`index` counts the segments of this burst)."""
@@ -2401,13 +2401,13 @@ class Connection:
             flags |= FIN
         if self.snd_nxt == self.snd_una:
             self.progress_time = now
-        self._emit(flags, seq, self.rcv_nxt, now, bytes(self.sndq[off:off + n]))
+        self._emit(now, flags, seq, self.rcv_nxt, bytes(self.sndq[off:off + n]))
         self.tail_seq = seq
         new_nxt = (seq + n + (1 if fin else 0)) & MASK
         if self.track_tx:
             log = self.txlog
             if log is None:
-                self._log_sent(seq, new_nxt, now)
+                self._log_sent(now, seq, new_nxt)
                 if mark:
                     self.txlog.segs[-1][3] = mark     # type: ignore[union-attr]
             else:
@@ -2435,19 +2435,19 @@ class Connection:
         seq = self.snd_nxt
         if self.snd_nxt == self.snd_una:
             self.progress_time = now
-        self._emit(FIN | ACK, seq, self.rcv_nxt, now)
+        self._emit(now, FIN | ACK, seq, self.rcv_nxt)
         self.tail_seq = seq
         self.fin_sent = True
         self.fin_seq = seq
         self.snd_nxt = (seq + 1) & MASK
         if self.track_tx:
-            self._log_sent(seq, self.snd_nxt, now)
+            self._log_sent(now, seq, self.snd_nxt)
         if self.t_rexmt is None:
             self.t_rexmt = self._rto_deadline(now)
         if self.cfg.tlp:
             self._schedule_pto(now)
 
-    def _send_from(self, seq: int, now: float, limit: int, retransmit: bool) -> int:
+    def _send_from(self, now: float, seq: int, limit: int, retransmit: bool) -> int:
         """(Re)send up to `limit` octets starting at `seq`; return the sequence space used.
         Only octets already sent (below SND.NXT) go out: new data beyond them is
         _output_data's, within the window (RFC 9293 §3.8.6, SHLD-15).
@@ -2468,26 +2468,26 @@ class Connection:
             end = (seq + n) & MASK
             fin = self.fin_sent and end == self.fin_seq
             if self.psh_pairs:
-                psh = self._rtx_psh(seq, end, now, fin)
+                psh = self._rtx_psh(now, seq, end, fin)
             else:
                 psh = off + n == len(q)
             flags = ACK | (FIN if fin else 0) | (PSH if psh else 0)
-            self._emit(flags, seq, self.rcv_nxt, now, bytes(q[off:off + n]))
+            self._emit(now, flags, seq, self.rcv_nxt, bytes(q[off:off + n]))
             if retransmit:
                 self.host.count("retransmits")
             if self.txlog is not None:
-                self.txlog.resent(seq, (end + (1 if fin else 0)) & MASK, now)
+                self.txlog.resent(now, seq, (end + (1 if fin else 0)) & MASK)
             return n + (1 if fin else 0)
         if self.fin_sent and seq == self.fin_seq:
-            self._emit(FIN | ACK, seq, self.rcv_nxt, now)
+            self._emit(now, FIN | ACK, seq, self.rcv_nxt)
             if retransmit:
                 self.host.count("retransmits")
             if self.txlog is not None:
-                self.txlog.resent(seq, (seq + 1) & MASK, now)
+                self.txlog.resent(now, seq, (seq + 1) & MASK)
             return 1
         return 0
 
-    def _rtx_psh(self, seq: int, end: int, now: float, fin: bool) -> bool:
+    def _rtx_psh(self, now: float, seq: int, end: int, fin: bool) -> bool:
         """Does a retransmission of [seq, end) carry PSH? As Linux 6.18's
         (seen on the live kernel): the end of a SEND keeps its PSH (the flag
         stays with an skb's last octet when the skb is split, tcp_fragment,
@@ -2517,17 +2517,17 @@ class Connection:
                 break
         return False
 
-    def _log_sent(self, start: int, end: int, now: float) -> None:
+    def _log_sent(self, now: float, start: int, end: int) -> None:
         """Record a first transmission (cfg.rtt_every_ack)."""
         log = self.txlog
         if log is None:
             log = self.txlog = Transmissions()
             if self.cfg.rack and self.sack_ok:
                 self.rack = Rack(self.snd_mss)
-        log.sent(start, end, now)
+        log.sent(now, start, end)
 
     def _retransmit_head(self, now: float) -> None:
-        n = self._send_from(self.snd_una, now, self.snd_mss, retransmit=True)
+        n = self._send_from(now, self.snd_una, self.snd_mss, retransmit=True)
         if self.rtx_nxt is not None and n:
             self.rtx_nxt = (self.snd_una + n) & MASK
 
@@ -2536,15 +2536,15 @@ class Connection:
         st = self.state
         self.fin_queued = True
         if st is ESTABLISHED or st is SYN_RECEIVED:
-            self._set_state(FIN_WAIT_1, "CLOSE / snd FIN", now)
+            self._set_state(now, FIN_WAIT_1, "CLOSE / snd FIN")
         elif st is CLOSE_WAIT:
-            self._set_state(LAST_ACK, "CLOSE / snd FIN", now)
+            self._set_state(now, LAST_ACK, "CLOSE / snd FIN")
         if self.state is not SYN_RECEIVED:
             self._output(now)
 
     def _send_ack(self, now: float) -> None:
         """<SEQ=SND.NXT><ACK=RCV.NXT><CTL=ACK>"""
-        self._emit(ACK, self.snd_nxt, self.rcv_nxt, now)
+        self._emit(now, ACK, self.snd_nxt, self.rcv_nxt)
 
     def _challenge_ack(self, now: float) -> None:
         """RFC 5961 §3.2/§4.2 challenge ACK, rate-limited per connection, and
@@ -2591,7 +2591,7 @@ class Connection:
         self.last_oow_ack = now
         return True
 
-    def _emit(self, flags: int, seq: int, ack: int, now: float, payload: bytes = b"") -> None:
+    def _emit(self, now: float, flags: int, seq: int, ack: int, payload: bytes = b"") -> None:
         """Build one segment with the window and options due, and queue it."""
         if flags & ACK:
             win = self._window_to_advertise()
@@ -2725,7 +2725,7 @@ class Connection:
         if not active:
             self.last_ack_sent = self.rcv_nxt
 
-    def _take_syn_options(self, seg: Segment, now: float) -> None:
+    def _take_syn_options(self, now: float, seg: Segment) -> None:
         """Negotiate from the peer's SYN: MSS (MUST-14..16), WS, TS, SACK-permitted."""
         o = seg.options
         self.syn_opts = o
@@ -2789,14 +2789,14 @@ class Connection:
     def _event(self, kind: str, detail=None) -> None:
         self.host.events.append(ev.Event(kind, self, detail))
 
-    def _emit_rst_for(self, seg: Segment, now: float) -> None:
+    def _emit_rst_for(self, now: float, seg: Segment) -> None:
         """RFC 9293 §3.10.7.3: <SEQ=SEG.ACK><CTL=RST> for an unacceptable ACK."""
         self.host.outbox.append((self.local_ip, self.remote_ip,
                                  Segment(self.local_port, self.remote_port, seg.ack, 0, RST, 0)))
 
     def _return_to_listen(self, now: float) -> None:
         """MUST-11: a passive SYN-RECEIVED connection goes back to LISTEN."""
-        self._set_state(LISTEN, "rcv RST (passive open)", now)
+        self._set_state(now, LISTEN, "rcv RST (passive open)")
         self._clear_timers()
         self.host._forget(self)
         if self.listener is not None:
@@ -2805,14 +2805,14 @@ class Connection:
     def _enter_time_wait(self, now: float, cause: str, send_ack: bool = True) -> None:
         """TIME-WAIT for 2*MSL (MUST-13): hand the 4-tuple to a light table entry.
         `send_ack`: acknowledge the peer's FIN that brought us here."""
-        self._set_state(TIME_WAIT, cause, now)
+        self._set_state(now, TIME_WAIT, cause)
         self._clear_timers()
         self.sndq.clear()
         if send_ack:
             self._send_ack(now)
         self.ack_now = False
         self.delack_segs = 0
-        self.host._enter_time_wait(self, now)
+        self.host._enter_time_wait(now, self)
 
     def _terminate(self, now: float, cause: str, error: str | None) -> None:
         """Enter CLOSED, delete the TCB; tell the user why (MUST-12)."""
@@ -2824,7 +2824,7 @@ class Connection:
         if self.state is SYN_RECEIVED and self.passive and self.listener is not None:
             self.listener.half_open_gone(self)
         if self.state is not CLOSED:
-            self._set_state(CLOSED, cause, now)
+            self._set_state(now, CLOSED, cause)
         self._event(ev.CLOSED, cause)
         self.host._forget(self)
 

@@ -41,7 +41,7 @@ class Cubic(CongestionControl):
         r = self.rtt
         return r.srtt if r is not None and r.srtt is not None else 0.1
 
-    def on_ack(self, acked: int, flight: int, now: float) -> None:
+    def on_ack(self, now: float, acked: int, flight: int) -> None:
         if self.in_recovery:
             return
         mss = self.mss
@@ -88,7 +88,7 @@ class Cubic(CongestionControl):
         self.t_epoch = None
         self._frac = 0.0
 
-    def on_loss(self, flight: int, now: float) -> None:
+    def on_loss(self, now: float, flight: int) -> None:
         self._reduce(flight)
         self.cwnd = self.ssthresh                   # §4.6 Figure 5: cwnd = max(ssthresh, 2)
         self.in_recovery = True
@@ -101,7 +101,7 @@ class Cubic(CongestionControl):
         self.t_epoch = None
         self._frac = 0.0
 
-    def on_timeout(self, flight: int, now: float) -> None:
+    def on_timeout(self, now: float, flight: int) -> None:
         self._reduce(flight)                        # §4.8: ssthresh with beta_cubic
         self.w_max = 0.0                            # K = 0, W_max = cwnd at CA start
         self.cwnd = self.mss

@@ -280,7 +280,7 @@ class Host:
             raise os_error("EADDRINUSE")
         lst = Listener(self, config or self.config, ip, port, backlog)
         self.listeners[key] = lst
-        self._state_changed(lst, CLOSED, LISTEN, "passive OPEN", now)
+        self._state_changed(now, lst, CLOSED, LISTEN, "passive OPEN")
         return lst
 
     def connect(self, now: float, remote_ip: str, remote_port: int, local_ip: str | None = None,
@@ -439,18 +439,18 @@ class Host:
             self._tw_list.append(q)
         q.push(deadline, tw)
 
-    def _enter_time_wait(self, conn: Connection, now: float) -> None:
+    def _enter_time_wait(self, now: float, conn: Connection) -> None:
         self._mem_release(conn)
-        tw = TimeWait(conn, now)
+        tw = TimeWait(now, conn)
         self.conns[conn.key] = tw
         self._schedule_time_wait(tw, now + tw.msl2)
         conn.deadline = NEVER
 
-    def _state_changed(self, obj, old, new, cause: str, now: float) -> None:
+    def _state_changed(self, now: float, obj, old, new, cause: str) -> None:
         if self.on_state is not None:
             self.on_state(self, obj, old, new, cause, now)
 
-    def _timer_fired(self, obj, what: str, now: float) -> None:
+    def _timer_fired(self, now: float, obj, what: str) -> None:
         if self.on_timer is not None:
             self.on_timer(self, obj, what, now)
 

@@ -106,7 +106,7 @@ def unsent(conn: Connection) -> int:
     return queued - sent if sent < queued else 0
 
 
-def tcp_info(obj, now: float, clocks: dict[str, int] | None = None) -> TcpInfo:
+def tcp_info(now: float, obj, clocks: dict[str, int] | None = None) -> TcpInfo:
     """The snapshot of a Connection, TIME-WAIT entry or Listener at `now`
     (seconds, the engine's time). `clocks`: socket-level fields (SOCKET_CLOCKS)
     the caller keeps, copied in as they are."""
@@ -281,7 +281,7 @@ class SockOpts:
         return min(max(value, _BUF_MIN), _BUF_MAX)
 
     # ------------------------------------------------------------------- set
-    def set(self, level: int, opt: int, value, conn: Connection | None, now: float) -> None:
+    def set(self, now: float, level: int, opt: int, value, conn: Connection | None) -> None:
         """setsockopt: check `value`, keep it, apply it to `conn` (the live
         connection, or None). OSError(EINVAL) for a bad value, OSError
         (ENOPROTOOPT) for an unknown option; NotSupported for what the
@@ -309,14 +309,14 @@ class SockOpts:
             return
         v = int(value)
         if name.startswith("SO_"):
-            self._set_socket_level(name, v, conn, live, now)
+            self._set_socket_level(now, name, v, conn, live)
         elif name.startswith("TCP_"):
-            self._set_tcp_level(name, v, conn, live, now)
+            self._set_tcp_level(now, name, v, conn, live)
         else:
             self._set_ip_level(name, v)
 
-    def _set_socket_level(self, name: str, v: int, conn: Connection | None,
-                          live: Connection | None, now: float) -> None:
+    def _set_socket_level(self, now: float, name: str, v: int,
+                          conn: Connection | None, live: Connection | None) -> None:
         """SOL_SOCKET options of `set`: the buffers and keep-alive."""
         if name == "SO_RCVBUF":
             size = self._size(v, SOCK_MIN_RCVBUF)
@@ -342,8 +342,8 @@ class SockOpts:
             elif conn is not None:
                 conn.cfg = conn.cfg.replace(keepalive=bool(v))
 
-    def _set_tcp_level(self, name: str, v: int, conn: Connection | None,
-                       live: Connection | None, now: float) -> None:
+    def _set_tcp_level(self, now: float, name: str, v: int,
+                       conn: Connection | None, live: Connection | None) -> None:
         """IPPROTO_TCP options of `set`."""
         if name == "TCP_NODELAY":
             self.changes["nagle"] = not v

@@ -187,5 +187,5 @@ class Listener:
         self.syn_queue.clear()
         self.accept_queue.clear()
         host._unlisten(self)
-        host._state_changed(self, LISTEN, CLOSED, "CLOSE", now)
+        host._state_changed(now, self, LISTEN, CLOSED, "CLOSE")
         self.state = CLOSED

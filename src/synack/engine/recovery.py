@@ -34,11 +34,11 @@ class Transmissions:
     def __init__(self) -> None:
         self.segs: list[list] = []
 
-    def sent(self, start: int, end: int, now: float) -> None:
+    def sent(self, now: float, start: int, end: int) -> None:
         """New data (or the FIN) went out for the first time."""
         self.segs.append([start, end, now, 0])
 
-    def resent(self, start: int, end: int, now: float) -> None:
+    def resent(self, now: float, start: int, end: int) -> None:
         """[start, end) was sent again: every segment it overlaps is now a
         retransmission, last sent `now`."""
         for s in self.segs:
@@ -47,7 +47,7 @@ class Transmissions:
                 s[2] = now
                 s[3] |= RETRANS | RXT_OUT
 
-    def acked(self, una: int, rack: "Rack | None" = None, now: float = 0.0,
+    def acked(self, now: float, una: int, rack: "Rack | None" = None,
               min_rtt: float = 0.0) -> tuple[float, float, bool]:
         """Drop what the cumulative ACK up to `una` covers. Returns (oldest
         send time, newest send time, whether any was retransmitted) of the
@@ -82,7 +82,7 @@ class Transmissions:
                         rack.end_seq = e
                     rack.fack = e
                 else:
-                    rack.delivered(s[0], e, t, bool(f & RETRANS), now, min_rtt, True)
+                    rack.delivered(now, s[0], e, t, bool(f & RETRANS), min_rtt, True)
             if f & RETRANS:
                 retrans = True
             if first < 0 or t < first:
@@ -93,7 +93,7 @@ class Transmissions:
             del segs[:n]
         return first, last, retrans
 
-    def mark_sacked(self, blocks, rack: "Rack | None" = None, now: float = 0.0,
+    def mark_sacked(self, now: float, blocks, rack: "Rack | None" = None,
                     min_rtt: float = 0.0) -> int:
         """Mark the segments the scoreboard's blocks cover whole (and tell
         RACK of each). Returns how many were newly marked."""
@@ -107,7 +107,7 @@ class Transmissions:
             for bs, be in blocks:
                 if not gt(bs, a) and not gt(b, be):
                     if rack is not None:
-                        rack.delivered(a, b, s[2], bool(s[3] & RETRANS), now, min_rtt)
+                        rack.delivered(now, a, b, s[2], bool(s[3] & RETRANS), min_rtt)
                     s[3] = (s[3] | SACKED) & ~(LOST | RXT_OUT)
                     n += 1
                     break
@@ -239,7 +239,7 @@ class Rack:
         self.prior_fack: int | None = None   # RACK.fack before this ACK's SACK blocks
         self.reord_low: int | None = None    # lowest start of this pass's reordered segments
 
-    def delivered(self, start: int, end: int, xmit: float, retrans: bool, now: float,
+    def delivered(self, now: float, start: int, end: int, xmit: float, retrans: bool,
                   min_rtt: float, cumulative: bool = False) -> None:
         """RFC 8985 §6.2 steps 2 and 3 for one newly delivered segment.
         A never-retransmitted segment delivered below the highest delivered
@@ -311,7 +311,7 @@ class Rack:
         w = self.reo_wnd_mult * min_rtt / 4
         return w if w < srtt else srtt
 
-    def detect_loss(self, log: Transmissions, una: int, now: float, reo_wnd: float) -> tuple[int, float]:
+    def detect_loss(self, now: float, log: Transmissions, una: int, reo_wnd: float) -> tuple[int, float]:
         """§6.2 step 5 (RACK_detect_loss): mark lost every segment sent
         before the newest delivered one whose time is up. Returns (segments
         newly marked, seconds until the next one's time is up or 0)."""

@@ -32,7 +32,7 @@ class TimeWait:
                  "deadline", "msl2", "conn", "rst_kills", "challenge_limit", "ts_on", "dead", "state",
                  "oow_gap", "last_oow_ack")
 
-    def __init__(self, conn: Connection, now: float):
+    def __init__(self, now: float, conn: Connection):
         self.host = conn.host
         self.key = conn.key
         self.local_ip, self.local_port = conn.local_ip, conn.local_port
@@ -124,7 +124,7 @@ class TimeWait:
 
     def on_timer(self, now: float) -> None:
         if not self.dead and now >= self.deadline:
-            self.host._timer_fired(self, "TIME_WAIT 2MSL", now)
+            self.host._timer_fired(now, self, "TIME_WAIT 2MSL")
             self.host.count("time_wait_expired")
             self._close(now, "2MSL timeout")
 
@@ -161,10 +161,10 @@ class TimeWait:
         conn = self.conn
         self.conn = None                          # the entry may wait in its queue a while
         if conn is not None and conn.state is TIME_WAIT:
-            conn._set_state(CLOSED, cause, now)
+            conn._set_state(now, CLOSED, cause)
             conn._event("closed", cause)
         else:
-            self.host._state_changed(self, TIME_WAIT, CLOSED, cause, now)
+            self.host._state_changed(now, self, TIME_WAIT, CLOSED, cause)
         self.host._forget(self)
 
 

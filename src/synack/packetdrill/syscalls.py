@@ -806,7 +806,7 @@ class SyscallsMixin:
             # (tcp_push_pending_frames with TCP_NAGLE_PUSH): the cork first
             self.uncork(sock, push_all=True)
         try:
-            sock.opts.set(level, optname, value, conn, self.now)
+            sock.opts.set(self.now, level, optname, value, conn)
         except NotSupported as e:
             raise unsupported(f"setsockopt {name}: {e}") from None
         except OSError as e:

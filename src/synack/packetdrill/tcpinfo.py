@@ -38,7 +38,7 @@ def snapshot(obj, now: float, clocks: dict[str, int] | None = None) -> dict[str,
     `now`, with the socket clocks `clocks`; {} when there is nothing to look at."""
     if obj is None:
         return {}
-    return tcp_info(obj, now, clocks).fields()
+    return tcp_info(now, obj, clocks).fields()
 
 
 def names_used(code: str) -> set[str]:
