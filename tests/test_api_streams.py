@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio as std_asyncio
 import os
+import sys
 import time
 
 import pytest
@@ -345,6 +346,8 @@ from synack.api import socket as streams_socket  # noqa: E402  (used by the rude
 
 
 def test_server_wait_closed_waits_for_its_connections(sim):
+    """Awaited before close(): it returns once the server is closed and its
+    accepted connections are too (every Python version's asyncio)."""
     a, b = sim
     order = []
 
@@ -357,8 +360,9 @@ def test_server_wait_closed_waits_for_its_connections(sim):
         server = await streams.start_server(lingering, "", 7, stack=b)
         reader, writer = await streams.open_connection(B, 7, stack=a)
         await streams.sleep(1)
-        server.close()
         waiter = streams.create_task(server.wait_closed())
+        await streams.sleep(1)
+        server.close()
         await streams.sleep(5)
         assert not waiter.done()               # an accepted connection is still open
         writer.close()
@@ -367,3 +371,29 @@ def test_server_wait_closed_waits_for_its_connections(sim):
 
     streams.run_on(a, main())
     assert order == ["handler done", "wait_closed returned"]
+
+
+def test_server_wait_closed_after_close_follows_the_running_python(sim):
+    """Called after close() with a connection open: before 3.12.1 asyncio
+    returns at once, from 3.12.1 on it waits for the connection (gh-79033);
+    synack does what the running Python's asyncio does (the streams
+    differential test compares the two on the real asyncio)."""
+    a, b = sim
+
+    async def lingering(reader, writer):
+        await reader.read()
+        writer.close()
+
+    async def main():
+        server = await streams.start_server(lingering, "", 7, stack=b)
+        reader, writer = await streams.open_connection(B, 7, stack=a)
+        await streams.sleep(1)
+        server.close()
+        waiter = streams.create_task(server.wait_closed())
+        await streams.sleep(5)
+        done_early = waiter.done()
+        writer.close()
+        await waiter
+        return done_early
+
+    assert streams.run_on(a, main()) is (sys.version_info < (3, 12, 1))

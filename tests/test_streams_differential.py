@@ -32,14 +32,7 @@ KERNEL, LOCAL = "10.79.0.1", "10.79.0.2"
 
 #: where synack is known to differ, and why (each still runs; the test
 #: fails if the difference goes away, so the list stays true)
-KNOWN: dict[str, str] = {} if sys.version_info >= (3, 12, 1) else {
-    "server_wait_closed_with_a_client_open":
-        "Python 3.11's Server.wait_closed() returns at once once close() was called, "
-        "even with accepted connections open; CPython 3.12.1 fixed it to wait for them "
-        "(gh-79033), and synack gives the fixed behaviour on every Python "
-        "(tests/test_api_streams.py::test_server_wait_closed_waits_for_its_connections, "
-        "docs/api.md), so code behaves the same whichever Python runs it",
-}
+KNOWN: dict[str, str] = {}
 
 
 def _netns_list():

@@ -40,6 +40,8 @@ above the high-water mark, so ``drain()`` is real flow control.
 """
 from __future__ import annotations
 
+import sys
+
 import asyncio as _asyncio
 from asyncio import *  # noqa: F401,F403  (the drop-in: everything asyncio has)
 from asyncio import __all__ as _asyncio_all
@@ -69,6 +71,11 @@ def _family_for(host) -> int:
 
 
 # ---------------------------------------------------------------- transport
+#: Python before 3.12.1: Server.wait_closed() called after close() returns at
+#: once, even with accepted connections open (gh-79033 fixed that in 3.12.1)
+_WAIT_CLOSED_RETURNS_AFTER_CLOSE = sys.version_info < (3, 12, 1)
+
+
 class SynackTransport(_asyncio.Transport):
     """An `asyncio.Transport` over a synack connection (see the module doc)."""
 
@@ -402,9 +409,12 @@ class Server(_asyncio.AbstractServer):
             t.abort()
 
     async def wait_closed(self) -> None:
-        """Return once `close()` has been called and every connection the
-        server accepted has been closed (asyncio's behaviour since 3.12.1)."""
-        if self._closed and not self._transports:
+        """As the running Python's asyncio: return once `close()` has been
+        called and every connection the server accepted has been closed;
+        except that before 3.12.1 a call made after `close()` returns at once,
+        whatever is still open (CPython's behaviour until gh-79033 changed it;
+        checked against the real asyncio by tests/test_streams_differential.py)."""
+        if self._closed and (not self._transports or _WAIT_CLOSED_RETURNS_AFTER_CLOSE):
             return
         fut = self._loop.create_future()
         self._closed_waiters.append(fut)
