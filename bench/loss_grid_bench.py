@@ -124,10 +124,13 @@ def _stop_relay(proc: subprocess.Popen) -> dict:
             proc.wait()
 
 
-def _transfer(sender_ns, listener, port: int, data: bytes, cap: float) -> float | None:
+def _transfer(sender_ns, listener, port: int, data: bytes, cap: float,
+              info: dict | None = None) -> float | None:
     """Send `data` from a kernel socket in `sender_ns` to B_ADDR:port where
     `listener` accepts; seconds until the receiver holds all of it, or None
-    past `cap`. Raises if the bytes that arrive are not the bytes sent."""
+    past `cap`. Raises if the bytes that arrive are not the bytes sent.
+    `info` gets "connect": the seconds connect() took (a lost SYN or SYN,ACK
+    costs the 1 s initial RTO, RFC 6298 §2.1)."""
     got = bytearray()
     box: dict = {}
 
@@ -159,6 +162,8 @@ def _transfer(sender_ns, listener, port: int, data: bytes, cap: float) -> float 
     try:
         snd.settimeout(cap)
         snd.connect((B_ADDR, port))
+        if info is not None:
+            info["connect"] = time.monotonic() - t0
         snd.sendall(data)
     except OSError:
         pass                                     # the receiver's deadline decides
@@ -198,14 +203,17 @@ class Grid:
                     ns.remove()
 
     def run(self, peer: str, loss: float, seed: int) -> tuple[float | None, dict]:
+        """One transfer to `peer`; (seconds or None past the cap, the relay's
+        counters). `self.info` holds the run's connect time."""
         self.port += 1
+        self.info: dict = {}
         if peer == "kernel":
             listener = self.ns_b.socket(socket.AF_INET, socket.SOCK_STREAM)
             listener.bind((B_ADDR, self.port))
             listener.listen(8)
             self.relay = _start_relay(self.dev_a.fd, self.dev_b.fd, loss, self.a.delay, seed)
             try:
-                secs = _transfer(self.ns_a, listener, self.port, self.data, self.a.cap)
+                secs = _transfer(self.ns_a, listener, self.port, self.data, self.a.cap, self.info)
             finally:
                 listener.close()
                 stats = _stop_relay(self.relay)
@@ -222,7 +230,7 @@ class Grid:
             listener.listen(8)
             self.relay = _start_relay(self.dev_a.fd, dev.relay_fd, loss, self.a.delay, seed)
             try:
-                secs = _transfer(self.ns_a, listener, self.port, self.data, self.a.cap)
+                secs = _transfer(self.ns_a, listener, self.port, self.data, self.a.cap, self.info)
             finally:
                 listener.close()
                 stats = _stop_relay(self.relay)
@@ -261,23 +269,33 @@ def main() -> None:
         ap.exit(2, "synack: error: bad --peers, --runs or --cap\n")
     if os.geteuid() != 0:
         ap.exit(2, "synack: error: loss_grid_bench needs root (namespaces and TUN devices)\n")
+    try:
+        _grid(a, losses, peers)
+    except KeyboardInterrupt:                    # everything is removed by then
+        ap.exit(130, "synack: error: interrupted; the namespaces and the relay are removed\n")
+
+
+def _grid(a, losses: list[float], peers: list[str]) -> None:
     from synack.tun.bench import build_name
     rows = []
     with Grid(a) as grid:
         for loss in losses:
             row: dict = {"loss": loss}
             for peer in peers:
-                times = []
+                times, connects, lost = [], [], []
                 for i in range(a.runs):
                     secs, stats = grid.run(peer, loss, a.seed + i)
                     times.append(secs)
-                    if not a.json:
-                        print(f"  loss {loss:.0%} {peer} run {i + 1}: {_fmt(secs, a.cap)} s "
-                              f"(relay lost {stats.get('out_lost', 0)}+{stats.get('in_lost', 0)})",
-                              file=sys.stderr, flush=True)
+                    connects.append(grid.info.get("connect"))
+                    lost.append([stats.get("out_lost", 0), stats.get("in_lost", 0)])
+                    print(f"  loss {loss:.0%} {peer} run {i + 1}: {_fmt(secs, a.cap)} s, connect "
+                          f"{grid.info.get('connect', float('nan')):.2f} s "
+                          f"(relay lost {stats.get('out_lost', 0)}+{stats.get('in_lost', 0)})",
+                          file=sys.stderr, flush=True)              # progress
                 key = [(t if t is not None else float("inf")) for t in times]
                 med = statistics.median(key)
-                row[peer] = {"runs": times, "median": None if med == float("inf") else med}
+                row[peer] = {"runs": times, "median": None if med == float("inf") else med,
+                             "connect": connects, "relay_lost_data_ack": lost}
             rows.append(row)
     result = {"size": a.size, "runs": a.runs, "cap": a.cap, "delay": a.delay, "seed": a.seed,
               "build": build_name(), "rows": rows}
