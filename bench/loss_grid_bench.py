@@ -124,9 +124,9 @@ def _stop_relay(proc: subprocess.Popen) -> dict:
             proc.wait()
 
 
-def _transfer(sender_ns, listener, port: int, data: bytes, cap: float,
+def _transfer(new_sender, listener, addr: tuple, data: bytes, cap: float,
               info: dict | None = None) -> float | None:
-    """Send `data` from a kernel socket in `sender_ns` to B_ADDR:port where
+    """Send `data` from a socket made by `new_sender()` to `addr`, where
     `listener` accepts; seconds until the receiver holds all of it, or None
     past `cap`. Raises if the bytes that arrive are not the bytes sent.
     `info` gets "connect": the seconds connect() took (a lost SYN or SYN,ACK
@@ -155,13 +155,13 @@ def _transfer(sender_ns, listener, port: int, data: bytes, cap: float,
         except OSError as exc:                   # timeouts included
             box["error"] = exc
 
-    snd = sender_ns.socket(socket.AF_INET, socket.SOCK_STREAM)
+    snd = new_sender()
     t0 = time.monotonic()
     th = threading.Thread(target=receive, daemon=True)
     th.start()
     try:
         snd.settimeout(cap)
-        snd.connect((B_ADDR, port))
+        snd.connect(addr)
         if info is not None:
             info["connect"] = time.monotonic() - t0
         snd.sendall(data)
@@ -173,22 +173,32 @@ def _transfer(sender_ns, listener, port: int, data: bytes, cap: float,
     if "t1" not in box:
         return None
     if bytes(got) != data:
-        raise AssertionError(f"port {port}: {len(got)} octets arrived and differ from those sent")
+        raise AssertionError(f"{addr}: {len(got)} octets arrived and differ from those sent")
     return box["t1"] - t0
 
 
 class Grid:
+    """The two namespaces (made on `with`, removed on leaving it, also on an
+    error or Ctrl-C) and one relay process per run. `args` needs size, cap,
+    delay and (optionally) reverse: the peer sends to the kernel instead."""
+
     def __init__(self, args) -> None:
         self.a = args
+        self.reverse = bool(getattr(args, "reverse", False))
         self.data = _payload(args.size)
         self.port = 5000
         self.ns_a = self.dev_a = self.ns_b = self.dev_b = None
         self.relay: subprocess.Popen | None = None
+        self.info: dict = {}
 
     def __enter__(self) -> "Grid":
         pid = os.getpid()
-        self.ns_a, self.dev_a = _side(f"lg-a-{pid}", "lga0", A_ADDR, B_ADDR)
-        self.ns_b, self.dev_b = _side(f"lg-b-{pid}", "lgb0", B_ADDR, A_ADDR)
+        try:
+            self.ns_a, self.dev_a = _side(f"lg-a-{pid}", "lga0", A_ADDR, B_ADDR)
+            self.ns_b, self.dev_b = _side(f"lg-b-{pid}", "lgb0", B_ADDR, A_ADDR)
+        except BaseException:
+            self.__exit__()
+            raise
         return self
 
     def __exit__(self, *exc) -> None:
@@ -202,42 +212,45 @@ class Grid:
                 if ns is not None:
                     ns.remove()
 
-    def run(self, peer: str, loss: float, seed: int) -> tuple[float | None, dict]:
-        """One transfer to `peer`; (seconds or None past the cap, the relay's
-        counters). `self.info` holds the run's connect time."""
-        self.port += 1
-        self.info: dict = {}
-        if peer == "kernel":
-            listener = self.ns_b.socket(socket.AF_INET, socket.SOCK_STREAM)
-            listener.bind((B_ADDR, self.port))
+    def _once(self, new_peer_socket, peer_fd: int, loss: float, seed: int) -> tuple:
+        """Kernel A -> peer (or the reverse): listener, relay, transfer."""
+        def kernel_a() -> socket.socket:
+            return self.ns_a.socket(socket.AF_INET, socket.SOCK_STREAM)
+        if self.reverse:
+            listener, new_sender, addr = kernel_a(), new_peer_socket, (A_ADDR, self.port)
+        else:
+            listener, new_sender, addr = new_peer_socket(), kernel_a, (B_ADDR, self.port)
+        try:
+            listener.bind(addr)
             listener.listen(8)
-            self.relay = _start_relay(self.dev_a.fd, self.dev_b.fd, loss, self.a.delay, seed)
+            self.relay = _start_relay(self.dev_a.fd, peer_fd, loss, self.a.delay, seed)
             try:
-                secs = _transfer(self.ns_a, listener, self.port, self.data, self.a.cap, self.info)
+                secs = _transfer(new_sender, listener, addr, self.data, self.a.cap, self.info)
             finally:
-                listener.close()
                 stats = _stop_relay(self.relay)
                 self.relay = None
-            return secs, stats
+        finally:
+            listener.close()
+        return secs, stats
+
+    def run(self, peer: str, loss: float, seed: int) -> tuple[float | None, dict]:
+        """One transfer between the kernel in lg-a and `peer`; (seconds or None
+        past the cap, the relay's counters). `self.info` holds the run's
+        connect time."""
+        self.port += 1
+        self.info = {}
+        if peer == "kernel":
+            return self._once(lambda: self.ns_b.socket(socket.AF_INET, socket.SOCK_STREAM),
+                              self.dev_b.fd, loss, seed)
         from synack.tun.driver import TunStack, tun_config
         dev = PairDevice(self.ns_a)
         profile = peer.split()[1]
         st = TunStack("plain", device=dev, config=tun_config("plain", profile, mtu=1500),
                       name=f"lg-{profile}")
         try:
-            listener = st.socket()
-            listener.bind((B_ADDR, self.port))
-            listener.listen(8)
-            self.relay = _start_relay(self.dev_a.fd, dev.relay_fd, loss, self.a.delay, seed)
-            try:
-                secs = _transfer(self.ns_a, listener, self.port, self.data, self.a.cap, self.info)
-            finally:
-                listener.close()
-                stats = _stop_relay(self.relay)
-                self.relay = None
+            return self._once(st.socket, dev.relay_fd, loss, seed)
         finally:
             st.close()
-        return secs, stats
 
 
 def _fmt(v: float | None, cap: float) -> str:
@@ -256,6 +269,9 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--peers", default=",".join(PEERS),
                     help="comma-separated subset of: " + ", ".join(PEERS))
+    ap.add_argument("--reverse", action="store_true",
+                    help="the peer sends and the kernel in lg-a receives (exercises the "
+                         "peer's retransmissions and RTO; the default is kernel -> peer)")
     ap.add_argument("--json", action="store_true", help="print JSON instead of a table")
     a = ap.parse_args()
     try:
@@ -290,19 +306,20 @@ def _grid(a, losses: list[float], peers: list[str]) -> None:
                     lost.append([stats.get("out_lost", 0), stats.get("in_lost", 0)])
                     print(f"  loss {loss:.0%} {peer} run {i + 1}: {_fmt(secs, a.cap)} s, connect "
                           f"{grid.info.get('connect', float('nan')):.2f} s "
-                          f"(relay lost {stats.get('out_lost', 0)}+{stats.get('in_lost', 0)})",
+                          f"(relay lost A->B+B->A {stats.get('out_lost', 0)}+{stats.get('in_lost', 0)})",
                           file=sys.stderr, flush=True)              # progress
                 key = [(t if t is not None else float("inf")) for t in times]
                 med = statistics.median(key)
                 row[peer] = {"runs": times, "median": None if med == float("inf") else med,
-                             "connect": connects, "relay_lost_data_ack": lost}
+                             "connect": connects, "relay_lost_a_to_b_b_to_a": lost}
             rows.append(row)
-    result = {"size": a.size, "runs": a.runs, "cap": a.cap, "delay": a.delay, "seed": a.seed,
+    result = {"direction": "peer -> kernel" if a.reverse else "kernel -> peer",
+              "size": a.size, "runs": a.runs, "cap": a.cap, "delay": a.delay, "seed": a.seed,
               "build": build_name(), "rows": rows}
     if a.json:
         print(json.dumps(result, indent=1))
         return
-    print(f"{a.size} octets kernel -> peer, median of {a.runs} (seconds; ratio to kernel -> kernel)")
+    print(f"{a.size} octets {result['direction']}, median of {a.runs} (seconds; ratio to kernel -> kernel)")
     print(f"{'loss':>6} | " + " | ".join(f"{p:>22}" for p in peers))
     for row in rows:
         k = row.get("kernel", {}).get("median")

@@ -181,3 +181,20 @@ def test_small_transfers_arrive_whole_through_the_relay():
                         assert lost == 0
     finally:
         assert not [n for n in list_netns() if n in (f"lg-a-{pid}", f"lg-b-{pid}")]
+
+
+@pytest.mark.parametrize("argv, word", [
+    (["--losses", "0.1,2"], "--losses"),
+    (["--losses", "ten"], "--losses"),
+    (["--peers", "bsd"], "--peers"),
+    (["--runs", "0"], "--runs"),
+])
+def test_bench_refuses_bad_arguments_in_one_line(argv, word):
+    import subprocess
+    import sys
+    p = subprocess.run([sys.executable, str(BENCH), *argv], capture_output=True, text=True,
+                       timeout=60)
+    assert p.returncode == 2
+    lines = p.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("synack: error:") and word in lines[0], p.stderr
+    assert "Traceback" not in p.stderr and not p.stdout
