@@ -281,8 +281,10 @@ def main() -> None:
     except ValueError:
         ap.exit(2, f"synack: error: --losses wants probabilities in [0, 1), not {a.losses!r}\n")
     peers = [p.strip() for p in a.peers.split(",")]
-    if any(p not in PEERS for p in peers) or a.runs < 1 or a.cap <= 0:
-        ap.exit(2, "synack: error: bad --peers, --runs or --cap\n")
+    if any(p not in PEERS for p in peers):
+        ap.exit(2, f"synack: error: --peers wants some of {', '.join(PEERS)}, not {a.peers!r}\n")
+    if a.runs < 1 or a.cap <= 0 or a.size < 1 or a.delay < 0:
+        ap.exit(2, "synack: error: --runs, --cap and --size must be positive, --delay not negative\n")
     if os.geteuid() != 0:
         ap.exit(2, "synack: error: loss_grid_bench needs root (namespaces and TUN devices)\n")
     try:
@@ -327,8 +329,8 @@ def _grid(a, losses: list[float], peers: list[str]) -> None:
         for p in peers:
             m = row[p]["median"]
             cell = _fmt(m, a.cap)
-            if p != "kernel" and k and m is not None:
-                cell += f" ({m / k:.1f}x)"
+            if p != "kernel" and k:
+                cell += f" ({m / k:.1f}x)" if m is not None else f" (> {a.cap / k:.0f}x)"
             cells.append(f"{cell:>22}")
         print(f"{row['loss']:>6.0%} | " + " | ".join(cells))
 

@@ -188,6 +188,8 @@ def test_small_transfers_arrive_whole_through_the_relay():
     (["--losses", "ten"], "--losses"),
     (["--peers", "bsd"], "--peers"),
     (["--runs", "0"], "--runs"),
+    (["--delay", "-1"], "--delay"),
+    (["--size", "0"], "--size"),
 ])
 def test_bench_refuses_bad_arguments_in_one_line(argv, word):
     import subprocess
