@@ -19,6 +19,7 @@ through these modules.
     sack        the SACK scoreboard (RFC 2018, RFC 6675)
     recovery    loss recovery: RACK-TLP (RFC 8985) and PRR (RFC 6937)
     reassembly  out-of-order data held until the gap fills
+    info        what a socket layer reads and sets: TCP_INFO, queue sizes, options
     timewait    TIME-WAIT without a connection (RFC 9293 §3.6.1)
     listener    LISTEN: the SYN and accept queues
     host        demultiplexing, ports, and the host's shared limits
