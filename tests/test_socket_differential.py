@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 import sys
 from pathlib import Path
 
@@ -19,6 +18,7 @@ import pytest
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 import sockdiff  # noqa: E402
+from kernelside import kernel_side, need_root  # noqa: E402
 
 pytestmark = pytest.mark.netns
 NS = f"sockdiff-{os.getpid()}"
@@ -33,58 +33,23 @@ KNOWN: dict[str, str] = {
 }
 
 
-def _netns_list():
-    out = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
-    return [ln.split()[0] for ln in out.splitlines() if ln.strip()]
-
-
 @pytest.fixture(scope="module")
 def results():
-    if os.geteuid() != 0:
-        pytest.fail("needs root: it makes its own network namespace (deselect with "
-                    "-m 'not netns')", pytrace=False)
+    need_root()
     import synack.api
     from synack.api import socket as ssock
-    from synack.tun.driver import TunStack
-    env = dict(os.environ, PYTHONPATH=str(HERE.parent / "src"))
     from synack.tun.device import DEFAULT_MTU
-    from synack.tun.driver import tun_config
+    from synack.tun.driver import TunStack, tun_config
     # SO_RCVBUF/SO_SNDBUF sized as Linux sizes them (the linux profile's
     # linux_sockbuf; tun_config turns it off), so the opt_buffer_* cases compare
     cfg = tun_config("plain", mtu=DEFAULT_MTU["plain"]).replace(linux_sockbuf=True)
     st = TunStack("plain", netns=NS, ifname="sxdf0", kernel_v4=f"{KERNEL}/24",
                   local_v4="10.79.0.2", kernel_v6=None, local_v6=None, config=cfg)
-    server = None
-    try:
-        # sockdiff.UNROUTABLE: routed to a veth inside the namespace whose peer
-        # has no address; a fixed neighbour entry lets the SYNs leave (no ARP
-        # failure), and nothing answers them
-        for cmd in (["link", "add", "e2blk0", "type", "veth", "peer", "name", "e2blk1"],
-                    ["link", "set", "e2blk0", "up"], ["link", "set", "e2blk1", "up"],
-                    ["route", "add", f"{sockdiff.UNROUTABLE}/32", "dev", "e2blk0"],
-                    ["neigh", "add", sockdiff.UNROUTABLE, "lladdr", "02:00:00:00:00:09",
-                     "dev", "e2blk0", "nud", "permanent"]):
-            subprocess.run(["ip", "-n", NS, *cmd], check=True, capture_output=True)
-        server = subprocess.Popen(["ip", "netns", "exec", NS, sys.executable, str(HERE / "sockdiff.py"),
-                                   "serve", KERNEL], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                  text=True, env=env)
-        assert server.stdout.readline().strip() == "ready"
-        k = subprocess.run(["ip", "netns", "exec", NS, sys.executable, str(HERE / "sockdiff.py"),
-                            "run", KERNEL], capture_output=True, text=True, env=env, timeout=300)
-        assert k.returncode == 0, k.stderr
-        kernel = json.loads(k.stdout)
+    with kernel_side(NS, KERNEL, st) as run:
+        kernel = run("sockdiff.py", KERNEL)
         with synack.api.using(st):
             mine = json.loads(json.dumps(sockdiff.run_all(ssock, KERNEL)))
         yield kernel, mine
-    finally:
-        if server is not None:
-            server.stdin.close()
-            server.kill()
-            server.wait()
-        st.close()
-        if NS in _netns_list():
-            subprocess.run(["ip", "netns", "del", NS], capture_output=True)
-            pytest.fail(f"namespace {NS} left behind")
 
 
 def test_at_least_thirty_cases():
