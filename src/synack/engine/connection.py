@@ -2780,6 +2780,8 @@ class Connection:
         cc = create_cc(cfg.congestion_control, self.snd_mss, cfg.initial_window)
         cc.abc_limit = cfg.abc_limit
         cc.rtt = self.rtt                         # CUBIC reads SRTT (RFC 9438 §4.2)
+        if cfg.cubic_linux:
+            cc.use_linux_arithmetic()
         self.cc = cc
         self.hystart = None                       # made on first use (_get_hystart)
 

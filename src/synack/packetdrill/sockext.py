@@ -532,12 +532,13 @@ class LinuxWriteMixin:
             last = accepted + take == n
             mark = push and last
             ps = conn.push_seqs
-            popped = tail > 0 and isinstance(ps, list) and bool(ps) and ps[-1] == end
+            popped = ((accepted > 0 or cont) and tail > 0 and isinstance(ps, list)
+                      and bool(ps) and ps[-1] == end)
             if popped:
-                # the last skb's PSH: a new write clears it (tcp_sendmsg,
-                # `if (!copied)`); within one write it stays with the skb's end
+                # a forced push's PSH belongs to the skb: while this write
+                # appends to that skb, the PSH moves to its new end
                 ps.pop()
-                mark = mark or accepted > 0 or cont
+                mark = True
             xmit = -1 if last else 0
             if not last and tail + take == goal:
                 if 0 < ((end + take - pushed - half) & 0xFFFFFFFF) < (1 << 31):
