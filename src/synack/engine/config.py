@@ -160,6 +160,16 @@ class Config:
     #: tcp_is_cwnd_limited): in slow start while cwnd < 2 * the largest flight
     #: of the current window, in congestion avoidance only when cwnd-limited
     cwnd_validation: bool = False
+    #: at a retransmission timeout, take ssthresh from cwnd, as Linux's
+    #: congestion controls do (tcp_enter_loss calls ->ssthresh(), which reads
+    #: the cwnd: CUBIC cwnd * 0.7, Reno cwnd / 2), instead of from the
+    #: FlightSize of RFC 5681 §3.1 equation (4) and RFC 9438 §4.6. They differ
+    #: when the flight was smaller than cwnd (an application-limited sender)
+    ssthresh_from_cwnd: bool = False
+    #: CUBIC with Linux's own arithmetic (tcp_cubic.c: whole segments, the
+    #: target recomputed per kernel tick, 20 ACKs per segment after a
+    #: timeout) instead of RFC 9438's real-valued formulas
+    cubic_linux: bool = False
     #: leave slow start on a rising round-trip time instead of by overflowing
     #: the bottleneck queue: None (off: RFC 5681 only), "rfc9406" (HyStart++)
     #: or "linux" (the delay test of Linux CUBIC's HyStart, on there by default)
@@ -255,7 +265,7 @@ class Config:
                      "cwnd_validation", "tlp", "keepalive", "rfc5961", "rst_in_time_wait",
                      "abort_on_unread_close", "sndbuf_auto", "rcvbuf_auto", "linux_rto", "rtt_every_ack",
                      "rack", "prr", "rescue_rxt", "slow_start_after_idle",
-                     "linux_sockbuf"):
+                     "linux_sockbuf", "ssthresh_from_cwnd", "cubic_linux"):
             _flag(name, getattr(self, name))
         _integer("sndbuf_min", self.sndbuf_min, 1, 1 << 30)
         _integer("rcvbuf_min", self.rcvbuf_min, 1, 1 << 30)
@@ -311,7 +321,7 @@ def linux_profile() -> Config:
         quickack=True, psh="linux", abc_limit=None, cwnd_validation=True, tlp=True, tlp_extra=0.002,
         hystart="linux", linux_rto=True, rtt_every_ack=True, prr=True, rack=True,
         rescue_rxt=False, zero_window_probe="linux", slow_start_after_idle=False,
-        linux_sockbuf=True,
+        linux_sockbuf=True, ssthresh_from_cwnd=True, cubic_linux=True,
     )
 
 

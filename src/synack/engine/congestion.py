@@ -99,6 +99,11 @@ class CongestionControl:
     def on_ack(self, now: float, acked: int, flight: int) -> None:
         raise NotImplementedError
 
+    def use_linux_arithmetic(self) -> None:
+        """Grow as Linux's implementation of this controller does, in whole
+        segments and kernel ticks (Config.cubic_linux); a controller without
+        such a variant ignores it."""
+
     def on_loss(self, now: float, flight: int) -> None:
         """Fast retransmit / first loss in a window (RFC 5681 §3.2 step 2):
         set ssthresh and cwnd = ssthresh, and enter recovery."""

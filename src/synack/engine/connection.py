@@ -350,10 +350,13 @@ class Connection:
         self.progress_time = now
         self._update_deadline()
 
-    def send(self, now: float, data, push: bool = True) -> int:
+    def send(self, now: float, data, push: bool = True, xmit: int = -1) -> int:
         """SEND call (§3.10.2): queue what fits in the send buffer; return its size.
         `push` False (MSG_MORE) queues the data without the push mark of the
-        call's end (§3.9.1.2: PSH is the caller's choice)."""
+        call's end (§3.9.1.2: PSH is the caller's choice). `xmit`: -1 sends
+        what the windows allow; 0 only queues; k > 0 sends at most k segments
+        (a socket layer that copies a write in pieces, as Linux's tcp_sendmsg
+        does, and sends between them as it does)."""
         st = self.state
         if self.error:
             raise os_error(self.error)
@@ -373,7 +376,10 @@ class Connection:
                 ps = self.push_seqs = []
             ps.append((self.sndq_seq + len(self.sndq)) & MASK)
         if st is ESTABLISHED or st is CLOSE_WAIT:
-            self._output(now)
+            if xmit < 0:
+                self._output(now)
+            elif xmit:
+                self._output_data(now, xmit)
             self._update_deadline()
         if self.host.mem_limits is not None:
             self._mem_sync()
@@ -1843,6 +1849,8 @@ class Connection:
             flight = (self.snd_nxt - self.snd_una) & MASK
             cc = self.cc
             assert cc is not None
+            if self.cfg.ssthresh_from_cwnd:
+                flight = cc.cwnd                  # Linux: ssthresh from cwnd
             cc.on_timeout(now, flight)
             self.ca_loss = True
             self.prr = None
@@ -2268,10 +2276,15 @@ class Connection:
                 and len(q) > ((self.snd_nxt - self.sndq_seq) & MASK)
                 and now - self.last_data_send > self.rtt.rto):
             self._restart_after_idle(mss)
-        if self.psh_pairs and self.cfg.tso_segs > 2:
-            # Linux's TSO units with tcp_min_tso_segs above 2: that many
-            # segments, but at most half the cwnd (tcp_cwnd_test)
-            self.psh_pairs = max(1, min(self.cfg.tso_segs, (cc.cwnd // mss) >> 1))
+        pairs = self.psh_pairs
+        if pairs:
+            # Linux's TSO units: tcp_min_tso_segs segments, but at most half
+            # the cwnd (tcp_cwnd_test); a one-segment unit has no unit PSH
+            half = (cc.cwnd // mss) >> 1
+            if self.cfg.tso_segs > 2:
+                self.psh_pairs = pairs = max(1, min(self.cfg.tso_segs, half))
+            elif half < pairs:
+                pairs = 1
         while True:
             una = self.snd_una
             nxt = self.snd_nxt
@@ -2313,7 +2326,7 @@ class Connection:
             if self.host.xmit_blocked:
                 self._xmit_refused(now)
                 break
-            self._send_data(now, nxt, off, n, fin, count + burst)
+            self._send_data(now, nxt, off, n, fin, count + burst, pairs)
             count += 1
             over = outstanding + n - cc.cwnd
             if over > 0 and not probe and not cc.in_recovery:
@@ -2368,10 +2381,12 @@ class Connection:
         self._send_fin_segment(now)
         return 1
 
-    def _send_data(self, now: float, seq: int, off: int, n: int, fin: bool, index: int = 0) -> None:
+    def _send_data(self, now: float, seq: int, off: int, n: int, fin: bool, index: int = 0,
+                   pairs: int = 0) -> None:
         """One segment of new data. PSH when it carries the last octet of a
-        SEND (MUST-61); with the `linux` PSH policy also on every second
-        segment of a burst (`index` counts the segments of this burst)."""
+        SEND (MUST-61); with the `linux` PSH policy also on the last segment
+        of each TSO unit of `pairs` segments (`index` counts the segments of
+        this burst; units of one segment carry none)."""
         base = self.snd_una
         s_off = (seq - base) & MASK
         e_off = s_off + n
@@ -2387,11 +2402,10 @@ class Connection:
             ps.pop(0)
             if p_off > s_off:
                 psh = True
-        pairs = self.psh_pairs
         mark = 0
-        if psh or (pairs and (index + 1) % pairs == 0):
+        if psh or (pairs > 1 and (index + 1) % pairs == 0):
             flags = ACK | PSH
-            if pairs:
+            if self.psh_pairs:
                 # for the retransmissions (_rtx_psh), in the send log: the end
                 # of a SEND, or of a TSO unit of `pairs` segments
                 mark = PSH_SEND if psh else PSH_UNIT
@@ -2766,6 +2780,8 @@ class Connection:
         cc = create_cc(cfg.congestion_control, self.snd_mss, cfg.initial_window)
         cc.abc_limit = cfg.abc_limit
         cc.rtt = self.rtt                         # CUBIC reads SRTT (RFC 9438 §4.2)
+        if cfg.cubic_linux:
+            cc.use_linux_arithmetic()
         self.cc = cc
         self.hystart = None                       # made on first use (_get_hystart)
 

@@ -20,11 +20,20 @@ C: Final = 0.4
 BETA: Final = 0.7
 ALPHA: Final = 3 * (1 - BETA) / (1 + BETA)
 
+# Linux's tcp_cubic.c in its own fixed-point units (the `linux` profile):
+# beta 717/1024, C = 410/1024 with time in 1/1024 s, tick rate HZ of the
+# reference kernel (Linux 6.18 here, built with HZ=250)
+LINUX_HZ: Final = 250
+L_BETA: Final = 717
+L_CUBE_RTT_SCALE: Final = 410                     # bic_scale 41 * 10
+L_CUBE_FACTOR: Final = (1 << 40) // 410           # 2^(10 + 3 * BICTCP_HZ) / cube_rtt_scale
+L_BETA_SCALE: Final = 8 * (1024 + 717) // 3 // (1024 - 717)   # 15: the Reno-friendly slope
+
 
 @mypyc_attr(allow_interpreted_subclasses=True)
 class Cubic(CongestionControl):
     __slots__ = ("w_max", "k", "t_epoch", "cwnd_epoch", "w_est", "cwnd_prior",
-                 "fast_convergence", "_frac")
+                 "fast_convergence", "_frac", "linux", "lx")
 
     def __init__(self, mss: int, initial_window: int | None):
         super().__init__(mss, initial_window)
@@ -36,6 +45,14 @@ class Cubic(CongestionControl):
         self.cwnd_prior = 0.0
         self.fast_convergence = True      # §4.7 SHOULD (Linux has it on)
         self._frac = 0.0                  # sub-byte growth carried between ACKs
+        self.linux = False                # Linux's arithmetic (use_linux_arithmetic)
+        # its state, as tcp_cubic.c's struct bictcp: [cnt, last_max_cwnd,
+        # last_cwnd, last_time, origin, K, epoch_start (-1: none), ack_cnt,
+        # tcp_cwnd, snd_cwnd_cnt]
+        self.lx: list[int] = [2, 0, 0, 0, 0, 0, -1, 0, 0, 0]
+
+    def use_linux_arithmetic(self) -> None:
+        self.linux = True
 
     def _srtt(self) -> float:
         r = self.rtt
@@ -49,6 +66,9 @@ class Cubic(CongestionControl):
             acked = self._slow_start(acked)         # §4.10: standard slow start
             if not acked:
                 return
+        if self.linux:
+            self._grow_linux(now, acked)
+            return
         cw = self.cwnd / mss
         if self.t_epoch is None:                    # a congestion-avoidance stage begins
             self.t_epoch = now
@@ -76,6 +96,83 @@ class Cubic(CongestionControl):
             self._frac = grow - whole
             self.cwnd += whole
 
+    def _grow_linux(self, now: float, acked: int) -> None:
+        """Congestion avoidance as Linux's bictcp_update and tcp_cong_avoid_ai
+        compute it: the cubic target is recomputed at most once a tick, and
+        not again within HZ/32 while cwnd is unchanged; after a timeout
+        (no W_max) at most one segment per 20 ACKed; the Reno-friendly
+        estimate counts ACKs; cwnd moves in whole segments, and credits kept
+        from a larger `cnt` are paid out at once."""
+        mss = self.mss
+        lx = self.lx
+        cwnd = self.cwnd // mss
+        segs = (acked + mss - 1) // mss
+        lx[7] += segs                                           # ack_cnt
+        j = int(now * LINUX_HZ)
+        if not (lx[2] == cwnd and j - lx[3] <= LINUX_HZ // 32):
+            if not (lx[6] >= 0 and j == lx[3]):
+                lx[2] = cwnd
+                lx[3] = j
+                if lx[6] < 0:                                   # an epoch begins
+                    lx[6] = j
+                    lx[7] = segs
+                    lx[8] = cwnd
+                    if lx[1] <= cwnd:
+                        lx[5] = 0
+                        lx[4] = cwnd
+                    else:
+                        lx[5] = int(round((L_CUBE_FACTOR * (lx[1] - cwnd)) ** (1 / 3)))
+                        lx[4] = lx[1]
+                r = self.rtt
+                dmin = r.min_rtt if r is not None and r.min_rtt != float("inf") else 0.0
+                t = j - lx[6] + int(-(-dmin * LINUX_HZ // 1))     # + usecs_to_jiffies(delay_min)
+                t = (t << 10) // LINUX_HZ
+                offs = lx[5] - t if t < lx[5] else t - lx[5]
+                delta = (L_CUBE_RTT_SCALE * offs * offs * offs) >> 40
+                target = lx[4] - delta if t < lx[5] else lx[4] + delta
+                cnt = cwnd // (target - cwnd) if target > cwnd else 100 * cwnd
+                if lx[1] == 0 and cnt > 20:
+                    cnt = 20
+                lx[0] = cnt
+            d = (cwnd * L_BETA_SCALE) >> 3                       # tcp_friendliness
+            if d > 0:
+                while lx[7] > d:
+                    lx[7] -= d
+                    lx[8] += 1
+            if lx[8] > cwnd:
+                max_cnt = cwnd // (lx[8] - cwnd)
+                if lx[0] > max_cnt:
+                    lx[0] = max_cnt
+            if lx[0] < 2:
+                lx[0] = 2
+        w = lx[0]
+        if lx[9] >= w:                                          # tcp_cong_avoid_ai
+            lx[9] = 0
+            cwnd += 1
+        lx[9] += segs
+        if lx[9] >= w:
+            grow = lx[9] // w
+            lx[9] -= grow * w
+            cwnd += grow
+        self.cwnd = cwnd * mss
+
+    def _reduce_linux(self, flight: int, timeout: bool) -> None:
+        """bictcp_recalc_ssthresh: ssthresh = cwnd * 717/1024 (at least 2),
+        W_max with fast convergence; at a timeout tcp_cubic's state is reset
+        (bictcp_state on TCP_CA_Loss), W_max included."""
+        mss = self.mss
+        lx = self.lx
+        cwnd = self.cwnd // mss
+        if self.fast_convergence and cwnd < lx[1]:
+            lx[1] = cwnd * (1024 + L_BETA) // 2048
+        else:
+            lx[1] = cwnd
+        self.ssthresh = max(flight // mss * L_BETA // 1024, 2) * mss
+        lx[6] = -1
+        lx[9] = 0
+        if timeout:
+            self.lx = [2, 0, 0, 0, 0, 0, -1, 0, 0, 0]
+
     def _reduce(self, flight: int) -> None:
         mss = self.mss
         cw = self.cwnd / mss
@@ -89,7 +186,10 @@ class Cubic(CongestionControl):
         self._frac = 0.0
 
     def on_loss(self, now: float, flight: int) -> None:
-        self._reduce(flight)
+        if self.linux:
+            self._reduce_linux(flight, False)
+        else:
+            self._reduce(flight)
         self.cwnd = self.ssthresh                   # §4.6 Figure 5: cwnd = max(ssthresh, 2)
         self.in_recovery = True
 
@@ -100,9 +200,13 @@ class Cubic(CongestionControl):
         super().on_idle_restart(iw)
         self.t_epoch = None
         self._frac = 0.0
+        self.lx[6] = -1
 
     def on_timeout(self, now: float, flight: int) -> None:
-        self._reduce(flight)                        # §4.8: ssthresh with beta_cubic
+        if self.linux:
+            self._reduce_linux(flight, True)
+        else:
+            self._reduce(flight)                    # §4.8: ssthresh with beta_cubic
         self.w_max = 0.0                            # K = 0, W_max = cwnd at CA start
         self.cwnd = self.mss
         self.in_recovery = False

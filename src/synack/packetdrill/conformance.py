@@ -125,13 +125,6 @@ KNOWN: dict[str, tuple[str, str]] = {
         "feature", "PRR (RFC 6937): the script walks through PRR's conservative and "
                    "slow-start reduction bounds (a 2-segment send with PSH at line 41); "
                    "synack has no PRR."),
-    "tcp/cubic/cubic-rto-ss-ca-cwnd-bump.pkt": (
-        "feature", "PSH placement in one 200 KB write (it does not block): on the live "
-                   "kernel the first four segments go out one by one without PSH, later "
-                   "two-segment TSO units carry PSH, and single segments carry it only where "
-                   "Linux's forced push (write_seq past pushed_seq + max_window/2) marked an "
-                   "skb (19001:20001); synack does not model Linux's skb sizes (size_goal) "
-                   "and its PSH policy puts PSH on every second segment of a burst."),
     "tcp/syscall_bad_arg/fastopen-invalid-buf-ptr.pkt": (
         "feature", "TCP Fast Open on the client (TCP_FASTOPEN_CONNECT, the cookie request in "
                    "the SYN, the cookie cache, the deferred connect); out of scope for now. "

@@ -512,10 +512,14 @@ class LinuxWriteMixin:
     buffer by up to one buffer, and stops as soon as it may not. The push
     mark goes on the last octet taken (tcp_push)."""
 
-    def linux_write(self, sock: Sock, conn, n: int, push: bool = True) -> int:
+    def linux_write(self, sock: Sock, conn, n: int, push: bool = True, cont: bool = False) -> int:
         goal = size_goal(conn)
         lowat = self.notsent_lowat(sock)
+        end = add(conn.sndq_seq, len(conn.sndq))        # tp->write_seq
+        pushed = end if sock.pushed_seq is None else sock.pushed_seq
+        half = conn.max_snd_wnd >> 1
         accepted = 0
+        xmit = -1
         while accepted < n:
             unsent = len(conn.sndq) - ((conn.snd_nxt - conn.sndq_seq) & 0xFFFFFFFF)
             tail = unsent % goal
@@ -526,15 +530,46 @@ class LinuxWriteMixin:
                     break
                 take = min(n - accepted, goal)
             last = accepted + take == n
+            mark = push and last
+            ps = conn.push_seqs
+            popped = ((accepted > 0 or cont) and tail > 0 and isinstance(ps, list)
+                      and bool(ps) and ps[-1] == end)
+            if popped:
+                # a forced push's PSH belongs to the skb: while this write
+                # appends to that skb, the PSH moves to its new end
+                ps.pop()
+                mark = True
+            xmit = -1 if last else 0
+            if not last and tail + take == goal:
+                if 0 < ((end + take - pushed - half) & 0xFFFFFFFF) < (1 << 31):
+                    # forced_push: more than half the largest window written
+                    # since the last push: mark this skb and send (tcp_mark_push)
+                    mark = True
+                    xmit = -1
+                    pushed = add(end, take)
+                elif unsent == tail:
+                    # the first unsent skb is full: tcp_push_one sends one TSO
+                    # unit, at most half the cwnd (tcp_cwnd_test)
+                    xmit = max(1, min(conn.cfg.tso_segs, (conn.cc.cwnd // max(1, conn.snd_mss)) >> 1))
             keep = conn.sndbuf
             conn.sndbuf = max(keep, len(conn.sndq) + take)   # the engine's own limit
             try:
-                given = conn.send(self.now, bytes(take), push=push and last)
+                given = conn.send(self.now, bytes(take), push=mark, xmit=xmit)
+            except OSError:
+                if popped:
+                    ps.append(end)                       # nothing was written
+                raise
             finally:
                 conn.sndbuf = keep
             accepted += given
+            end = add(end, given)
             if given < take:
                 break
+        if push and accepted:
+            pushed = end                                 # tcp_push marks the end
+        sock.pushed_seq = pushed
+        if xmit >= 0 and accepted:
+            conn.push(self.now)                          # tcp_push before waiting for room
         if push and 0 < accepted < n:
             # tcp_push marks the end of what was copied
             end = add(conn.sndq_seq, len(conn.sndq))

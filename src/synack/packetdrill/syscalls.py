@@ -175,6 +175,7 @@ class Sock:
     sockopts: dict[tuple, int] = field(default_factory=dict)
     connecting: bool = False          # non-blocking connect() in progress
     error_reported: bool = False      # sk_err already handed to the app
+    pushed_seq: int | None = None     # Linux's tp->pushed_seq: the last push mark (forced_push)
 
     @property
     def kind(self) -> str:
@@ -566,7 +567,8 @@ class SyscallsMixin:
                     return _ok(n)
                 if state.get("waited") and not self._writable(sock):
                     return None                  # Linux wakes a writer only at sk_stream_wspace >= half the queue
-                state["done"] += self.linux_write(sock, conn, n - state["done"])
+                state["done"] += self.linux_write(sock, conn, n - state["done"],
+                                                   cont=state["done"] > 0)
             except OSError as e:
                 if conn.error == errno_name(e):
                     sock.error_reported = True
