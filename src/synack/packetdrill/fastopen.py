@@ -18,9 +18,10 @@ Linux's socket-layer behaviour, checked against the kernel
   cookie, an empty or unreadable buffer); blocking, it waits for the
   handshake and then writes the rest. A NULL buffer is not EFAULT here: the
   kernel falls back to a plain cookie request and answers EINPROGRESS;
-* MSG_FASTOPEN on a socket still connecting: EALREADY; once connected it
-  is ignored (a plain write); with the client bit off or an AF_UNSPEC
-  address: EOPNOTSUPP.
+* MSG_FASTOPEN on a socket still connecting: EALREADY when non-blocking
+  (blocking, the call waits for the handshake, Linux's
+  __inet_stream_connect); once connected it is ignored (a plain write);
+  with the client bit off or an AF_UNSPEC address: EOPNOTSUPP.
 """
 from __future__ import annotations
 
@@ -82,10 +83,11 @@ class FastOpenMixin:
                                        and addr_e.name == "AF_UNSPEC"):
             return _done(-1, "EOPNOTSUPP")
         conn = sock.conn
+        nonblock = sock.nonblock or bool(flags & MSG_DONTWAIT)
         if conn is not None:
-            if conn.state in (SYN_SENT, SYN_RECEIVED):
+            if nonblock and conn.state in (SYN_SENT, SYN_RECEIVED):
                 return _done(-1, "EALREADY")
-            return None                            # connected: MSG_FASTOPEN is ignored
+            return None            # a plain write (blocking: after the handshake)
         if sock.listener is not None:
             return None
         if sock.deferred is not None:
@@ -98,7 +100,7 @@ class FastOpenMixin:
         if isinstance(conn, str):
             return _done(-1, conn)
         taken = conn.tfo_taken
-        if sock.nonblock or flags & MSG_DONTWAIT:
+        if nonblock:
             sock.connecting = True
             return _done(taken) if taken else _done(-1, "EINPROGRESS")
         return self._tfo_block(sock, conn, n, taken, flags, efault)
