@@ -796,12 +796,26 @@ def c_tfo_connect_no_cookie(sock, host):
         s.close()
 
 
-def c_tfo_flag_ignored_when_connected(sock, host):
-    """MSG_FASTOPEN on a connected socket: an ordinary send."""
+def c_tfo_flag_when_connected(sock, host):
+    """MSG_FASTOPEN once connected, as Linux's repeated connect: after a
+    connect with a timeout (CPython's non-blocking connect: the kernel still
+    says "connecting") the first one is a plain send, the next EISCONN."""
     _, flag = _tfo_names(sock)
     s = _conn(sock, host, ECHO)
     try:
-        return [outcome(s.sendto, b"abc", flag, (host, ECHO)), outcome(s.recv, 10)]
+        return [outcome(s.sendto, b"abc", flag, (host, ECHO)), outcome(s.recv, 10),
+                outcome(s.sendto, b"abc", flag, (host, ECHO))]
+    finally:
+        s.close()
+
+
+def c_tfo_flag_after_blocking_connect(sock, host):
+    """A blocking connect() leaves the socket connected: MSG_FASTOPEN is EISCONN."""
+    _, flag = _tfo_names(sock)
+    s = sock.socket(sock.AF_INET, sock.SOCK_STREAM)
+    try:
+        s.connect((host, ECHO))
+        return [outcome(s.sendto, b"abc", flag, (host, ECHO)), outcome(s.send, b"d")]
     finally:
         s.close()
 

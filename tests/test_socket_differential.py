@@ -94,3 +94,6 @@ def test_fastopen_cases_exercise_fast_open(results):
                                                   ["raise", "BlockingIOError", 114]]
     assert kernel["tfo_sendto_blocking"][1:] == [["value", 5000], 5000]
     assert kernel["tfo_sendto_refused"][1] == ["raise", "ConnectionRefusedError", 111]
+    assert kernel["tfo_flag_when_connected"] == [["value", 3], ["bytes", "abc"],
+                                                 ["raise", "OSError", 106]]
+    assert kernel["tfo_flag_after_blocking_connect"][0] == ["raise", "OSError", 106]

@@ -17,10 +17,9 @@ cases, compare them):
   non-blocking mode, and with a timeout (CPython then calls the kernel in
   non-blocking mode and does not wait on EINPROGRESS), it returns the octets
   the SYN took, or raises BlockingIOError(EINPROGRESS) when it took none;
-* MSG_FASTOPEN on a socket still connecting: EALREADY when non-blocking;
-  otherwise (and once connected) it is ignored: a plain send, which waits
-  for the handshake (with a timeout CPython first polls for POLLOUT, which
-  a connecting socket does not give: the call times out);
+* MSG_FASTOPEN on a socket that has a connection: EALREADY, EISCONN or a
+  plain send (see `_tfo_connected`); with a timeout CPython first polls for
+  POLLOUT, which a connecting socket does not give: the call times out;
 * recv on a deferred socket: EAGAIN when non-blocking, else it waits (the
   socket is in SYN-SENT in Linux, with no SYN sent).
 """
@@ -45,6 +44,7 @@ class FastOpenSocket:
 
     _tfo_connect = 0                       # TCP_FASTOPEN_CONNECT
     _deferred: tuple[str, int] | None = None   # a deferred connect's address
+    _tfo_req = False                       # Linux's fastopen_req kept by connect()
 
     def _tfo_enabled(self) -> bool:
         return bool(self._config().fastopen & CLIENT_ENABLE)
@@ -83,11 +83,7 @@ class FastOpenSocket:
             raise _oserror(_errno.EOPNOTSUPP)
         conn = self._conn
         if conn is not None:
-            nonblocking = self._timeout == 0.0 or bool(flags & 0x40)    # MSG_DONTWAIT
-            with self._stack.lock:
-                if nonblocking and conn.state in (SYN_SENT, SYN_RECEIVED) and not conn.error:
-                    raise _oserror(_errno.EALREADY)
-            return None          # a plain send (which waits for the handshake if it may)
+            return self._tfo_connected(conn, self._timeout == 0.0 or bool(flags & 0x40))
         if self._listener is not None:
             return None
         if self._deferred is not None:
@@ -108,6 +104,31 @@ class FastOpenSocket:
         if taken == len(view):
             return taken
         return taken + self._send(view[taken:], flags & ~MSG_FASTOPEN, True)
+
+    def _tfo_connected(self, conn, nonblocking: bool) -> None:
+        """MSG_FASTOPEN on a socket that has a connection, as Linux (its
+        tcp_sendmsg_fastopen, then __inet_stream_connect as for a repeated
+        connect): EALREADY while a TCP_FASTOPEN_CONNECT connect() keeps its
+        Fast Open request; EISCONN once the socket is known to be connected
+        (a blocking connect(), or a repeated one, said so); a socket still
+        "connecting" (a non-blocking connect, one with a timeout, a Fast Open
+        send) gets EALREADY in SYN-SENT when non-blocking, else the send goes
+        on as a plain one (waiting for the handshake) and the socket is then
+        taken as connected. Returns None for a plain send."""
+        if self._tfo_req:
+            raise _oserror(_errno.EALREADY)
+        with self._stack.lock:
+            state, error = conn.state, conn.error
+        if state is CLOSED or error:
+            return None                          # the send reports the error
+        if not (self._connecting or self._connect_once):
+            raise _oserror(_errno.EISCONN)
+        if state in (SYN_SENT, SYN_RECEIVED):
+            if nonblocking:
+                raise _oserror(_errno.EALREADY)
+            return None
+        self._connect_once = False
+        return None
 
     def _tfo_deferred_conn(self):
         """recv on a deferred socket: EAGAIN when non-blocking, else wait

@@ -604,6 +604,7 @@ class socket(FastOpenSocket):
                     lip = "127.0.0.1"   # Linux: the /8's local route has src 127.0.0.1
             conn = st.host.connect(now, rip, rport, local_ip=lip, local_port=lport,
                                    config=self._config(), fastopen=self._tfo_connect == 1)
+            self._tfo_req = conn.tfo is not None
             conn.linger = self._opts.linger
             self._conn = conn
             self._connecting = True

@@ -18,10 +18,9 @@ Linux's socket-layer behaviour, checked against the kernel
   cookie, an empty or unreadable buffer); blocking, it waits for the
   handshake and then writes the rest. A NULL buffer is not EFAULT here: the
   kernel falls back to a plain cookie request and answers EINPROGRESS;
-* MSG_FASTOPEN on a socket still connecting: EALREADY when non-blocking
-  (blocking, the call waits for the handshake, Linux's
-  __inet_stream_connect); once connected it is ignored (a plain write);
-  with the client bit off or an AF_UNSPEC address: EOPNOTSUPP.
+* MSG_FASTOPEN on a socket with a connection: see `_tfo_connected`
+  (EALREADY, EISCONN, or a plain write); with the client bit off or an
+  AF_UNSPEC address: EOPNOTSUPP.
 """
 from __future__ import annotations
 
@@ -68,6 +67,7 @@ class FastOpenMixin:
         conn = self._tfo_open(sock, rip, rport, b"")
         if isinstance(conn, str):
             return _done(-1, conn)
+        sock.tfo_req = True
         if sock.nonblock:
             sock.connecting = True
             return _done(-1, "EINPROGRESS")
@@ -85,9 +85,7 @@ class FastOpenMixin:
         conn = sock.conn
         nonblock = sock.nonblock or bool(flags & MSG_DONTWAIT)
         if conn is not None:
-            if nonblock and conn.state in (SYN_SENT, SYN_RECEIVED):
-                return _done(-1, "EALREADY")
-            return None            # a plain write (blocking: after the handshake)
+            return self._tfo_connected(sock, conn, nonblock)
         if sock.listener is not None:
             return None
         if sock.deferred is not None:
@@ -104,6 +102,26 @@ class FastOpenMixin:
             sock.connecting = True
             return _done(taken) if taken else _done(-1, "EINPROGRESS")
         return self._tfo_block(sock, conn, n, taken, flags, efault)
+
+    def _tfo_connected(self, sock, conn, nonblock: bool):
+        """MSG_FASTOPEN on a socket that has a connection (Linux's
+        tcp_sendmsg_fastopen, then __inet_stream_connect as for a repeated
+        connect): EALREADY while a TCP_FASTOPEN_CONNECT connect() keeps its
+        Fast Open request; EISCONN once the socket is known to be connected
+        (a connect() said so); still "connecting" (a non-blocking or Fast Open
+        connect nobody checked): EALREADY in SYN-SENT when non-blocking, else
+        a plain write (which waits for the handshake), the socket then taken
+        as connected. None: a plain write."""
+        if sock.tfo_req:
+            return _done(-1, "EALREADY")
+        if conn.state is CLOSED:
+            return None                          # the write reports the error
+        if not sock.connecting:
+            return _done(-1, "EISCONN")
+        if conn.state in (SYN_SENT, SYN_RECEIVED):
+            return _done(-1, "EALREADY") if nonblock else None
+        sock.connecting = False
+        return None
 
     def _tfo_open(self, sock, rip: str, rport: int, data):
         """The engine's Fast Open connect; an errno name if it fails."""

@@ -177,6 +177,7 @@ class Sock:
     error_reported: bool = False      # sk_err already handed to the app
     tfo_connect: int = 0              # TCP_FASTOPEN_CONNECT (packetdrill/fastopen.py)
     deferred: tuple[str, int] | None = None   # a Fast Open connect() waiting for a write
+    tfo_req: bool = False             # Linux's fastopen_req kept by a TCP_FASTOPEN_CONNECT connect()
 
     @property
     def kind(self) -> str:
