@@ -241,3 +241,37 @@ def test_iss_unchanged_by_fastopen():
     fo_connect(t, b"z")
     got = t.take()
     assert got[0].seq == LOCAL_ISS and got[0].flags == SYN
+
+
+def test_no_answer_falls_back_to_the_experimental_option():
+    """Linux's fallback: a cookie request answered without any Fast Open
+    option makes the next request use the experimental option (kind 254,
+    magic 0xF989) once; unanswered again, kind 34 for good."""
+    t = Tcp()
+    exp_request = OUR_SYN._replace(options=Options(mss=LOCAL_MSS,
+                                                   unknown=((254, b"\xf9\x89"),)))
+    for want in (REQUEST, exp_request, REQUEST, REQUEST):
+        fo_connect(t)
+        t.expect(want)
+        t.send(synack_with(None)).ignore()
+        t.abort()
+        t.take()
+        t.events()
+
+
+def test_experimental_cookie_is_sent_back_in_that_form():
+    t = Tcp()
+    fo_connect(t)
+    t.expect(REQUEST)
+    t.send(PEER_SYN_ACK._replace(options=Options(
+        mss=1400, unknown=((254, b"\xf9\x89" + COOKIE),)))).ignore()
+    t.abort()
+    t.take()
+    t.events()
+    fo_connect(t, b"hi")
+    t.expect(OUR_SYN._replace(options=Options(mss=LOCAL_MSS,
+                                              unknown=((254, b"\xf9\x89" + COOKIE),)),
+                              payload=b"hi"))
+    assert encode_options(Options(unknown=((254, b"\xf9\x89"),))) == bytes.fromhex("fe04f989")
+    assert encode_options(Options(unknown=((254, b"\xf9\x89" + b"\x11" * 4),))) == \
+        bytes.fromhex("fe08f989" "11111111")

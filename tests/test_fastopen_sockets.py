@@ -211,3 +211,24 @@ def test_live_kernel_agrees(name, tmp_path):
     assert a.rc == 0, "\n".join(errors)
     left = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
     assert f"{PREFIX}-{os.getpid()}-" not in left
+
+
+def test_tcp_metrics_flush_empties_the_cookie_cache():
+    """`ip tcp_metrics flush all` forgets the cookies (Linux keeps them in its
+    TCP metrics): the next Fast Open connect asks for a cookie again."""
+    script = HEAD + WARM + """\
+   +0 close(3) = 0
+   +0 > F. 1:1(0) ack 1
+ +.01 < F. 1:1(0) ack 2 win 92
+   +0 > . 2:2(0) ack 2
+   +0 `ip tcp_metrics flush all > /dev/null 2>&1`
+ +.01 socket(..., SOCK_STREAM, IPPROTO_TCP) = 4
+   +0 fcntl(4, F_SETFL, O_RDWR|O_NONBLOCK) = 0
+   +0 sendto(4, ..., 100, MSG_FASTOPEN, ..., ...) = -1 EINPROGRESS (Operation now in progress)
+   +0 > S 0:0(0) <mss 1460,nop,nop,sackOK,nop,wscale 8,FO,nop,nop>
+"""
+    r = run_text(script, "flush.pkt", RunOptions(profile="linux"))
+    assert r.passed, format_result(r)
+    kept = run_text(script.replace("   +0 `ip tcp_metrics flush all > /dev/null 2>&1`\n", ""),
+                    "noflush.pkt", RunOptions(profile="linux"))
+    assert not kept.passed, "without the flush the cookie must be used"

@@ -22,7 +22,8 @@ from .config import Config
 from .congestion import CongestionControl, HyStart
 from .congestion import create as create_cc
 from .congestion import rfc5681_initial_window as _iw_bytes
-from .fastopen import CLIENT_NO_COOKIE, KIND as _TFO_KIND, FastOpen, peer_cookie, syn_room
+from .fastopen import CLIENT_NO_COOKIE, FastOpen, peer_option, syn_room
+from .fastopen import option as _tfo_option
 from .fastopen import ready as _tfo_ready
 from .reassembly import Reassembly
 from .recovery import LOST, PSH_SEND, PSH_UNIT, Prr, Rack, Transmissions
@@ -738,6 +739,8 @@ class Connection:
             self.syn_opts = NO_OPTIONS               # needed only to resend a SYN,ACK
             self._event(ev.CONNECTED)
             self.ack_now = True
+            if self.tfo is not None and self.tfo.write_pending and not seg.payload:
+                self._tfo_hold_ack(now)
             if seg.payload or flags & (FIN | URG):
                 # continue at the sixth step of §3.10.7.4 with the SYN trimmed off
                 self._rcv_text_and_fin(now, (seg.seq + 1) & MASK, seg.payload, flags, seg)
@@ -2312,7 +2315,8 @@ class Connection:
                         if not outstanding and self.t_persist is None:
                             self.t_persist = now + self.rtt.current()
                         break
-                elif outstanding and not self.nodelay and not self.fin_queued:
+                elif (outstanding and not self.nodelay and not self.fin_queued
+                      and (self.tfo is None or not self._tfo_resending())):
                     break                          # Nagle (RFC 896, §3.7.4); FIN pushes
             fin = self.fin_queued and n == avail
             if self.host.xmit_blocked:
@@ -2741,7 +2745,8 @@ class Connection:
         (Linux then sends a plain cookie request, tcp_send_syn_data's
         fallback). How much was taken: `tfo_taken`."""
         cfg = self.cfg
-        cookie, mss = self.host.tfo_cache.get(remote_ip)
+        cache = self.host.tfo_cache
+        cookie, mss = cache.get(remote_ip)
         option: bytes | None = None if cfg.fastopen & CLIENT_NO_COOKIE else cookie
         taken = 0
         if data is None or not _tfo_ready(cfg.fastopen, cookie):
@@ -2751,7 +2756,7 @@ class Connection:
             mtu_mss = cfg.mtu - (60 if self.ipv6 else 40)
             taken = min(syn_room(mtu_mss, mss, cfg.mss), len(data), self.sndbuf)
             self.sndq += data[:taken]
-        self.tfo = FastOpen(option, taken)
+        self.tfo = FastOpen(option, taken, cache.exp(remote_ip))
 
     @property
     def tfo_taken(self) -> int:
@@ -2770,7 +2775,7 @@ class Connection:
             return opts, b""
         if tfo.cookie is not None:
             opts = make_options(opts.mss, opts.wscale, opts.sack_permitted, opts.sack,
-                                opts.timestamp, opts.unknown + ((_TFO_KIND, tfo.cookie),))
+                                opts.timestamp, opts.unknown + (_tfo_option(tfo.cookie, tfo.exp),))
         n = tfo.syn_data
         if not n:
             return opts, b""
@@ -2787,11 +2792,15 @@ class Connection:
         acknowledges, and send the rest again after the handshake (§4.2.2)."""
         tfo = self.tfo
         assert tfo is not None
-        cookie = peer_cookie(seg.options) if tfo.cookie is not None else None
-        mss = seg.options.mss or 0
-        if self.cfg.mss is not None and mss > self.cfg.mss:
-            mss = self.cfg.mss
-        self.host.tfo_cache.learn(self.remote_ip, cookie, mss)
+        cookie, exp = peer_option(seg.options)
+        try_exp = 0
+        if tfo.cookie is None:
+            cookie = None                      # not asked for: ignored
+        elif cookie is None and not tfo.syn_data and not self.retries:
+            try_exp = 2 if tfo.exp else 1      # asked, no answer: try the other form
+        # the server's own MSS, not as a user MSS clamps it (Linux reads the
+        # SYN,ACK's option again in that case)
+        self.host.tfo_cache.learn(self.remote_ip, cookie, seg.options.mss or 0, exp, try_exp)
         if not ack_ok:
             return
         acked = (self.snd_una - self.iss - 1) & MASK
@@ -2801,6 +2810,22 @@ class Connection:
         tfo.acked = bool(tfo.syn_data) and acked == tfo.syn_data
         if self.snd_nxt != self.snd_una:
             self.snd_nxt = self.snd_una        # nothing past SND.UNA arrived: send it again
+
+    def _tfo_hold_ack(self, now: float) -> None:
+        """The SYN,ACK of a Fast Open connect whose writer has more to send
+        (Linux: sk_write_pending): no ACK of its own, the data about to be
+        written carries it; the delayed-ACK timer (Linux's TCP_DELACK_MAX,
+        200 ms) sends it if nothing does."""
+        self.ack_now = False
+        self.t_delack = now + 0.2
+
+    def _tfo_resending(self) -> bool:
+        """Whether the next octet to send is data a Fast Open SYN carried and
+        the SYN,ACK did not acknowledge: sent again, so Nagle does not hold
+        it (Linux retransmits it)."""
+        tfo = self.tfo
+        assert tfo is not None
+        return _lt(self.snd_nxt, (self.iss + 1 + tfo.syn_data) & MASK)
 
     def _take_syn_options(self, now: float, seg: Segment) -> None:
         """Negotiate from the peer's SYN: MSS (MUST-14..16), WS, TS, SACK-permitted."""

@@ -101,6 +101,8 @@ class FastOpenMixin:
         if nonblock:
             sock.connecting = True
             return _done(taken) if taken else _done(-1, "EINPROGRESS")
+        if conn.tfo is not None and n > taken:
+            conn.tfo.write_pending = True      # Linux: the writer waits with more to send
         return self._tfo_block(sock, conn, n, taken, flags, efault)
 
     def _tfo_connected(self, sock, conn, nonblock: bool):

@@ -24,7 +24,8 @@ ignored silently; commands with no effect on a virtual-time run are noted):
 * `nstat [-n]` (reset the counters' history) and `nstat | grep NAME`
   (succeeds when counter NAME grew since): synack's host counters under
   Linux's names (`NSTAT`);
-* `ip tcp_metrics flush`, `ethtool -K tun0 tso/gso off`: no effect (noted);
+* `ip tcp_metrics flush`: empties the Fast Open cookie cache (synack keeps
+  no other TCP metrics); `ethtool -K tun0 tso/gso off`: no effect (noted);
 * shell arithmetic `$((...))` is evaluated; redirections to /dev/null and
   `;`, `&&`, `||` lists are understood.
 
@@ -351,8 +352,10 @@ def _ip(plan: InitPlan, words: list[str], where: str) -> None:
     args = [w for w in words[1:] if not (w.startswith("-") and w not in ("-4", "-6"))]
     args = [w for w in args if w not in ("-4", "-6")]
     if args[:2] in (["tcp_metrics", "flush"], ["tcp_metrics", "delete"]):
-        plan.notes.append(f"{where}: `{' '.join(words)}`: no effect (synack keeps no TCP "
-                          "metrics between connections)")
+        # the only metrics synack keeps between connections: Fast Open cookies
+        plan.runner["tcp_metrics_flush"] = 1
+        plan.notes.append(f"{where}: `{' '.join(words)}`: the Fast Open cookie cache is "
+                          "emptied (synack keeps no other TCP metrics)")
         return
     if len(args) >= 2 and args[0] == "route" and args[1] in ("add", "change", "replace"):
         rest = args[3:]

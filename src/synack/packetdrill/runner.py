@@ -364,6 +364,9 @@ class Runner(SyscallsMixin, SocketExtrasMixin, TxHoldMixin, LinuxWriteMixin, Fas
         self.base_cfg = cfg
 
     def _runner_settings(self, plan) -> None:
+        host = getattr(self, "host", None)          # (init commands run before it exists)
+        if "tcp_metrics_flush" in plan.runner and host is not None:
+            host.tfo_cache.clear()
         if "notsent_lowat" in plan.runner:
             self.notsent_lowat_sysctl = plan.runner["notsent_lowat"] or NOTSENT_LOWAT_DEFAULT
         if "qdisc_limit" in plan.runner:

@@ -127,8 +127,9 @@ def encode_options(opts: Options) -> bytes:
     MSS; SACK-permitted and timestamps (SACK-permitted taking the place of
     the two NOPs that otherwise align TS, RFC 7323 Appendix A); NOP and
     window scale; NOP, NOP and SACK blocks; then any `unknown` options as
-    given (a Fast Open option, kind 34, followed by two NOPs where its
-    length leaves the next option unaligned, as Linux writes it). Padding
+    given (a Fast Open option, kind 34 or the experimental 254 with magic
+    0xF989, followed by two NOPs where its length leaves the next option
+    unaligned, as Linux writes it). Padding
     after the last option is EOL followed by zeros (RFC 9293 §3.1: the
     header past EOL MUST be zero, MUST-69).
 
@@ -159,7 +160,8 @@ def encode_options(opts: Options) -> bytes:
             raise ValueError(f"cannot encode unknown option {kind}")
         out += bytes((kind, 2 + len(data)))
         out += data
-        if kind == FASTOPEN and len(data) & 3 == 0:
+        if (kind == FASTOPEN or (kind == 254 and data[:2] == b"\xf9\x89")) \
+                and len(data) & 3 == 0:
             out += b"\x01\x01"      # Linux aligns a Fast Open option with two NOPs
     out += bytes(-len(out) % 4)
     if len(out) > MAX_OPTION_SPACE:
