@@ -132,12 +132,6 @@ KNOWN: dict[str, tuple[str, str]] = {
                    "Linux's forced push (write_seq past pushed_seq + max_window/2) marked an "
                    "skb (19001:20001); synack does not model Linux's skb sizes (size_goal) "
                    "and its PSH policy puts PSH on every second segment of a burst."),
-    "tcp/syscall_bad_arg/fastopen-invalid-buf-ptr.pkt": (
-        "feature", "TCP Fast Open on the client (TCP_FASTOPEN_CONNECT, the cookie request in "
-                   "the SYN, the cookie cache, the deferred connect); out of scope for now. "
-                   "The live kernel answers sendto(NULL, 1, MSG_FASTOPEN) with EINPROGRESS "
-                   "(not EFAULT) and sends a SYN with a cookie request, which the script's "
-                   "bare `= -1` and packetdrill's silence about unexpected packets accept."),
     "tcp/tcp_info/tcp-info-rwnd-limited.pkt": (
         "feature", "Linux's RTO formula (SRTT + max(4·RTTVAR, 200 ms)) puts the zero-window "
                    "probe timer at 0.22 s, after the window-opening ACK at 0.21 s; "
