@@ -232,3 +232,44 @@ def test_tcp_metrics_flush_empties_the_cookie_cache():
     kept = run_text(script.replace("   +0 `ip tcp_metrics flush all > /dev/null 2>&1`\n", ""),
                     "noflush.pkt", RunOptions(profile="linux"))
     assert not kept.passed, "without the flush the cookie must be used"
+
+
+def test_api_socket_on_the_simulator():
+    """synack.api.socket (its kernel comparison is test_socket_differential's
+    tfo_* cases, which need root): no cookie -> EINPROGRESS and a cookie
+    request; with one, a blocking sendto(MSG_FASTOPEN) sends it all, the
+    SYN's share first; a deferred connect, then EISCONN."""
+    import errno
+
+    from synack.api import SimStack, socket
+
+    a, b = SimStack.pair(seed=3, delay=0.01)
+    srv = b.socket()
+    srv.bind(("", 7))
+    srv.listen()
+    c = a.socket()
+    c.setblocking(False)
+    with pytest.raises(BlockingIOError) as e:
+        c.sendto(b"abc", socket.MSG_FASTOPEN, ("10.0.0.2", 7))
+    assert e.value.errno == errno.EINPROGRESS
+    assert c.connection.tfo.cookie == b""              # the SYN asked for a cookie
+    with pytest.raises(OSError) as e:
+        c.sendto(b"abc", socket.MSG_FASTOPEN, ("10.0.0.2", 7))
+    assert e.value.errno == errno.EALREADY
+    c.close()
+    a.host.tfo_cache.learn("10.0.0.2", b"\x01\x02\x03\x04", 1000)
+    d = a.socket()
+    assert d.sendto(b"x" * 3000, socket.MSG_FASTOPEN, ("10.0.0.2", 7)) == 3000
+    assert d.connection.tfo_taken == 960                # the cached MSS less 40
+    e2 = a.socket()
+    e2.setsockopt(socket.IPPROTO_TCP, socket.TCP_FASTOPEN_CONNECT, 1)
+    e2.connect(("10.0.0.2", 7))
+    assert e2.connection is None
+    with pytest.raises(OSError) as e:
+        e2.connect(("10.0.0.2", 7))
+    assert e.value.errno == errno.EISCONN
+    with pytest.raises(OSError) as e:
+        e2.setsockopt(socket.IPPROTO_TCP, socket.TCP_FASTOPEN_CONNECT, 2)
+    assert e.value.errno == errno.EINVAL
+    for s in (d, e2, srv):
+        s.close()

@@ -100,6 +100,8 @@ class FastOpenSocket:
             if taken:
                 return taken
             raise _oserror(_errno.EINPROGRESS)
+        if taken < len(view) and conn.tfo is not None:
+            conn.tfo.write_pending = True     # Linux: the writer waits with more to send
         self._finish_connect(conn, None)
         if taken == len(view):
             return taken
