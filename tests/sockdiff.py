@@ -17,6 +17,10 @@ import threading
 import time
 
 ECHO, RESET, CLOSE, SILENT, CLOSED_PORT = 7001, 7002, 7003, 7004, 7009
+#: an echo server that takes TCP Fast Open (TCP_FASTOPEN on the listener; the
+#: serving process turns on the server bit of net.ipv4.tcp_fastopen in the
+#: test's namespace): it hands out cookies and takes data on the SYN
+TFO_ECHO = 7005
 #: an address inside the test's namespace that nobody answers: the test routes
 #: it to a veth whose peer has no address, with a fixed neighbour entry, so
 #: the kernel's SYNs leave and vanish; synack's SYNs reach the namespace's
@@ -630,6 +634,192 @@ def c_recvmsg_inq(sock, host):
         s.close()
 
 
+# ------------------------------------------------ TCP Fast Open, client (RFC 7413)
+# Each case first gets a cookie for the server address (a connect with
+# TCP_FASTOPEN_CONNECT to TFO_ECHO), so it does not depend on the order the
+# cases run in. UNROUTABLE never answers: there no cookie is cached and a
+# connection stays in SYN-SENT, whatever the timing.
+def _tfo_names(sock):
+    return _num(sock, "TCP_FASTOPEN_CONNECT", 30), _num(sock, "MSG_FASTOPEN", 0x20000000)
+
+
+def _tfo_warm(sock, host):
+    opt, _ = _tfo_names(sock)
+    s = sock.socket(sock.AF_INET, sock.SOCK_STREAM)
+    s.settimeout(5)
+    try:
+        s.setsockopt(sock.IPPROTO_TCP, opt, 1)
+        s.connect((host, TFO_ECHO))
+        s.sendall(b"warm")
+        got = b""
+        while len(got) < 4:
+            d = s.recv(16)
+            if not d:
+                break
+            got += d
+        return got.decode("latin-1")
+    finally:
+        s.close()
+
+
+def c_tfo_option_values(sock, host):
+    opt, _ = _tfo_names(sock)
+    s = sock.socket(sock.AF_INET, sock.SOCK_STREAM)
+    try:
+        return [outcome(s.getsockopt, sock.IPPROTO_TCP, opt),
+                outcome(s.setsockopt, sock.IPPROTO_TCP, opt, 1),
+                outcome(s.getsockopt, sock.IPPROTO_TCP, opt),
+                outcome(s.setsockopt, sock.IPPROTO_TCP, opt, 2),
+                outcome(s.setsockopt, sock.IPPROTO_TCP, opt, -1),
+                outcome(s.setsockopt, sock.IPPROTO_TCP, opt, 0),
+                outcome(s.getsockopt, sock.IPPROTO_TCP, opt)]
+    finally:
+        s.close()
+
+
+def c_tfo_option_when_connected_or_listening(sock, host):
+    opt, _ = _tfo_names(sock)
+    s = _conn(sock, host, ECHO)
+    ls = sock.socket(sock.AF_INET, sock.SOCK_STREAM)
+    try:
+        ls.bind(("", 0))
+        ls.listen(1)
+        return [outcome(s.setsockopt, sock.IPPROTO_TCP, opt, 1),
+                outcome(ls.setsockopt, sock.IPPROTO_TCP, opt, 1)]
+    finally:
+        s.close()
+        ls.close()
+
+
+def c_tfo_deferred_connect(sock, host):
+    """With a cookie cached, connect() returns at once and the data goes on
+    the SYN of the first send; a second connect() is EISCONN."""
+    opt, _ = _tfo_names(sock)
+    warm = _tfo_warm(sock, host)
+    s = sock.socket(sock.AF_INET, sock.SOCK_STREAM)
+    s.settimeout(5)
+    try:
+        s.setsockopt(sock.IPPROTO_TCP, opt, 1)
+        out = [warm, outcome(s.connect, (host, TFO_ECHO)),
+               outcome(s.getpeername), outcome(s.connect, (host, TFO_ECHO)),
+               outcome(s.setsockopt, sock.IPPROTO_TCP, opt, 1),
+               outcome(s.send, b"hello")]
+        out.append(outcome(s.recv, 16))
+        return out
+    finally:
+        s.close()
+
+
+def c_tfo_deferred_nonblocking_recv(sock, host):
+    """A deferred socket is in SYN-SENT: a non-blocking recv says EAGAIN."""
+    opt, _ = _tfo_names(sock)
+    warm = _tfo_warm(sock, host)
+    s = sock.socket(sock.AF_INET, sock.SOCK_STREAM)
+    try:
+        s.setsockopt(sock.IPPROTO_TCP, opt, 1)
+        s.setblocking(False)
+        return [warm, outcome(s.connect, (host, TFO_ECHO)), outcome(s.recv, 16)]
+    finally:
+        s.close()
+
+
+def c_tfo_sendto_blocking(sock, host):
+    """sendto(MSG_FASTOPEN) on an unconnected blocking socket: connects, the
+    SYN takes what fits, the rest follows; the whole write is reported."""
+    _, flag = _tfo_names(sock)
+    warm = _tfo_warm(sock, host)
+    s = sock.socket(sock.AF_INET, sock.SOCK_STREAM)
+    try:
+        n = outcome(s.sendto, b"q" * 5000, flag, (host, TFO_ECHO))
+        s.settimeout(5)
+        got = b""
+        while len(got) < 5000:
+            d = s.recv(65536)
+            if not d:
+                break
+            got += d
+        return [warm, n, len(got)]
+    finally:
+        s.close()
+
+
+def c_tfo_sendto_refused(sock, host):
+    _, flag = _tfo_names(sock)
+    warm = _tfo_warm(sock, host)
+    s = sock.socket(sock.AF_INET, sock.SOCK_STREAM)
+    try:
+        return [warm, outcome(s.sendto, b"abc", flag, (host, CLOSED_PORT))]
+    finally:
+        s.close()
+
+
+def c_tfo_sendto_no_cookie(sock, host):
+    """No cookie for the address: the SYN asks for one and carries no data,
+    so a non-blocking sendto(MSG_FASTOPEN) says EINPROGRESS; while the
+    handshake runs: EALREADY for MSG_FASTOPEN and connect(), EAGAIN for a
+    plain send and recv."""
+    _, flag = _tfo_names(sock)
+    s = sock.socket(sock.AF_INET, sock.SOCK_STREAM)
+    s.setblocking(False)
+    try:
+        return [outcome(s.sendto, b"abc", flag, (UNROUTABLE, ECHO)),
+                outcome(s.sendto, b"abc", flag, (UNROUTABLE, ECHO)),
+                outcome(s.send, b"abc"), outcome(s.recv, 10),
+                outcome(s.connect, (UNROUTABLE, ECHO))]
+    finally:
+        s.close()
+
+
+def c_tfo_sendto_no_cookie_timeout(sock, host):
+    """The same with a timeout: CPython calls the kernel in non-blocking mode
+    and does not wait on EINPROGRESS."""
+    _, flag = _tfo_names(sock)
+    s = sock.socket(sock.AF_INET, sock.SOCK_STREAM)
+    s.settimeout(1)
+    try:
+        return [outcome(s.sendto, b"abc", flag, (UNROUTABLE, ECHO)),
+                outcome(s.sendto, b"abc", flag, (UNROUTABLE, ECHO))]
+    finally:
+        s.close()
+
+
+def c_tfo_connect_no_cookie(sock, host):
+    """TCP_FASTOPEN_CONNECT without a cookie: an ordinary (non-blocking) connect."""
+    opt, _ = _tfo_names(sock)
+    s = sock.socket(sock.AF_INET, sock.SOCK_STREAM)
+    s.setblocking(False)
+    try:
+        s.setsockopt(sock.IPPROTO_TCP, opt, 1)
+        return [outcome(s.connect, (UNROUTABLE, ECHO)), outcome(s.connect, (UNROUTABLE, ECHO)),
+                outcome(s.setsockopt, sock.IPPROTO_TCP, opt, 0)]
+    finally:
+        s.close()
+
+
+def c_tfo_flag_when_connected(sock, host):
+    """MSG_FASTOPEN once connected, as Linux's repeated connect: after a
+    connect with a timeout (CPython's non-blocking connect: the kernel still
+    says "connecting") the first one is a plain send, the next EISCONN."""
+    _, flag = _tfo_names(sock)
+    s = _conn(sock, host, ECHO)
+    try:
+        return [outcome(s.sendto, b"abc", flag, (host, ECHO)), outcome(s.recv, 10),
+                outcome(s.sendto, b"abc", flag, (host, ECHO))]
+    finally:
+        s.close()
+
+
+def c_tfo_flag_after_blocking_connect(sock, host):
+    """A blocking connect() leaves the socket connected: MSG_FASTOPEN is EISCONN."""
+    _, flag = _tfo_names(sock)
+    s = sock.socket(sock.AF_INET, sock.SOCK_STREAM)
+    try:
+        s.connect((host, ECHO))
+        return [outcome(s.sendto, b"abc", flag, (host, ECHO)), outcome(s.send, b"d")]
+    finally:
+        s.close()
+
+
 CASES = {name[2:]: fn for name, fn in sorted(globals().items()) if name.startswith("c_")}
 
 
@@ -671,9 +861,25 @@ def serve(host: str) -> None:
         time.sleep(30)
         c.close()
 
+    def tfo_listener(port):
+        s = listener(port)
+        s.setsockopt(socket.IPPROTO_TCP, socket.TCP_FASTOPEN, 16)
+        return s
+
+    def tfo_loop(port, handle):
+        s = tfo_listener(port)
+        while True:
+            c, _ = s.accept()
+            threading.Thread(target=handle, args=(c,), daemon=True).start()
+
+    # the server bit (0x2) besides the client's (0x1), in this namespace only
+    # (net.ipv4.tcp_fastopen is per network namespace; it goes with it)
+    with open("/proc/sys/net/ipv4/tcp_fastopen", "w") as f:
+        f.write("3")
     for port, h in ((ECHO, echo_conn), (RESET, reset), (CLOSE, lambda c: c.close()),
                     (SILENT, silent)):
         threading.Thread(target=loop, args=(port, h), daemon=True).start()
+    threading.Thread(target=tfo_loop, args=(TFO_ECHO, echo_conn), daemon=True).start()
     print("ready", flush=True)
     sys.stdin.read()                          # until the test closes our stdin
 

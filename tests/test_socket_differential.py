@@ -73,3 +73,27 @@ def test_unroutable_cases_really_time_out(results):
     assert kernel["connect_unroutable_timeout"] == ["raise", "TimeoutError", None]
     assert kernel["create_connection_unroutable_timeout"] == ["raise", "TimeoutError", None]
     assert kernel["connect_ex_unroutable_timeout"] == ["value", 11]
+
+
+def test_fastopen_cases_exercise_fast_open(results):
+    """The reference itself for the Fast Open cases (RFC 7413): the kernel
+    really deferred the connect (connect() returned at once, nothing to read
+    yet), took the data on the SYN, and refused a second Fast Open while
+    connecting; synack must give the same (the parametrized test)."""
+    kernel, mine = results
+    deferred = kernel["tfo_deferred_connect"]
+    assert deferred[0] == "warm"                         # the cookie-fetching echo worked
+    assert deferred[1] == ["value", None]                # connect() returned at once
+    assert deferred[2] == ["raise", "OSError", 107]      # getpeername: ENOTCONN (SYN-SENT)
+    assert deferred[3] == ["raise", "OSError", 106]      # connect() again: EISCONN
+    assert deferred[5] == ["value", 5]                   # the SYN took the 5 octets
+    assert deferred[6] == ["bytes", "hello"]
+    assert kernel["tfo_deferred_nonblocking_recv"][1:] == [["value", None],
+                                                           ["raise", "BlockingIOError", 11]]
+    assert kernel["tfo_sendto_no_cookie"][:2] == [["raise", "BlockingIOError", 115],
+                                                  ["raise", "BlockingIOError", 114]]
+    assert kernel["tfo_sendto_blocking"][1:] == [["value", 5000], 5000]
+    assert kernel["tfo_sendto_refused"][1] == ["raise", "ConnectionRefusedError", 111]
+    assert kernel["tfo_flag_when_connected"] == [["value", 3], ["bytes", "abc"],
+                                                 ["raise", "OSError", 106]]
+    assert kernel["tfo_flag_after_blocking_connect"][0] == ["raise", "OSError", 106]

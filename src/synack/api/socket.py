@@ -71,6 +71,7 @@ from ..engine.info import (NotSupported, SockOpts, TcpInfo, inq_hint, queues, tc
                            unsent)
 from ..engine.states import (CLOSE_WAIT, CLOSED, CLOSING, ESTABLISHED, FIN_WAIT_1, LAST_ACK,
                       SYN_RECEIVED, SYN_SENT)
+from .fastopen import MSG_FASTOPEN, TCP_FASTOPEN_CONNECT, FastOpenSocket
 from .stack import DUAL_STACK_LISTENERS, current_stack
 
 # ------------------------------------------------------------------ constants
@@ -155,7 +156,7 @@ __all__ = [
     "SO_ERROR", "SO_TYPE", "SO_ACCEPTCONN", "SO_DOMAIN", "SO_PROTOCOL",
     "TCP_NODELAY", "TCP_MAXSEG", "TCP_KEEPIDLE", "TCP_KEEPINTVL", "TCP_KEEPCNT",
     "TCP_USER_TIMEOUT", "TCP_NOTSENT_LOWAT", "TCP_CORK", "TCP_INFO", "TCP_CONGESTION",
-    "TCP_INQ", "TCP_CM_INQ", "IP_TOS", "IP_MTU_DISCOVER", "IPV6_TCLASS", "IPV6_MTU_DISCOVER",
+    "TCP_INQ", "TCP_CM_INQ", "TCP_FASTOPEN_CONNECT", "MSG_FASTOPEN", "IP_TOS", "IP_MTU_DISCOVER", "IPV6_TCLASS", "IPV6_MTU_DISCOVER",
     "SIOCINQ", "FIONREAD", "SIOCOUTQ", "TIOCOUTQ", "SIOCOUTQNSD", "TcpInfo", "IPV6_V6ONLY", "SHUT_RD", "SHUT_WR", "SHUT_RDWR",
     "MSG_OOB", "MSG_PEEK", "MSG_DONTWAIT", "MSG_WAITALL", "MSG_NOSIGNAL", "MSG_CTRUNC",
     "has_ipv6", "getaddrinfo", "gethostname", "getfqdn", "gethostbyname", "getservbyname",
@@ -238,7 +239,7 @@ def _overlap(a: str, b: str, a_dual: bool = False, b_dual: bool = False) -> bool
     return False
 
 
-class socket:
+class socket(FastOpenSocket):
     """A TCP socket on a synack stack (see the module documentation)."""
 
     def __init__(self, family: int = -1, type: int = -1, proto: int = -1, fileno=None, *,
@@ -570,8 +571,10 @@ class socket:
         st = self._stack
         nonblocking = self._timeout == 0.0
         conn = self._conn
-        if self._listener is not None:
+        if self._listener is not None or self._deferred is not None:
             raise _oserror(_errno.EISCONN)
+        if conn is None and self._tfo_defer(rip, rport):
+            return                              # Fast Open: the SYN waits for a send
         if conn is not None:
             if not self._connecting:
                 if self._connect_once:
@@ -600,7 +603,8 @@ class socket:
                 if lip is None:
                     lip = "127.0.0.1"   # Linux: the /8's local route has src 127.0.0.1
             conn = st.host.connect(now, rip, rport, local_ip=lip, local_port=lport,
-                                   config=self._config())
+                                   config=self._config(), fastopen=self._tfo_connect == 1)
+            self._tfo_req = conn.tfo is not None
             conn.linger = self._opts.linger
             self._conn = conn
             self._connecting = True
@@ -667,6 +671,8 @@ class socket:
     def _recv_conn(self):
         self._check()
         conn = self._conn
+        if conn is None and self._deferred is not None:
+            conn = self._tfo_deferred_conn()    # Linux: SYN-SENT, nothing to read yet
         if conn is None:
             raise _oserror(_errno.ENOTCONN)
         return conn
@@ -774,10 +780,18 @@ class socket:
             taken += n
         return taken or None
 
-    def _send(self, data, flags: int, everything: bool) -> int:
+    def _send(self, data, flags: int, everything: bool, address=None) -> int:
         self._check()
         if flags & MSG_OOB:
             raise _oserror(_errno.EOPNOTSUPP)
+        if self._tfo_takes(flags):
+            sent = self._tfo_send(data, flags, address)
+            flags &= ~MSG_FASTOPEN
+            if sent is not None:
+                rest = memoryview(data).cast("B")[sent:]
+                if not everything or not len(rest):
+                    return sent
+                return sent + self._send(rest, flags, True)
         view = memoryview(data).cast("B")
         conn = self._conn
         if conn is None:
@@ -820,8 +834,12 @@ class socket:
         self._send(data, flags, everything=True)
 
     def sendto(self, data, flags_or_addr, addr=None) -> int:
-        """On a connected TCP socket the address is ignored, as on Linux."""
-        return self.send(data, 0 if addr is None else flags_or_addr)
+        """On a connected TCP socket the address is ignored, as on Linux; with
+        MSG_FASTOPEN an unconnected socket connects to it (TCP Fast Open,
+        synack.api.fastopen)."""
+        if addr is None:
+            return self._send(data, 0, False, flags_or_addr)
+        return self._send(data, flags_or_addr, False, addr)
 
     # ------------------------------------------------------------ shutdown
     def shutdown(self, how: int) -> None:
@@ -938,6 +956,9 @@ class socket:
             if level == SOL_SOCKET and optname == SO_REUSEADDR:
                 self._reuse = bool(self._int_value(value))
                 return
+            if level == IPPROTO_TCP and optname == TCP_FASTOPEN_CONNECT:
+                self._tfo_setsockopt(self._int_value(value))
+                return
             if level == IPPROTO_TCP and optname == TCP_CORK:
                 raise _oserror(_errno.EOPNOTSUPP, "synack.api.socket does not cork (TCP_CORK)")
             if level == IPPROTO_IPV6 and optname == IPV6_V6ONLY and self._family == AF_INET6:
@@ -1021,6 +1042,8 @@ class socket:
                 return 0
         if level == IPPROTO_TCP and opt == TCP_CORK:
             return 0                                   # never corked (see setsockopt)
+        if level == IPPROTO_TCP and opt == TCP_FASTOPEN_CONNECT:
+            return self._tfo_connect
         if level == IPPROTO_IPV6 and opt == IPV6_V6ONLY and self._family == AF_INET6:
             return int(self._v6only)
         if level == IPPROTO_TCP and opt == TCP_INFO:

@@ -21,6 +21,7 @@ through these modules.
     reassembly  out-of-order data held until the gap fills
     info        what a socket layer reads and sets: TCP_INFO, queue sizes, options
     timewait    TIME-WAIT without a connection (RFC 9293 §3.6.1)
+    fastopen    client TCP Fast Open: the cookie cache, the SYN's data (RFC 7413)
     listener    LISTEN: the SYN and accept queues
     host        demultiplexing, ports, and the host's shared limits
     connection  the TCB and the state machine (RFC 9293 §3.10)

@@ -140,6 +140,12 @@ class Config:
     timestamps: bool = True
     sack: bool = True
     max_rcvbuf: int | None = None   #: largest receive buffer we may grow to: sets the wscale
+    #: TCP Fast Open, client side (RFC 7413; engine/fastopen.py), Linux's
+    #: net.ipv4.tcp_fastopen bits: 0x1 lets a connection that asks for it
+    #: (TCP_FASTOPEN_CONNECT, MSG_FASTOPEN) send the Fast Open option and data
+    #: on its SYN; 0x4 sends the data without a cookie (and no option). Linux's
+    #: default is 1. Nothing changes for a connection that does not ask.
+    fastopen: int = 1
     # --- sending ----------------------------------------------------------------
     nagle: bool = True              #: off = TCP_NODELAY (MUST-17)
     #: PSH placement. "write": PSH on the segment that carries the last octet
@@ -267,6 +273,7 @@ class Config:
                      "rack", "prr", "rescue_rxt", "slow_start_after_idle",
                      "linux_sockbuf", "ssthresh_from_cwnd", "cubic_linux"):
             _flag(name, getattr(self, name))
+        _integer("fastopen", self.fastopen, 0, 0xFFFFFFFF)
         _integer("sndbuf_min", self.sndbuf_min, 1, 1 << 30)
         _integer("rcvbuf_min", self.rcvbuf_min, 1, 1 << 30)
         _mem_levels("tcp_mem", self.tcp_mem)

@@ -22,6 +22,9 @@ from .config import Config
 from .congestion import CongestionControl, HyStart
 from .congestion import create as create_cc
 from .congestion import rfc5681_initial_window as _iw_bytes
+from .fastopen import CLIENT_NO_COOKIE, FastOpen, peer_option, syn_room
+from .fastopen import option as _tfo_option
+from .fastopen import ready as _tfo_ready
 from .reassembly import Reassembly
 from .recovery import LOST, PSH_SEND, PSH_UNIT, Prr, Rack, Transmissions
 from .rtt import RttEstimator
@@ -146,6 +149,8 @@ class Connection:
         # receive-buffer autotuning (cfg.rcvbuf_auto, Dynamic Right-Sizing):
         # on, octets read since the measurement began, when it began, last RTT's
         "rcvbuf_auto", "drs_copied", "drs_time", "drs_space",
+        # TCP Fast Open (RFC 7413) of an active open that asked for it; else None
+        "tfo",
     )
 
     def __init__(self, host: Host, cfg: Config, local_ip: str, local_port: int,
@@ -169,10 +174,8 @@ class Connection:
         # None only on a passive child while its SYN's options are read (Listener)
         self.rcv_wscale: int | None = 0
         self.ts_ok = self.sack_ok = False
-        self.ts_recent = 0
+        self.ts_recent = self.ts_offset = self.last_ack_sent = 0
         self.ts_recent_time = 0.0
-        self.ts_offset = 0
-        self.last_ack_sent = 0
         self.sndq = bytearray()
         self.sndq_seq = 0
         self.rcvq = bytearray()
@@ -228,6 +231,7 @@ class Connection:
         self._init_buffer_tuning()
         self.deadline = NEVER               # the earliest armed timer (NEVER: none)
         self.transitions: list | None = None
+        self.tfo: FastOpen | None = None
 
     def _init_buffer_tuning(self) -> None:
         """Buffer autotuning and memory accounting of a new TCB: the send
@@ -725,6 +729,8 @@ class Connection:
         if ack_ok:
             self.snd_una = seg.ack
             self.rtt_sample_syn(now)
+        if self.tfo is not None:
+            self._tfo_synack(seg, ack_ok)
         self.snd_wnd = seg.window            # a SYN's window is never scaled (RFC 7323 §2.2)
         self.max_snd_wnd = self.snd_wnd
         self.snd_wl1 = seg.seq
@@ -739,6 +745,8 @@ class Connection:
             self.syn_opts = NO_OPTIONS               # needed only to resend a SYN,ACK
             self._event(ev.CONNECTED)
             self.ack_now = True
+            if self.tfo is not None and self.tfo.write_pending and not seg.payload:
+                self._tfo_hold_ack(now)
             if seg.payload or flags & (FIN | URG):
                 # continue at the sixth step of §3.10.7.4 with the SYN trimmed off
                 self._rcv_text_and_fin(now, (seg.seq + 1) & MASK, seg.payload, flags, seg)
@@ -2276,15 +2284,7 @@ class Connection:
                 and len(q) > ((self.snd_nxt - self.sndq_seq) & MASK)
                 and now - self.last_data_send > self.rtt.rto):
             self._restart_after_idle(mss)
-        pairs = self.psh_pairs
-        if pairs:
-            # Linux's TSO units: tcp_min_tso_segs segments, but at most half
-            # the cwnd (tcp_cwnd_test); a one-segment unit has no unit PSH
-            half = (cc.cwnd // mss) >> 1
-            if self.cfg.tso_segs > 2:
-                self.psh_pairs = pairs = max(1, min(self.cfg.tso_segs, half))
-            elif half < pairs:
-                pairs = 1
+        pairs = self._tso_unit(mss) if self.psh_pairs else 0
         while True:
             una = self.snd_una
             nxt = self.snd_nxt
@@ -2320,7 +2320,8 @@ class Connection:
                         if not outstanding and self.t_persist is None:
                             self.t_persist = now + self.rtt.current()
                         break
-                elif outstanding and not self.nodelay and not self.fin_queued:
+                elif (outstanding and not self.nodelay and not self.fin_queued
+                      and (self.tfo is None or not self._tfo_resending())):
                     break                          # Nagle (RFC 896, §3.7.4); FIN pushes
             fin = self.fin_queued and n == avail
             if self.host.xmit_blocked:
@@ -2338,6 +2339,20 @@ class Connection:
         if (count or limited) and (self.cfg.cwnd_validation or self.cfg.tlp):
             self._after_output(now, count, limited, probe, mss)
         return count
+
+    def _tso_unit(self, mss: int) -> int:
+        """Segments per TSO unit under the `linux` PSH policy: Linux's
+        tcp_min_tso_segs, but at most half the cwnd (tcp_cwnd_test); a unit
+        of one segment carries no unit PSH."""
+        cc = self.cc
+        assert cc is not None
+        pairs = self.psh_pairs
+        half = (cc.cwnd // mss) >> 1
+        if self.cfg.tso_segs > 2:
+            self.psh_pairs = pairs = max(1, min(self.cfg.tso_segs, half))
+        elif half < pairs:
+            pairs = 1
+        return pairs
 
     def _after_output(self, now: float, count: int, limited: bool, probe: bool, mss: int) -> None:
         """After `_output_data` sent `count` segments (or was held back by
@@ -2732,12 +2747,105 @@ class Connection:
         if self.rtt_seq is None and self.retries == 0:
             self.rtt_seq = self.snd_nxt
             self.rtt_time = now
+        payload = b""
+        if active and self.tfo is not None:
+            opts, payload = self._tfo_syn(opts)
         self.host.outbox.append((self.local_ip, self.remote_ip,
                                  make_segment(self.local_port, self.remote_port, self.iss,
                                               self.rcv_nxt if not active else 0, flags, win, 0,
-                                              opts, b"")))
+                                              opts, payload)))
         if not active:
             self.last_ack_sent = self.rcv_nxt
+
+    # ------------------------------------------------- TCP Fast Open (client)
+    def tfo_prepare(self, remote_ip: str, data) -> None:
+        """Before the first SYN of an active open that asks for Fast Open
+        (Host.connect): choose what the SYN carries (RFC 7413 §4.1.2, §4.2)
+        and queue its data. `data` None: the caller's buffer cannot be read
+        (Linux then sends a plain cookie request, tcp_send_syn_data's
+        fallback). How much was taken: `tfo_taken`."""
+        cfg = self.cfg
+        cache = self.host.tfo_cache
+        cookie, mss = cache.get(remote_ip)
+        option: bytes | None = None if cfg.fastopen & CLIENT_NO_COOKIE else cookie
+        taken = 0
+        if data is None or not _tfo_ready(cfg.fastopen, cookie):
+            if option:
+                option = b""                   # no data to send: ask for a cookie
+        else:
+            mtu_mss = cfg.mtu - (60 if self.ipv6 else 40)
+            taken = min(syn_room(mtu_mss, mss, cfg.mss), len(data), self.sndbuf)
+            self.sndq += data[:taken]
+        self.tfo = FastOpen(option, taken, cache.exp(remote_ip))
+
+    @property
+    def tfo_taken(self) -> int:
+        """Octets of a Fast Open connect's data that ride on the SYN."""
+        tfo = self.tfo
+        return tfo.syn_data if tfo is not None else 0
+
+    def _tfo_syn(self, opts: Options) -> tuple[Options, bytes]:
+        """The Fast Open option and data of our SYN. A retransmitted SYN
+        carries neither (as Linux: the server may not support Fast Open, or a
+        middlebox may drop SYNs with data); the data is then sent after the
+        handshake (RFC 7413 §4.2.2)."""
+        tfo = self.tfo
+        assert tfo is not None
+        if self.retries:
+            return opts, b""
+        if tfo.cookie is not None:
+            opts = make_options(opts.mss, opts.wscale, opts.sack_permitted, opts.sack,
+                                opts.timestamp, opts.unknown + (_tfo_option(tfo.cookie, tfo.exp),))
+        n = tfo.syn_data
+        if not n:
+            return opts, b""
+        end = (self.iss + 1 + n) & MASK
+        if self.snd_nxt != end:
+            self.snd_nxt = end
+            # the data ends a SEND: PSH when it goes again (Linux marks it ACK|PSH)
+            self.push_seqs = [end]
+        return opts, bytes(self.sndq[:n])
+
+    def _tfo_synack(self, seg: Segment, ack_ok: bool) -> None:
+        """A SYN,ACK answers our Fast Open SYN: keep the server's cookie (if
+        we asked for one) and MSS (RFC 7413 §4.1.2); drop the SYN's data it
+        acknowledges, and send the rest again after the handshake (§4.2.2)."""
+        tfo = self.tfo
+        assert tfo is not None
+        cookie, exp = peer_option(seg.options)
+        try_exp = 0
+        if tfo.cookie is None:
+            cookie = None                      # not asked for: ignored
+        elif cookie is None and not tfo.syn_data and not self.retries:
+            try_exp = 2 if tfo.exp else 1      # asked, no answer: try the other form
+        # the server's own MSS, not as a user MSS clamps it (Linux reads the
+        # SYN,ACK's option again in that case)
+        self.host.tfo_cache.learn(self.remote_ip, cookie, seg.options.mss or 0, exp, try_exp)
+        if not ack_ok:
+            return
+        acked = (self.snd_una - self.iss - 1) & MASK
+        if acked:
+            del self.sndq[:acked]
+            self.sndq_seq = (self.sndq_seq + acked) & MASK
+        tfo.acked = bool(tfo.syn_data) and acked == tfo.syn_data
+        if self.snd_nxt != self.snd_una:
+            self.snd_nxt = self.snd_una        # nothing past SND.UNA arrived: send it again
+
+    def _tfo_hold_ack(self, now: float) -> None:
+        """The SYN,ACK of a Fast Open connect whose writer has more to send
+        (Linux: sk_write_pending): no ACK of its own, the data about to be
+        written carries it; the delayed-ACK timer (Linux's TCP_DELACK_MAX,
+        200 ms) sends it if nothing does."""
+        self.ack_now = False
+        self.t_delack = now + 0.2
+
+    def _tfo_resending(self) -> bool:
+        """Whether the next octet to send is data a Fast Open SYN carried and
+        the SYN,ACK did not acknowledge: sent again, so Nagle does not hold
+        it (Linux retransmits it)."""
+        tfo = self.tfo
+        assert tfo is not None
+        return _lt(self.snd_nxt, (self.iss + 1 + tfo.syn_data) & MASK)
 
     def _take_syn_options(self, now: float, seg: Segment) -> None:
         """Negotiate from the peer's SYN: MSS (MUST-14..16), WS, TS, SACK-permitted."""

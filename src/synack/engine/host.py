@@ -25,6 +25,8 @@ from typing import Any, Callable, Final
 from .config import Config, rfc_profile
 from .connection import NEVER, Connection, os_error
 from .cookies import CookieJar
+from .fastopen import CLIENT_ENABLE, CookieCache
+from .fastopen import ready as tfo_ready
 from .isn import IsnGenerator
 from .listener import Listener
 from .segment import ACK, FIN, RST, SYN, Segment
@@ -84,6 +86,8 @@ class Host:
         # data stays unsent, a retransmission is not counted as one, and the
         # zero-window-probe timer retries every TCP_RESOURCE_PROBE_INTERVAL).
         self.xmit_blocked = False
+        #: TCP Fast Open cookies and MSS per server address (RFC 7413 §4.1.2)
+        self.tfo_cache = CookieCache()
         self.events: list = []
         self.stats: Counter = Counter()
         # timers: a heap of the distinct deadlines, and per deadline the
@@ -284,8 +288,13 @@ class Host:
         return lst
 
     def connect(self, now: float, remote_ip: str, remote_port: int, local_ip: str | None = None,
-                local_port: int = 0, config: Config | None = None) -> Connection:
-        """Active OPEN (RFC 9293 §3.10.1): a new connection in SYN-SENT."""
+                local_port: int = 0, config: Config | None = None, *,
+                fastopen: bool = False, data=b"") -> Connection:
+        """Active OPEN (RFC 9293 §3.10.1): a new connection in SYN-SENT.
+
+        `fastopen` asks for TCP Fast Open (RFC 7413; needs bit 0x1 of
+        `Config.fastopen`): the SYN carries a cookie request, or the cached
+        cookie and the first part of `data` (see `Connection.tfo_taken`)."""
         if not (0 < remote_port < 65536):
             raise os_error("EINVAL", "port out of range")
         if not unicast(remote_ip):
@@ -313,8 +322,18 @@ class Host:
         self.conns[key] = conn
         iss = self.isn(now, local_ip, local_port, remote_ip, remote_port)
         conn.recover = iss
+        if fastopen and conn.cfg.fastopen & CLIENT_ENABLE:
+            conn.tfo_prepare(remote_ip, data)
         Connection.open_active(conn, now, iss)
         return conn
+
+    def fastopen_ready(self, remote_ip: str, config: Config | None = None) -> bool:
+        """Whether a Fast Open connect to `remote_ip` could put data on its
+        SYN now (a cookie is cached, or cookie-less mode is on): Linux then
+        defers the SYN of a TCP_FASTOPEN_CONNECT connect() to the first write."""
+        cfg = config or self.config
+        return bool(cfg.fastopen & CLIENT_ENABLE) and tfo_ready(
+            cfg.fastopen, self.tfo_cache.cookie(remote_ip))
 
     def ephemeral_port(self, local_ip: str, remote_ip: str, remote_port: int) -> int:
         lo, hi = self.config.ephemeral_ports

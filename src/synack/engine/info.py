@@ -45,6 +45,7 @@ LINUX_STATE = {ESTABLISHED: 1, SYN_SENT: 2, SYN_RECEIVED: 3, FIN_WAIT_1: 4,
                FIN_WAIT_2: 5, TIME_WAIT: 6, CLOSED: 7, CLOSE_WAIT: 8,
                LAST_ACK: 9, LISTEN: 10, CLOSING: 11}
 TCPI_OPT_TIMESTAMPS, TCPI_OPT_SACK, TCPI_OPT_WSCALE = 1, 2, 4
+TCPI_OPT_SYN_DATA = 32                   #: the SYN's Fast Open data was acknowledged (RFC 7413)
 _INFINITE_SSTHRESH = 0x7FFFFFFF          # what Linux reports while ssthresh is "infinite"
 
 
@@ -128,7 +129,8 @@ def tcp_info(now: float, obj, clocks: dict[str, int] | None = None) -> TcpInfo:
         cwnd = cc.cwnd // mss
         ssthresh = _INFINITE_SSTHRESH if cc.ssthresh >= (1 << 30) else cc.ssthresh // mss
     opts = ((TCPI_OPT_TIMESTAMPS if c.ts_ok else 0) | (TCPI_OPT_SACK if c.sack_ok else 0)
-            | (TCPI_OPT_WSCALE if c.snd_wscale or c.rcv_wscale else 0))
+            | (TCPI_OPT_WSCALE if c.snd_wscale or c.rcv_wscale else 0)
+            | (TCPI_OPT_SYN_DATA if c.tfo is not None and c.tfo.acked else 0))
     # segment counts: from the per-segment send log when the connection keeps
     # one (Config.rtt_every_ack / rack); all zero with nothing outstanding;
     # otherwise unknown
@@ -196,6 +198,7 @@ OPTION_NAMES: dict[tuple[int, int], str] = {
     (IPPROTO_TCP, 1): "TCP_NODELAY", (IPPROTO_TCP, 2): "TCP_MAXSEG",
     (IPPROTO_TCP, 3): "TCP_CORK", (IPPROTO_TCP, 4): "TCP_KEEPIDLE",
     (IPPROTO_TCP, 5): "TCP_KEEPINTVL", (IPPROTO_TCP, 6): "TCP_KEEPCNT",
+    (IPPROTO_TCP, 7): "TCP_SYNCNT",
     (IPPROTO_TCP, 13): "TCP_CONGESTION", (IPPROTO_TCP, 18): "TCP_USER_TIMEOUT",
     (IPPROTO_TCP, 25): "TCP_NOTSENT_LOWAT", (IPPROTO_TCP, 36): "TCP_INQ",
     (IPPROTO_IP, 1): "IP_TOS", (IPPROTO_IP, 10): "IP_MTU_DISCOVER",
@@ -209,6 +212,7 @@ SOCK_MIN_SNDBUF, SOCK_MIN_RCVBUF = 4608, 2304
 TCP_MIN_MSS, MAX_TCP_WINDOW = 88, 32767
 MAX_TCP_KEEPIDLE = MAX_TCP_KEEPINTVL = 32767
 MAX_TCP_KEEPCNT = 127
+MAX_TCP_SYNCNT = 127
 TCP_MSS_DEFAULT = 536                  #: TCP_MAXSEG before a connection exists
 _BUF_MIN, _BUF_MAX = 1, 1 << 30        #: without Linux sizing: the Config's own limits
 IP_PMTUDISC_WANT = 1                   #: Linux's default for IP(V6)_MTU_DISCOVER
@@ -375,6 +379,11 @@ class SockOpts:
             self._cfg_field(field, v if name == "TCP_KEEPCNT" else float(v), conn)
             if name == "TCP_KEEPIDLE" and live is not None and live.cfg.keepalive:
                 live.set_keepalive(now, True)         # re-armed with the new idle time
+        elif name == "TCP_SYNCNT":
+            # SYN retransmissions before connect() gives up (Linux icsk_syn_retries)
+            if not 1 <= v <= MAX_TCP_SYNCNT:
+                raise _err(_errno.EINVAL)
+            self._cfg_field("syn_retries", v, conn)
         elif name == "TCP_NOTSENT_LOWAT":
             self.notsent_lowat = v & 0xFFFFFFFF
         elif name == "TCP_INQ":
@@ -446,6 +455,8 @@ class SockOpts:
             return int(cur.keepalive_interval)
         if name == "TCP_KEEPCNT":
             return int(cur.keepalive_probes)
+        if name == "TCP_SYNCNT":
+            return int(cur.syn_retries)
         if name == "TCP_NOTSENT_LOWAT":
             return self.notsent_lowat
         if name == "TCP_INQ":

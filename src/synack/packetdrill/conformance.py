@@ -125,12 +125,6 @@ KNOWN: dict[str, tuple[str, str]] = {
         "feature", "PRR (RFC 6937): the script walks through PRR's conservative and "
                    "slow-start reduction bounds (a 2-segment send with PSH at line 41); "
                    "synack has no PRR."),
-    "tcp/syscall_bad_arg/fastopen-invalid-buf-ptr.pkt": (
-        "feature", "TCP Fast Open on the client (TCP_FASTOPEN_CONNECT, the cookie request in "
-                   "the SYN, the cookie cache, the deferred connect); out of scope for now. "
-                   "The live kernel answers sendto(NULL, 1, MSG_FASTOPEN) with EINPROGRESS "
-                   "(not EFAULT) and sends a SYN with a cookie request, which the script's "
-                   "bare `= -1` and packetdrill's silence about unexpected packets accept."),
     "tcp/tcp_info/tcp-info-rwnd-limited.pkt": (
         "feature", "Linux's RTO formula (SRTT + max(4·RTTVAR, 200 ms)) puts the zero-window "
                    "probe timer at 0.22 s, after the window-opening ACK at 0.21 s; "

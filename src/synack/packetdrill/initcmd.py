@@ -24,7 +24,8 @@ ignored silently; commands with no effect on a virtual-time run are noted):
 * `nstat [-n]` (reset the counters' history) and `nstat | grep NAME`
   (succeeds when counter NAME grew since): synack's host counters under
   Linux's names (`NSTAT`);
-* `ip tcp_metrics flush`, `ethtool -K tun0 tso/gso off`: no effect (noted);
+* `ip tcp_metrics flush`: empties the Fast Open cookie cache (synack keeps
+  no other TCP metrics); `ethtool -K tun0 tso/gso off`: no effect (noted);
 * shell arithmetic `$((...))` is evaluated; redirections to /dev/null and
   `;`, `&&`, `||` lists are understood.
 
@@ -115,16 +116,19 @@ NO_EFFECT = {
     "net.ipv4.tcp_ecn": "synack neither asks for ECN nor agrees to it (RFC 3168 is not "
                         "implemented): a script that expects an ECN handshake fails at that "
                         "packet",
-    "net.ipv4.tcp_fastopen_key": "synack has no TCP Fast Open",
-    "net.ipv4.tcp_fastopen_blackhole_timeout_sec": "synack has no TCP Fast Open",
+    "net.ipv4.tcp_fastopen_key": "synack has no server-side TCP Fast Open",
+    "net.ipv4.tcp_fastopen_blackhole_timeout_sec": "synack does not detect Fast Open "
+                                                   "blackholes (it never turns Fast Open off)",
 }
 
 
 def _fastopen(plan: "InitPlan", name: str, value: str, where: str) -> None:
-    """net.ipv4.tcp_fastopen: the client and server bits take effect only on
-    sockets that ask for Fast Open (MSG_FASTOPEN, TCP_FASTOPEN,
-    TCP_FASTOPEN_CONNECT), which fail as unsupported in synack; 0x400
-    (every listener, no socket option) would change plain listeners."""
+    """net.ipv4.tcp_fastopen -> Config.fastopen. The client bits act: 0x1
+    (clients may use Fast Open: TCP_FASTOPEN_CONNECT, MSG_FASTOPEN) and 0x4
+    (data on the SYN without a cookie). The server bits (0x2, 0x200, ...)
+    take effect only on listeners that ask (TCP_FASTOPEN, unsupported in
+    synack); 0x400 (every listener, no socket option) would change plain
+    listeners, which synack cannot do."""
     try:
         v = int(value, 0)
     except ValueError:
@@ -132,10 +136,15 @@ def _fastopen(plan: "InitPlan", name: str, value: str, where: str) -> None:
         return
     if v & 0x400:
         plan.unsupported.append(f"sysctl {name}={value} (Fast Open on every listener: synack "
-                                "has no TCP Fast Open)")
+                                "has no server-side TCP Fast Open)")
         return
-    plan.notes.append(f"{where}: sysctl {name}={value}: no effect (synack has no TCP Fast Open, "
-                      "and no socket here can ask for it without failing as unsupported)")
+    if not 0 <= v <= 0xFFFFFFFF:
+        plan.unsupported.append(f"sysctl {name}={value} (value not understood)")
+        return
+    plan.changes["fastopen"] = v
+    plan.notes.append(f"{where}: sysctl {name}={value}: Config.fastopen={v:#x} (client bits "
+                      "0x1 and 0x4 act; server-side Fast Open is not implemented)")
+
 
 #: synack host counters under Linux's nstat names
 NSTAT = {
@@ -343,8 +352,10 @@ def _ip(plan: InitPlan, words: list[str], where: str) -> None:
     args = [w for w in words[1:] if not (w.startswith("-") and w not in ("-4", "-6"))]
     args = [w for w in args if w not in ("-4", "-6")]
     if args[:2] in (["tcp_metrics", "flush"], ["tcp_metrics", "delete"]):
-        plan.notes.append(f"{where}: `{' '.join(words)}`: no effect (synack keeps no TCP "
-                          "metrics between connections)")
+        # the only metrics synack keeps between connections: Fast Open cookies
+        plan.runner["tcp_metrics_flush"] = 1
+        plan.notes.append(f"{where}: `{' '.join(words)}`: the Fast Open cookie cache is "
+                          "emptied (synack keeps no other TCP metrics)")
         return
     if len(args) >= 2 and args[0] == "route" and args[1] in ("add", "change", "replace"):
         rest = args[3:]

@@ -61,6 +61,7 @@ from .packets import (ACK, CWR, SYN, Mapping, PacketError, WirePacket,
                       build_inbound, compare, flags_from_script,
                       fragment_problem, parse_ip_tcp, to_script_space)
 from .parser import parse_file, parse_text
+from .fastopen import FastOpenMixin
 from .sockext import NOTSENT_LOWAT_DEFAULT, LinuxWriteMixin, SocketExtrasMixin, TxHoldMixin
 from .syscalls import SYSCALLS, Done, Sock, SyscallsMixin, WouldBlock, _BadFd, strerror
 from .tcpinfo import SYMBOLS as TCPINFO_SYMBOLS
@@ -190,7 +191,7 @@ def _secs(us: int) -> str:
 # --------------------------------------------------------------------------
 # the interpreter
 
-class Runner(SyscallsMixin, SocketExtrasMixin, TxHoldMixin, LinuxWriteMixin):
+class Runner(SyscallsMixin, SocketExtrasMixin, TxHoldMixin, LinuxWriteMixin, FastOpenMixin):
     def __init__(self, script: A.Script, options: RunOptions | None = None):
         self.script = script
         self.options = options or RunOptions()
@@ -363,6 +364,9 @@ class Runner(SyscallsMixin, SocketExtrasMixin, TxHoldMixin, LinuxWriteMixin):
         self.base_cfg = cfg
 
     def _runner_settings(self, plan) -> None:
+        host = getattr(self, "host", None)          # (init commands run before it exists)
+        if "tcp_metrics_flush" in plan.runner and host is not None:
+            host.tfo_cache.clear()
         if "notsent_lowat" in plan.runner:
             self.notsent_lowat_sysctl = plan.runner["notsent_lowat"] or NOTSENT_LOWAT_DEFAULT
         if "qdisc_limit" in plan.runner:

@@ -176,6 +176,9 @@ class Sock:
     connecting: bool = False          # non-blocking connect() in progress
     error_reported: bool = False      # sk_err already handed to the app
     pushed_seq: int | None = None     # Linux's tp->pushed_seq: the last push mark (forced_push)
+    tfo_connect: int = 0              # TCP_FASTOPEN_CONNECT (packetdrill/fastopen.py)
+    deferred: tuple[str, int] | None = None   # a Fast Open connect() waiting for a write
+    tfo_req: bool = False             # Linux's fastopen_req kept by a TCP_FASTOPEN_CONNECT connect()
 
     @property
     def kind(self) -> str:
@@ -399,7 +402,7 @@ class SyscallsMixin:
     def sys_connect(self, ev: A.Syscall) -> Done:
         fd_e, addr_e, _len = self._args(ev, 3)
         sock = self._sock(fd_e)
-        if sock.listener is not None:
+        if sock.listener is not None or sock.deferred is not None:
             return _err("EISCONN")
         conn = sock.conn
         if conn is not None:
@@ -417,6 +420,9 @@ class SyscallsMixin:
                 return self._block_connect(sock, conn)
             return _err("ECONNABORTED" if sock.connecting else "EISCONN")
         rip, rport = self._sockaddr(addr_e, (self.addr.remote_ip, self.addr.connect_port))
+        tfo = self.tfo_connect(sock, rip, rport)
+        if tfo is not None:
+            return tfo
         local_ip, local_port = sock.bound or (None, 0)
         if local_ip in ("0.0.0.0", "::"):
             local_ip = None
@@ -454,6 +460,12 @@ class SyscallsMixin:
         if flags & ~_MSG_FLAGS_RECV_OK:
             raise unsupported(f"recv flags {flags:#x}")
         conn = sock.conn
+        if conn is None and sock.deferred is not None:
+            # Linux: a deferred Fast Open socket is in SYN-SENT: nothing to read yet
+            if sock.nonblock or nonblock_call or flags & SYMBOLS["MSG_DONTWAIT"]:
+                return _err("EAGAIN")
+            raise unsupported("a blocking read of a deferred Fast Open socket (it would "
+                              "wait for ever: no SYN has been sent)")
         if conn is None:
             return _err("ENOTCONN")
         nonblock = sock.nonblock or nonblock_call or bool(flags & SYMBOLS["MSG_DONTWAIT"])
@@ -542,9 +554,15 @@ class SyscallsMixin:
         return n
 
     # -- writing ----------------------------------------------------------------
-    def _send(self, sock: Sock, n: int, flags: int, efault: bool = False) -> Done:
-        if flags & ~(_MSG_FLAGS_OK | SYMBOLS["MSG_MORE"] | SYMBOLS["MSG_EOR"]):
+    def _send(self, sock: Sock, n: int, flags: int, efault: bool = False,
+              addr_e: A.Expr | None = None) -> Done:
+        if flags & ~(_MSG_FLAGS_OK | SYMBOLS["MSG_MORE"] | SYMBOLS["MSG_EOR"]
+                     | SYMBOLS["MSG_FASTOPEN"]):
             raise unsupported(f"send flags {flags:#x}")
+        tfo = self.tfo_send(sock, n, flags, efault, addr_e)
+        if tfo is not None:
+            return tfo
+        flags &= ~SYMBOLS["MSG_FASTOPEN"]
         conn = sock.conn
         if conn is None:
             return _err("EPIPE")
@@ -603,9 +621,9 @@ class SyscallsMixin:
                           _null(buf))
 
     def sys_sendto(self, ev: A.Syscall) -> Done:
-        fd_e, buf, n_e, flags_e, _addr, _alen = self._args(ev, 6)
+        fd_e, buf, n_e, flags_e, addr_e, _alen = self._args(ev, 6)
         return self._send(self._sock(fd_e), eval_int(n_e, "count"), eval_int(flags_e, "flags"),
-                          _null(buf))
+                          _null(buf), addr_e)
 
     def sys_writev(self, ev: A.Syscall) -> Done:
         fd_e, iov_e, _cnt = self._args(ev, 3)
@@ -720,7 +738,9 @@ class SyscallsMixin:
                 mask |= P["POLLIN"] | P["POLLRDNORM"]
         else:
             conn = sock.conn
-            if conn is None:
+            if conn is None and sock.deferred is not None:
+                mask |= P["POLLOUT"] | P["POLLWRNORM"]   # Linux: write() to send the SYN
+            elif conn is None:
                 mask |= P["POLLOUT"] | P["POLLWRNORM"] | P["POLLHUP"]
             else:
                 st = conn.state
@@ -800,6 +820,8 @@ class SyscallsMixin:
             sock.sockopts[(level, optname)] = (1 if value else 0) if name == "SO_ZEROCOPY" \
                 else value
             return _ok()
+        if level == SOL_TCP and name == "TCP_FASTOPEN_CONNECT":
+            return self.tfo_setsockopt(sock, int(value))
         if (level, optname) not in OPTION_NAMES:
             raise unsupported(f"setsockopt {level_e} {name} (no engine equivalent)")
         conn = sock.conn
@@ -849,6 +871,8 @@ class SyscallsMixin:
             value = sock.sockopts.get((level, optname), 0)
         elif level == SOL_SOCKET and name == "SO_TYPE":
             value = SYMBOLS["SOCK_STREAM"]
+        elif level == SOL_TCP and name == "TCP_FASTOPEN_CONNECT":
+            value = sock.tfo_connect
         elif level == SOL_SOCKET and name == "SO_ERROR":
             err = conn.error if conn is not None else None
             if err and not sock.error_reported:

@@ -108,6 +108,7 @@ HEADER_LEN = 20
 MAX_OPTION_SPACE = 40             # data offset is 4 bits: at most 60 octets
 
 EOL, NOP, MSS, WSCALE, SACK_PERMITTED, SACK, TIMESTAMP = 0, 1, 2, 3, 4, 5, 8
+FASTOPEN = 34                 # RFC 7413 §4.1.1 (kept in `unknown`: engine/fastopen.py)
 _KNOWN_KINDS = frozenset((EOL, NOP, MSS, WSCALE, SACK_PERMITTED, SACK,
                           TIMESTAMP))
 _FIXED_LENGTH = {MSS: 4, WSCALE: 3, SACK_PERMITTED: 2, TIMESTAMP: 10}
@@ -126,8 +127,11 @@ def encode_options(opts: Options) -> bytes:
     MSS; SACK-permitted and timestamps (SACK-permitted taking the place of
     the two NOPs that otherwise align TS, RFC 7323 Appendix A); NOP and
     window scale; NOP, NOP and SACK blocks; then any `unknown` options as
-    given. Padding after the last option is EOL followed by zeros
-    (RFC 9293 §3.1: the header past EOL MUST be zero, MUST-69).
+    given (a Fast Open option, kind 34 or the experimental 254 with magic
+    0xF989, followed by two NOPs where its length leaves the next option
+    unaligned, as Linux writes it). Padding
+    after the last option is EOL followed by zeros (RFC 9293 §3.1: the
+    header past EOL MUST be zero, MUST-69).
 
     The wire layer encodes what it is given; deciding which options belong
     on which segment (e.g. MSS only on SYN, MUST-65) is the engine's job.
@@ -156,6 +160,9 @@ def encode_options(opts: Options) -> bytes:
             raise ValueError(f"cannot encode unknown option {kind}")
         out += bytes((kind, 2 + len(data)))
         out += data
+        if (kind == FASTOPEN or (kind == 254 and data[:2] == b"\xf9\x89")) \
+                and len(data) & 3 == 0:
+            out += b"\x01\x01"      # Linux aligns a Fast Open option with two NOPs
     out += bytes(-len(out) % 4)
     if len(out) > MAX_OPTION_SPACE:
         raise ValueError(f"options need {len(out)} octets, at most 40 fit")
