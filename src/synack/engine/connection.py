@@ -2387,12 +2387,11 @@ class Connection:
                     self.t_persist = now + self.rtt.current()   # start the persist timer
                 break
             n = avail if avail < mss else mss
-            ends_record = False
             if self.eor_seqs:
-                n, ends_record = self._record_clip(nxt, n, avail)
+                n = self._record_clip(nxt, n)
             if n > usable:
-                n, ends_record = usable, False
-            if n < mss and not ends_record:
+                n = usable
+            if n < mss and not (self.eor_seqs and n < avail and self._record_end(nxt) == n):
                 if n < avail:
                     # RFC 9293 §3.8.6.2.1 sender SWS avoidance: a window-limited
                     # partial segment waits unless it is half the largest window
@@ -2436,15 +2435,13 @@ class Connection:
                 return d
         return 0
 
-    def _record_clip(self, seq: int, n: int, avail: int) -> tuple[int, bool]:
+    def _record_clip(self, seq: int, n: int) -> int:
         """MSG_EOR: a segment of `n` octets from `seq` stops at the first
-        record end in it; and whether it then ends a record with data after
-        it -- not the queue's last skb, which Linux sends past Nagle and cork
-        (tcp_write_xmit)."""
+        record end in it. (_output_data: a record's end with data after it
+        is not the queue's last skb, which Linux sends past Nagle and cork,
+        tcp_write_xmit.)"""
         r = self._record_end(seq)
-        if r and r <= n:
-            return r, r < avail
-        return n, False
+        return r if r and r < n else n
 
     def _corked(self, now: float, outstanding: int) -> bool:
         """A partial segment held by the cork: with nothing in flight and no

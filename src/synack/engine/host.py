@@ -130,11 +130,13 @@ class Host:
         if not self.tos_used:
             return 0
         obj = self.conns.get((src_ip, src_port, dst_ip, dst_port))
-        if obj is None:
-            obj = self.listeners.get((src_ip, src_port)) or self.listeners.get(
-                (WILDCARD_V6 if ":" in src_ip else WILDCARD_V4, src_port))
-        cfg = getattr(obj, "cfg", None)
-        return cfg.tos if cfg is not None else 0
+        if isinstance(obj, Connection):
+            return obj.cfg.tos
+        if obj is not None:
+            return 0                        # TIME-WAIT keeps no options
+        lst = self.listeners.get((src_ip, src_port)) or self.listeners.get(
+            (WILDCARD_V6 if ":" in src_ip else WILDCARD_V4, src_port))
+        return lst.cfg.tos if lst is not None else 0
 
     def count(self, name: str, n: int = 1) -> None:
         self.stats[name] += n
