@@ -92,7 +92,7 @@ def test_nodelay_pushes_through_the_cork_once():
     t.send(**ack(40)).ignore()
     write(t, b"b" * 40)
     t.expect_nothing()
-    assert c.cork is True
+    assert c.cork == 1                           # CORK_SOCKET
 
 
 def test_uncork_without_nodelay_is_under_nagle():
@@ -127,6 +127,32 @@ def test_msg_more_sends_full_segments_and_holds_the_rest_without_psh():
     write(t, b"x" * 3100, more=True)
     assert sent(t.take()) == [(0, 1000, False), (1000, 1000, False), (2000, 1000, False)]
     assert sent(t.send(**ack(1000))) == [(3000, 100, False)]
+
+
+def test_a_delayed_ack_timer_does_not_release_msg_more_data():
+    """Linux's delayed-ACK timer sends an ACK, nothing else; the data MSG_MORE
+    held waits for the probe timer (or an arriving segment)."""
+    t = conn(delayed_ack=True, quickack=True)
+    c = t.conn
+    c.nodelay = True
+    c.set_quickack(t.now, 0)                     # ping-pong: the ACK below is delayed
+    assert t.send(flags=ACK | PSH, seq=REMOTE_SEQ, ack=LOCAL_SEQ, payload=b"q" * 10) == []
+    write(t, b"m" * 100, more=True)
+    t.expect_nothing()
+    delack, probe = c.t_delack, c.t_persist
+    assert delack is not None and probe is not None and delack < probe
+    got = t.advance_to(delack)
+    assert [(s.flags, len(s.payload)) for s in got] == [(ACK, 0)]
+    assert sent(t.advance_to(probe)) == [(0, 100, True)]
+
+
+def test_an_arriving_segment_releases_msg_more_data():
+    t = conn()
+    c = t.conn
+    c.nodelay = True
+    write(t, b"m" * 100, more=True)
+    t.expect_nothing()
+    assert sent(t.send(**ack(0))) == [(0, 100, False)]
 
 
 # ------------------------------------------------------------------- MSG_EOR

@@ -67,6 +67,7 @@ import struct as _struct
 import weakref as _weakref
 import zlib as _zlib
 
+from ..engine.connection import CORK_SOCKET
 from ..engine.info import (NotSupported, SockOpts, TcpInfo, inq_hint, queues, tcp_info,
                            unsent)
 from ..engine.states import (CLOSE_WAIT, CLOSED, CLOSING, ESTABLISHED, FIN_WAIT_1, LAST_ACK,
@@ -550,8 +551,8 @@ class socket:
         child._opts = self._opts.copy()
         child._conn = conn
         conn.linger = self._opts.linger
-        if self._opts.cork and not conn.sndq:
-            conn.cork = True                      # Linux: the child is a copy of the listener
+        if self._opts.cork:
+            conn.cork |= CORK_SOCKET              # Linux: the child is a copy of the listener
         return child, child._sockaddr(conn.remote_ip, conn.remote_port)
 
     # ------------------------------------------------------------- connect
@@ -608,7 +609,8 @@ class socket:
             conn = st.host.connect(now, rip, rport, local_ip=lip, local_port=lport,
                                    config=self._config())
             conn.linger = self._opts.linger
-            conn.cork = bool(self._opts.cork)
+            if self._opts.cork:
+                conn.set_cork(now, True)
             self._conn = conn
             self._connecting = True
             self._err_reported = False

@@ -104,6 +104,11 @@ def os_error(name: str, text: str | None = None) -> OSError:
     return cls(code, text or os.strerror(code))
 
 
+#: Connection.cork: TCP_CORK is set; a MSG_MORE send holds its partial segment
+CORK_SOCKET: Final = 1
+CORK_MORE: Final = 2
+
+
 class Connection:
     """The TCB (RFC 9293 §3.3.1) and everything done to it."""
 
@@ -120,7 +125,8 @@ class Connection:
         # buffers
         "sndq", "sndq_seq", "rcvq", "reasm", "rcvbuf", "sndbuf",
         "fin_queued", "fin_sent", "fin_seq", "peer_fin_seq", "push_seqs", "psh_pairs", "rtx_chain",
-        # the socket's sending options: TCP_CORK, and the record ends of MSG_EOR
+        # the socket's sending options: the cork (TCP_CORK, MSG_MORE), the
+        # record ends of MSG_EOR
         "cork", "eor_seqs",
         # app-facing flags
         "rd_shut", "wr_shut", "orphan", "linger", "nodelay", "eof", "error", "urg_mode",
@@ -238,7 +244,7 @@ class Connection:
         charged to the host's tcp_mem; and the send queue's socket options:
         TCP_CORK (set_cork), the record ends of MSG_EOR (send)."""
         cfg = self.cfg
-        self.cork = False
+        self.cork = 0                       # CORK_SOCKET | CORK_MORE bits
         self.eor_seqs: Any = _EMPTY
         if cfg.tos:
             self.host.tos_used = True       # the drivers look up IP_TOS (Host.tos_of)
@@ -386,11 +392,12 @@ class Connection:
             ps.append((self.sndq_seq + len(self.sndq)) & MASK)
         if eor and n == len(data):
             self._mark_record_end()
+        if more:
+            self.cork |= CORK_MORE
+        elif self.cork & CORK_MORE:
+            self.cork &= ~CORK_MORE
         if st is ESTABLISHED or st is CLOSE_WAIT:
-            if more and not self.cork:
-                self._output_corked(now)
-            else:
-                self._output(now)
+            self._output(now)
             self._update_deadline()
         if self.host.mem_limits is not None:
             self._mem_sync()
@@ -405,16 +412,6 @@ class Connection:
         if not es or es[-1] != end:
             es.append(end)
 
-    def _output_corked(self, now: float) -> None:
-        """One output pass as if TCP_CORK were set (a MSG_MORE send, Linux's
-        tcp_push with TCP_NAGLE_CORK): later passes (an ACK arriving, a
-        timer) follow the socket's own setting again."""
-        self.cork = True
-        try:
-            self._output(now)
-        finally:
-            self.cork = False
-
     def set_cork(self, now: float, on: bool) -> None:
         """TCP_CORK. While set, a partial segment is not sent (only full
         segments, and the FIN with what precedes it), also with nothing in
@@ -423,14 +420,22 @@ class Connection:
         tcp_check_probe_timer and tcp_write_wakeup, with PSH; about 200 ms
         on a short path, as tcp(7) says). Clearing it sends what was held:
         ignoring Nagle when TCP_NODELAY is on (Linux sets TCP_NAGLE_PUSH
-        then), under Nagle otherwise (__tcp_sock_set_cork)."""
-        self.cork = bool(on)
-        if not on:
-            if self.nodelay:
-                self.push(now)
-            elif self.state is ESTABLISHED or self.state is CLOSE_WAIT:
-                self._output(now)
-                self._update_deadline()
+        then), under Nagle otherwise (__tcp_sock_set_cork).
+
+        MSG_MORE (send's `more`) corks too (CORK_MORE, Linux's tcp_push with
+        TCP_NAGLE_CORK), until the next send without it, the next segment
+        that arrives (Linux's tcp_data_snd_check then sends under the
+        socket's own setting), a push or an uncork; a timer (a delayed ACK)
+        does not release it, but the probe timer sends it as above."""
+        if on:
+            self.cork |= CORK_SOCKET
+            return
+        self.cork = 0
+        if self.nodelay:
+            self.push(now)
+        elif self.state is ESTABLISHED or self.state is CLOSE_WAIT:
+            self._output(now)
+            self._update_deadline()
 
     def set_quickack(self, now: float, value: int) -> None:
         """TCP_QUICKACK as Linux's __tcp_sock_set_quickack: 0 enters
@@ -463,9 +468,9 @@ class Connection:
         too (Linux's TCP_NAGLE_PUSH, which passes a cork)."""
         if self.state is ESTABLISHED or self.state is CLOSE_WAIT or self.fin_queued:
             keep = self.nodelay
-            cork = self.cork
+            cork = self.cork & CORK_SOCKET          # (a MSG_MORE cork ends here)
             self.nodelay = True
-            self.cork = False
+            self.cork = 0
             try:
                 self._output(now)
             finally:
@@ -750,6 +755,8 @@ class Connection:
             self._rcv_syn_sent(now, seg)
         else:
             self._rcv_synchronized(now, seg)
+        if self.cork & CORK_MORE:
+            self.cork &= ~CORK_MORE                # a chance to send what MSG_MORE held
         batch = self.host._batch
         if batch is not None and self.state is not CLOSED:
             batch[id(self)] = self                 # MUST-59: answer after the whole batch
