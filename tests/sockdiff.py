@@ -21,6 +21,10 @@ ECHO, RESET, CLOSE, SILENT, CLOSED_PORT = 7001, 7002, 7003, 7004, 7009
 #: serving process turns on the server bit of net.ipv4.tcp_fastopen in the
 #: test's namespace): it hands out cookies and takes data on the SYN
 TFO_ECHO = 7005
+#: the wire server: it records the packets that reach it (an AF_PACKET
+#: capture inside the namespace) and, when the client has shut down its
+#: side, sends back those of that connection as JSON (_wire)
+WIRE = 7006
 #: an address inside the test's namespace that nobody answers: the test routes
 #: it to a veth whose peer has no address, with a fixed neighbour entry, so
 #: the kernel's SYNs leave and vanish; synack's SYNs reach the namespace's
@@ -634,6 +638,193 @@ def c_recvmsg_inq(sock, host):
         s.close()
 
 
+# ------------------------------------------- on the wire (issue 13: sendpath)
+def _wire(sock, host, steps, before=None):
+    """Connect to the WIRE server (after `before(s)`, if any), run
+    `steps(s)`, shut down our side and return what the server saw of the
+    connection: per data segment or FIN [octets, PSH, FIN, TOS], and the
+    SYN's TOS first; before it, what `steps` returned (the unsent octets
+    it saw on the way, SIOCOUTQNSD)."""
+    s = sock.socket(sock.AF_INET, sock.SOCK_STREAM)
+    try:
+        if before is not None:
+            before(s)
+        s.settimeout(10)
+        s.connect((host, WIRE))
+        local = steps(s)
+        s.shutdown(sock.SHUT_WR)
+        got = bytearray()
+        while True:
+            d = s.recv(65536)
+            if not d:
+                break
+            got.extend(d)
+        return [local, json.loads(got.decode())]
+    finally:
+        s.close()
+
+
+def _unsent(sock, s):
+    return _ioctl(sock, s, "SIOCOUTQNSD")
+
+
+def c_wire_cork(sock, host):
+    """TCP_CORK: two small writes held, then one segment with PSH when the
+    cork comes off; then, corked again, a partial segment goes by itself
+    after the probe timer (about 200 ms here), with PSH."""
+    T = sock.IPPROTO_TCP
+
+    def steps(s):
+        s.setsockopt(T, sock.TCP_CORK, 1)
+        s.send(b"a" * 40)
+        s.send(b"b" * 40)
+        time.sleep(0.1)
+        seen = [_unsent(sock, s)]
+        s.setsockopt(T, sock.TCP_CORK, 0)
+        time.sleep(0.1)
+        s.setsockopt(T, sock.TCP_CORK, 1)
+        s.send(b"c" * 100)
+        time.sleep(0.05)
+        seen.append(_unsent(sock, s))
+        time.sleep(0.75)
+        seen.append(_unsent(sock, s))        # the probe timer has sent it
+        s.setsockopt(T, sock.TCP_CORK, 0)
+        time.sleep(0.1)
+        return seen
+    return _wire(sock, host, steps)
+
+
+def c_wire_cork_nodelay(sock, host):
+    """TCP_NODELAY does not open a cork; setting it (again) pushes once."""
+    T = sock.IPPROTO_TCP
+
+    def steps(s):
+        s.setsockopt(T, sock.TCP_NODELAY, 1)
+        s.setsockopt(T, sock.TCP_CORK, 1)
+        s.send(b"a" * 40)
+        s.send(b"b" * 40)
+        time.sleep(0.1)
+        seen = _unsent(sock, s)
+        s.setsockopt(T, sock.TCP_NODELAY, 1)
+        time.sleep(0.1)
+        return seen
+    return _wire(sock, host, steps)
+
+
+def c_wire_msg_more(sock, host):
+    """MSG_MORE corks one call: held until a send without it (one segment,
+    PSH)."""
+    more = _num(sock, "MSG_MORE", 0x8000)
+
+    def steps(s):
+        s.setsockopt(sock.IPPROTO_TCP, sock.TCP_NODELAY, 1)
+        s.send(b"a" * 100, more)
+        s.send(b"b" * 60, more)
+        time.sleep(0.1)
+        seen = _unsent(sock, s)
+        s.send(b"c" * 5)
+        time.sleep(0.1)
+        return seen
+    return _wire(sock, host, steps)
+
+
+def c_wire_msg_more_timer(sock, host):
+    """Data MSG_MORE held with nothing in flight goes when the probe timer
+    fires, with PSH."""
+    more = _num(sock, "MSG_MORE", 0x8000)
+
+    def steps(s):
+        s.send(b"a" * 100, more)
+        time.sleep(0.05)
+        seen = [_unsent(sock, s)]
+        time.sleep(0.75)
+        return seen + [_unsent(sock, s)]
+    return _wire(sock, host, steps)
+
+
+def c_wire_msg_eor(sock, host):
+    """MSG_EOR: under a cork, three writes that would share a segment go as
+    three (a record's end is never coalesced with what follows; an skb that
+    is not the last is sent past the cork); without MSG_EOR, one."""
+    T = sock.IPPROTO_TCP
+    eor = _num(sock, "MSG_EOR", 0x80)
+
+    def steps(s):
+        s.setsockopt(T, sock.TCP_CORK, 1)
+        s.send(b"a" * 300, eor)
+        s.send(b"b" * 300, eor)
+        s.send(b"c" * 300)
+        time.sleep(0.1)
+        s.setsockopt(T, sock.TCP_CORK, 0)
+        time.sleep(0.1)
+        s.setsockopt(T, sock.TCP_CORK, 1)
+        s.send(b"d" * 300)
+        s.send(b"e" * 300)
+        s.send(b"f" * 300)
+        time.sleep(0.1)
+        s.setsockopt(T, sock.TCP_CORK, 0)
+        time.sleep(0.1)
+    return _wire(sock, host, steps)
+
+
+def c_wire_tos(sock, host):
+    """IP_TOS on the packets: set before connect (the SYN has it, its ECN
+    bits cleared) and changed on the live connection (the next packet)."""
+    def before(s):
+        s.setsockopt(sock.IPPROTO_IP, sock.IP_TOS, 0x2F)
+
+    def steps(s):
+        s.send(b"a" * 10)
+        time.sleep(0.1)
+        s.setsockopt(sock.IPPROTO_IP, sock.IP_TOS, 0x81)
+        s.send(b"b" * 10)
+        time.sleep(0.1)
+    return [_wire(sock, host, steps, before)]
+
+
+def c_opt_cork_quickack(sock, host):
+    """getsockopt TCP_CORK and TCP_QUICKACK: fresh, set, and across connect
+    (Linux: a connection starts out of ping-pong mode, quickack 1)."""
+    T = sock.IPPROTO_TCP
+    qa = _num(sock, "TCP_QUICKACK", 12)
+    s = sock.socket(sock.AF_INET, sock.SOCK_STREAM)
+    try:
+        out = [outcome(s.getsockopt, T, sock.TCP_CORK), outcome(s.getsockopt, T, qa)]
+        for opt, v in ((sock.TCP_CORK, 2), (sock.TCP_CORK, -1), (sock.TCP_CORK, 0),
+                       (qa, 0), (qa, 2), (qa, -1), (qa, 0)):
+            out.append([v, outcome(s.setsockopt, T, opt, v), outcome(s.getsockopt, T, opt)])
+        s.settimeout(5)
+        s.connect((host, ECHO))
+        out.append(outcome(s.getsockopt, T, qa))
+        for v in (0, 1, 0, 3):
+            out.append([v, outcome(s.setsockopt, T, qa, v), outcome(s.getsockopt, T, qa)])
+        return out
+    finally:
+        s.close()
+
+
+def c_quickack_after_exchange(sock, host):
+    """An interactive exchange puts the connection in ping-pong mode
+    (TCP_QUICKACK reads 0); setting TCP_QUICKACK ends it."""
+    T = sock.IPPROTO_TCP
+    qa = _num(sock, "TCP_QUICKACK", 12)
+    s = _conn(sock, host, ECHO)
+    try:
+        out = [s.getsockopt(T, qa)]
+        for _ in range(3):
+            s.send(b"ping")
+            s.recv(10)
+        time.sleep(0.01)
+        s.send(b"pong")                  # our data within the ACK timeout of theirs
+        s.recv(10)
+        out.append(s.getsockopt(T, qa))
+        s.setsockopt(T, qa, 1)
+        out.append(s.getsockopt(T, qa))
+        return out
+    finally:
+        s.close()
+
+
 # ------------------------------------------------ TCP Fast Open, client (RFC 7413)
 # Each case first gets a cookie for the server address (a connect with
 # TCP_FASTOPEN_CONNECT to TFO_ECHO), so it does not depend on the order the
@@ -861,6 +1052,20 @@ def serve(host: str) -> None:
         time.sleep(30)
         c.close()
 
+    seen = _capture(WIRE)
+
+    def wire(c):
+        with c:
+            peer = c.getpeername()
+            while True:
+                try:
+                    if not c.recv(65536):
+                        break
+                except OSError:
+                    return
+            time.sleep(0.1)                  # the capture thread catches up
+            c.sendall(json.dumps(seen.pop((peer[0], peer[1]), [])).encode())
+
     def tfo_listener(port):
         s = listener(port)
         s.setsockopt(socket.IPPROTO_TCP, socket.TCP_FASTOPEN, 16)
@@ -877,11 +1082,45 @@ def serve(host: str) -> None:
     with open("/proc/sys/net/ipv4/tcp_fastopen", "w") as f:
         f.write("3")
     for port, h in ((ECHO, echo_conn), (RESET, reset), (CLOSE, lambda c: c.close()),
-                    (SILENT, silent)):
+                    (SILENT, silent), (WIRE, wire)):
         threading.Thread(target=loop, args=(port, h), daemon=True).start()
     threading.Thread(target=tfo_loop, args=(TFO_ECHO, echo_conn), daemon=True).start()
     print("ready", flush=True)
     sys.stdin.read()                          # until the test closes our stdin
+
+
+def _capture(port: int) -> dict:
+    """Record the TCP packets to `port` that this host receives on any
+    interface (AF_PACKET, network layer: the loopback of the kernel's own
+    client and the TUN device of synack's alike): per (source, source port)
+    the SYN's TOS and then [octets, PSH, FIN, TOS] of each segment carrying
+    data or a FIN, in order, retransmissions included."""
+    import socket
+    import struct
+    seen: dict = {}
+    raw = socket.socket(socket.AF_PACKET, socket.SOCK_DGRAM, socket.htons(0x0800))
+
+    def loop():
+        while True:
+            pkt, addr = raw.recvfrom(65536)
+            if addr[2] == socket.PACKET_OUTGOING or len(pkt) < 40 or pkt[9] != 6:
+                continue
+            ihl = (pkt[0] & 15) * 4
+            total = struct.unpack_from("!H", pkt, 2)[0]
+            sport, dport = struct.unpack_from("!HH", pkt, ihl)
+            if dport != port:
+                continue
+            flags = pkt[ihl + 13]
+            doff = (pkt[ihl + 12] >> 4) * 4
+            n = total - ihl - doff
+            key = (socket.inet_ntoa(pkt[12:16]), sport)
+            if flags & 0x02:
+                seen[key] = [["SYN", pkt[1]]]
+            elif n > 0 or flags & 0x01:
+                seen.setdefault(key, []).append([n, bool(flags & 0x08), bool(flags & 0x01),
+                                                 pkt[1]])
+    threading.Thread(target=loop, daemon=True).start()
+    return seen
 
 
 def run_all(sock, host) -> dict:

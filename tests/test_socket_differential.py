@@ -97,3 +97,30 @@ def test_fastopen_cases_exercise_fast_open(results):
     assert kernel["tfo_flag_when_connected"] == [["value", 3], ["bytes", "abc"],
                                                  ["raise", "OSError", 106]]
     assert kernel["tfo_flag_after_blocking_connect"][0] == ["raise", "OSError", 106]
+
+
+def test_sendpath_cases_show_the_kernel_behaviour(results):
+    """The reference itself (issue 13): what the kernel does with TCP_CORK,
+    MSG_MORE, MSG_EOR and IP_TOS, seen by the wire server's capture, so that
+    the parametrized comparison cannot pass on two equal failures. Each
+    [octets, PSH, FIN, TOS] entry is one data segment (or the FIN)."""
+    kernel, _mine = results
+    fin = [0, False, True, 0]
+    # corked: held (80 unsent), one segment with PSH on uncork; a corked
+    # partial segment goes alone after the probe timer (about 200 ms)
+    assert kernel["wire_cork"] == [[80, 100, 0], [["SYN", 0], [80, True, False, 0],
+                                                  [100, True, False, 0], fin]]
+    # TCP_NODELAY does not open the cork, but setting it pushes once
+    assert kernel["wire_cork_nodelay"] == [80, [["SYN", 0], [80, True, False, 0], fin]]
+    # MSG_MORE holds the data until a send without it
+    assert kernel["wire_msg_more"] == [160, [["SYN", 0], [165, True, False, 0], fin]]
+    assert kernel["wire_msg_more_timer"] == [[100, 0], [["SYN", 0], [100, True, False, 0], fin]]
+    # MSG_EOR: three segments where plain writes make one
+    seg300 = [300, True, False, 0]
+    assert kernel["wire_msg_eor"] == [None, [["SYN", 0], seg300, seg300, seg300,
+                                             [900, True, False, 0], fin]]
+    # IP_TOS 0x2F is 0x2C on the packets (the ECN bits are the kernel's);
+    # 0x81 set on the live connection: 0x80 from the next packet on
+    assert kernel["wire_tos"] == [[None, [["SYN", 0x2C], [10, True, False, 0x2C],
+                                          [10, True, False, 0x80], [0, False, True, 0x80]]]]
+    assert kernel["quickack_after_exchange"] == [1, 0, 1]

@@ -67,6 +67,7 @@ import struct as _struct
 import weakref as _weakref
 import zlib as _zlib
 
+from ..engine.connection import CORK_SOCKET
 from ..engine.info import (NotSupported, SockOpts, TcpInfo, inq_hint, queues, tcp_info,
                            unsent)
 from ..engine.states import (CLOSE_WAIT, CLOSED, CLOSING, ESTABLISHED, FIN_WAIT_1, LAST_ACK,
@@ -109,6 +110,7 @@ TCP_KEEPCNT = getattr(_std, "TCP_KEEPCNT", 6)
 TCP_USER_TIMEOUT = getattr(_std, "TCP_USER_TIMEOUT", 18)
 TCP_NOTSENT_LOWAT = getattr(_std, "TCP_NOTSENT_LOWAT", 25)
 TCP_CORK = getattr(_std, "TCP_CORK", 3)
+TCP_QUICKACK = getattr(_std, "TCP_QUICKACK", 12)
 TCP_INFO = getattr(_std, "TCP_INFO", 11)
 TCP_CONGESTION = getattr(_std, "TCP_CONGESTION", 13)
 TCP_INQ = getattr(_std, "TCP_INQ", 36)
@@ -130,6 +132,8 @@ MSG_DONTWAIT = getattr(_std, "MSG_DONTWAIT", 0x40)
 MSG_WAITALL = getattr(_std, "MSG_WAITALL", 0x100)
 MSG_NOSIGNAL = getattr(_std, "MSG_NOSIGNAL", 0x4000)
 MSG_CTRUNC = getattr(_std, "MSG_CTRUNC", 0x8)
+MSG_EOR = getattr(_std, "MSG_EOR", 0x80)
+MSG_MORE = getattr(_std, "MSG_MORE", 0x8000)
 _CMSG_LEN_INT = _std.CMSG_LEN(4) if hasattr(_std, "CMSG_LEN") else 20
 EAI_NONAME = _std.EAI_NONAME
 _EAI_ADDRFAMILY = getattr(_std, "EAI_ADDRFAMILY", -9)
@@ -155,10 +159,11 @@ __all__ = [
     "SO_REUSEADDR", "SO_REUSEPORT", "SO_KEEPALIVE", "SO_LINGER", "SO_RCVBUF", "SO_SNDBUF",
     "SO_ERROR", "SO_TYPE", "SO_ACCEPTCONN", "SO_DOMAIN", "SO_PROTOCOL",
     "TCP_NODELAY", "TCP_MAXSEG", "TCP_KEEPIDLE", "TCP_KEEPINTVL", "TCP_KEEPCNT",
-    "TCP_USER_TIMEOUT", "TCP_NOTSENT_LOWAT", "TCP_CORK", "TCP_INFO", "TCP_CONGESTION",
+    "TCP_USER_TIMEOUT", "TCP_NOTSENT_LOWAT", "TCP_CORK", "TCP_QUICKACK", "TCP_INFO", "TCP_CONGESTION",
     "TCP_INQ", "TCP_CM_INQ", "TCP_FASTOPEN_CONNECT", "MSG_FASTOPEN", "IP_TOS", "IP_MTU_DISCOVER", "IPV6_TCLASS", "IPV6_MTU_DISCOVER",
     "SIOCINQ", "FIONREAD", "SIOCOUTQ", "TIOCOUTQ", "SIOCOUTQNSD", "TcpInfo", "IPV6_V6ONLY", "SHUT_RD", "SHUT_WR", "SHUT_RDWR",
     "MSG_OOB", "MSG_PEEK", "MSG_DONTWAIT", "MSG_WAITALL", "MSG_NOSIGNAL", "MSG_CTRUNC",
+    "MSG_EOR", "MSG_MORE",
     "has_ipv6", "getaddrinfo", "gethostname", "getfqdn", "gethostbyname", "getservbyname",
     "AI_PASSIVE", "AI_NUMERICHOST", "AI_NUMERICSERV", "AI_CANONNAME", "AI_ADDRCONFIG",
     "EAI_NONAME", "EAI_SERVICE", "EAI_FAMILY", "EAI_SOCKTYPE",
@@ -547,6 +552,8 @@ class socket(FastOpenSocket):
         child._opts = self._opts.copy()
         child._conn = conn
         conn.linger = self._opts.linger
+        if self._opts.cork:
+            conn.cork |= CORK_SOCKET              # Linux: the child is a copy of the listener
         return child, child._sockaddr(conn.remote_ip, conn.remote_port)
 
     # ------------------------------------------------------------- connect
@@ -606,6 +613,8 @@ class socket(FastOpenSocket):
                                    config=self._config(), fastopen=self._tfo_connect == 1)
             self._tfo_req = conn.tfo is not None
             conn.linger = self._opts.linger
+            if self._opts.cork:
+                conn.set_cork(now, True)
             self._conn = conn
             self._connecting = True
             self._err_reported = False
@@ -751,7 +760,7 @@ class socket(FastOpenSocket):
         return self.recv(bufsize, flags), None
 
     # ---------------------------------------------------------------- send
-    def _send_step(self, conn, data, now: float):
+    def _send_step(self, conn, data, now: float, flags: int = 0):
         """Octets queued (0 for empty data), or None when the call would block."""
         err = self._pending_error(conn)
         if err is not None:
@@ -765,16 +774,20 @@ class socket(FastOpenSocket):
             raise _oserror(_errno.EPIPE)
         if not len(data):
             return 0
+        more = bool(flags & MSG_MORE)
+        eor = bool(flags & MSG_EOR)
         lowat = self._opts.notsent_lowat
         if not lowat:
-            return conn.send(now, data) or None
+            return conn.send(now, data, push=not more, more=more, eor=eor) or None
         # TCP_NOTSENT_LOWAT (as Linux's tcp_sendmsg): take data only while
         # the unsent part of the queue is under the mark, a segment at a time
         # (Linux fills buffers of several segments, so it may take a little
         # more before it stops)
         taken = 0
         while taken < len(data) and unsent(conn) < lowat:
-            n = conn.send(now, data[taken:taken + max(1, conn.snd_mss)])
+            part = data[taken:taken + max(1, conn.snd_mss)]
+            last = taken + len(part) >= len(data)
+            n = conn.send(now, part, push=not more and last, more=more, eor=eor and last)
             if not n:
                 break
             taken += n
@@ -805,7 +818,7 @@ class socket(FastOpenSocket):
         while True:
             with st.op() as now:
                 self._check()
-                n = self._send_step(conn, view[total:], now)
+                n = self._send_step(conn, view[total:], now, flags)
             if n is not None:
                 total += n
                 if total >= len(view) or not everything:
@@ -946,8 +959,8 @@ class socket(FastOpenSocket):
     # ------------------------------------------------------------- options
     def setsockopt(self, level: int, optname: int, value, optlen: int | None = None) -> None:
         """Linux's options and errnos (synack.engine.info.SockOpts); the
-        socket layer's own: SO_REUSEADDR. TCP_CORK is refused (EOPNOTSUPP):
-        this socket does not hold data back."""
+        socket layer's own: SO_REUSEADDR. TCP_CORK, TCP_QUICKACK and
+        IP_TOS/IPV6_TCLASS act on the connection (docs/api.md)."""
         self._check()
         if value is None:
             raise _oserror(_errno.EINVAL)
@@ -959,8 +972,6 @@ class socket(FastOpenSocket):
             if level == IPPROTO_TCP and optname == TCP_FASTOPEN_CONNECT:
                 self._tfo_setsockopt(self._int_value(value))
                 return
-            if level == IPPROTO_TCP and optname == TCP_CORK:
-                raise _oserror(_errno.EOPNOTSUPP, "synack.api.socket does not cork (TCP_CORK)")
             if level == IPPROTO_IPV6 and optname == IPV6_V6ONLY and self._family == AF_INET6:
                 if self._bind_port is not None or self._conn is not None:
                     raise _oserror(_errno.EINVAL)     # Linux: only before bind/connect
@@ -983,6 +994,9 @@ class socket(FastOpenSocket):
                 self._opts.set(now, level, optname, v, conn)
             except NotSupported as e:
                 raise _oserror(_errno.EOPNOTSUPP, f"synack: {e}") from None
+            if self._opts.tos and ((level, optname) in ((IPPROTO_IP, IP_TOS),
+                                                        (IPPROTO_IPV6, IPV6_TCLASS))):
+                st.host.tos_used = True        # a listener's SYN,ACKs carry it too
             if conn is not None and (level, optname) in ((SOL_SOCKET, SO_SNDBUF),
                                                          (IPPROTO_TCP, TCP_NOTSENT_LOWAT)):
                 st._changed.add(conn)          # send space changed: writers may go on
@@ -1040,8 +1054,6 @@ class socket(FastOpenSocket):
                 return IPPROTO_TCP
             if opt == SO_REUSEPORT:
                 return 0
-        if level == IPPROTO_TCP and opt == TCP_CORK:
-            return 0                                   # never corked (see setsockopt)
         if level == IPPROTO_TCP and opt == TCP_FASTOPEN_CONNECT:
             return self._tfo_connect
         if level == IPPROTO_IPV6 and opt == IPV6_V6ONLY and self._family == AF_INET6:

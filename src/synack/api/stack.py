@@ -976,7 +976,8 @@ class RealtimeStack(Stack):
             own = host._address_set
             cap = self.pcap
             for src, dst, seg in out:
-                raw = encode_ip(src, dst, seg)
+                tos = host.tos_of(src, seg.src_port, dst, seg.dst_port) if host.tos_used else 0
+                raw = encode_ip(src, dst, seg, tos=tos)
                 if dst in own:
                     self._local.append(raw)
                 else:

@@ -232,6 +232,11 @@ class Config:
     challenge_ack_limit: int | None = None
     rst_in_time_wait: bool = True   #: True: RST ends TIME_WAIT (RFC 9293); False: ignore it (RFC 1337)
     abort_on_unread_close: bool = True  #: close() with unread data sends RST (as Linux does)
+    #: IP_TOS / IPV6_TCLASS: the IPv4 TOS / IPv6 traffic class octet of the
+    #: connection's packets (the drivers put it on, Host.tos_of). Its two ECN
+    #: bits stay 0: Linux keeps them to itself on TCP sockets (synack does no
+    #: ECN), so the socket options clear them, as seen on the kernel.
+    tos: int = 0
     # --- listeners ----------------------------------------------------------------
     syn_cookies: str = "when-full"  #: "off", "when-full" (Linux's 1) or "always" (Linux's 2)
     # --- host-wide bits read from the host's config -------------------------------
@@ -294,6 +299,7 @@ class Config:
         _integer("keepalive_probes", self.keepalive_probes, 1, 255)
         _integer("challenge_ack_limit", self.challenge_ack_limit, 0, none_ok=True)
         _choice("syn_cookies", self.syn_cookies, ("off", "when-full", "always"))
+        _integer("tos", self.tos, 0, 255)
         ports = self.ephemeral_ports
         if not (isinstance(ports, tuple) and len(ports) == 2
                 and all(isinstance(p, int) and not isinstance(p, bool) for p in ports)

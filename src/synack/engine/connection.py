@@ -107,6 +107,11 @@ def os_error(name: str, text: str | None = None) -> OSError:
     return cls(code, text or os.strerror(code))
 
 
+#: Connection.cork: TCP_CORK is set; a MSG_MORE send holds its partial segment
+CORK_SOCKET: Final = 1
+CORK_MORE: Final = 2
+
+
 class Connection:
     """The TCB (RFC 9293 §3.3.1) and everything done to it."""
 
@@ -123,6 +128,9 @@ class Connection:
         # buffers
         "sndq", "sndq_seq", "rcvq", "reasm", "rcvbuf", "sndbuf",
         "fin_queued", "fin_sent", "fin_seq", "peer_fin_seq", "push_seqs", "psh_pairs", "rtx_chain",
+        # the socket's sending options: the cork (TCP_CORK, MSG_MORE), the
+        # record ends of MSG_EOR
+        "cork", "eor_seqs",
         # app-facing flags
         "rd_shut", "wr_shut", "orphan", "linger", "nodelay", "eof", "error", "urg_mode",
         # retransmission and congestion
@@ -237,8 +245,13 @@ class Connection:
         """Buffer autotuning and memory accounting of a new TCB: the send
         buffer sized from cwnd (Linux tcp_sndbuf_expand), the receive buffer
         grown by Dynamic Right-Sizing (tcp_rcv_space_adjust), and the octets
-        charged to the host's tcp_mem."""
+        charged to the host's tcp_mem; and the send queue's socket options:
+        TCP_CORK (set_cork), the record ends of MSG_EOR (send)."""
         cfg = self.cfg
+        self.cork = 0                       # CORK_SOCKET | CORK_MORE bits
+        self.eor_seqs: Any = _EMPTY
+        if cfg.tos:
+            self.host.tos_used = True       # the drivers look up IP_TOS (Host.tos_of)
         self.sndbuf_auto = cfg.sndbuf_auto
         self.sndbuf_now = min(cfg.sndbuf_min, cfg.sndbuf)
         self.mem_charged = 0                # octets charged to the host's tcp_mem
@@ -354,12 +367,17 @@ class Connection:
         self.progress_time = now
         self._update_deadline()
 
-    def send(self, now: float, data, push: bool = True, xmit: int = -1) -> int:
+    def send(self, now: float, data, push: bool = True, more: bool = False,
+             eor: bool = False, xmit: int = -1) -> int:
         """SEND call (§3.10.2): queue what fits in the send buffer; return its size.
         `push` False (MSG_MORE) queues the data without the push mark of the
-        call's end (§3.9.1.2: PSH is the caller's choice). `xmit`: -1 sends
-        what the windows allow; 0 only queues; k > 0 sends at most k segments
-        (a socket layer that copies a write in pieces, as Linux's tcp_sendmsg
+        call's end (§3.9.1.2: PSH is the caller's choice). `more` (Linux's
+        MSG_MORE): this call's own output is corked, only full segments go
+        (see set_cork). `eor` (MSG_EOR): once all of `data` is queued, its
+        end is a record end: no later octet shares a segment with it, also
+        when retransmitted (Linux marks the skb EOR). `xmit`: -1 sends what
+        the windows allow; 0 only queues; k > 0 sends at most k segments (a
+        socket layer that copies a write in pieces, as Linux's tcp_sendmsg
         does, and sends between them as it does)."""
         st = self.state
         if self.error:
@@ -379,6 +397,12 @@ class Connection:
             if ps is _EMPTY:
                 ps = self.push_seqs = []
             ps.append((self.sndq_seq + len(self.sndq)) & MASK)
+        if eor and n == len(data):
+            self._mark_record_end()
+        if more:
+            self.cork |= CORK_MORE
+        elif self.cork & CORK_MORE:
+            self.cork &= ~CORK_MORE
         if st is ESTABLISHED or st is CLOSE_WAIT:
             if xmit < 0:
                 self._output(now)
@@ -389,17 +413,79 @@ class Connection:
             self._mem_sync()
         return n
 
+    def _mark_record_end(self) -> None:
+        """MSG_EOR: the queue's end is a record end (see send)."""
+        es = self.eor_seqs
+        if es is _EMPTY:
+            es = self.eor_seqs = []
+        end = (self.sndq_seq + len(self.sndq)) & MASK
+        if not es or es[-1] != end:
+            es.append(end)
+
+    def set_cork(self, now: float, on: bool) -> None:
+        """TCP_CORK. While set, a partial segment is not sent (only full
+        segments, and the FIN with what precedes it), also with nothing in
+        flight and with TCP_NODELAY on; held data with nothing in flight
+        goes when the probe timer fires, at max(RTO, rto_min) (Linux's
+        tcp_check_probe_timer and tcp_write_wakeup, with PSH; about 200 ms
+        on a short path, as tcp(7) says). Clearing it sends what was held:
+        ignoring Nagle when TCP_NODELAY is on (Linux sets TCP_NAGLE_PUSH
+        then), under Nagle otherwise (__tcp_sock_set_cork).
+
+        MSG_MORE (send's `more`) corks too (CORK_MORE, Linux's tcp_push with
+        TCP_NAGLE_CORK), until the next send without it, the next segment
+        that arrives (Linux's tcp_data_snd_check then sends under the
+        socket's own setting), a push or an uncork; a timer (a delayed ACK)
+        does not release it, but the probe timer sends it as above."""
+        if on:
+            self.cork |= CORK_SOCKET
+            return
+        self.cork = 0
+        if self.nodelay:
+            self.push(now)
+        elif self.state is ESTABLISHED or self.state is CLOSE_WAIT:
+            self._output(now)
+            self._update_deadline()
+
+    def set_quickack(self, now: float, value: int) -> None:
+        """TCP_QUICKACK as Linux's __tcp_sock_set_quickack: 0 enters
+        ping-pong (delayed-ACK) mode; any other value leaves it and, in
+        ESTABLISHED or CLOSE-WAIT with an ACK pending, sends that ACK now
+        when nothing is left unread or more than a segment is unacknowledged
+        (tcp_cleanup_rbuf); an even value then enters ping-pong mode again."""
+        if not value:
+            self.pingpong = True
+            return
+        self.pingpong = False
+        if (self.state is ESTABLISHED or self.state is CLOSE_WAIT) and (
+                self.t_delack is not None or self.delack_segs):
+            unacked = (self.rcv_nxt - self.last_ack_sent) & MASK
+            if not self.rcvq or unacked > self.rcv_seg_mss:
+                self._send_ack(now)
+                self._update_deadline()
+            if not value & 1:
+                self.pingpong = True
+
+    @property
+    def quickack_on(self) -> int:
+        """getsockopt TCP_QUICKACK: 1 unless in ping-pong mode (Linux)."""
+        return 0 if self.pingpong else 1
+
     def push(self, now: float) -> None:
         """Send at once what Nagle is holding back (TCP_NODELAY switched on,
         or a caller that wants its queued data out): one output pass that
-        ignores Nagle, within the windows as always."""
+        ignores Nagle, within the windows as always. It ignores TCP_CORK
+        too (Linux's TCP_NAGLE_PUSH, which passes a cork)."""
         if self.state is ESTABLISHED or self.state is CLOSE_WAIT or self.fin_queued:
             keep = self.nodelay
+            cork = self.cork & CORK_SOCKET          # (a MSG_MORE cork ends here)
             self.nodelay = True
+            self.cork = 0
             try:
                 self._output(now)
             finally:
                 self.nodelay = keep
+                self.cork = cork
             self._update_deadline()
 
     def set_rcvbuf(self, now: float, size: int) -> None:
@@ -679,6 +765,8 @@ class Connection:
             self._rcv_syn_sent(now, seg)
         else:
             self._rcv_synchronized(now, seg)
+        if self.cork & CORK_MORE:
+            self.cork &= ~CORK_MORE                # a chance to send what MSG_MORE held
         batch = self.host._batch
         if batch is not None and self.state is not CLOSED:
             batch[id(self)] = self                 # MUST-59: answer after the whole batch
@@ -2027,6 +2115,17 @@ class Connection:
         if avail <= 0 or self.state not in _SENDING:
             return
         n = min(avail, self.snd_wnd, self.snd_mss)
+        if self.eor_seqs:
+            r = self._record_end(self.snd_nxt)
+            if r and r < n:
+                n = r
+        if n == avail:
+            # the rest of the queue (data a cork or MSG_MORE held): Linux's
+            # tcp_write_wakeup sends it with PSH
+            ps = self.push_seqs
+            if ps is _EMPTY:
+                ps = self.push_seqs = []
+            ps.insert(0, (self.snd_nxt + n) & MASK)
         self._send_data(now, self.snd_nxt, off, n, self.fin_queued and n == avail)
 
     def _on_keepalive(self, now: float) -> None:
@@ -2308,9 +2407,11 @@ class Connection:
                     self.t_persist = now + self.rtt.current()   # start the persist timer
                 break
             n = avail if avail < mss else mss
+            if self.eor_seqs:
+                n = self._record_clip(nxt, n)
             if n > usable:
                 n = usable
-            if n < mss:
+            if n < mss and not (self.eor_seqs and n < avail and self._record_end(nxt) == n):
                 if n < avail:
                     # RFC 9293 §3.8.6.2.1 sender SWS avoidance: a window-limited
                     # partial segment waits unless it is half the largest window
@@ -2323,6 +2424,8 @@ class Connection:
                 elif (outstanding and not self.nodelay and not self.fin_queued
                       and (self.tfo is None or not self._tfo_resending())):
                     break                          # Nagle (RFC 896, §3.7.4); FIN pushes
+                elif self.cork and not self.fin_queued and self._corked(now, outstanding):
+                    break                          # TCP_CORK, MSG_MORE (set_cork)
             fin = self.fin_queued and n == avail
             if self.host.xmit_blocked:
                 self._xmit_refused(now)
@@ -2353,6 +2456,38 @@ class Connection:
         elif half < pairs:
             pairs = 1
         return pairs
+
+    def _record_end(self, seq: int) -> int:
+        """MSG_EOR: octets from `seq` to the first record end after it (0:
+        none). Record ends at or below SND.UNA are dropped on the way."""
+        es = self.eor_seqs
+        una = self.snd_una
+        while es and not 0 < ((es[0] - una) & MASK) < HALF:
+            es.pop(0)
+        for e in es:
+            d = (e - seq) & MASK
+            if 0 < d < HALF:
+                return d
+        return 0
+
+    def _record_clip(self, seq: int, n: int) -> int:
+        """MSG_EOR: a segment of `n` octets from `seq` stops at the first
+        record end in it. (_output_data: a record's end with data after it
+        is not the queue's last skb, which Linux sends past Nagle and cork,
+        tcp_write_xmit.)"""
+        r = self._record_end(seq)
+        return r if r and r < n else n
+
+    def _corked(self, now: float, outstanding: int) -> bool:
+        """A partial segment held by the cork: with nothing in flight and no
+        other timer pending, the probe timer sends it later (Linux's
+        tcp_check_probe_timer: max(RTO, rto_min); _on_persist then sends it
+        with PSH, as tcp_write_wakeup)."""
+        if (not outstanding and self.t_persist is None and self.t_rexmt is None
+                and self.t_pto is None and self.t_reo is None):
+            rto = self.rtt.current()
+            self.t_persist = now + (rto if rto > self.cfg.rto_min else self.cfg.rto_min)
+        return True
 
     def _after_output(self, now: float, count: int, limited: bool, probe: bool, mss: int) -> None:
         """After `_output_data` sent `count` segments (or was held back by
@@ -2494,6 +2629,10 @@ class Connection:
         sent = (sent_end - seq) & MASK
         if off < len(q) and 0 < sent < HALF:
             n = min(limit, len(q) - off, sent)
+            if self.eor_seqs:
+                r = self._record_end(seq)
+                if r and r < n:
+                    n = r                      # MSG_EOR: no merging across a record end
             end = (seq + n) & MASK
             fin = self.fin_sent and end == self.fin_seq
             if self.psh_pairs:

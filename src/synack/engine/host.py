@@ -88,6 +88,9 @@ class Host:
         self.xmit_blocked = False
         #: TCP Fast Open cookies and MSS per server address (RFC 7413 §4.1.2)
         self.tfo_cache = CookieCache()
+        #: set once a connection has a nonzero IP_TOS (Config.tos): only then
+        #: do the drivers look it up per packet (tos_of)
+        self.tos_used = False
         self.events: list = []
         self.stats: Counter = Counter()
         # timers: a heap of the distinct deadlines, and per deadline the
@@ -123,6 +126,21 @@ class Host:
 
     def __repr__(self) -> str:
         return f"<Host {self.name} conns={len(self.conns)} listeners={len(self.listeners)}>"
+
+    def tos_of(self, src_ip: str, src_port: int, dst_ip: str, dst_port: int) -> int:
+        """The TOS / traffic class octet of a packet we send (IP_TOS,
+        Config.tos of its connection, or of the listener that answers a SYN
+        for one not yet made); 0 when none is set."""
+        if not self.tos_used:
+            return 0
+        obj = self.conns.get((src_ip, src_port, dst_ip, dst_port))
+        if isinstance(obj, Connection):
+            return obj.cfg.tos
+        if obj is not None:
+            return 0                        # TIME-WAIT keeps no options
+        lst = self.listeners.get((src_ip, src_port)) or self.listeners.get(
+            (WILDCARD_V6 if ":" in src_ip else WILDCARD_V4, src_port))
+        return lst.cfg.tos if lst is not None else 0
 
     def count(self, name: str, n: int = 1) -> None:
         self.stats[name] += n

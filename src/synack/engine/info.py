@@ -199,6 +199,7 @@ OPTION_NAMES: dict[tuple[int, int], str] = {
     (IPPROTO_TCP, 3): "TCP_CORK", (IPPROTO_TCP, 4): "TCP_KEEPIDLE",
     (IPPROTO_TCP, 5): "TCP_KEEPINTVL", (IPPROTO_TCP, 6): "TCP_KEEPCNT",
     (IPPROTO_TCP, 7): "TCP_SYNCNT",
+    (IPPROTO_TCP, 12): "TCP_QUICKACK",
     (IPPROTO_TCP, 13): "TCP_CONGESTION", (IPPROTO_TCP, 18): "TCP_USER_TIMEOUT",
     (IPPROTO_TCP, 25): "TCP_NOTSENT_LOWAT", (IPPROTO_TCP, 36): "TCP_INQ",
     (IPPROTO_IP, 1): "IP_TOS", (IPPROTO_IP, 10): "IP_MTU_DISCOVER",
@@ -243,7 +244,7 @@ class SockOpts:
     """
 
     __slots__ = ("linux_buffers", "changes", "linger", "notsent_lowat", "inq", "cork",
-                 "tos", "mtu_discover", "mtu_discover6", "user_mss")
+                 "tos", "mtu_discover", "mtu_discover6", "user_mss", "quickack")
 
     def __init__(self, cfg: Config, *, linux_buffers: bool | None = None):
         self.linux_buffers = cfg.linux_sockbuf if linux_buffers is None else linux_buffers
@@ -252,8 +253,9 @@ class SockOpts:
         self.linger: int | None = None        # SO_LINGER seconds, None: off
         self.notsent_lowat = 0                # TCP_NOTSENT_LOWAT; 0: not set
         self.inq = 0                          # TCP_INQ
-        self.cork = 0                         # TCP_CORK (the socket layer holds the data)
-        self.tos = 0                          # IP_TOS / IPV6_TCLASS, ECN bits cleared
+        self.cork = 0                         # TCP_CORK (Connection.set_cork)
+        self.tos = 0                          # IP_TOS / IPV6_TCLASS, ECN bits cleared (Config.tos)
+        self.quickack = 1                     # TCP_QUICKACK before a connection (Linux: 1)
         self.mtu_discover = IP_PMTUDISC_WANT
         self.mtu_discover6 = IP_PMTUDISC_WANT
         self.user_mss = 0                     # TCP_MAXSEG as set (0: not set)
@@ -317,7 +319,7 @@ class SockOpts:
         elif name.startswith("TCP_"):
             self._set_tcp_level(now, name, v, conn, live)
         else:
-            self._set_ip_level(name, v)
+            self._set_ip_level(name, v, conn)
 
     def _set_socket_level(self, now: float, name: str, v: int,
                           conn: Connection | None, live: Connection | None) -> None:
@@ -392,18 +394,31 @@ class SockOpts:
             self.inq = v
         elif name == "TCP_CORK":
             self.cork = 1 if v else 0
+            if conn is not None:
+                conn.set_cork(now, bool(v))
+        elif name == "TCP_QUICKACK":
+            # Linux: ping-pong mode off (1) or on (0); a connection starts
+            # with it off, whatever was set before (seen on the kernel)
+            if live is not None:
+                live.set_quickack(now, v)
+            else:
+                self.quickack = 1 if v else 0
 
-    def _set_ip_level(self, name: str, v: int) -> None:
-        """IPPROTO_IP / IPPROTO_IPV6 options of `set`: kept, read back."""
+    def _set_ip_level(self, name: str, v: int, conn: Connection | None) -> None:
+        """IPPROTO_IP / IPPROTO_IPV6 options of `set`: IP_TOS / IPV6_TCLASS
+        go on the packets (Config.tos, from the next packet on, as Linux);
+        the MTU discovery modes are kept and read back."""
         if name == "IP_TOS":
             # Linux takes the low byte of any value (checked against the
             # kernel: 256 reads back 0, -1 reads back 252) and keeps the ECN
             # bits of the byte to itself on TCP sockets (__ip_sock_set_tos)
             self.tos = v & 0xFC
+            self._set_tos(conn)
         elif name == "IPV6_TCLASS":
             if not -1 <= v <= 255:
                 raise _err(_errno.EINVAL)
             self.tos = (v & 0xFC) if v >= 0 else 0     # -1: the default, 0
+            self._set_tos(conn)
         elif name in ("IP_MTU_DISCOVER", "IPV6_MTU_DISCOVER"):
             if not 0 <= v <= 5:
                 raise _err(_errno.EINVAL)
@@ -412,6 +427,11 @@ class SockOpts:
             else:
                 self.mtu_discover6 = v
 
+
+    def _set_tos(self, conn: Connection | None) -> None:
+        self._cfg_field("tos", self.tos, conn)
+        if conn is not None and self.tos:
+            conn.host.tos_used = True
 
     def _cfg_field(self, field: str, value, conn: Connection | None) -> None:
         self.changes[field] = value
@@ -463,6 +483,8 @@ class SockOpts:
             return self.inq
         if name == "TCP_CORK":
             return self.cork
+        if name == "TCP_QUICKACK":
+            return conn.quickack_on if conn is not None else self.quickack
         if name in ("IP_TOS", "IPV6_TCLASS"):
             return self.tos
         if name == "IP_MTU_DISCOVER":

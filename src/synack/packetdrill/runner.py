@@ -62,7 +62,7 @@ from .packets import (ACK, CWR, SYN, Mapping, PacketError, WirePacket,
                       fragment_problem, parse_ip_tcp, to_script_space)
 from .parser import parse_file, parse_text
 from .fastopen import FastOpenMixin
-from .sockext import NOTSENT_LOWAT_DEFAULT, LinuxWriteMixin, SocketExtrasMixin, TxHoldMixin
+from .sockext import NOTSENT_LOWAT_DEFAULT, LinuxWriteMixin, SocketExtrasMixin
 from .syscalls import SYSCALLS, Done, Sock, SyscallsMixin, WouldBlock, _BadFd, strerror
 from .tcpinfo import SYMBOLS as TCPINFO_SYMBOLS
 from .tcpinfo import names_used, snapshot, unmapped_names
@@ -191,7 +191,7 @@ def _secs(us: int) -> str:
 # --------------------------------------------------------------------------
 # the interpreter
 
-class Runner(SyscallsMixin, SocketExtrasMixin, TxHoldMixin, LinuxWriteMixin, FastOpenMixin):
+class Runner(SyscallsMixin, SocketExtrasMixin, LinuxWriteMixin, FastOpenMixin):
     def __init__(self, script: A.Script, options: RunOptions | None = None):
         self.script = script
         self.options = options or RunOptions()
@@ -208,8 +208,6 @@ class Runner(SyscallsMixin, SocketExtrasMixin, TxHoldMixin, LinuxWriteMixin, Fas
         self.now_us = 0
         self.stats = SockStats()
         self.epolls: dict = {}
-        self.txholds: dict = {}
-        self._txhold_owner: dict = {}
         self.events_run = 0
         self.last_event: tuple[A.Event, int] | None = None
         self._read_options()
@@ -553,9 +551,6 @@ class Runner(SyscallsMixin, SocketExtrasMixin, TxHoldMixin, LinuxWriteMixin, Fas
             w = self.pending.block.wake_us
             if best is None or w < best[0]:
                 best = (w, w / 1_000_000)
-        w = self.tx_next_wake()
-        if w is not None and (best is None or w < best[0]):
-            best = (w, w / 1_000_000)
         return best
 
     def _advance(self, target_us: int) -> None:
@@ -574,7 +569,6 @@ class Runner(SyscallsMixin, SocketExtrasMixin, TxHoldMixin, LinuxWriteMixin, Fas
             self._overdue_check(max(t_us, self.now_us))
             self.now_us = max(self.now_us, t_us)
             self.host.poll(max(t_s, self.now))
-            self.tx_fire(self.now_us)
             self._step()
         if target_us > self.now_us:
             self._overdue_check(target_us)
@@ -588,9 +582,6 @@ class Runner(SyscallsMixin, SocketExtrasMixin, TxHoldMixin, LinuxWriteMixin, Fas
         """After anything that may have changed the engine: collect what it
         sent, and see whether a blocking call can return now."""
         self._collect()
-        if self.txholds:
-            self.tx_step()
-            self._collect()
         self.epoll_sample()
         if self.pending is not None:
             self._try_pending()
@@ -622,10 +613,9 @@ class Runner(SyscallsMixin, SocketExtrasMixin, TxHoldMixin, LinuxWriteMixin, Fas
             self._refused_seen = refused
         for src, dst, seg in self.host.take_outbox():
             try:
-                raw = encode_ip(src, dst, seg)
-                tos = self.tos_for((src, seg.src_port, dst, seg.dst_port)) if self.fds else 0
-                if tos:
-                    raw = _with_tos(raw, tos)
+                # IP_TOS / IPV6_TCLASS: the engine's (Config.tos, Host.tos_of)
+                raw = encode_ip(src, dst, seg,
+                                tos=self.host.tos_of(src, seg.src_port, dst, seg.dst_port))
             except ValueError as e:
                 raise ScriptFailure("engine", f"synack sent a segment its own wire encoder "
                                               f"rejects ({e}): {seg.describe()}") from None
@@ -720,19 +710,12 @@ class Runner(SyscallsMixin, SocketExtrasMixin, TxHoldMixin, LinuxWriteMixin, Fas
             kind = "unsupported" if str(e).startswith("unsupported") else "script"
             raise ScriptFailure(kind, str(e)) from None
         self.trace.append(TraceEntry(self.now_us / 1e6, "inject", str(ev), ev.line))
-        key = (sut.live_local[0], sut.live_local[1], sut.live_remote[0], sut.live_remote[1])
         if len(raws) == 1:
             self.host.receive_packet(self.now, raws[0])
         else:
             self.notes.append(f"line {ev.line}: injected as {len(raws)} segments of at most "
                               f"{self.gso_mss} bytes in one batch (--mss: a GSO packet)")
             self.host.receive_packets(self.now, raws)
-        if self.txholds:
-            # an incoming segment is a chance to send what MSG_MORE held
-            # (Linux's tcp_data_snd_check)
-            for sock in list(self.fds.values()):
-                if sock.conn is not None and getattr(sock.conn, "key", None) == key:
-                    self.tx_release(sock, more_too=True)
         self._step()
 
     # -- outbound packets ----------------------------------------------------------------
@@ -1109,24 +1092,6 @@ class Runner(SyscallsMixin, SocketExtrasMixin, TxHoldMixin, LinuxWriteMixin, Fas
 
 def _is_inbound(ev: A.Event) -> bool:
     return isinstance(ev, (A.Packet, A.UdpPacket, A.IcmpPacket)) and ev.inbound
-
-
-def _with_tos(raw: bytes, tos: int) -> bytes:
-    """The packet with its IPv4 TOS byte (checksum redone) or IPv6 traffic
-    class set, as IP_TOS / IPV6_TCLASS set it on a socket's packets."""
-    b = bytearray(raw)
-    if b[0] >> 4 == 4:
-        b[1] = tos
-        b[10:12] = b"\0\0"
-        ihl = (b[0] & 0xF) * 4
-        total = sum(int.from_bytes(b[i:i + 2], "big") for i in range(0, ihl, 2))
-        while total >> 16:
-            total = (total & 0xFFFF) + (total >> 16)
-        b[10:12] = (~total & 0xFFFF).to_bytes(2, "big")
-    else:
-        b[0] = 0x60 | (tos >> 4)
-        b[1] = ((tos & 0xF) << 4) | (b[1] & 0x0F)
-    return bytes(b)
 
 
 def _gso_segments(ev: A.Packet, mss: int) -> list[A.Packet]:

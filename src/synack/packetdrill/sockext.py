@@ -1,12 +1,13 @@
 """Socket features beyond the basic calls of `syscalls`: epoll, the
-TCP_CM_INQ control message of TCP_INQ, what TCP_NOTSENT_LOWAT, TCP_CORK,
-MSG_MORE and MSG_EOR do to writes, the IP_TOS/IPV6_TCLASS byte on the
-wire, MSG_ZEROCOPY, invalid buffer pointers (EFAULT).
+TCP_CM_INQ control message of TCP_INQ, what TCP_NOTSENT_LOWAT does to
+writes, MSG_ZEROCOPY, invalid buffer pointers (EFAULT).
 
 These are socket-layer behaviours of Linux that sit above the TCP engine.
 The option values themselves are kept and checked by the engine's
 `SockOpts` (synack.engine.info, `Sock.opts`); this module does what the
-socket layer does with them.
+socket layer does with them. TCP_CORK, MSG_MORE, MSG_EOR and IP_TOS /
+IPV6_TCLASS are the engine's (Connection.set_cork, Connection.send,
+Config.tos).
 
 epoll follows Linux's `ep_poll_callback`: a watched socket goes on the
 ready list when it is woken (data arrived, the connection changed state or
@@ -257,14 +258,6 @@ class SocketExtrasMixin:
         unsent = queued - ((conn.snd_nxt - conn.sndq_seq) & 0xFFFFFFFF)
         return (unsent << 1) < self.notsent_lowat(sock)
 
-    def tos_for(self, key: tuple) -> int:
-        """The TOS / traffic class byte of the socket owning connection key."""
-        for sock in self.fds.values():
-            conn = sock.conn
-            if conn is not None and conn.key == key:
-                return sock.opts.tos
-        return 0
-
     # -- recvmsg's control messages ----------------------------------------------------
     def cmsg_inq_check(self, sock: Sock, control: A.Expr) -> None:
         """Check the TCP_CM_INQ message a recvmsg() returns (Linux's
@@ -300,189 +293,6 @@ class _EInval(Exception):
 
 
 # --------------------------------------------------------------------------
-# what the socket holds back from the engine: corked data and MSG_EOR records
-
-@dataclass
-class Chunk:
-    n: int
-    push: bool          # the write's end is a push point (not MSG_MORE)
-    eor: bool           # MSG_EOR: nothing later may share its last segment
-    more: bool          # held by MSG_MORE (released by the next output chance)
-
-
-@dataclass
-class TxHold:
-    """Data a socket has accepted from write() but not yet handed to the
-    engine. Linux keeps such data in its write queue; the runner keeps it
-    here, so the engine's segmentation sees only what Linux would let it
-    send:
-
-    * TCP_CORK and MSG_MORE: only full-sized segments go until the cork
-      comes off (setsockopt TCP_CORK 0, TCP_NODELAY 1, a write without
-      MSG_MORE); data held by MSG_MORE alone also goes at the next chance to
-      send (an incoming segment, Linux's tcp_data_snd_check), and corked data
-      with nothing in flight goes when the zero-window-probe timer fires, one
-      RTO after it was held (Linux's tcp_check_probe_timer / tcp_write_wakeup,
-      with PSH);
-    * MSG_EOR: the engine gets the data after an end of record only once
-      everything up to that end has been sent, so no segment spans it (and
-      a later record is pushed past Nagle, as Linux sends every skb but the
-      last in its queue).
-    """
-    chunks: list[Chunk] = field(default_factory=list)
-    eor_end: int | None = None       # engine queue end of a record not yet fully sent
-    probe_at_us: int | None = None
-
-    def held(self) -> int:
-        return sum(c.n for c in self.chunks)
-
-
-class TxHoldMixin:
-    """The runner's side of TxHold (mixed into the runner)."""
-
-    def _txhold(self, sock: Sock) -> TxHold:
-        h = self.txholds.get(sock.fd)
-        if h is None or self._txhold_owner.get(sock.fd) is not sock:
-            h = self.txholds[sock.fd] = TxHold()
-            self._txhold_owner[sock.fd] = sock
-        return h
-
-    def corked(self, sock: Sock) -> bool:
-        return bool(sock.opts.cork)
-
-    def tx_hold_send(self, sock: Sock, conn, n: int, flags: int) -> bool:
-        """Take a write of n bytes into the hold if it must be held; True
-        when taken (the write then returns n)."""
-        more = bool(flags & SYMBOLS["MSG_MORE"])
-        eor = bool(flags & SYMBOLS["MSG_EOR"])
-        h = self.txholds.get(sock.fd)
-        busy = h is not None and self._txhold_owner.get(sock.fd) is sock and (
-            h.chunks or h.eor_end is not None)
-        if not (more or eor or busy or self.corked(sock)):
-            return False
-        h = self._txhold(sock)
-        h.chunks.append(Chunk(n, push=not more, eor=eor, more=more and not self.corked(sock)))
-        self.tx_release(sock)
-        return True
-
-    def tx_release(self, sock: Sock, *, uncork: bool = False, more_too: bool = False,
-                   probe: bool = False) -> None:
-        """Hand the engine what it may have now (see TxHold)."""
-        h = self.txholds.get(sock.fd)
-        conn = sock.conn
-        if h is None or conn is None or self._txhold_owner.get(sock.fd) is not sock:
-            return
-        mss = max(1, conn.snd_mss)
-        while True:
-            if h.eor_end is not None:
-                if 0 < ((h.eor_end - conn.snd_nxt) & 0xFFFFFFFF) < (1 << 31):
-                    # the record is not all sent yet; its tail does not wait
-                    # for Nagle (nothing may join it)
-                    nxt = conn.snd_nxt
-                    conn.push(self.now)
-                    if conn.snd_nxt == nxt or 0 < ((h.eor_end - conn.snd_nxt)
-                                                   & 0xFFFFFFFF) < (1 << 31):
-                        break
-                    continue
-                h.eor_end = None
-            if not h.chunks:
-                break
-            held_by_cork = self.corked(sock) and not uncork
-            held_by_more = all(c.more for c in h.chunks) and h.chunks[-1].more \
-                and not (uncork or more_too)
-            if held_by_cork or held_by_more:
-                # only whole segments go (up to the first end of record)
-                total = 0
-                for c in h.chunks:
-                    total += c.n
-                    if c.eor:
-                        break
-                full = (total // mss) * mss
-                if full == 0:
-                    break
-                self._tx_give(sock, conn, h, full, allow_push=False)
-                continue
-            # everything up to the first end of record, in one SEND (so the
-            # engine segments it as one stream, as Linux's write queue is)
-            group = []
-            for c in h.chunks:
-                group.append(c)
-                if c.eor:
-                    break
-            total = sum(c.n for c in group)
-            given = conn.send(self.now, bytes(total),
-                              push=probe or any(c.push for c in group))
-            self._drop_front(h, given)
-            if given < total:
-                break
-            if group[-1].eor:
-                h.eor_end = add(conn.sndq_seq, len(conn.sndq))
-        if not h.chunks:
-            h.probe_at_us = None
-        elif h.probe_at_us is None and conn.snd_nxt == conn.snd_una:
-            rtt = conn.rtt
-            # Linux's tcp_set_rto: SRTT + max(4 * RTTVAR, rto_min)
-            rto = (rtt.srtt or 0.0) + max(4 * rtt.rttvar, conn.cfg.rto_min) \
-                if rtt.srtt else rtt.current()
-            h.probe_at_us = self.now_us + int(round(min(rto, conn.cfg.rto_max) * 1e6))
-
-    def _tx_give(self, sock: Sock, conn, h: TxHold, nbytes: int, allow_push: bool) -> None:
-        given = conn.send(self.now, bytes(nbytes), push=allow_push)
-        self._drop_front(h, given)
-
-    @staticmethod
-    def _drop_front(h: TxHold, nbytes: int) -> None:
-        while nbytes > 0 and h.chunks:
-            c = h.chunks[0]
-            take = min(nbytes, c.n)
-            c.n -= take
-            nbytes -= take
-            if c.n == 0:
-                h.chunks.pop(0)
-
-    def tx_flush(self, sock: Sock) -> None:
-        """close()/shutdown(): everything goes to the engine."""
-        h = self.txholds.get(sock.fd)
-        if h is None or sock.conn is None or self._txhold_owner.get(sock.fd) is not sock:
-            return
-        h.eor_end = None
-        for c in h.chunks:
-            c.eor = False
-        self.tx_release(sock, uncork=True)
-
-    def tx_next_wake(self) -> int | None:
-        times = [h.probe_at_us for fd, h in self.txholds.items()
-                 if h.probe_at_us is not None and fd in self.fds]
-        return min(times) if times else None
-
-    def tx_fire(self, now_us: int) -> None:
-        for fd, h in list(self.txholds.items()):
-            if h.probe_at_us is not None and h.probe_at_us <= now_us:
-                h.probe_at_us = None
-                sock = self.fds.get(fd)
-                if sock is not None and sock.conn is not None:
-                    if sock.conn.snd_nxt == sock.conn.snd_una:
-                        self.tx_release(sock, uncork=True, probe=True)
-                    sock.conn.push(self.now)
-
-    def tx_step(self) -> None:
-        for fd, h in list(self.txholds.items()):
-            if h.chunks or h.eor_end is not None:
-                sock = self.fds.get(fd)
-                if sock is not None:
-                    try:
-                        self.tx_release(sock)
-                    except OSError:
-                        # the connection can take no more (reset, shut down):
-                        # what was held is lost with it, as in Linux
-                        h.chunks.clear()
-                        h.eor_end = None
-
-    def uncork(self, sock: Sock, push_all: bool = False) -> None:
-        self.tx_release(sock, uncork=True, more_too=push_all)
-
-
-# --------------------------------------------------------------------------
 # how much of a write Linux takes (tcp_sendmsg_locked)
 
 #: Linux's GSO limit on the TUN device (GSO_LEGACY_MAX_SIZE) less
@@ -512,7 +322,11 @@ class LinuxWriteMixin:
     buffer by up to one buffer, and stops as soon as it may not. The push
     mark goes on the last octet taken (tcp_push)."""
 
-    def linux_write(self, sock: Sock, conn, n: int, push: bool = True, cont: bool = False) -> int:
+    def linux_write(self, sock: Sock, conn, n: int, more: bool = False,
+                    eor: bool = False, cont: bool = False) -> int:
+        """`more`, `eor`: MSG_MORE, MSG_EOR (Connection.send); `cont`: the
+        rest of a write that blocked (Linux's `copied` is not 0)."""
+        push = not more
         goal = size_goal(conn)
         lowat = self.notsent_lowat(sock)
         end = add(conn.sndq_seq, len(conn.sndq))        # tp->write_seq
@@ -554,7 +368,8 @@ class LinuxWriteMixin:
             keep = conn.sndbuf
             conn.sndbuf = max(keep, len(conn.sndq) + take)   # the engine's own limit
             try:
-                given = conn.send(self.now, bytes(take), push=mark, xmit=xmit)
+                given = conn.send(self.now, bytes(take), push=mark, more=more,
+                                  eor=eor and last, xmit=xmit)
             except OSError:
                 if popped:
                     ps.append(end)                       # nothing was written
@@ -568,8 +383,6 @@ class LinuxWriteMixin:
         if push and accepted:
             pushed = end                                 # tcp_push marks the end
         sock.pushed_seq = pushed
-        if xmit >= 0 and accepted:
-            conn.push(self.now)                          # tcp_push before waiting for room
         if push and 0 < accepted < n:
             # tcp_push marks the end of what was copied
             end = add(conn.sndq_seq, len(conn.sndq))
@@ -577,4 +390,6 @@ class LinuxWriteMixin:
                 if not isinstance(conn.push_seqs, list):
                     conn.push_seqs = []
                 conn.push_seqs.append(end)
+        if xmit >= 0 and accepted:
+            conn.push(self.now)                          # tcp_push before waiting for room
         return accepted

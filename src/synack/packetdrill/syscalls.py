@@ -580,13 +580,13 @@ class SyscallsMixin:
             if efault:
                 return _err("EFAULT")            # the data cannot be copied from NULL
             try:
-                if self.tx_hold_send(sock, conn, n - state["done"], flags):
-                    state["done"] = n            # held by the socket (cork, MSG_EOR)
-                    return _ok(n)
                 if state.get("waited") and not self._writable(sock):
                     return None                  # Linux wakes a writer only at sk_stream_wspace >= half the queue
+                # MSG_MORE and MSG_EOR go into the engine's SEND (Connection.send)
                 state["done"] += self.linux_write(sock, conn, n - state["done"],
-                                                   cont=state["done"] > 0)
+                                                  more=bool(flags & SYMBOLS["MSG_MORE"]),
+                                                  eor=bool(flags & SYMBOLS["MSG_EOR"]),
+                                                  cont=state["done"] > 0)
             except OSError as e:
                 if conn.error == errno_name(e):
                     sock.error_reported = True
@@ -644,8 +644,6 @@ class SyscallsMixin:
             raise unsupported("shutdown() of a listening socket")
         if sock.conn is None:
             return _err("ENOTCONN")
-        if how != "rd":
-            self.tx_flush(sock)
         try:
             sock.conn.shutdown(self.now, how)
         except OSError as e:
@@ -668,7 +666,6 @@ class SyscallsMixin:
         conn = sock.conn
         if conn is None:
             return _ok()
-        self.tx_flush(sock)
         linger = sock.opts.linger
         if linger is not None:
             conn.linger = linger
@@ -825,20 +822,12 @@ class SyscallsMixin:
         if (level, optname) not in OPTION_NAMES:
             raise unsupported(f"setsockopt {level_e} {name} (no engine equivalent)")
         conn = sock.conn
-        if name == "TCP_NODELAY" and value and conn is not None:
-            # Linux pushes what Nagle or a cork holds out at once here
-            # (tcp_push_pending_frames with TCP_NAGLE_PUSH): the cork first
-            self.uncork(sock, push_all=True)
         try:
             sock.opts.set(self.now, level, optname, value, conn)
         except NotSupported as e:
             raise unsupported(f"setsockopt {name}: {e}") from None
         except OSError as e:
             return _err(errno_name(e))
-        if name == "TCP_CORK" and not value and conn is not None:
-            # uncorking pushes what was held (Linux: tcp_push_pending_frames)
-            self.tx_release(sock, uncork=True, more_too=True)
-            conn.push(self.now)
         if name == "TCP_NOTSENT_LOWAT" and conn is not None:
             self.epoll_sample()                  # Linux wakes writers at once
         # the socket's next connection, or the listener's next children

@@ -300,7 +300,8 @@ class Network:
             trace.segment(now, "send", src, dst, seg, "injected" if injected else None)
         if self.pcap is not None:
             from ..wire import encode_ip
-            self.pcap.write(now, encode_ip(src, dst, seg))
+            tos = sender.host.tos_of(src, seg.src_port, dst, seg.dst_port) if sender else 0
+            self.pcap.write(now, encode_ip(src, dst, seg, tos=tos))
         extra = 0.0
         if self.faults:
             pkt = Packet(src, dst, seg, sender.host.name if sender else src, self._passed)

@@ -189,7 +189,7 @@ def syn_answer(st: Any, frame, t: int, hlen: int, src: str, dst: str, s4: bytes,
     lst._send_cookie(now, src, dst, make_segment(sport, dport, seq, 0, SYN, window, 0, opts, b""))
     if len(out) > n:
         item = out.pop()
-        if st._fast and st.pcap is None and st.impair is None:
+        if st._fast and st.pcap is None and st.impair is None and not host.tos_used:
             write_v4_fast(st, item[2], d4, s4)
         else:
             write(st, [item])
@@ -305,11 +305,14 @@ def write(st: Any, out: list) -> None:
         writev = collect(held)
     if st.pcap is not None:
         writev = st.pcap.tap(writev)
+    host = st.host
     for src, dst, seg in out:
-        if dst in own:
-            st._local.append(encode_ip(src, dst, seg))
-            continue
         sport, dport, seq, ack, flags, window, urgent, opts, payload = seg
+        # IP_TOS / IPV6_TCLASS of the connection (Host.tos_of; 0 unless set)
+        tos = host.tos_of(src, sport, dst, dport) if host.tos_used else 0
+        if dst in own:
+            st._local.append(encode_ip(src, dst, seg, tos=tos))
+            continue
         if opts is NO_OPTIONS:
             ob = b""
         elif (opts[4] is not None and opts[0] is None and opts[1] is None and not opts[2]
@@ -326,26 +329,26 @@ def write(st: Any, out: list) -> None:
                 # kernel adds header and payload (docs/tun.md)
                 csum = fold(pair(st, src, dst) + 6 + tcp_len)
                 if v6:
-                    hdr = _V6TCP.pack(0x60000000, tcp_len, 6, 64, pack_address(src),
+                    hdr = _V6TCP.pack(0x60000000 | tos << 20, tcp_len, 6, 64, pack_address(src),
                                       pack_address(dst), sport, dport, seq, ack, hlen << 2,
                                       flags, window, csum, urgent)
                     writev(fd, (st._vh6, hdr, ob, payload) if ob else (st._vh6, hdr, payload))
                 else:
                     total = 20 + tcp_len
-                    ipck = 0xFFFF - fold(pair(st, src, dst) + 0x4500 + total + _DF + _TTL_PROTO)
-                    hdr = _V4TCP.pack(0x45, 0, total, 0, _DF, 64, 6, ipck, pack_address(src),
+                    ipck = 0xFFFF - fold(pair(st, src, dst) + (0x4500 | tos) + total + _DF + _TTL_PROTO)
+                    hdr = _V4TCP.pack(0x45, tos, total, 0, _DF, 64, 6, ipck, pack_address(src),
                                       pack_address(dst), sport, dport, seq, ack, hlen << 2,
                                       flags, window, csum, urgent)
                     writev(fd, (st._vh4, hdr, ob, payload) if ob else (st._vh4, hdr, payload))
             else:
                 tcp = encode_tcp(seg, src, dst)
                 if v6:
-                    ip = struct.pack("!IHBB16s16s", 0x60000000, tcp_len, 6, 64,
+                    ip = struct.pack("!IHBB16s16s", 0x60000000 | tos << 20, tcp_len, 6, 64,
                                      pack_address(src), pack_address(dst))
                 else:
                     total = 20 + tcp_len
-                    ipck = 0xFFFF - fold(pair(st, src, dst) + 0x4500 + total + _DF + _TTL_PROTO)
-                    ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, total, 0, _DF, 64, 6, ipck,
+                    ipck = 0xFFFF - fold(pair(st, src, dst) + (0x4500 | tos) + total + _DF + _TTL_PROTO)
+                    ip = struct.pack("!BBHHHBBH4s4s", 0x45, tos, total, 0, _DF, 64, 6, ipck,
                                      pack_address(src), pack_address(dst))
                 writev(fd, (ip, tcp))
         except BlockingIOError:

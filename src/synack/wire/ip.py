@@ -89,12 +89,14 @@ def text_address(packed: bytes) -> str:
 
 
 def wrap_tcp(src_ip: str, dst_ip: str, tcp_bytes: bytes, *, ttl: int = 64,
-             ident: int = 0) -> bytes:
+             ident: int = 0, tos: int = 0) -> bytes:
     """Prefix already-encoded TCP octets with an IPv4 or IPv6 header.
 
     IPv4 (RFC 791 §3.1): IHL 5, DF set (we never fragment), protocol 6,
     header checksum computed. IPv6 (RFC 8200 §3): next header 6, hop limit
-    `ttl`. Raises ValueError if the packet would exceed the 16-bit length.
+    `ttl`. `tos`: the IPv4 TOS octet / IPv6 traffic class (RFC 2474's DS
+    field and RFC 3168's ECN bits; IP_TOS, IPV6_TCLASS). Raises ValueError
+    if the packet would exceed the 16-bit length.
     """
     src, dst = pack_address(src_ip), pack_address(dst_ip)
     if len(src) != len(dst):
@@ -103,22 +105,22 @@ def wrap_tcp(src_ip: str, dst_ip: str, tcp_bytes: bytes, *, ttl: int = 64,
         total = V4_HEADER_LEN + len(tcp_bytes)
         if total > 0xFFFF:
             raise ValueError(f"IPv4 packet of {total} octets is too long")
-        fields = [0x45, 0, total, ident, _DF, ttl, PROTO_TCP, 0, src, dst]
+        fields = [0x45, tos, total, ident, _DF, ttl, PROTO_TCP, 0, src, dst]
         fields[7] = checksum(_V4.pack(*fields))
         header = _V4.pack(*fields)
     else:
         if len(tcp_bytes) > 0xFFFF:
             raise ValueError("IPv6 payload too long (no jumbograms)")
-        header = _V6.pack(6 << 28, len(tcp_bytes), PROTO_TCP, ttl, src, dst)
+        header = _V6.pack(6 << 28 | tos << 20, len(tcp_bytes), PROTO_TCP, ttl, src, dst)
     return header + tcp_bytes
 
 
 def encode_ip(src_ip: str, dst_ip: str, seg: Segment, *, ttl: int = 64,
-              ident: int = 0) -> bytes:
+              ident: int = 0, tos: int = 0) -> bytes:
     """A complete IPv4 or IPv6 packet carrying `seg` (family from the
     addresses)."""
     return wrap_tcp(src_ip, dst_ip, encode_tcp(seg, src_ip, dst_ip),
-                    ttl=ttl, ident=ident)
+                    ttl=ttl, ident=ident, tos=tos)
 
 
 # ---------------------------------------------------------------- decode
