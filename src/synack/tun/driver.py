@@ -247,7 +247,7 @@ class TunStack(RealtimeStack):
                  config: Config | None = None, mtu: int | None = None, txqueuelen: int = 10000,
                  batch: int = 256, coalesce_acks: bool = True, gro: bool = True, name: str | None = None,
                  secret: bytes | None = None, start: bool = True, malloc_tuning: bool = True,
-                 impair=None, device=None):
+                 impair=None, device=None, syn_budget: int = 64):
         if malloc_tuning:
             tune_malloc()
         if device is None:
@@ -281,6 +281,11 @@ class TunStack(RealtimeStack):
             self._fast = dev.vnet
             self._own = frozenset(self.host.addresses)   # with loopback (Stack adds it)
             self._pair_cache: dict = {}
+            #: SYNs answered with cookies per full batch, the rest dropped
+            #: (framepath.syn_answer; a negative number: no limit)
+            self.syn_budget = syn_budget
+            self._syn_budget = -1
+            self._syn_tpls: dict = {}       # cookie SYN,ACK templates per listener
             # one virtio header per family: NEEDS_CSUM from the TCP header on
             if hl:
                 self._vh4 = vnet.VnetHeader(vnet.F_NEEDS_CSUM, 0, 0, 0, 20, vnet.TCP_CSUM_OFFSET).pack(hl)
