@@ -213,9 +213,10 @@ def syn_answer(st: Any, frame, t: int, hlen: int, src: str, dst: str, s4: bytes,
         tpl = syn_template(cfg, ob, k)
         if tpl is None:
             return False                     # bad options: the engine counts the drop
-        if len(tpls[1]) > 64:
-            tpls[1].clear()
-        tpls[1][tkey] = tpl
+        if tpl[10]:
+            if len(tpls[1]) > 64:
+                tpls[1].clear()
+            tpls[1][tkey] = tpl
     st.stats["syn_cookies_framepath"] += 1
     if st.pcap is not None or st.impair is not None:
         # the generic path, which the capture and the impairment layer see
@@ -241,20 +242,18 @@ def syn_template(cfg: Any, ob: bytes, k: int) -> tuple | None:
     contribution -- made with the listener's own `syn_options`, so the
     answer is `Listener._send_cookie`'s. A tuple
     (struct, mss index, has TS, peer wscale, SACK, total length, header
-    length, word sum of the fixed fields, option parts), or None when the
-    options do not parse (MUST-7)."""
+    length, word sum of the fixed fields, window, option parts, keep), or
+    None when the options do not parse (MUST-7) or carry a timestamp
+    option that is not at the first "08 0a" (the engine answers those).
+    `keep` says whether the template may be kept under `syn_answer`'s key:
+    not when "08 0a" was found inside another option (then `k` is no
+    timestamp's offset, and such a SYN gets a template of its own)."""
     try:
         peer = decode_options(ob, 0, len(ob))
-        if k >= 0:
-            # the template is keyed on `ob` without the 8 octets after
-            # "08 0a": only right if that is where the timestamp option the
-            # engine uses (the last one) starts; two probes tell
-            if len(ob) < k + 10:
-                return None
-            for probe in _TS_PROBES:
-                got = decode_options(ob[:k + 2] + probe + ob[k + 10:], 0, len(ob)).timestamp
-                if got is None or _TWO_U32.pack(*got) != probe:
-                    return None              # the engine answers such SYNs
+        if k >= 0 and not _ts_at(ob, k):
+            if peer.timestamp is not None:
+                return None                  # a timestamp option elsewhere: the engine answers
+            k = -2                           # "08 0a" inside another option: no timestamps
     except WireError:
         return None
     idx = mss_index(peer.mss or 536)
@@ -281,7 +280,24 @@ def syn_template(cfg: Any, ob: bytes, k: int) -> tuple | None:
         osum = int.from_bytes(ours, "big")
         parts = (ours,)
     fixed = 6 + hlen + ((hlen << 2) << 8 | SYN | ACK) + win + osum
-    return (layout, idx, ts_on, ws, sack, total, hlen, fixed, win, parts)
+    return (layout, idx, ts_on, ws, sack, total, hlen, fixed, win, parts, k != -2)
+
+
+def _ts_at(ob: bytes, k: int) -> bool:
+    """Whether the timestamp option the engine reads (the last one,
+    decode_options) starts at ob[k]: the template is keyed on `ob` without
+    the 8 octets after k + 2, so only then is it right for every SYN with
+    that key. Two probe values put there must both come back."""
+    if len(ob) < k + 10:
+        return False
+    for probe in _TS_PROBES:
+        try:
+            got = decode_options(ob[:k + 2] + probe + ob[k + 10:], 0, len(ob)).timestamp
+        except WireError:
+            return False
+        if got is None or _TWO_U32.pack(*got) != probe:
+            return False
+    return True
 
 
 def write_syn_ack(st: Any, tpl: tuple, frame, t: int, k: int, s4: bytes, d4: bytes,
@@ -292,7 +308,7 @@ def write_syn_ack(st: Any, tpl: tuple, frame, t: int, k: int, s4: bytes, d4: byt
     kernel completes it (NEEDS_CSUM); in plain mode it is summed from the
     fields here -- the fixed part once per template (RFC 1071 §2(A), the
     sum is associative), the cookie, ports, ACK and timestamps per answer."""
-    layout, idx, ts_on, ws, sack, total, hlen, fixed, win, parts = tpl
+    layout, idx, ts_on, ws, sack, total, hlen, fixed, win, parts, _keyed = tpl
     isn, ts_off = st.host.cookies.make_packed(now, d4, dport, s4, sport, seq, idx)
     ack = (seq + 1) & MASK
     p = int.from_bytes(s4, "big") + int.from_bytes(d4, "big")
