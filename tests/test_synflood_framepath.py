@@ -224,21 +224,41 @@ def test_cookie_mac_and_ts_offset_are_keyed_and_distinct():
     assert a.make_packed(NOW, s4, 80, k4, 40000, 5, 6) == (isn_a, off_a)
 
 
-def test_budget_drops_surplus_syns_of_a_full_batch_and_counts_them(monkeypatch):
-    """A full batch (the device is backlogged): only `syn_budget` SYNs are
-    answered, the rest dropped with the reason counted. A batch that is not
-    full answers all."""
+def test_budget_drops_surplus_syns_while_batches_stay_full_and_counts_them(monkeypatch):
+    """A full batch means more frames wait in the device. The first one
+    still answers every SYN; each further full batch in a row halves the
+    SYNs answered, down to `syn_budget`; the rest are dropped with the
+    reason counted. A batch that is not full answers all and lets the
+    allowance grow back."""
     dev, st = _stack("fast", monkeypatch, batch=16, syn_budget=4)
     try:
         opts = LAYOUTS["mss-ws-sack (flood tools)"][0]
         frames = [_syn_frame(dev, f"198.18.1.{i + 1}", 30000 + i, i, opts) for i in range(16)]
-        _pass(st, frames)
-        assert len(_raw_out(dev)) == 4
-        assert st.stats["drop_syn_budget"] == 12
-        assert st.host.stats["syn_cookies_sent"] == 4
+        answered = []
+        for _ in range(4):
+            _pass(st, frames)
+            answered.append(len(_raw_out(dev)))
+        assert answered == [16, 8, 4, 4]
+        assert st.stats["drop_syn_budget"] == 8 + 12 + 12
+        assert st.host.stats["syn_cookies_sent"] == 32
         _pass(st, frames[:15])                       # not full: no budget
         assert len(_raw_out(dev)) == 15
-        assert st.stats["drop_syn_budget"] == 12
+        _pass(st, frames)                            # the allowance has doubled: 8
+        assert len(_raw_out(dev)) == 8
+        assert st.stats["drop_syn_budget"] == 32 + 8
+    finally:
+        st.close()
+
+
+def test_no_budget_when_turned_off(monkeypatch):
+    dev, st = _stack("plain", monkeypatch, batch=16, syn_budget=-1)
+    try:
+        opts = LAYOUTS["mss"][0]
+        frames = [_syn_frame(dev, f"198.18.2.{i + 1}", 30000 + i, i, opts) for i in range(16)]
+        for _ in range(3):
+            _pass(st, frames)
+            assert len(_raw_out(dev)) == 16
+        assert st.stats["drop_syn_budget"] == 0
     finally:
         st.close()
 
@@ -272,8 +292,12 @@ def test_legitimate_traffic_is_handled_in_a_backlogged_batch(monkeypatch):
         data = os.read(st._fd, st.dev.bufsize)
         batch = flood[:30] + [ack] + flood[30:62] + [data]
         assert len(batch) == st.batch
+        for _ in range(4):                           # the driver stays behind
+            _pass(st, flood + flood[:2])
+        assert st.stats["drop_syn_budget"] == (64 - 32) + (64 - 16) + (64 - 8)
+        dev.take()
         _pass(st, batch)
-        assert st.stats["drop_syn_budget"] == 62 - 8
+        assert st.stats["drop_syn_budget"] == (64 - 32) + (64 - 16) + (64 - 8) + (62 - 8)
         conn = lst.accept()
         assert conn is not None and conn.remote_port == 40001
         with st.op() as now:

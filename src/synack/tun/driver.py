@@ -281,10 +281,12 @@ class TunStack(RealtimeStack):
             self._fast = dev.vnet
             self._own = frozenset(self.host.addresses)   # with loopback (Stack adds it)
             self._pair_cache: dict = {}
-            #: SYNs answered with cookies per full batch, the rest dropped
-            #: (framepath.syn_answer; a negative number: no limit)
+            #: the fewest SYNs answered with cookies per full batch when the
+            #: driver stays behind, the rest dropped and counted
+            #: (framepath.syn_budget_for; a negative number: no limit)
             self.syn_budget = syn_budget
             self._syn_budget = -1
+            self._syn_allow = batch
             self._syn_tpls: dict = {}       # cookie SYN,ACK templates per listener
             # one virtio header per family: NEEDS_CSUM from the TCP header on
             if hl:

@@ -75,8 +75,7 @@ def receive_frames(st: Any, frames: list, now: float) -> None:
     # the run being merged: [src, dst, sport, dport, seq, next_seq, ack, flags,
     #                        window, urgent, option bytes, [payload views], size]
     run = None
-    # a full batch: more frames are waiting, so SYNs get a budget (syn_answer)
-    st._syn_budget = st.syn_budget if len(frames) >= st.batch else -1
+    syn_budget_for(st, len(frames))
     for frame in frames:
         n = len(frame)
         verify = not (fast and n > off and frame[0] & _F_NO_VERIFY)
@@ -95,7 +94,7 @@ def receive_frames(st: Any, frames: list, now: float) -> None:
                     if dst not in own:
                         stats["drop_not_for_us"] += 1
                         continue
-                    if verify and not tcp_sum_ok(st, frame, off + 20, end, src, dst):
+                    if verify and not tcp_sum_ok4(frame, off + 20, end, s, d):
                         stats["drop_bad_checksum"] += 1
                         continue
                     t = off + 20
@@ -156,6 +155,29 @@ def receive_frames(st: Any, frames: list, now: float) -> None:
             host.receive(now, src, dst, seg)
 
 
+def syn_budget_for(st: Any, n: int) -> None:
+    """How many SYNs `syn_answer` may answer in a batch of n frames
+    (`st._syn_budget`; -1: all). A full batch means more frames are waiting
+    in the device: the driver is behind. The first full batch still
+    answers every SYN; each further one in a row halves the allowance,
+    down to `st.syn_budget`; every batch that is not full lifts the limit
+    and doubles the allowance again, up to the batch size. So a short
+    burst costs nothing, and under a flood the driver answers what it can
+    while it still reads every frame, the ACKs and data among them
+    (RFC 4987 §3: the listener's own traffic must keep moving)."""
+    floor = st.syn_budget
+    if floor < 0:
+        st._syn_budget = -1
+        return
+    allow = st._syn_allow
+    if n >= st.batch:
+        st._syn_budget = allow
+        st._syn_allow = max(floor, allow >> 1)
+    else:
+        st._syn_budget = -1
+        st._syn_allow = min(st.batch, allow << 1)
+
+
 def syn_answer(st: Any, frame, t: int, hlen: int, src: str, dst: str, s4: bytes, d4: bytes,
                sport: int, dport: int, seq: int, window: int, now: float) -> bool:
     """A bare SYN (IPv4, no data) to a listener that answers with SYN cookies
@@ -173,12 +195,14 @@ def syn_answer(st: Any, frame, t: int, hlen: int, src: str, dst: str, s4: bytes,
     TIME-WAIT), no listener, cookies not in use, a full accept queue (the
     engine counts the drop), bad addresses or options.
 
-    When the device is backlogged (`st._syn_budget` >= 0, set per batch by
-    `receive_frames`), only that many more SYNs are answered; the rest are
+    When the driver stays behind (`st._syn_budget` >= 0, set per batch by
+    `syn_budget_for`), only that many more SYNs are answered; the rest are
     dropped and counted (`drop_syn_budget`), so that the ACKs completing
     handshakes and the data of established connections, read in the same
-    batches, keep moving (RFC 4987 §3: an attacker's SYNs must not starve
-    them; a legitimate client retransmits a dropped SYN, RFC 9293 §3.8.1)."""
+    batches, keep moving instead of being lost in the device's full queue
+    with everything else. A legitimate client retransmits a dropped SYN
+    (RFC 9293 §3.8.1), but RFC 4987 §4 notes that at a high attack rate
+    the retransmission may be lost too: hence a last resort only."""
     host = st.host
     if (dst, dport, src, sport) in host.conns:
         return False
@@ -368,6 +392,14 @@ def deliver_run(st: Any, run: list):
 def tcp_sum_ok(st: Any, frame, start: int, end: int, src: str, dst: str) -> bool:
     """Whether the TCP checksum of frame[start:end] verifies (RFC 9293 §3.1, MUST-2)."""
     total = pair(st, src, dst) + 6 + (end - start) + word_value(frame[start:end]) % 0xFFFF
+    return total % 0xFFFF == 0
+
+
+def tcp_sum_ok4(frame, start: int, end: int, s4: bytes, d4: bytes) -> bool:
+    """`tcp_sum_ok` for IPv4 from the addresses' four octets (no text, no
+    cache: a flood's random sources would only miss it)."""
+    total = (int.from_bytes(s4, "big") + int.from_bytes(d4, "big") + 6 + (end - start)
+             + word_value(frame[start:end]) % 0xFFFF)
     return total % 0xFFFF == 0
 
 
