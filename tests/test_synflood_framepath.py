@@ -225,24 +225,29 @@ def test_cookie_mac_and_ts_offset_are_keyed_and_distinct():
 
 
 def test_budget_drops_surplus_syns_while_batches_stay_full_and_counts_them(monkeypatch):
-    """A full batch means more frames wait in the device. The first one
-    still answers every SYN; each further full batch in a row halves the
-    SYNs answered, down to `syn_budget`; the rest are dropped with the
-    reason counted. A batch that is not full answers all and lets the
-    allowance grow back."""
+    """A full batch means more frames wait in the device. The first
+    `syn_grace` in a row still answer every SYN, and so does the next; each
+    further full batch in a row halves the SYNs answered, down to
+    `syn_budget`; the rest are dropped with the reason counted. A batch
+    that is not full answers all and lets the allowance grow back."""
     dev, st = _stack("fast", monkeypatch, batch=16, syn_budget=4)
     try:
+        assert st.syn_grace == 8
+        st.syn_grace = 2
         opts = LAYOUTS["mss-ws-sack (flood tools)"][0]
         frames = [_syn_frame(dev, f"198.18.1.{i + 1}", 30000 + i, i, opts) for i in range(16)]
         answered = []
-        for _ in range(4):
+        for _ in range(6):
             _pass(st, frames)
             answered.append(len(_raw_out(dev)))
-        assert answered == [16, 8, 4, 4]
+        assert answered == [16, 16, 16, 8, 4, 4]
         assert st.stats["drop_syn_budget"] == 8 + 12 + 12
-        assert st.host.stats["syn_cookies_sent"] == 32
+        assert st.host.stats["syn_cookies_sent"] == 64
         _pass(st, frames[:15])                       # not full: no budget
         assert len(_raw_out(dev)) == 15
+        for _ in range(2):                           # within the grace again
+            _pass(st, frames)
+            assert len(_raw_out(dev)) == 16
         _pass(st, frames)                            # the allowance has doubled: 8
         assert len(_raw_out(dev)) == 8
         assert st.stats["drop_syn_budget"] == 32 + 8
@@ -270,6 +275,7 @@ def test_legitimate_traffic_is_handled_in_a_backlogged_batch(monkeypatch):
     data acknowledged and readable), while the flood's SYNs past the budget
     are dropped."""
     dev, st = _stack("fast", monkeypatch, batch=64, syn_budget=8)
+    st.syn_grace = 0
     try:
         lst = st.host.listeners[(S4, 80)]
         # an established connection (cookie handshake, one batch of its own)

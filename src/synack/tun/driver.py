@@ -54,6 +54,11 @@ from .device import FAST, TunDevice
 __all__ = ["TunStack", "TunPacketIO", "tun_config", "tune_malloc", "malloc_trim", "system_tcp_mem",
            "DEFAULT_BUFFER"]
 
+#: full batches in a row (frames left waiting in the device each time)
+#: before SYNs get a budget (framepath.syn_budget_for): 8 x 256 frames
+#: behind is a fifth of the device queue TunStack sets up (txqueuelen 10000)
+SYN_GRACE = 8
+
 #: receive and send buffer of TUN connections: a few bandwidth-delay products
 #: of this path (about 1 GB/s x 1 ms)
 DEFAULT_BUFFER = 4 << 20
@@ -287,6 +292,9 @@ class TunStack(RealtimeStack):
             self.syn_budget = syn_budget
             self._syn_budget = -1
             self._syn_allow = batch
+            self._syn_full_run = 0
+            #: full batches in a row before the SYN budget applies
+            self.syn_grace = SYN_GRACE
             self._syn_tpls: dict = {}       # cookie SYN,ACK templates per listener
             # one virtio header per family: NEEDS_CSUM from the TCP header on
             if hl:

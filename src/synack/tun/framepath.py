@@ -158,22 +158,31 @@ def receive_frames(st: Any, frames: list, now: float) -> None:
 def syn_budget_for(st: Any, n: int) -> None:
     """How many SYNs `syn_answer` may answer in a batch of n frames
     (`st._syn_budget`; -1: all). A full batch means more frames are waiting
-    in the device: the driver is behind. The first full batch still
-    answers every SYN; each further one in a row halves the allowance,
-    down to `st.syn_budget`; every batch that is not full lifts the limit
-    and doubles the allowance again, up to the batch size. So a short
-    burst costs nothing, and under a flood the driver answers what it can
-    while it still reads every frame, the ACKs and data among them
-    (RFC 4987 §3: the listener's own traffic must keep moving)."""
+    in the device; but a thread that was not scheduled for a while also
+    finds a full device, and a legitimate SYN dropped here costs its
+    client a retransmission timeout. So only after `st.syn_grace` full
+    batches in a row (the driver is then that many batches behind, still
+    far from the device's queue limit, txqueuelen) does each further full
+    batch halve the SYNs answered, down to `st.syn_budget`; every batch
+    that is not full lifts the limit and doubles the allowance again, up
+    to the batch size. Under a flood the driver then answers what it can
+    while it still reads every frame, the ACKs and data among them, instead
+    of losing them in the device's full queue."""
     floor = st.syn_budget
     if floor < 0:
         st._syn_budget = -1
         return
     allow = st._syn_allow
     if n >= st.batch:
+        run = st._syn_full_run + 1
+        st._syn_full_run = run
+        if run <= st.syn_grace:
+            st._syn_budget = -1
+            return
         st._syn_budget = allow
         st._syn_allow = max(floor, allow >> 1)
     else:
+        st._syn_full_run = 0
         st._syn_budget = -1
         st._syn_allow = min(st.batch, allow << 1)
 
