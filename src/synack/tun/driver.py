@@ -239,7 +239,9 @@ class TunStack(RealtimeStack):
     leaves a family out); `config` for the engine (default `tun_config(mode)`);
     `batch`, the most frames handled per pass; `coalesce_acks` and `gro` (see
     the module doc); `impair`, a `synack.tun.faults.Impairment`; `device`, an
-    already open device to use instead of creating one.
+    already open device to use instead of creating one; `syn_budget`, the
+    fewest SYNs answered with cookies per full batch while the driver stays
+    behind under a SYN flood (`framepath.syn_budget_for`; -1: no limit).
 
     Everything created is removed by `close()` (also on exceptions and Ctrl-C
     with `with`); without root (CAP_NET_ADMIN and CAP_SYS_ADMIN) the
@@ -252,7 +254,7 @@ class TunStack(RealtimeStack):
                  config: Config | None = None, mtu: int | None = None, txqueuelen: int = 10000,
                  batch: int = 256, coalesce_acks: bool = True, gro: bool = True, name: str | None = None,
                  secret: bytes | None = None, start: bool = True, malloc_tuning: bool = True,
-                 impair=None, device=None, syn_budget: int = 64):
+                 impair=None, device=None, syn_budget: int = 128):
         if malloc_tuning:
             tune_malloc()
         if device is None:
