@@ -1,7 +1,7 @@
 """Legitimate clients under a spoofed SYN flood (issue 17, item 4).
 
 A synack echo service on a TUN stack in a throwaway namespace (prefix
-s2-); inside that namespace a flooder process sends SYNs with random
+given by --netns-prefix, "sf-" by default); inside that namespace a flooder process sends SYNs with random
 spoofed sources (198.18.0.0/15) to the service's port through a raw socket,
 at a target rate (or as fast as it can), while legitimate kernel clients
 connect, exchange one line and close, one after another. Reported: the
@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import socket
 import statistics
 import subprocess
@@ -109,14 +110,20 @@ def flood(ns, dst: str, port: int, rate: float, seconds: float):
     return p
 
 
+PREFIX = "sf-"
+SYN_BUDGET: int | None = None          # TunStack's default unless --syn-budget
+
+
 def synack_case(rate: float, seconds: float) -> dict:
     from synack.tun.driver import TunStack
     from synack.tun.services import Echo, ServiceHost
-    st = TunStack("fast", netns=f"s2-flood-{os.getpid()}")
+    kw = {} if SYN_BUDGET is None else {"syn_budget": SYN_BUDGET}
+    st = TunStack("fast", netns=f"{PREFIX}flood-{os.getpid()}", **kw)
     try:
         hub = ServiceHost(st, [Echo(7)]).start()
         time.sleep(0.2)
         fl = flood(st.ns, st.local_v4, 7, rate, seconds) if rate != 0 else None
+        r0, w0 = resource.getrusage(resource.RUSAGE_SELF), time.monotonic()
         time.sleep(0.3 if fl else 0)
         res = legit(lambda: st.ns.socket(socket.AF_INET, socket.SOCK_STREAM), (st.local_v4, 7),
                     seconds - 1.0)
@@ -125,6 +132,12 @@ def synack_case(rate: float, seconds: float) -> dict:
             sent, el = out.split()
             res["flood_sent"] = int(sent)
             res["flood_rate"] = round(int(sent) / float(el))
+        r1, w1 = resource.getrusage(resource.RUSAGE_SELF), time.monotonic()
+        # CPU of this process (the driver thread, mostly) against the wall
+        # time of the flood: how much of a core synack got
+        res["cpu_user_s"] = round(r1.ru_utime - r0.ru_utime, 2)
+        res["cpu_sys_s"] = round(r1.ru_stime - r0.ru_stime, 2)
+        res["wall_s"] = round(w1 - w0, 2)
         with st.lock:
             stats = st.host.stats
             res["synack"] = dict(stats)
@@ -159,7 +172,7 @@ while True:
 
 def kernel_case(rate: float, seconds: float) -> dict:
     from synack.tun.netns import Namespace
-    with Namespace(f"s2-kflood-{os.getpid()}") as ns:
+    with Namespace(f"{PREFIX}kflood-{os.getpid()}") as ns:
         srv = ns.popen([sys.executable, "-c", KERNEL_ECHO], stdout=subprocess.PIPE, text=True)
         try:
             assert srv.stdout.readline().strip() == "ready"
@@ -188,7 +201,14 @@ def main() -> None:
                     help="comma-separated SYN/s; 'max' = as fast as the flooder goes")
     ap.add_argument("--seconds", type=float, default=6.0)
     ap.add_argument("--only", choices=["synack", "kernel"])
+    ap.add_argument("--netns-prefix", default="sf-",
+                    help="prefix of the namespaces made (and removed) by the run")
+    ap.add_argument("--syn-budget", type=int,
+                    help="SYNs answered per full batch (TunStack syn_budget; -1: all)")
     a = ap.parse_args()
+    global PREFIX, SYN_BUDGET
+    PREFIX = a.netns_prefix
+    SYN_BUDGET = a.syn_budget
     if os.geteuid() != 0:
         print("synack: error: synflood_bench needs root (namespaces, a TUN device, raw sockets)",
               file=sys.stderr)
@@ -198,8 +218,9 @@ def main() -> None:
         for side, fn in (("synack", synack_case), ("kernel", kernel_case)):
             if a.only and a.only != side:
                 continue
-            print(json.dumps({"side": side, "target_rate": r.strip(), **fn(rate, a.seconds)}),
-                  flush=True)
+            res = fn(rate, a.seconds)
+            print(json.dumps({"side": side, "target_rate": r.strip(), **res,
+                              "load": [round(x, 2) for x in os.getloadavg()]}), flush=True)
 
 
 if __name__ == "__main__":

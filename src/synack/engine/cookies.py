@@ -17,14 +17,34 @@ from __future__ import annotations
 from typing import Final
 
 import hashlib
+import ipaddress
+import struct
 
 from .seq import MASK
 
 MSS_TABLE: Final = (536, 1220, 1300, 1360, 1440, 1452, 1460, 8960)
 TICK: Final = 64.0
+_MAC_V4: Final = struct.Struct("!4s4sHHII")      # local, remote, ports, tick, ISN
+_MAC_V6: Final = struct.Struct("!16s16sHHII")
 
 
-def _mss_index(mss: int) -> int:
+_PACKED: dict = {}
+
+
+def pack_address(ip: str) -> bytes:
+    """The 4- or 16-octet form of a text address (a small cache: the engine's
+    cookie path sees text addresses, the frame path already has octets)."""
+    b = _PACKED.get(ip)
+    if b is None:
+        b = ipaddress.ip_address(ip).packed
+        if len(_PACKED) >= 4096:
+            _PACKED.clear()
+        _PACKED[ip] = b
+    return b
+
+
+def mss_index(mss: int) -> int:
+    """The index of the largest MSS_TABLE entry not above `mss` (0 below 536)."""
     idx = 0
     for i, m in enumerate(MSS_TABLE):
         if m <= mss:
@@ -33,31 +53,57 @@ def _mss_index(mss: int) -> int:
 
 
 class CookieJar:
-    __slots__ = ("_key",)
+    """Makes and checks cookies. The MAC is keyed BLAKE2s (digest size 8)
+    over the packed 4-tuple, the tick and the client's ISN: the key is set
+    up once and its state copied per cookie, and the input is one
+    struct-packed string, so a cookie costs one hash call and no text
+    formatting (the frame path, synack.tun.framepath, answers SYN floods
+    with it). Of the 64 bits, the top 24 are the cookie's MAC and the low
+    32 are the TSval offset of the cookie SYN,ACK (RFC 7323 §7.1 asks for a
+    per-connection random offset; disjoint bits of one keyed hash are as
+    independent as two hashes, for the price of one -- as Linux keys its
+    own cookie and TS offset from secrets the attacker does not see)."""
+    __slots__ = ("_keyed",)
 
     def __init__(self, secret: bytes):
-        self._key = hashlib.blake2s(b"syn-cookie" + secret).digest()
+        key = hashlib.blake2s(b"syn-cookie" + secret).digest()
+        self._keyed = hashlib.blake2s(key=key, digest_size=8)    # copied per cookie
 
-    def _hash(self, key4, t: int, client_isn: int) -> int:
-        lip, lport, rip, rport = key4
-        h = hashlib.blake2s(f"{lip}|{lport}|{rip}|{rport}|{t}|{client_isn}".encode(),
-                            key=self._key, digest_size=3).digest()
-        return int.from_bytes(h, "big")
+    def mac(self, local: bytes, lport: int, remote: bytes, rport: int, t: int,
+            client_isn: int) -> int:
+        """The 64-bit keyed hash of a packed (4- or 16-octet) 4-tuple, the
+        tick `t` and the client's ISN."""
+        h = self._keyed.copy()
+        h.update((_MAC_V4 if len(local) == 4 else _MAC_V6).pack(
+            local, remote, lport, rport, t & MASK, client_isn))
+        return int.from_bytes(h.digest(), "big")
 
-    def make(self, now: float, key4, client_isn: int, mss: int) -> tuple[int, int]:
-        """The cookie ISN for a SYN, and the MSS it will encode."""
+    def make_packed(self, now: float, local: bytes, lport: int, remote: bytes, rport: int,
+                    client_isn: int, mss_index: int) -> tuple[int, int]:
+        """The cookie ISN for a SYN (addresses packed, the MSS already an
+        index into MSS_TABLE) and the TSval offset of its SYN,ACK."""
         t = int(now // TICK)
-        idx = _mss_index(mss)
-        isn = ((t & 31) << 27) | (idx << 24) | self._hash(key4, t, client_isn)
-        return isn & MASK, MSS_TABLE[idx]
+        h = self.mac(local, lport, remote, rport, t, client_isn)
+        return ((t & 31) << 27) | (mss_index << 24) | (h >> 40), h & MASK
+
+    def make(self, now: float, key4, client_isn: int, mss: int) -> tuple[int, int, int]:
+        """The cookie ISN for a SYN, the MSS it will encode, and the TSval
+        offset of its SYN,ACK (key4: local ip, port, remote ip, port as text)."""
+        lip, lport, rip, rport = key4
+        idx = mss_index(mss)
+        isn, ts_off = self.make_packed(now, pack_address(lip), lport, pack_address(rip), rport,
+                                       client_isn, idx)
+        return isn, MSS_TABLE[idx], ts_off
 
     def check(self, now: float, key4, client_isn: int, cookie: int) -> int | None:
         """The MSS if `cookie` (our ISN) is one we made in the last two ticks."""
+        lip, lport, rip, rport = key4
+        local, remote = pack_address(lip), pack_address(rip)
         tnow = int(now // TICK)
         for t in (tnow, tnow - 1):
             if (cookie >> 27) != (t & 31):
                 continue
-            if (cookie & 0xFFFFFF) == self._hash(key4, t, client_isn):
+            if (cookie & 0xFFFFFF) == self.mac(local, lport, remote, rport, t, client_isn) >> 40:
                 return MSS_TABLE[(cookie >> 24) & 7]
         return None
 

@@ -134,13 +134,14 @@ class Listener:
         key4 = (dst_ip, seg.dst_port, src_ip, seg.src_port)
         peer = seg.options
         mss_in = peer.mss or (1220 if ":" in src_ip else 536)
-        isn, _mss = host.cookies.make(now, key4, seg.seq, mss_in)
+        isn, _mss, ts_off = host.cookies.make(now, key4, seg.seq, mss_in)
         host.count("syn_cookies_sent")
         ts_val = ts_ecr = 0
         if cfg.timestamps and peer.timestamp is not None:
             # Our TSval carries the peer's window scale and SACK-permitted,
-            # which the ACK's TSecr brings back (no state is kept here).
-            base = (int(now * 1000) + host.ts_offset(key4)) & MASK
+            # which the ACK's TSecr brings back (no state is kept here). Its
+            # offset (RFC 7323 §7.1) comes with the cookie's MAC: one hash.
+            base = (int(now * 1000) + ts_off) & MASK
             ts_val = ts_encode(base, peer.wscale if cfg.window_scaling else None,
                                peer.sack_permitted and cfg.sack)
             ts_ecr = peer.timestamp[0]

@@ -54,6 +54,11 @@ from .device import FAST, TunDevice
 __all__ = ["TunStack", "TunPacketIO", "tun_config", "tune_malloc", "malloc_trim", "system_tcp_mem",
            "DEFAULT_BUFFER"]
 
+#: full batches in a row (frames left waiting in the device each time)
+#: before SYNs get a budget (framepath.syn_budget_for): 8 x 256 frames
+#: behind is a fifth of the device queue TunStack sets up (txqueuelen 10000)
+SYN_GRACE = 8
+
 #: receive and send buffer of TUN connections: a few bandwidth-delay products
 #: of this path (about 1 GB/s x 1 ms)
 DEFAULT_BUFFER = 4 << 20
@@ -234,7 +239,9 @@ class TunStack(RealtimeStack):
     leaves a family out); `config` for the engine (default `tun_config(mode)`);
     `batch`, the most frames handled per pass; `coalesce_acks` and `gro` (see
     the module doc); `impair`, a `synack.tun.faults.Impairment`; `device`, an
-    already open device to use instead of creating one.
+    already open device to use instead of creating one; `syn_budget`, the
+    fewest SYNs answered with cookies per full batch while the driver stays
+    behind under a SYN flood (`framepath.syn_budget_for`; -1: no limit).
 
     Everything created is removed by `close()` (also on exceptions and Ctrl-C
     with `with`); without root (CAP_NET_ADMIN and CAP_SYS_ADMIN) the
@@ -247,7 +254,7 @@ class TunStack(RealtimeStack):
                  config: Config | None = None, mtu: int | None = None, txqueuelen: int = 10000,
                  batch: int = 256, coalesce_acks: bool = True, gro: bool = True, name: str | None = None,
                  secret: bytes | None = None, start: bool = True, malloc_tuning: bool = True,
-                 impair=None, device=None):
+                 impair=None, device=None, syn_budget: int = 128):
         if malloc_tuning:
             tune_malloc()
         if device is None:
@@ -281,6 +288,16 @@ class TunStack(RealtimeStack):
             self._fast = dev.vnet
             self._own = frozenset(self.host.addresses)   # with loopback (Stack adds it)
             self._pair_cache: dict = {}
+            #: the fewest SYNs answered with cookies per full batch when the
+            #: driver stays behind, the rest dropped and counted
+            #: (framepath.syn_budget_for; a negative number: no limit)
+            self.syn_budget = syn_budget
+            self._syn_budget = -1
+            self._syn_allow = batch
+            self._syn_full_run = 0
+            #: full batches in a row before the SYN budget applies
+            self.syn_grace = SYN_GRACE
+            self._syn_tpls: dict = {}       # cookie SYN,ACK templates per listener
             # one virtio header per family: NEEDS_CSUM from the TCP header on
             if hl:
                 self._vh4 = vnet.VnetHeader(vnet.F_NEEDS_CSUM, 0, 0, 0, 20, vnet.TCP_CSUM_OFFSET).pack(hl)

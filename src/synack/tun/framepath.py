@@ -16,6 +16,8 @@ import struct
 import time
 from typing import Any, Final
 
+from ..engine.connection import syn_options, wanted_wscale
+from ..engine.cookies import mss_index, ts_encode
 from ..engine.segment import ACK, NO_OPTIONS, SYN, Segment, make_options, make_segment
 from ..engine.seq import HALF, MASK
 from ..wire import WireError, decode_ip, encode_ip
@@ -39,6 +41,8 @@ _TTL_PROTO: Final = (64 << 8) | 6                # TTL 64, protocol TCP, as one 
 _F_NO_VERIFY: Final = vnet.F_NEEDS_CSUM | vnet.F_DATA_VALID
 _GRO_MAX: Final = 1 << 20                        # the most payload merged into one segment
 _ZERO4: Final = bytes(4)
+_ZERO8: Final = bytes(8)
+_TS_PROBES: Final = (b"\x01\x02\x03\x04\x05\x06\x07\x08", b"\xf8\xf7\xf6\xf5\xf4\xf3\xf2\xf1")
 
 
 def collect(into: list):
@@ -71,6 +75,7 @@ def receive_frames(st: Any, frames: list, now: float) -> None:
     # the run being merged: [src, dst, sport, dport, seq, next_seq, ack, flags,
     #                        window, urgent, option bytes, [payload views], size]
     run = None
+    syn_budget_for(st, len(frames))
     for frame in frames:
         n = len(frame)
         verify = not (fast and n > off and frame[0] & _F_NO_VERIFY)
@@ -89,7 +94,7 @@ def receive_frames(st: Any, frames: list, now: float) -> None:
                     if dst not in own:
                         stats["drop_not_for_us"] += 1
                         continue
-                    if verify and not tcp_sum_ok(st, frame, off + 20, end, src, dst):
+                    if verify and not tcp_sum_ok4(frame, off + 20, end, s, d):
                         stats["drop_bad_checksum"] += 1
                         continue
                     t = off + 20
@@ -150,68 +155,219 @@ def receive_frames(st: Any, frames: list, now: float) -> None:
             host.receive(now, src, dst, seg)
 
 
+def syn_budget_for(st: Any, n: int) -> None:
+    """How many SYNs `syn_answer` may answer in a batch of n frames
+    (`st._syn_budget`; -1: all). A full batch means more frames are waiting
+    in the device; but a thread that was not scheduled for a while also
+    finds a full device, and a legitimate SYN dropped here costs its
+    client a retransmission timeout. So only after `st.syn_grace` full
+    batches in a row (the driver is then that many batches behind, still
+    far from the device's queue limit, txqueuelen) does each further full
+    batch halve the SYNs answered, down to `st.syn_budget`; every batch
+    that is not full lifts the limit and doubles the allowance again, up
+    to the batch size. Under a flood the driver then answers what it can
+    while it still reads every frame, the ACKs and data among them, instead
+    of losing them in the device's full queue."""
+    floor = st.syn_budget
+    if floor < 0:
+        st._syn_budget = -1
+        return
+    allow = st._syn_allow
+    if n >= st.batch:
+        run = st._syn_full_run + 1
+        st._syn_full_run = run
+        if run <= st.syn_grace:
+            st._syn_budget = -1
+            return
+        st._syn_budget = allow
+        st._syn_allow = max(floor, allow >> 1)
+    else:
+        st._syn_full_run = 0
+        st._syn_budget = -1
+        st._syn_allow = min(st.batch, allow << 1)
+
+
 def syn_answer(st: Any, frame, t: int, hlen: int, src: str, dst: str, s4: bytes, d4: bytes,
                sport: int, dport: int, seq: int, window: int, now: float) -> bool:
     """A bare SYN (IPv4, no data) to a listener that answers with SYN cookies
     now (RFC 4987 §3.6; syn_cookies "always", or "when-full" with the SYN
     queue full): the SYN,ACK is built and written here, in the frame path,
     without a batch entry, the host's dispatch or the listener's checks
-    again, and without any connection state. Only the options are decoded,
-    and the addresses are checked from their four octets (`host.unicast`
-    parses the text, which for the random sources of a flood costs a fifth
-    of the answer).
-    The answer is the listener's own (`Listener._send_cookie`), so it is the
-    same as the engine's. False -- the engine takes the SYN as usual -- for
-    anything else: a 4-tuple in use (a retransmitted SYN, TIME-WAIT), no
-    listener, cookies not in use, a full accept queue (the engine counts
-    the drop), bad addresses or options."""
+    again, and without any connection state. The addresses are checked
+    from their four octets (`host.unicast` parses the text, which for the
+    random sources of a flood costs a fifth of the answer).
+    The answer is the listener's own (`Listener._send_cookie`), octet for
+    octet: it is written from a template made once per listener and SYN
+    option layout (`syn_template`), with the cookie and TSval filled in and
+    the checksums summed from the fields. False -- the engine takes the SYN
+    as usual -- for anything else: a 4-tuple in use (a retransmitted SYN,
+    TIME-WAIT), no listener, cookies not in use, a full accept queue (the
+    engine counts the drop), bad addresses or options.
+
+    When the driver stays behind (`st._syn_budget` >= 0, set per batch by
+    `syn_budget_for`), only that many more SYNs are answered; the rest are
+    dropped and counted (`drop_syn_budget`), so that the ACKs completing
+    handshakes and the data of established connections, read in the same
+    batches, keep moving instead of being lost in the device's full queue
+    with everything else. A legitimate client retransmits a dropped SYN
+    (RFC 9293 §3.8.1), but RFC 4987 §4 notes that at a high attack rate
+    the retransmission may be lost too: hence a last resort only."""
     host = st.host
     if (dst, dport, src, sport) in host.conns:
         return False
     lst = host._listener_for(dst, dport)
     if lst is None:
         return False
-    mode = lst.cfg.syn_cookies
+    cfg = lst.cfg
+    mode = cfg.syn_cookies
     if mode == "off" or (mode != "always" and len(lst.syn_queue) < lst.backlog):
         return False
     # unicast (host.unicast): not 0.0.0.0, not multicast (224/4), not 240/4
     if not lst.can_accept() or s4[0] >= 224 or d4[0] >= 224 or s4 == _ZERO4 or d4 == _ZERO4:
         return False
-    if hlen == 20:
-        opts = NO_OPTIONS
-    else:
-        try:
-            opts = decode_options(frame, t + 20, t + hlen)
-        except WireError:
-            return False
-    out = host.outbox
-    n = len(out)
-    lst._send_cookie(now, src, dst, make_segment(sport, dport, seq, 0, SYN, window, 0, opts, b""))
-    if len(out) > n:
-        item = out.pop()
-        if st._fast and st.pcap is None and st.impair is None and not host.tos_used:
-            write_v4_fast(st, item[2], d4, s4)
-        else:
-            write(st, [item])
+    budget = st._syn_budget
+    if budget >= 0:
+        if budget == 0:
+            st.stats["drop_syn_budget"] += 1
+            return True
+        st._syn_budget = budget - 1
+    ob = frame[t + 20:t + hlen]
+    if type(ob) is not bytes:
+        ob = bytes(ob)
+    k = ob.find(b"\x08\x0a")                # a timestamp option: its values vary per SYN
+    tkey = ob if k < 0 else ob[:k + 2] + _ZERO8 + ob[k + 10:]
+    tpls = st._syn_tpls.get(lst)
+    if tpls is None or tpls[0] is not cfg:
+        if len(st._syn_tpls) > 16:
+            st._syn_tpls.clear()
+        tpls = st._syn_tpls[lst] = [cfg, {}]
+    tpl = tpls[1].get(tkey)
+    if tpl is None:
+        tpl = syn_template(cfg, ob, k)
+        if tpl is None:
+            return False                     # bad options: the engine counts the drop
+        if tpl[10]:
+            if len(tpls[1]) > 64:
+                tpls[1].clear()
+            tpls[1][tkey] = tpl
     st.stats["syn_cookies_framepath"] += 1
+    if st.pcap is not None or st.impair is not None or host.tos_used:
+        # the generic path, which the capture, the impairment layer and a
+        # listener's IP_TOS (Host.tos_of, in write) see
+        out = host.outbox
+        n = len(out)
+        opts = decode_options(frame, t + 20, t + hlen) if hlen > 20 else NO_OPTIONS
+        lst._send_cookie(now, src, dst, make_segment(sport, dport, seq, 0, SYN, window, 0, opts,
+                                                    b""))
+        if len(out) > n:
+            write(st, [out.pop()])
+        return True
+    host.count("syn_cookies_sent")
+    write_syn_ack(st, tpl, frame, t, k, s4, d4, sport, dport, seq, now)
     return True
 
 
-def write_v4_fast(st: Any, seg: Segment, src4: bytes, dst4: bytes) -> None:
-    """`write` for one IPv4 segment without payload in fast mode, from the
-    addresses' four octets (no text-to-octets conversion, no cache):
-    the SYN,ACK of `syn_answer`."""
-    sport, dport, seq, ack, flags, window, urgent, opts, _payload = seg
-    ob = b"" if opts is NO_OPTIONS else encode_options(opts)
-    hlen = 20 + len(ob)
-    total = 20 + hlen
-    p = int.from_bytes(src4, "big") + int.from_bytes(dst4, "big")
-    csum = fold(p + 6 + hlen)                  # NEEDS_CSUM: the pseudo-header sum (docs/tun.md)
-    ipck = 0xFFFF - fold(p + 0x4500 + total + _DF + _TTL_PROTO)
-    hdr = _V4TCP.pack(0x45, 0, total, 0, _DF, 64, 6, ipck, src4, dst4, sport, dport, seq, ack,
-                      hlen << 2, flags, window, csum, urgent)
+def syn_template(cfg: Any, ob: bytes, k: int) -> tuple | None:
+    """What every cookie SYN,ACK of a listener with settings `cfg` has in
+    common for SYNs with the option octets `ob` (the timestamp values
+    aside, `k` the offset of a timestamp option in `ob` or -1): the MSS
+    index the cookie encodes, window scale and SACK-permitted for our TSval
+    (cookies.ts_encode), and our option octets and their checksum
+    contribution -- made with the listener's own `syn_options`, so the
+    answer is `Listener._send_cookie`'s. A tuple
+    (struct, mss index, has TS, peer wscale, SACK, total length, header
+    length, word sum of the fixed fields, window, option parts, keep), or
+    None when the options do not parse (MUST-7) or carry a timestamp
+    option that is not at the first "08 0a" (the engine answers those).
+    `keep` says whether the template may be kept under `syn_answer`'s key:
+    not when "08 0a" was found inside another option (then `k` is no
+    timestamp's offset, and such a SYN gets a template of its own)."""
     try:
-        os.writev(st._fd, (st._vh4, hdr, ob) if ob else (st._vh4, hdr))
+        peer = decode_options(ob, 0, len(ob))
+        if k >= 0 and not _ts_at(ob, k):
+            if peer.timestamp is not None:
+                return None                  # a timestamp option elsewhere: the engine answers
+            k = -2                           # "08 0a" inside another option: no timestamps
+    except WireError:
+        return None
+    idx = mss_index(peer.mss or 536)
+    ts_on = bool(cfg.timestamps and peer.timestamp is not None)
+    ws = peer.wscale if cfg.window_scaling else None
+    sack = bool(peer.sack_permitted and cfg.sack)
+    ours = encode_options(syn_options(cfg, peer, cfg.announced_mss(False),
+                                      wanted_wscale(cfg, cfg.rcvbuf), 0x01020304 if ts_on else 0,
+                                      0x05060708 if ts_on else 0))
+    hlen = 20 + len(ours)
+    total = 20 + hlen
+    win = min(cfg.rcvbuf, 0xFFFF)            # a SYN's window is never scaled
+    head = "!BBHHHBBH4s4sHHIIBBHHH"
+    if ts_on:
+        p = ours.index(b"\x01\x02\x03\x04\x05\x06\x07\x08")
+        pre, post = ours[:p], ours[p + 8:]
+        layout = struct.Struct(f"{head}{len(pre)}sII{len(post)}s")
+        osum = int.from_bytes(pre + bytes(8) + post, "big")
+        parts: tuple = (pre, post)
+        if p & 1:
+            return None                      # never with encode_options' layout
+    else:
+        layout = struct.Struct(f"{head}{len(ours)}s")
+        osum = int.from_bytes(ours, "big")
+        parts = (ours,)
+    fixed = 6 + hlen + ((hlen << 2) << 8 | SYN | ACK) + win + osum
+    return (layout, idx, ts_on, ws, sack, total, hlen, fixed, win, parts, k != -2)
+
+
+def _ts_at(ob: bytes, k: int) -> bool:
+    """Whether the timestamp option the engine reads (the last one,
+    decode_options) starts at ob[k]: the template is keyed on `ob` without
+    the 8 octets after k + 2, so only then is it right for every SYN with
+    that key. Two probe values put there must both come back."""
+    if len(ob) < k + 10:
+        return False
+    for probe in _TS_PROBES:
+        try:
+            got = decode_options(ob[:k + 2] + probe + ob[k + 10:], 0, len(ob)).timestamp
+        except WireError:
+            return False
+        if got is None or _TWO_U32.pack(*got) != probe:
+            return False
+    return True
+
+
+def write_syn_ack(st: Any, tpl: tuple, frame, t: int, k: int, s4: bytes, d4: bytes,
+                  sport: int, dport: int, seq: int, now: float) -> None:
+    """Write the cookie SYN,ACK for one SYN from its template (see
+    `syn_answer`): IP header, TCP header and options packed at once. In
+    fast mode the TCP checksum field holds the pseudo-header sum and the
+    kernel completes it (NEEDS_CSUM); in plain mode it is summed from the
+    fields here -- the fixed part once per template (RFC 1071 §2(A), the
+    sum is associative), the cookie, ports, ACK and timestamps per answer."""
+    layout, idx, ts_on, ws, sack, total, hlen, fixed, win, parts, _keyed = tpl
+    isn, ts_off = st.host.cookies.make_packed(now, d4, dport, s4, sport, seq, idx)
+    ack = (seq + 1) & MASK
+    p = int.from_bytes(s4, "big") + int.from_bytes(d4, "big")
+    ipck = 0xFFFF - fold(p + 0x4500 + total + _DF + _TTL_PROTO)
+    if ts_on:
+        tsecr = _U32.unpack_from(frame, t + 22 + k)[0]
+        tsval = ts_encode((int(now * 1000) + ts_off) & MASK, ws, sack)
+    else:
+        tsecr = tsval = 0
+    fast = st._fast
+    if fast:
+        csum = fold(p + 6 + hlen)            # NEEDS_CSUM: the pseudo-header sum (docs/tun.md)
+    else:
+        csum = 0xFFFF - fold(p + fixed + dport + sport + isn + ack + tsval + tsecr)
+    if ts_on:
+        pkt = layout.pack(0x45, 0, total, 0, _DF, 64, 6, ipck, d4, s4, dport, sport, isn, ack,
+                          hlen << 2, SYN | ACK, win, csum, 0, parts[0], tsval, tsecr, parts[1])
+    else:
+        pkt = layout.pack(0x45, 0, total, 0, _DF, 64, 6, ipck, d4, s4, dport, sport, isn, ack,
+                          hlen << 2, SYN | ACK, win, csum, 0, parts[0])
+    try:
+        if fast:
+            os.writev(st._fd, (st._vh4, pkt))
+        else:
+            os.write(st._fd, pkt)
     except BlockingIOError:
         st.stats["drop_tx_full"] += 1
         return
@@ -246,6 +402,14 @@ def deliver_run(st: Any, run: list):
 def tcp_sum_ok(st: Any, frame, start: int, end: int, src: str, dst: str) -> bool:
     """Whether the TCP checksum of frame[start:end] verifies (RFC 9293 §3.1, MUST-2)."""
     total = pair(st, src, dst) + 6 + (end - start) + word_value(frame[start:end]) % 0xFFFF
+    return total % 0xFFFF == 0
+
+
+def tcp_sum_ok4(frame, start: int, end: int, s4: bytes, d4: bytes) -> bool:
+    """`tcp_sum_ok` for IPv4 from the addresses' four octets (no text, no
+    cache: a flood's random sources would only miss it)."""
+    total = (int.from_bytes(s4, "big") + int.from_bytes(d4, "big") + 6 + (end - start)
+             + word_value(frame[start:end]) % 0xFFFF)
     return total % 0xFFFF == 0
 
 
