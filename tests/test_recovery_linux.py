@@ -321,3 +321,29 @@ def test_tlp_pto_rounded_up_to_the_tick_on_a_fast_path():
     t.write(bytes(2 * MSS))
     t.take()
     assert t.conn.t_pto - t.now == pytest.approx(0.003)
+
+
+def test_rack_orders_a_retransmission_after_new_data_sent_in_the_same_instant():
+    """RFC 8985 §6.2 decides "sent after" by send time, breaking a tie by
+    sequence number. A driver that reads its clock once per batch of ACKs
+    sends, within one reading, new data for one ACK and then the
+    retransmission of a lower sequence for the next. The retransmission was
+    sent after that new data (as Linux's transmit stamps would say), so the
+    delivery of the new data one RTT later must not mark the retransmission
+    lost: no second retransmission (each loss was sent twice before, half of
+    them spurious: the simulator's 1% grid saw 6 D-SACKs for 12 retransmissions)."""
+    t = rack_conn(congestion_control="reno")
+    t.write(bytes(10 * MSS))
+    t.take()                                        # 0..10000 sent at 0.1
+    t.write(bytes(4 * MSS))                         # waiting for room in the window
+    t.take()
+    t.now = 0.2                                     # one clock reading for three ACKs
+    first = offsets(t.send(**ack(0, (1000, 2000))))
+    first += offsets(t.send(**ack(0, (1000, 3000))))
+    assert (10 * MSS, MSS) in first                 # new data went out at 0.2 ...
+    out = offsets(t.send(**ack(0, (1000, 4000))))
+    assert out[0] == (0, MSS)                       # ... then 0..1000, lost, at 0.2 too
+    t.now = 0.4                                     # the new segment arrives, one RTT later
+    again = offsets(t.send(**ack(0, (1000, 11 * MSS))))
+    assert (0, MSS) not in again, "the retransmission was marked lost by the same-time tie"
+    assert t.stat("retransmits") == 1

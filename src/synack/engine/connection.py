@@ -2411,7 +2411,9 @@ class Connection:
                 if mark:
                     self.txlog.segs[-1][3] = mark     # type: ignore[union-attr]
             else:
-                log.segs.append([seq, new_nxt, now, mark])
+                o = log.order                   # (Transmissions.sent, written out)
+                log.order = o + 1
+                log.segs.append([seq, new_nxt, now, mark, o])
         if fin:
             self.fin_sent = True
             self.fin_seq = (seq + n) & MASK
