@@ -347,3 +347,50 @@ def test_rack_orders_a_retransmission_after_new_data_sent_in_the_same_instant():
     again = offsets(t.send(**ack(0, (1000, 11 * MSS))))
     assert (0, MSS) not in again, "the retransmission was marked lost by the same-time tie"
     assert t.stat("retransmits") == 1
+
+
+def _lose_the_segment_at_the_recovery_point(t: Tcp) -> tuple[int, list]:
+    """One recovery (0..1000 lost) ended by an ACK of exactly its recovery
+    point R; then the segment at R is lost and the three after it are
+    SACKed. Returns R (an offset) and what the last SACK sent."""
+    t.write(bytes(10 * MSS))
+    t.take()                                        # 0..10000 sent at 0.1
+    t.write(bytes(30 * MSS))
+    t.take()
+    t.now = 0.2
+    for top in (2, 3, 4):
+        t.send(**ack(0, (1000, top * MSS))).ignore()
+    assert t.conn.cc.in_recovery
+    r = (t.conn.recover - LOCAL_SEQ) & 0xFFFFFFFF
+    t.now = 0.3
+    after = offsets(t.send(**ack(r)))               # exactly RecoveryPoint: recovery ends
+    assert not t.conn.cc.in_recovery
+    sent = sorted(o for o, _ in after)
+    assert sent and sent[0] == r, after             # the segment at R went out now
+    t.now = 0.4                                     # one RTT on: R lost, the next three arrive
+    out = []
+    for k in (2, 3, 4):
+        out += offsets(t.send(**ack(r, (r + MSS, r + k * MSS))))
+    return r, out
+
+
+def test_rack_recovers_a_loss_at_the_old_recovery_point_without_the_rto():
+    """RFC 6582 §3.2 steps 1-2: a new recovery may start once the ACK covers
+    more than `recover`, HighData of the last one. An ACK of exactly the
+    recovery point covers it. The first segment sent after that point, lost,
+    then starts a recovery when three later segments are SACKed (RACK, RFC
+    8985 §6.2) -- before, SND.UNA had to pass it first, so it waited for the
+    RTO (in the simulator's 20% grid: 0.22 s of silence, then cwnd 1)."""
+    t = rack_conn(congestion_control="reno")
+    r, out = _lose_the_segment_at_the_recovery_point(t)
+    assert (r, MSS) in out, out
+    assert t.conn.cc.in_recovery and t.stat("fast_retransmits") == 2
+
+
+def test_rfc6675_recovers_a_loss_at_the_old_recovery_point_without_the_rto():
+    """The same under RFC 6675 DupThresh (the `rfc` profile's recovery):
+    IsLost(R) with three segments SACKed above it starts fast retransmit."""
+    t = conn(sack=True, rack=False, prr=False, tlp=False, congestion_control="reno")
+    r, out = _lose_the_segment_at_the_recovery_point(t)
+    assert (r, MSS) in out, out
+    assert t.conn.cc.in_recovery and t.stat("fast_retransmits") == 2

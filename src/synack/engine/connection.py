@@ -1535,8 +1535,19 @@ class Connection:
         if lost:
             self.host.count("rack_lost")
             if (not cc.in_recovery and not self.ca_loss and self.board is not None
-                    and _lt(self.recover, self.snd_una)):
+                    and self._past_recovery_point()):
                 self._rack_enter_recovery(now, delivered)
+
+    def _past_recovery_point(self) -> bool:
+        """RFC 6582 §3.2 steps 1-2: a new recovery may start once the
+        cumulative ACK covers more than `recover`, the highest sequence
+        number sent when the last one began (HighData, RFC 6675 §5 (4.1)).
+        `self.recover` holds SND.NXT of that moment, HighData + 1, so an ACK
+        of exactly it covers HighData: SND.UNA >= self.recover. (Requiring
+        SND.UNA > self.recover left the first segment sent after the
+        recovery point unrecoverable but by the RTO: lost, it holds SND.UNA
+        at `recover`, and no loss after it could start a recovery.)"""
+        return _le(self.recover, self.snd_una)
 
     def _enter_recovery(self, now: float) -> int:
         """The start of loss recovery, whoever detected the loss (DupThresh or
@@ -1626,7 +1637,7 @@ class Connection:
         if self.rack is not None and self.board is not None:
             self._grow_on_sack(now, delivered)
             return                                 # RACK decides (RFC 8985 §6.2), not DupThresh
-        if not _lt(self.recover, self.snd_una):
+        if not self._past_recovery_point():
             # RFC 6582 §3.2 step 2 (and RFC 6675 §5.1 after an RTO): no new
             # recovery until the ACK covers more than `recover`
             return
