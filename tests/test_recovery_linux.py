@@ -394,3 +394,32 @@ def test_rfc6675_recovers_a_loss_at_the_old_recovery_point_without_the_rto():
     r, out = _lose_the_segment_at_the_recovery_point(t)
     assert (r, MSS) in out, out
     assert t.conn.cc.in_recovery and t.stat("fast_retransmits") == 2
+
+
+@pytest.mark.parametrize("from_cwnd, ssthresh", [(True, 10 * MSS), (False, 5 * MSS)])
+def test_ssthresh_from_cwnd_when_the_peer_window_holds_the_flight(from_cwnd, ssthresh):
+    """cfg.ssthresh_from_cwnd (the linux profile; Linux's tcp_reno_ssthresh
+    and bictcp_recalc_ssthresh, allowed by RFC 9438 §4.6 with cwnd
+    validation): a peer window of 10 segments holds the flight at 10 while
+    slow start has taken cwnd to 20 (cwnd < 2 * the largest flight); a loss
+    then halves cwnd (Reno), 10 segments, not the flight, 5. Off: RFC 5681
+    §3.2 (4), FlightSize / 2."""
+    t = rack_conn(congestion_control="reno", cwnd_validation=True, abc_limit=None,
+                  ssthresh_from_cwnd=from_cwnd)
+    t.write(bytes(40 * MSS))
+    assert len(offsets(t.take())) == 10             # IW10 at 0.1
+    t.now = 0.2
+    t.send(**ack(10 * MSS, window=10 * MSS)).ignore()   # 10 more: the window is full
+    assert t.conn.cc.cwnd == 20 * MSS
+    assert (t.conn.snd_nxt - t.conn.snd_una) & 0xFFFFFFFF == 10 * MSS
+    t.now = 0.3                                     # 10000..11000 lost, three SACKed
+    for top in (12, 13, 14):
+        t.send(**ack(10 * MSS, (11 * MSS, top * MSS), window=10 * MSS)).ignore()
+    assert t.conn.cc.in_recovery
+    assert t.conn.cc.ssthresh == ssthresh
+
+
+def test_linux_profile_takes_ssthresh_from_cwnd():
+    assert linux_profile().ssthresh_from_cwnd
+    from synack.engine.config import rfc_profile
+    assert not rfc_profile().ssthresh_from_cwnd

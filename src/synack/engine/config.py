@@ -172,6 +172,11 @@ class Config:
     #: the RTO as Linux computes it: SRTT + max(4 * RTTVAR, rto_min) (RFC 6298
     #: (2.3)-(2.4) when off: max(SRTT + 4 * RTTVAR, rto_min))
     linux_rto: bool = False
+    #: the ssthresh of a fast recovery from cwnd, as Linux (bictcp_recalc_ssthresh,
+    #: tcp_reno_ssthresh) and RFC 9438 §4.6 allow with cwnd validation: a flight
+    #: held below cwnd by the peer's window does not cut ssthresh further. Off:
+    #: from FlightSize (RFC 5681 §3.2 (4), RFC 9438 §4.6 Figure 5)
+    ssthresh_from_cwnd: bool = False
     #: an RTT sample from every ACK of new data, from the send time of the
     #: newest segment it covers that was never retransmitted (Karn), with or
     #: without timestamps, as Linux does; off: one timed segment per RTT
@@ -254,7 +259,7 @@ class Config:
         for name in ("quickack", "fin_delack", "window_scaling", "timestamps", "sack", "nagle",
                      "cwnd_validation", "tlp", "keepalive", "rfc5961", "rst_in_time_wait",
                      "abort_on_unread_close", "sndbuf_auto", "rcvbuf_auto", "linux_rto", "rtt_every_ack",
-                     "rack", "prr", "rescue_rxt", "slow_start_after_idle",
+                     "rack", "prr", "rescue_rxt", "slow_start_after_idle", "ssthresh_from_cwnd",
                      "linux_sockbuf"):
             _flag(name, getattr(self, name))
         _integer("sndbuf_min", self.sndbuf_min, 1, 1 << 30)
@@ -310,6 +315,7 @@ def linux_profile() -> Config:
         congestion_control="cubic",
         quickack=True, psh="linux", abc_limit=None, cwnd_validation=True, tlp=True, tlp_extra=0.002,
         hystart="linux", linux_rto=True, rtt_every_ack=True, prr=True, rack=True,
+        ssthresh_from_cwnd=True,
         rescue_rxt=False, zero_window_probe="linux", slow_start_after_idle=False,
         linux_sockbuf=True,
     )

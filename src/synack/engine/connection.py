@@ -1552,8 +1552,8 @@ class Connection:
     def _enter_recovery(self, now: float) -> int:
         """The start of loss recovery, whoever detected the loss (DupThresh or
         RACK): RecoveryPoint = HighData, ssthresh and cwnd from the
-        FlightSize (RFC 6675 §5 (4); RFC 5681 §3.2 steps 2-3), which it
-        returns."""
+        FlightSize (RFC 6675 §5 (4); RFC 5681 §3.2 steps 2-3), or from cwnd
+        (cfg.ssthresh_from_cwnd, `_reduction_basis`), which it returns."""
         cc = self.cc
         assert cc is not None
         self.host.count("fast_retransmits")
@@ -1564,6 +1564,7 @@ class Connection:
         self.lt_sent = 0
         if flight < 0:
             flight = 0
+        flight = self._reduction_basis(flight)
         cc.on_loss(now, flight)
         self.rtt_seq = None
         self.tlp_end = None                        # RFC 8985 §7.1
@@ -1571,6 +1572,21 @@ class Connection:
         if self.cfg.hystart:
             self._get_hystart().stop()   # RFC 9406 §4.2: a loss ends it
         return flight
+
+    def _reduction_basis(self, flight: int) -> int:
+        """What a fast recovery's ssthresh is computed from. RFC 5681 §3.2 (4)
+        and RFC 9438 §4.6 say FlightSize; Linux takes cwnd (its CUBIC and Reno
+        ssthresh functions), which RFC 9438 §4.6 allows where cwnd cannot grow
+        unused (cfg.cwnd_validation). It matters when the peer's window holds
+        the flight below cwnd: on the loss grid a Linux receiver's window held
+        30 segments in flight under a cwnd of 74 at the first loss, and
+        FlightSize gave ssthresh 20 where Linux sets 51. It is also RFC 6937's
+        RecoverFS (Linux's prior_cwnd)."""
+        if not self.cfg.ssthresh_from_cwnd:
+            return flight
+        cc = self.cc
+        assert cc is not None
+        return cc.cwnd
 
     def _rack_enter_recovery(self, now: float, delivered: int) -> None:
         """RFC 6675 §5 (4) entered on RACK's word: RecoveryPoint, ssthresh
