@@ -423,3 +423,71 @@ def test_linux_profile_takes_ssthresh_from_cwnd():
     assert linux_profile().ssthresh_from_cwnd
     from synack.engine.config import rfc_profile
     assert not rfc_profile().ssthresh_from_cwnd
+
+
+# ------------------------------------------------------------------ PRR without SACK
+def _new_data_per_dupack(prr: bool) -> tuple[list[int], list]:
+    """20 segments in flight without SACK (cwnd 20 after the first round),
+    the first lost, then a duplicate ACK for each of the other 19. Returns
+    the duplicate ACKs (1-based) after which new data went out, and the
+    retransmissions."""
+    t = conn(sack=False, prr=prr, congestion_control="reno", abc_limit=None,
+             ssthresh_from_cwnd=True, rtt_every_ack=True)
+    t.write(bytes(60 * MSS))
+    t.take()                                        # IW10
+    t.now = 0.2
+    assert len(offsets(t.send(**ack(10 * MSS)))) == 20     # cwnd 20
+    t.now = 0.3
+    top = 30 * MSS
+    when, rtx = [], []
+    for k in range(1, 20):
+        out = offsets(t.send(**ack(10 * MSS)))
+        rtx += [o for o in out if o[0] < top]
+        if any(o[0] >= top for o in out):
+            when.append(k)
+            top = max(o[0] + o[1] for o in out)
+    return when, rtx
+
+
+def test_prr_without_sack_spreads_new_data_over_the_recovery():
+    """RFC 6937 §3 on a connection without SACK (cfg.prr, as Linux's
+    tcp_cwnd_reduction for Reno): each duplicate ACK stands for a delivered
+    segment; with RecoverFS 20 and ssthresh 10, one new segment goes for
+    every second duplicate ACK from the fifth on (whole segments, as Linux). RFC 5681 §3.2's inflation
+    sends nothing until cwnd (ssthresh + 3 + one per further duplicate ACK)
+    passes the flight, then one per ACK. Both: limited transmit on the first
+    two (RFC 3042) and the fast retransmit on the third."""
+    when, rtx = _new_data_per_dupack(prr=True)
+    assert rtx == [(10 * MSS, MSS)]
+    assert when[:2] == [1, 2]                       # limited transmit
+    # (by the 19th the pipe is down to ssthresh: PRR-SSRB, nothing more)
+    assert when[2:] == [5, 7, 9, 11, 13, 15, 17]
+    when, rtx = _new_data_per_dupack(prr=False)
+    assert rtx == [(10 * MSS, MSS)]
+    assert when[:2] == [1, 2]
+    assert when[2] >= 13 and when[2:] == list(range(when[2], 20))
+
+
+def test_prr_without_sack_partial_ack_retransmits_the_next_hole():
+    """Two holes without SACK under PRR: the partial ACK that fills the
+    first retransmits the second at once (RFC 6582 §3.2 step 4), and
+    recovery ends at the recovery point with cwnd = ssthresh."""
+    t = conn(sack=False, prr=True, congestion_control="reno", abc_limit=None,
+             ssthresh_from_cwnd=True, rtt_every_ack=True)
+    t.write(bytes(60 * MSS))
+    t.take()
+    t.now = 0.2
+    t.send(**ack(10 * MSS)).ignore()
+    t.now = 0.3
+    for _ in range(3):                              # 10000 and 11000 lost
+        t.send(**ack(10 * MSS)).ignore()
+    assert t.conn.cc.in_recovery
+    recover = (t.conn.recover - LOCAL_SEQ) & 0xFFFFFFFF
+    for _ in range(10):
+        t.send(**ack(10 * MSS)).ignore()
+    out = offsets(t.send(**ack(11 * MSS)))          # partial: the next hole goes
+    assert (11 * MSS, MSS) in out
+    assert t.conn.cc.in_recovery
+    t.send(**ack(recover)).ignore()
+    assert not t.conn.cc.in_recovery
+    assert t.conn.cc.cwnd == t.conn.cc.ssthresh == 10 * MSS

@@ -1440,6 +1440,8 @@ class Connection:
             self.high_rxt = self.rescue_rxt = None
             self.rxt_marks = _EMPTY
             self.rxt_again = _EMPTY
+        elif self.prr is not None and not self.sack_recovery:
+            self._prr_reno_partial(now, acked)    # cfg.prr: RFC 6937 without SACK
         elif not self.sack_recovery:
             # RFC 6582 §3.2 step 4, partial ACK: retransmit the next hole,
             # deflate cwnd by what was ACKed, add back one SMSS
@@ -1647,7 +1649,9 @@ class Connection:
         cc = self.cc
         assert cc is not None
         if cc.in_recovery:
-            if not self.sack_recovery:
+            if self.prr is not None and not self.sack_recovery:
+                self._prr_reno(self.prr.dupack((self.snd_nxt - self.snd_una) & MASK), False, False)
+            elif not self.sack_recovery:
                 cc.cwnd += self.snd_mss            # RFC 5681 §3.2 step 4: inflate
             return
         if self.rack is not None and self.board is not None:
@@ -1681,9 +1685,55 @@ class Connection:
             self._mark_rxt((una, self.high_rxt, self.snd_nxt))
         else:
             self.sack_recovery = False
-            cc.cwnd = cc.ssthresh + 3 * mss        # RFC 5681 §3.2 step 3
-            self._retransmit_head(now)
+            if self.cfg.prr:
+                self._prr_reno_enter(now, flight)
+            else:
+                cc.cwnd = cc.ssthresh + 3 * mss        # RFC 5681 §3.2 step 3
+                self._retransmit_head(now)
         self.t_rexmt = self._rto_deadline(now)
+
+    # ------------------------------------------------- PRR without SACK (cfg.prr)
+    def _prr_reno_enter(self, now: float, recover_fs: int) -> None:
+        """Fast recovery without SACK under PRR (RFC 6937 §3, as Linux's
+        tcp_cwnd_reduction for a Reno connection): the duplicate ACKs so far
+        stand for segments that left the network, the head is lost; cwnd =
+        pipe + sndcnt, and the head goes at once (RFC 6937 forces the fast
+        retransmit)."""
+        cc = self.cc
+        assert cc is not None
+        prr = self.prr = Prr(recover_fs, cc.ssthresh, self.snd_mss)
+        flight = (self.snd_nxt - self.snd_una) & MASK
+        for _ in range(self.dupacks):
+            prr.dupack(flight)
+        self._prr_reno(self.snd_mss, False, True)
+        prr.out += self._send_from(now, self.snd_una, self.snd_mss, retransmit=True)
+
+    def _prr_reno(self, delivered: int, safe_ack: bool, head_lost: bool) -> None:
+        """cwnd = pipe + sndcnt on an ACK in recovery without SACK. The pipe
+        is the flight less what the duplicate ACKs stand for, less the head
+        when it is lost and not yet sent again (Linux's
+        tcp_packets_in_flight)."""
+        prr = self.prr
+        cc = self.cc
+        assert prr is not None and cc is not None
+        mss = self.snd_mss
+        pipe = ((self.snd_nxt - self.snd_una) & MASK) - prr.dup_segs * mss
+        if head_lost:
+            pipe -= mss
+        if pipe < 0:
+            pipe = 0
+        # in whole segments, as Linux counts them (its sndcnt is in packets)
+        n = prr.sndcnt(delivered, pipe, safe_ack)
+        cc.cwnd = pipe + -(-n // mss) * mss
+
+    def _prr_reno_partial(self, now: float, acked: int) -> None:
+        """A partial ACK without SACK under PRR: NewReno's next hole is lost
+        (RFC 6582 §3.2 step 4) and goes now; the rest follows PRR, with the
+        extra segment of an ACK that advanced SND.UNA (RFC 6937 §3)."""
+        prr = self.prr
+        assert prr is not None
+        self._prr_reno(prr.partial_ack(acked), True, True)
+        prr.out += self._send_from(now, self.snd_una, self.snd_mss, retransmit=True)
 
     # ------------------------------------------------------------ Tail Loss Probe
     def _schedule_pto(self, now: float) -> None:
@@ -2117,7 +2167,13 @@ class Connection:
                 sent = self._output_sack_recovery(now)
             elif self.rtx_nxt is not None:
                 sent = self._output_retransmissions(now)
-            sent = bool(self._output_data(now)) or sent
+            prr = self.prr
+            if prr is not None and not self.sack_recovery:
+                nxt = self.snd_nxt                # PRR without SACK counts prr_out here
+                sent = bool(self._output_data(now)) or sent
+                prr.out += (self.snd_nxt - nxt) & MASK
+            else:
+                sent = bool(self._output_data(now)) or sent
         if self.ack_now and not sent:
             if st is not CLOSED and st is not SYN_SENT and st is not LISTEN:
                 self._send_ack(now)
@@ -2132,6 +2188,9 @@ class Connection:
         of the first two duplicate ACKs (RFC 3042 limited transmit)."""
         if self.sack_recovery:
             return self.pipe
+        prr = self.prr
+        if prr is not None:                       # recovery without SACK under PRR
+            return outstanding - prr.dup_segs * self.snd_mss
         board = self.board
         if board is not None and board.sacked:
             return outstanding - board.sacked

@@ -204,7 +204,7 @@ class Prr:
     The caller sets cwnd = pipe + sndcnt on every ACK that delivers data (as
     Linux does), so the ordinary cwnd - pipe sending loop sends sndcnt."""
 
-    __slots__ = ("delivered", "out", "recover_fs", "ssthresh", "mss")
+    __slots__ = ("delivered", "out", "recover_fs", "ssthresh", "mss", "dup_segs")
 
     def __init__(self, recover_fs: int, ssthresh: int, mss: int):
         self.delivered = 0               # prr_delivered
@@ -212,6 +212,28 @@ class Prr:
         self.recover_fs = recover_fs if recover_fs > 0 else mss   # RecoverFS
         self.ssthresh = ssthresh
         self.mss = mss
+        # Without SACK: the segments the duplicate ACKs stand for as having
+        # left the network (Linux's sacked_out for Reno, tcp_add_reno_sack)
+        self.dup_segs = 0
+
+    def dupack(self, flight: int) -> int:
+        """Without SACK, a duplicate ACK in recovery: one more segment has
+        left the network (at most all but one of the flight, Linux's
+        tcp_limit_reno_sacked). Returns its DeliveredData."""
+        if (self.dup_segs + 2) * self.mss <= flight:
+            self.dup_segs += 1
+        return self.mss
+
+    def partial_ack(self, acked: int) -> int:
+        """Without SACK, a partial ACK of `acked` octets: one segment of it
+        is the hole it filled, the rest were counted by duplicate ACKs
+        already (Linux's tcp_remove_reno_sacks). Returns its DeliveredData."""
+        mss = self.mss
+        segs = (acked + mss - 1) // mss
+        fresh = segs - self.dup_segs
+        used = segs - 1 if segs - 1 < self.dup_segs else self.dup_segs
+        self.dup_segs -= used
+        return (fresh if fresh > 1 else 1) * mss
 
     def sndcnt(self, delivered: int, pipe: int, safe_ack: bool) -> int:
         """One ACK in recovery: `delivered` is its DeliveredData (change in
