@@ -12,6 +12,13 @@ between two TUN devices and drops them with `synack.tun.faults.Impairment`
   SOCK_SEQPACKET socket pair, whose other end the relay serves in place of
   lgb0.
 
+The kernels' congestion control is set on every kernel socket with
+TCP_CONGESTION (`--kernel-cc`, default cubic: the Linux default that synack's
+profiles implement). The host's own default may differ -- on the machine
+this grid was first run on it is bbr, which does not reduce its rate on
+random loss; `--kernel-cc bbr` gives that comparison. The table and the JSON
+name the congestion control the kernel ran.
+
 Every point is the wall time from the sender's connect() to the receiver
 holding all 1 MB (checked byte for byte), median of the runs (default 3);
 run i of every peer uses relay seed (seed + i), so all three peers face the
@@ -81,6 +88,27 @@ class PairDevice:
             self.closed = True
             for s in self._socks:
                 s.close()
+
+
+def _available_cc() -> list[str]:
+    try:
+        with open("/proc/sys/net/ipv4/tcp_available_congestion_control") as f:
+            return f.read().split()
+    except OSError:
+        return []
+
+
+def _with_cc(sock: socket.socket, cc: str | None) -> socket.socket:
+    """`sock` with TCP_CONGESTION `cc` (None: the namespace's default). A
+    listener's connections inherit it."""
+    if cc:
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_CONGESTION, cc.encode())
+    return sock
+
+
+def _cc_of(sock: socket.socket) -> str:
+    raw = sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_CONGESTION, 16)
+    return raw.split(b"\0", 1)[0].decode()
 
 
 def _side(name: str, ifname: str, kernel: str, peer: str):
@@ -190,6 +218,11 @@ class Grid:
         self.ns_a = self.dev_a = self.ns_b = self.dev_b = None
         self.relay: subprocess.Popen | None = None
         self.info: dict = {}
+        self.kernel_cc: str | None = getattr(args, "kernel_cc", None)
+
+    def kernel_socket(self, ns) -> socket.socket:
+        """A TCP socket in `ns` with the grid's kernel congestion control."""
+        return _with_cc(ns.socket(socket.AF_INET, socket.SOCK_STREAM), self.kernel_cc)
 
     def __enter__(self) -> "Grid":
         pid = os.getpid()
@@ -215,7 +248,7 @@ class Grid:
     def _once(self, new_peer_socket, peer_fd: int, loss: float, seed: int) -> tuple:
         """Kernel A -> peer (or the reverse): listener, relay, transfer."""
         def kernel_a() -> socket.socket:
-            return self.ns_a.socket(socket.AF_INET, socket.SOCK_STREAM)
+            return self.kernel_socket(self.ns_a)
         if self.reverse:
             listener, new_sender, addr = kernel_a(), new_peer_socket, (A_ADDR, self.port)
         else:
@@ -240,8 +273,7 @@ class Grid:
         self.port += 1
         self.info = {}
         if peer == "kernel":
-            return self._once(lambda: self.ns_b.socket(socket.AF_INET, socket.SOCK_STREAM),
-                              self.dev_b.fd, loss, seed)
+            return self._once(lambda: self.kernel_socket(self.ns_b), self.dev_b.fd, loss, seed)
         from synack.tun.driver import TunStack, tun_config
         dev = PairDevice(self.ns_a)
         profile = peer.split()[1]
@@ -272,6 +304,9 @@ def main() -> None:
     ap.add_argument("--reverse", action="store_true",
                     help="the peer sends and the kernel in lg-a receives (exercises the "
                          "peer's retransmissions and RTO; the default is kernel -> peer)")
+    ap.add_argument("--kernel-cc", default="cubic",
+                    help="congestion control of the kernel's sockets (TCP_CONGESTION; default "
+                         "%(default)s, as synack's profiles; 'default' = the namespace's own)")
     ap.add_argument("--json", action="store_true", help="print JSON instead of a table")
     a = ap.parse_args()
     try:
@@ -285,6 +320,11 @@ def main() -> None:
         ap.exit(2, f"synack: error: --peers wants some of {', '.join(PEERS)}, not {a.peers!r}\n")
     if a.runs < 1 or a.cap <= 0 or a.size < 1 or a.delay < 0:
         ap.exit(2, "synack: error: --runs, --cap and --size must be positive, --delay not negative\n")
+    if a.kernel_cc == "default":
+        a.kernel_cc = None
+    elif a.kernel_cc not in _available_cc():
+        ap.exit(2, f"synack: error: --kernel-cc {a.kernel_cc!r} is not one of this kernel's "
+                   f"congestion controls ({' '.join(_available_cc()) or 'none readable'})\n")
     if os.geteuid() != 0:
         ap.exit(2, "synack: error: loss_grid_bench needs root (namespaces and TUN devices)\n")
     try:
@@ -297,6 +337,9 @@ def _grid(a, losses: list[float], peers: list[str]) -> None:
     from synack.tun.bench import build_name
     rows = []
     with Grid(a) as grid:
+        probe = grid.kernel_socket(grid.ns_a)
+        kernel_cc = _cc_of(probe)                # what the kernel's sockets really run
+        probe.close()
         for loss in losses:
             row: dict = {"loss": loss}
             for peer in peers:
@@ -316,12 +359,13 @@ def _grid(a, losses: list[float], peers: list[str]) -> None:
                              "connect": connects, "relay_lost_a_to_b_b_to_a": lost}
             rows.append(row)
     result = {"direction": "peer -> kernel" if a.reverse else "kernel -> peer",
-              "size": a.size, "runs": a.runs, "cap": a.cap, "delay": a.delay, "seed": a.seed,
+              "kernel_cc": kernel_cc, "size": a.size, "runs": a.runs, "cap": a.cap, "delay": a.delay, "seed": a.seed,
               "build": build_name(), "rows": rows}
     if a.json:
         print(json.dumps(result, indent=1))
         return
-    print(f"{a.size} octets {result['direction']}, median of {a.runs} (seconds; ratio to kernel -> kernel)")
+    print(f"{a.size} octets {result['direction']}, median of {a.runs} (seconds; ratio to kernel -> kernel); "
+          f"kernel congestion control {kernel_cc}")
     print(f"{'loss':>6} | " + " | ".join(f"{p:>22}" for p in peers))
     for row in rows:
         k = row.get("kernel", {}).get("median")

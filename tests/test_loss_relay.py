@@ -190,6 +190,7 @@ def test_small_transfers_arrive_whole_through_the_relay():
     (["--runs", "0"], "--runs"),
     (["--delay", "-1"], "--delay"),
     (["--size", "0"], "--size"),
+    (["--kernel-cc", "no-such-cc"], "--kernel-cc"),
 ])
 def test_bench_refuses_bad_arguments_in_one_line(argv, word):
     import subprocess

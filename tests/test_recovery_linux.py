@@ -321,3 +321,173 @@ def test_tlp_pto_rounded_up_to_the_tick_on_a_fast_path():
     t.write(bytes(2 * MSS))
     t.take()
     assert t.conn.t_pto - t.now == pytest.approx(0.003)
+
+
+def test_rack_orders_a_retransmission_after_new_data_sent_in_the_same_instant():
+    """RFC 8985 §6.2 decides "sent after" by send time, breaking a tie by
+    sequence number. A driver that reads its clock once per batch of ACKs
+    sends, within one reading, new data for one ACK and then the
+    retransmission of a lower sequence for the next. The retransmission was
+    sent after that new data (as Linux's transmit stamps would say), so the
+    delivery of the new data one RTT later must not mark the retransmission
+    lost: no second retransmission (each loss was sent twice before, half of
+    them spurious: the simulator's 1% grid saw 6 D-SACKs for 12 retransmissions)."""
+    t = rack_conn(congestion_control="reno")
+    t.write(bytes(10 * MSS))
+    t.take()                                        # 0..10000 sent at 0.1
+    t.write(bytes(4 * MSS))                         # waiting for room in the window
+    t.take()
+    t.now = 0.2                                     # one clock reading for three ACKs
+    first = offsets(t.send(**ack(0, (1000, 2000))))
+    first += offsets(t.send(**ack(0, (1000, 3000))))
+    assert (10 * MSS, MSS) in first                 # new data went out at 0.2 ...
+    out = offsets(t.send(**ack(0, (1000, 4000))))
+    assert out[0] == (0, MSS)                       # ... then 0..1000, lost, at 0.2 too
+    t.now = 0.4                                     # the new segment arrives, one RTT later
+    again = offsets(t.send(**ack(0, (1000, 11 * MSS))))
+    assert (0, MSS) not in again, "the retransmission was marked lost by the same-time tie"
+    assert t.stat("retransmits") == 1
+
+
+def _lose_the_segment_at_the_recovery_point(t: Tcp) -> tuple[int, list]:
+    """One recovery (0..1000 lost) ended by an ACK of exactly its recovery
+    point R; then the segment at R is lost and the three after it are
+    SACKed. Returns R (an offset) and what the last SACK sent."""
+    t.write(bytes(10 * MSS))
+    t.take()                                        # 0..10000 sent at 0.1
+    t.write(bytes(30 * MSS))
+    t.take()
+    t.now = 0.2
+    for top in (2, 3, 4):
+        t.send(**ack(0, (1000, top * MSS))).ignore()
+    assert t.conn.cc.in_recovery
+    r = (t.conn.recover - LOCAL_SEQ) & 0xFFFFFFFF
+    t.now = 0.3
+    after = offsets(t.send(**ack(r)))               # exactly RecoveryPoint: recovery ends
+    assert not t.conn.cc.in_recovery
+    sent = sorted(o for o, _ in after)
+    assert sent and sent[0] == r, after             # the segment at R went out now
+    t.now = 0.4                                     # one RTT on: R lost, the next three arrive
+    out = []
+    for k in (2, 3, 4):
+        out += offsets(t.send(**ack(r, (r + MSS, r + k * MSS))))
+    return r, out
+
+
+def test_rack_recovers_a_loss_at_the_old_recovery_point_without_the_rto():
+    """RFC 6582 §3.2 steps 1-2: a new recovery may start once the ACK covers
+    more than `recover`, HighData of the last one. An ACK of exactly the
+    recovery point covers it. The first segment sent after that point, lost,
+    then starts a recovery when three later segments are SACKed (RACK, RFC
+    8985 §6.2) -- before, SND.UNA had to pass it first, so it waited for the
+    RTO (in the simulator's 20% grid: 0.22 s of silence, then cwnd 1)."""
+    t = rack_conn(congestion_control="reno")
+    r, out = _lose_the_segment_at_the_recovery_point(t)
+    assert (r, MSS) in out, out
+    assert t.conn.cc.in_recovery and t.stat("fast_retransmits") == 2
+
+
+def test_rfc6675_recovers_a_loss_at_the_old_recovery_point_without_the_rto():
+    """The same under RFC 6675 DupThresh (the `rfc` profile's recovery):
+    IsLost(R) with three segments SACKed above it starts fast retransmit."""
+    t = conn(sack=True, rack=False, prr=False, tlp=False, congestion_control="reno")
+    r, out = _lose_the_segment_at_the_recovery_point(t)
+    assert (r, MSS) in out, out
+    assert t.conn.cc.in_recovery and t.stat("fast_retransmits") == 2
+
+
+@pytest.mark.parametrize("from_cwnd, ssthresh", [(True, 10 * MSS), (False, 5 * MSS)])
+def test_ssthresh_from_cwnd_when_the_peer_window_holds_the_flight(from_cwnd, ssthresh):
+    """cfg.ssthresh_from_cwnd (the linux profile; Linux's tcp_reno_ssthresh
+    and bictcp_recalc_ssthresh, allowed by RFC 9438 §4.6 with cwnd
+    validation): a peer window of 10 segments holds the flight at 10 while
+    slow start has taken cwnd to 20 (cwnd < 2 * the largest flight); a loss
+    then halves cwnd (Reno), 10 segments, not the flight, 5. Off: RFC 5681
+    §3.2 (4), FlightSize / 2."""
+    t = rack_conn(congestion_control="reno", cwnd_validation=True, abc_limit=None,
+                  ssthresh_from_cwnd=from_cwnd)
+    t.write(bytes(40 * MSS))
+    assert len(offsets(t.take())) == 10             # IW10 at 0.1
+    t.now = 0.2
+    t.send(**ack(10 * MSS, window=10 * MSS)).ignore()   # 10 more: the window is full
+    assert t.conn.cc.cwnd == 20 * MSS
+    assert (t.conn.snd_nxt - t.conn.snd_una) & 0xFFFFFFFF == 10 * MSS
+    t.now = 0.3                                     # 10000..11000 lost, three SACKed
+    for top in (12, 13, 14):
+        t.send(**ack(10 * MSS, (11 * MSS, top * MSS), window=10 * MSS)).ignore()
+    assert t.conn.cc.in_recovery
+    assert t.conn.cc.ssthresh == ssthresh
+
+
+def test_linux_profile_takes_ssthresh_from_cwnd():
+    assert linux_profile().ssthresh_from_cwnd
+    from synack.engine.config import rfc_profile
+    assert not rfc_profile().ssthresh_from_cwnd
+
+
+# ------------------------------------------------------------------ PRR without SACK
+def _new_data_per_dupack(prr: bool) -> tuple[list[int], list]:
+    """20 segments in flight without SACK (cwnd 20 after the first round),
+    the first lost, then a duplicate ACK for each of the other 19. Returns
+    the duplicate ACKs (1-based) after which new data went out, and the
+    retransmissions."""
+    t = conn(sack=False, prr=prr, congestion_control="reno", abc_limit=None,
+             ssthresh_from_cwnd=True, rtt_every_ack=True)
+    t.write(bytes(60 * MSS))
+    t.take()                                        # IW10
+    t.now = 0.2
+    assert len(offsets(t.send(**ack(10 * MSS)))) == 20     # cwnd 20
+    t.now = 0.3
+    top = 30 * MSS
+    when, rtx = [], []
+    for k in range(1, 20):
+        out = offsets(t.send(**ack(10 * MSS)))
+        rtx += [o for o in out if o[0] < top]
+        if any(o[0] >= top for o in out):
+            when.append(k)
+            top = max(o[0] + o[1] for o in out)
+    return when, rtx
+
+
+def test_prr_without_sack_spreads_new_data_over_the_recovery():
+    """RFC 6937 §3 on a connection without SACK (cfg.prr, as Linux's
+    tcp_cwnd_reduction for Reno): each duplicate ACK stands for a delivered
+    segment; with RecoverFS 20 and ssthresh 10, one new segment goes for
+    every second duplicate ACK from the fifth on (whole segments, as Linux). RFC 5681 §3.2's inflation
+    sends nothing until cwnd (ssthresh + 3 + one per further duplicate ACK)
+    passes the flight, then one per ACK. Both: limited transmit on the first
+    two (RFC 3042) and the fast retransmit on the third."""
+    when, rtx = _new_data_per_dupack(prr=True)
+    assert rtx == [(10 * MSS, MSS)]
+    assert when[:2] == [1, 2]                       # limited transmit
+    # (by the 19th the pipe is down to ssthresh: PRR-SSRB, nothing more)
+    assert when[2:] == [5, 7, 9, 11, 13, 15, 17]
+    when, rtx = _new_data_per_dupack(prr=False)
+    assert rtx == [(10 * MSS, MSS)]
+    assert when[:2] == [1, 2]
+    assert when[2] >= 13 and when[2:] == list(range(when[2], 20))
+
+
+def test_prr_without_sack_partial_ack_retransmits_the_next_hole():
+    """Two holes without SACK under PRR: the partial ACK that fills the
+    first retransmits the second at once (RFC 6582 §3.2 step 4), and
+    recovery ends at the recovery point with cwnd = ssthresh."""
+    t = conn(sack=False, prr=True, congestion_control="reno", abc_limit=None,
+             ssthresh_from_cwnd=True, rtt_every_ack=True)
+    t.write(bytes(60 * MSS))
+    t.take()
+    t.now = 0.2
+    t.send(**ack(10 * MSS)).ignore()
+    t.now = 0.3
+    for _ in range(3):                              # 10000 and 11000 lost
+        t.send(**ack(10 * MSS)).ignore()
+    assert t.conn.cc.in_recovery
+    recover = (t.conn.recover - LOCAL_SEQ) & 0xFFFFFFFF
+    for _ in range(10):
+        t.send(**ack(10 * MSS)).ignore()
+    out = offsets(t.send(**ack(11 * MSS)))          # partial: the next hole goes
+    assert (11 * MSS, MSS) in out
+    assert t.conn.cc.in_recovery
+    t.send(**ack(recover)).ignore()
+    assert not t.conn.cc.in_recovery
+    assert t.conn.cc.cwnd == t.conn.cc.ssthresh == 10 * MSS

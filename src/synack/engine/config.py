@@ -166,12 +166,6 @@ class Config:
     #: tcp_is_cwnd_limited): in slow start while cwnd < 2 * the largest flight
     #: of the current window, in congestion avoidance only when cwnd-limited
     cwnd_validation: bool = False
-    #: at a retransmission timeout, take ssthresh from cwnd, as Linux's
-    #: congestion controls do (tcp_enter_loss calls ->ssthresh(), which reads
-    #: the cwnd: CUBIC cwnd * 0.7, Reno cwnd / 2), instead of from the
-    #: FlightSize of RFC 5681 §3.1 equation (4) and RFC 9438 §4.6. They differ
-    #: when the flight was smaller than cwnd (an application-limited sender)
-    ssthresh_from_cwnd: bool = False
     #: CUBIC with Linux's own arithmetic (tcp_cubic.c: whole segments, the
     #: target recomputed per kernel tick, 20 ACKs per segment after a
     #: timeout) instead of RFC 9438's real-valued formulas
@@ -188,6 +182,13 @@ class Config:
     #: the RTO as Linux computes it: SRTT + max(4 * RTTVAR, rto_min) (RFC 6298
     #: (2.3)-(2.4) when off: max(SRTT + 4 * RTTVAR, rto_min))
     linux_rto: bool = False
+    #: the ssthresh of a fast recovery and of a retransmission timeout from
+    #: cwnd, as Linux (bictcp_recalc_ssthresh, tcp_reno_ssthresh, called by
+    #: tcp_enter_recovery and tcp_enter_loss) and RFC 9438 §4.6 allow with
+    #: cwnd validation: a flight held below cwnd by the peer's window or by
+    #: the application does not cut ssthresh further. Off: from FlightSize
+    #: (RFC 5681 §3.1 (4) and §3.2 (4), RFC 9438 §4.6 Figure 5)
+    ssthresh_from_cwnd: bool = False
     #: an RTT sample from every ACK of new data, from the send time of the
     #: newest segment it covers that was never retransmitted (Karn), with or
     #: without timestamps, as Linux does; off: one timed segment per RTT

@@ -1542,6 +1542,8 @@ class Connection:
             self.high_rxt = self.rescue_rxt = None
             self.rxt_marks = _EMPTY
             self.rxt_again = _EMPTY
+        elif self.prr is not None and not self.sack_recovery:
+            self._prr_reno_partial(now, acked)    # cfg.prr: RFC 6937 without SACK
         elif not self.sack_recovery:
             # RFC 6582 §3.2 step 4, partial ACK: retransmit the next hole,
             # deflate cwnd by what was ACKed, add back one SMSS
@@ -1637,14 +1639,25 @@ class Connection:
         if lost:
             self.host.count("rack_lost")
             if (not cc.in_recovery and not self.ca_loss and self.board is not None
-                    and _lt(self.recover, self.snd_una)):
+                    and self._past_recovery_point()):
                 self._rack_enter_recovery(now, delivered)
+
+    def _past_recovery_point(self) -> bool:
+        """RFC 6582 §3.2 steps 1-2: a new recovery may start once the
+        cumulative ACK covers more than `recover`, the highest sequence
+        number sent when the last one began (HighData, RFC 6675 §5 (4.1)).
+        `self.recover` holds SND.NXT of that moment, HighData + 1, so an ACK
+        of exactly it covers HighData: SND.UNA >= self.recover. (Requiring
+        SND.UNA > self.recover left the first segment sent after the
+        recovery point unrecoverable but by the RTO: lost, it holds SND.UNA
+        at `recover`, and no loss after it could start a recovery.)"""
+        return _le(self.recover, self.snd_una)
 
     def _enter_recovery(self, now: float) -> int:
         """The start of loss recovery, whoever detected the loss (DupThresh or
         RACK): RecoveryPoint = HighData, ssthresh and cwnd from the
-        FlightSize (RFC 6675 §5 (4); RFC 5681 §3.2 steps 2-3), which it
-        returns."""
+        FlightSize (RFC 6675 §5 (4); RFC 5681 §3.2 steps 2-3), or from cwnd
+        (cfg.ssthresh_from_cwnd, `_reduction_basis`), which it returns."""
         cc = self.cc
         assert cc is not None
         self.host.count("fast_retransmits")
@@ -1655,6 +1668,7 @@ class Connection:
         self.lt_sent = 0
         if flight < 0:
             flight = 0
+        flight = self._reduction_basis(flight)
         cc.on_loss(now, flight)
         self.rtt_seq = None
         self.tlp_end = None                        # RFC 8985 §7.1
@@ -1662,6 +1676,23 @@ class Connection:
         if self.cfg.hystart:
             self._get_hystart().stop()   # RFC 9406 §4.2: a loss ends it
         return flight
+
+    def _reduction_basis(self, flight: int) -> int:
+        """What the ssthresh of a fast recovery or a timeout is computed from
+        (at a timeout Linux's tcp_enter_loss also asks the congestion control,
+        which reads cwnd; RFC 5681 §3.1 (4) says FlightSize). RFC 5681 §3.2 (4)
+        and RFC 9438 §4.6 say FlightSize; Linux takes cwnd (its CUBIC and Reno
+        ssthresh functions), which RFC 9438 §4.6 allows where cwnd cannot grow
+        unused (cfg.cwnd_validation). It matters when the peer's window holds
+        the flight below cwnd: on the loss grid a Linux receiver's window held
+        30 segments in flight under a cwnd of 74 at the first loss, and
+        FlightSize gave ssthresh 20 where Linux sets 51. It is also RFC 6937's
+        RecoverFS (Linux's prior_cwnd)."""
+        if not self.cfg.ssthresh_from_cwnd:
+            return flight
+        cc = self.cc
+        assert cc is not None
+        return cc.cwnd
 
     def _rack_enter_recovery(self, now: float, delivered: int) -> None:
         """RFC 6675 §5 (4) entered on RACK's word: RecoveryPoint, ssthresh
@@ -1722,13 +1753,15 @@ class Connection:
         cc = self.cc
         assert cc is not None
         if cc.in_recovery:
-            if not self.sack_recovery:
+            if self.prr is not None and not self.sack_recovery:
+                self._prr_reno(self.prr.dupack((self.snd_nxt - self.snd_una) & MASK), False, False)
+            elif not self.sack_recovery:
                 cc.cwnd += self.snd_mss            # RFC 5681 §3.2 step 4: inflate
             return
         if self.rack is not None and self.board is not None:
             self._grow_on_sack(now, delivered)
             return                                 # RACK decides (RFC 8985 §6.2), not DupThresh
-        if not _lt(self.recover, self.snd_una):
+        if not self._past_recovery_point():
             # RFC 6582 §3.2 step 2 (and RFC 6675 §5.1 after an RTO): no new
             # recovery until the ACK covers more than `recover`
             return
@@ -1756,9 +1789,55 @@ class Connection:
             self._mark_rxt((una, self.high_rxt, self.snd_nxt))
         else:
             self.sack_recovery = False
-            cc.cwnd = cc.ssthresh + 3 * mss        # RFC 5681 §3.2 step 3
-            self._retransmit_head(now)
+            if self.cfg.prr:
+                self._prr_reno_enter(now, flight)
+            else:
+                cc.cwnd = cc.ssthresh + 3 * mss        # RFC 5681 §3.2 step 3
+                self._retransmit_head(now)
         self.t_rexmt = self._rto_deadline(now)
+
+    # ------------------------------------------------- PRR without SACK (cfg.prr)
+    def _prr_reno_enter(self, now: float, recover_fs: int) -> None:
+        """Fast recovery without SACK under PRR (RFC 6937 §3, as Linux's
+        tcp_cwnd_reduction for a Reno connection): the duplicate ACKs so far
+        stand for segments that left the network, the head is lost; cwnd =
+        pipe + sndcnt, and the head goes at once (RFC 6937 forces the fast
+        retransmit)."""
+        cc = self.cc
+        assert cc is not None
+        prr = self.prr = Prr(recover_fs, cc.ssthresh, self.snd_mss)
+        flight = (self.snd_nxt - self.snd_una) & MASK
+        for _ in range(self.dupacks):
+            prr.dupack(flight)
+        self._prr_reno(self.snd_mss, False, True)
+        prr.out += self._send_from(now, self.snd_una, self.snd_mss, retransmit=True)
+
+    def _prr_reno(self, delivered: int, safe_ack: bool, head_lost: bool) -> None:
+        """cwnd = pipe + sndcnt on an ACK in recovery without SACK. The pipe
+        is the flight less what the duplicate ACKs stand for, less the head
+        when it is lost and not yet sent again (Linux's
+        tcp_packets_in_flight)."""
+        prr = self.prr
+        cc = self.cc
+        assert prr is not None and cc is not None
+        mss = self.snd_mss
+        pipe = ((self.snd_nxt - self.snd_una) & MASK) - prr.dup_segs * mss
+        if head_lost:
+            pipe -= mss
+        if pipe < 0:
+            pipe = 0
+        # in whole segments, as Linux counts them (its sndcnt is in packets)
+        n = prr.sndcnt(delivered, pipe, safe_ack)
+        cc.cwnd = pipe + -(-n // mss) * mss
+
+    def _prr_reno_partial(self, now: float, acked: int) -> None:
+        """A partial ACK without SACK under PRR: NewReno's next hole is lost
+        (RFC 6582 §3.2 step 4) and goes now; the rest follows PRR, with the
+        extra segment of an ACK that advanced SND.UNA (RFC 6937 §3)."""
+        prr = self.prr
+        assert prr is not None
+        self._prr_reno(prr.partial_ack(acked), True, True)
+        prr.out += self._send_from(now, self.snd_una, self.snd_mss, retransmit=True)
 
     # ------------------------------------------------------------ Tail Loss Probe
     def _schedule_pto(self, now: float) -> None:
@@ -1945,9 +2024,7 @@ class Connection:
             flight = (self.snd_nxt - self.snd_una) & MASK
             cc = self.cc
             assert cc is not None
-            if self.cfg.ssthresh_from_cwnd:
-                flight = cc.cwnd                  # Linux: ssthresh from cwnd
-            cc.on_timeout(now, flight)
+            cc.on_timeout(now, self._reduction_basis(flight))
             self.ca_loss = True
             self.prr = None
             self.t_reo = None
@@ -2205,7 +2282,13 @@ class Connection:
                 sent = self._output_sack_recovery(now)
             elif self.rtx_nxt is not None:
                 sent = self._output_retransmissions(now)
-            sent = bool(self._output_data(now)) or sent
+            prr = self.prr
+            if prr is not None and not self.sack_recovery:
+                nxt = self.snd_nxt                # PRR without SACK counts prr_out here
+                sent = bool(self._output_data(now)) or sent
+                prr.out += (self.snd_nxt - nxt) & MASK
+            else:
+                sent = bool(self._output_data(now)) or sent
         if self.ack_now and not sent:
             if st is not CLOSED and st is not SYN_SENT and st is not LISTEN:
                 self._send_ack(now)
@@ -2220,6 +2303,9 @@ class Connection:
         of the first two duplicate ACKs (RFC 3042 limited transmit)."""
         if self.sack_recovery:
             return self.pipe
+        prr = self.prr
+        if prr is not None:                       # recovery without SACK under PRR
+            return outstanding - prr.dup_segs * self.snd_mss
         board = self.board
         if board is not None and board.sacked:
             return outstanding - board.sacked
@@ -2575,7 +2661,9 @@ class Connection:
                 if mark:
                     self.txlog.segs[-1][3] = mark     # type: ignore[union-attr]
             else:
-                log.segs.append([seq, new_nxt, now, mark])
+                o = log.order                   # (Transmissions.sent, written out)
+                log.order = o + 1
+                log.segs.append([seq, new_nxt, now, mark, o])
         if fin:
             self.fin_sent = True
             self.fin_seq = (seq + n) & MASK

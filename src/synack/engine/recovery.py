@@ -26,26 +26,45 @@ PSH_UNIT: Final = 32     # first sent with PSH as the end of a TSO unit ("linux"
 
 
 class Transmissions:
-    """Outstanding segments in sequence order, each [start, end, time, flags]
-    with absolute sequence numbers, `time` the (latest) transmission time."""
+    """Outstanding segments in sequence order, each [start, end, time, flags,
+    order] with absolute sequence numbers, `time` the (latest) transmission
+    time and `order` its place among all transmissions (a count).
 
-    __slots__ = ("segs",)
+    RACK asks which of two segments was sent later (RFC 8985 §6.2,
+    RACK_sent_after). The RFC compares send times and breaks a tie by
+    sequence number, which assumes that segments sent in the same instant go
+    in sequence order (one TSO burst). A driver that reads its clock once per
+    batch of ACKs (the TUN stack; the simulator with no bandwidth limit) can
+    send new data for one ACK and then a retransmission of a lower sequence
+    for the next within one clock reading: the tie-break then calls the
+    retransmission the earlier one, and the delivery of that new data marks
+    it lost while it is still on its way -- a spurious second retransmission
+    of every loss. Linux's nanosecond transmit stamps order them as sent;
+    `order` does the same here."""
+
+    __slots__ = ("segs", "order")
 
     def __init__(self) -> None:
         self.segs: list[list] = []
+        self.order = 0                  # transmissions so far (the next one's `order`)
 
-    def sent(self, now: float, start: int, end: int) -> None:
+    def sent(self, now: float, start: int, end: int, mark: int = 0) -> None:
         """New data (or the FIN) went out for the first time."""
-        self.segs.append([start, end, now, 0])
+        o = self.order
+        self.order = o + 1
+        self.segs.append([start, end, now, mark, o])
 
     def resent(self, now: float, start: int, end: int) -> None:
         """[start, end) was sent again: every segment it overlaps is now a
         retransmission, last sent `now`."""
+        o = self.order
+        self.order = o + 1
         for s in self.segs:
             if gt(s[1], start) and gt(end, s[0]):
                 # s ends after `start` and begins before `end`
                 s[2] = now
                 s[3] |= RETRANS | RXT_OUT
+                s[4] = o
 
     def acked(self, now: float, una: int, rack: "Rack | None" = None,
               min_rtt: float = 0.0) -> tuple[float, float, bool]:
@@ -71,18 +90,20 @@ class Transmissions:
             t = s[2]
             if rack is not None:
                 e = s[1]
+                o = s[4]
                 fack = rack.fack
-                if (not f & RETRANS and t >= rack.xmit_ts
+                if (not f & RETRANS and o >= rack.xmit_ord
                         and (fack is None or gt(e, fack))):
                     # the common case written out: an original segment, sent
                     # no earlier than RACK's and ending above RACK.fack
                     rack.rtt = now - t
-                    if t > rack.xmit_ts or gt(e, rack.end_seq):
+                    if o > rack.xmit_ord or gt(e, rack.end_seq):
                         rack.xmit_ts = t
+                        rack.xmit_ord = o
                         rack.end_seq = e
                     rack.fack = e
                 else:
-                    rack.delivered(now, s[0], e, t, bool(f & RETRANS), min_rtt, True)
+                    rack.delivered(now, s[0], e, t, bool(f & RETRANS), min_rtt, True, o)
             if f & RETRANS:
                 retrans = True
             if first < 0 or t < first:
@@ -107,7 +128,8 @@ class Transmissions:
             for bs, be in blocks:
                 if not gt(bs, a) and not gt(b, be):
                     if rack is not None:
-                        rack.delivered(now, a, b, s[2], bool(s[3] & RETRANS), min_rtt)
+                        rack.delivered(now, a, b, s[2], bool(s[3] & RETRANS), min_rtt,
+                                       False, s[4])
                     s[3] = (s[3] | SACKED) & ~(LOST | RXT_OUT)
                     n += 1
                     break
@@ -182,7 +204,7 @@ class Prr:
     The caller sets cwnd = pipe + sndcnt on every ACK that delivers data (as
     Linux does), so the ordinary cwnd - pipe sending loop sends sndcnt."""
 
-    __slots__ = ("delivered", "out", "recover_fs", "ssthresh", "mss")
+    __slots__ = ("delivered", "out", "recover_fs", "ssthresh", "mss", "dup_segs")
 
     def __init__(self, recover_fs: int, ssthresh: int, mss: int):
         self.delivered = 0               # prr_delivered
@@ -190,6 +212,28 @@ class Prr:
         self.recover_fs = recover_fs if recover_fs > 0 else mss   # RecoverFS
         self.ssthresh = ssthresh
         self.mss = mss
+        # Without SACK: the segments the duplicate ACKs stand for as having
+        # left the network (Linux's sacked_out for Reno, tcp_add_reno_sack)
+        self.dup_segs = 0
+
+    def dupack(self, flight: int) -> int:
+        """Without SACK, a duplicate ACK in recovery: one more segment has
+        left the network (at most all but one of the flight, Linux's
+        tcp_limit_reno_sacked). Returns its DeliveredData."""
+        if (self.dup_segs + 2) * self.mss <= flight:
+            self.dup_segs += 1
+        return self.mss
+
+    def partial_ack(self, acked: int) -> int:
+        """Without SACK, a partial ACK of `acked` octets: one segment of it
+        is the hole it filled, the rest were counted by duplicate ACKs
+        already (Linux's tcp_remove_reno_sacks). Returns its DeliveredData."""
+        mss = self.mss
+        segs = (acked + mss - 1) // mss
+        fresh = segs - self.dup_segs
+        used = segs - 1 if segs - 1 < self.dup_segs else self.dup_segs
+        self.dup_segs -= used
+        return (fresh if fresh > 1 else 1) * mss
 
     def sndcnt(self, delivered: int, pipe: int, safe_ack: bool) -> int:
         """One ACK in recovery: `delivered` is its DeliveredData (change in
@@ -222,11 +266,12 @@ class Rack:
     has been seen and the connection is in recovery or DupThresh segments
     are SACKed (RFC 8985 §6.2, as Linux's tcp_rack_reo_wnd)."""
 
-    __slots__ = ("xmit_ts", "end_seq", "rtt", "fack", "reord_seen", "reo_wnd_mult",
+    __slots__ = ("xmit_ts", "xmit_ord", "end_seq", "rtt", "fack", "reord_seen", "reo_wnd_mult",
                  "reo_wnd_persist", "dsack_round", "reordering", "mss", "prior_fack", "reord_low")
 
     def __init__(self, mss: int):
         self.xmit_ts = -1.0              # RACK.xmit_ts: send time of the newest delivered segment
+        self.xmit_ord = -1               # ... and its transmission `order` (Transmissions)
         self.end_seq = 0                 # RACK.end_seq: its end
         self.rtt = 0.0                   # RACK.rtt: the RTT measured from it
         self.fack: int | None = None     # RACK.fack: the highest end delivered
@@ -240,7 +285,7 @@ class Rack:
         self.reord_low: int | None = None    # lowest start of this pass's reordered segments
 
     def delivered(self, now: float, start: int, end: int, xmit: float, retrans: bool,
-                  min_rtt: float, cumulative: bool = False) -> None:
+                  min_rtt: float, cumulative: bool = False, order: int = 0) -> None:
         """RFC 8985 §6.2 steps 2 and 3 for one newly delivered segment.
         A never-retransmitted segment delivered below the highest delivered
         one is reordering (§6.2 step 3); as Linux counts it (tcp_sacktag_one,
@@ -256,8 +301,11 @@ class Rack:
             # RFC 8985 walks them in send-time order, which leaves the RTT
             # of the most recently sent one
             self.rtt = rtt
-            if xmit > self.xmit_ts or (xmit == self.xmit_ts and gt(end, self.end_seq)):
+            if order > self.xmit_ord or (order == self.xmit_ord and gt(end, self.end_seq)):
+                # sent after RACK's segment: by transmission order, which a
+                # shared clock reading cannot tie (see Transmissions)
                 self.xmit_ts = xmit
+                self.xmit_ord = order
                 self.end_seq = end
         fack = self.fack
         if cumulative:
@@ -315,17 +363,18 @@ class Rack:
         """§6.2 step 5 (RACK_detect_loss): mark lost every segment sent
         before the newest delivered one whose time is up. Returns (segments
         newly marked, seconds until the next one's time is up or 0)."""
-        if self.xmit_ts < 0:
+        if self.xmit_ord < 0:
             return 0, 0.0
         lost = 0
         timeout = 0.0
-        x, e = self.xmit_ts, self.end_seq
+        x, e = self.xmit_ord, self.end_seq
         for s in log.segs:
             f = s[3]
             if f & SACKED or (f & LOST and not f & RXT_OUT):
                 continue
             t = s[2]
-            if not (x > t or (x == t and gt(e, s[1]))):
+            o = s[4]
+            if not (x > o or (x == o and gt(e, s[1]))):
                 # not sent before RACK.xmit_ts; an original segment sent
                 # after it means every later original was too (they go out
                 # in sequence order) and every retransmission later still
