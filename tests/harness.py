@@ -471,3 +471,22 @@ def kinds(events) -> list[str]:
 
 
 EV = ev
+
+
+# -- a sender's view, for the tests of what goes out (Nagle, cork, PSH) --------
+def data_sent(segs) -> list[tuple[int, int, bool]]:
+    """(offset from our first data octet, length, PSH) of each data segment."""
+    return [(s.seq - LOCAL_SEQ, len(s.payload), bool(s.flags & PSH)) for s in segs if s.payload]
+
+
+def peer_ack(n: int, window: int = 65535) -> dict:
+    """The peer's ACK of our first `n` data octets, for `Tcp.send(SEND._replace(**...))`-style use."""
+    return dict(flags=ACK, seq=REMOTE_SEQ, ack=LOCAL_SEQ + n, window=window)
+
+
+def established_client(mss: int = 1000, window: int = 65535, **changes) -> "Tcp":
+    """An active opener (IW 10) that has taken the peer's SYN,ACK with this
+    MSS and window: ESTABLISHED, nothing sent yet."""
+    t = Tcp.syn_sent(initial_window=10, **changes)
+    t.send(PEER_SYN_ACK._replace(window=window, options=Options(mss=mss))).ignore()
+    return t

@@ -17,14 +17,11 @@ tests/test_socket_differential.py (the tfo_* cases of tests/sockdiff.py).
 """
 from __future__ import annotations
 
-import os
-import shutil
-import subprocess
 
 import pytest
 
-from synack.packetdrill import linux as L
 from synack.packetdrill.initcmd import read_init
+from livekernel import assert_live_kernel_passes
 from synack.packetdrill.runner import RunOptions, format_result, run_script, run_text, shared_dir
 
 PREFIX = "tf-pd"
@@ -180,37 +177,7 @@ def test_cookie_less_mode():
 @pytest.mark.parametrize("name", sorted(SCRIPTS))
 def test_live_kernel_agrees(name, tmp_path):
     """The same scripts pass on the live kernel: the expectations are Linux's."""
-    if os.geteuid() != 0:
-        pytest.fail("needs root (a network namespace and a TUN device per run)", pytrace=False)
-    root = shared_dir()
-    if root is None:
-        pytest.fail("the shared packetdrill set is not present", pytrace=False)
-    try:
-        tool = L.build_packetdrill()
-    except L.ToolUnavailable as e:
-        pytest.fail(f"cannot build the real packetdrill: {e}", pytrace=False)
-    common = tmp_path / "tcp" / "common"
-    shutil.copytree(root / "common", common)
-    shutil.copy(root / "tcp" / "common" / "set_sysctls.py", common / "set_sysctls.py")
-    for f in common.iterdir():
-        f.chmod(0o755)
-    folder = tmp_path / "tcp" / "probe"
-    folder.mkdir()
-    script = folder / name
-    script.write_text(SCRIPTS[name])
-    args, defines = L.variant(script)
-    errors = []
-    # the live kernel runs in real time on a shared machine: a timing flake
-    # is told apart by rerunning, up to 3 times (as `make conformance`)
-    with L.allow_congestion_control("cubic"):
-        for _ in range(1 + L.DEFAULT_RERUNS):
-            a = L.run_once(tool, script, args=args, defines=defines, prefix=PREFIX)
-            if a.rc == 0:
-                break
-            errors.append(a.error)
-    assert a.rc == 0, "\n".join(errors)
-    left = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
-    assert f"{PREFIX}-{os.getpid()}-" not in left
+    assert_live_kernel_passes(SCRIPTS[name], name, tmp_path, PREFIX)
 
 
 def test_tcp_metrics_flush_empties_the_cookie_cache():

@@ -24,28 +24,14 @@ the oracle, on the live kernel with the real packetdrill (tests marked
 """
 from __future__ import annotations
 
-import os
-import shutil
-import subprocess
 
 import pytest
 
-from synack.packetdrill import linux as L
+from livekernel import OPENING, assert_live_kernel_passes
 from synack.packetdrill.runner import RunOptions, format_result, run_script, run_text, shared_dir
 
 PREFIX = "sc-psh-test"
 
-OPENING = """\
-`../common/defaults.sh`
-    0 socket(..., SOCK_STREAM, IPPROTO_TCP) = 3
-   +0 setsockopt(3, SOL_SOCKET, SO_REUSEADDR, [1], 4) = 0
-   +0 bind(3, ..., ...) = 0
-   +0 listen(3, 1) = 0
-   +0 < S 0:0(0) win 32792 <mss 1000,sackOK,nop,nop,nop,wscale 7>
-   +0 > S. 0:0(0) ack 1 <mss 1460,nop,nop,sackOK,nop,wscale 8>
- +.01 < . 1:1(0) ack 1 win 320
-   +0 accept(3, ..., ...) = 4
-"""
 
 # 1:1001 ends a SEND, so its PSH comes back on the retransmission although
 # more data follows it; the 4000-octet write goes as the TSO units 2001:4001
@@ -139,33 +125,4 @@ def test_fin_delack_on_the_shared_scripts():
 @pytest.mark.parametrize("name", sorted(LIVE))
 def test_live_kernel_agrees(name, tmp_path):
     """The same scripts pass on the live kernel: the expectations are Linux's."""
-    if os.geteuid() != 0:
-        pytest.fail("needs root (a network namespace and a TUN device per run)", pytrace=False)
-    root = shared_dir()
-    if root is None:
-        pytest.fail("the shared packetdrill set is not present", pytrace=False)
-    try:
-        tool = L.build_packetdrill()
-    except L.ToolUnavailable as e:
-        pytest.fail(f"cannot build the real packetdrill: {e}", pytrace=False)
-    common = tmp_path / "tcp" / "common"
-    shutil.copytree(root / "common", common)
-    for f in common.iterdir():
-        f.chmod(0o755)
-    folder = tmp_path / "tcp" / "probe"
-    folder.mkdir()
-    script = folder / name
-    script.write_text(LIVE[name])
-    args, defines = L.variant(script)
-    errors = []
-    with L.allow_congestion_control("cubic"):
-        # the live kernel runs in real time on a shared machine: a timing
-        # flake is told apart by rerunning, up to 3 times (as `make conformance`)
-        for _ in range(1 + L.DEFAULT_RERUNS):
-            a = L.run_once(tool, script, args=args, defines=defines, prefix=PREFIX)
-            if a.rc == 0:
-                break
-            errors.append(a.error)
-    assert a.rc == 0, "\n".join(errors)
-    left = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
-    assert f"{PREFIX}-{os.getpid()}-" not in left
+    assert_live_kernel_passes(LIVE[name], name, tmp_path, PREFIX)

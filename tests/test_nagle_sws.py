@@ -8,22 +8,12 @@ import errno
 import pytest
 
 from harness import (ACK, FIN, LOCAL_SEQ, PEER_SYN, PEER_SYN_ACK, PSH, REMOTE_SEQ, RST, WINDOW,
-                     Options, Tcp)
+                     Options, Tcp, data_sent, established_client, peer_ack)
 
 
-def sent(segs) -> list[tuple[int, int, bool]]:
-    """(offset, length, PSH) of each data segment."""
-    return [(s.seq - LOCAL_SEQ, len(s.payload), bool(s.flags & PSH)) for s in segs if s.payload]
-
-
-def ack(n: int, window: int = 65535):
-    return dict(flags=ACK, seq=REMOTE_SEQ, ack=LOCAL_SEQ + n, window=window)
-
-
-def conn(mss=1000, window=65535, **changes) -> Tcp:
-    t = Tcp.syn_sent(initial_window=10, **changes)
-    t.send(PEER_SYN_ACK._replace(window=window, options=Options(mss=mss))).ignore()
-    return t
+sent = data_sent                  # (offset, length, PSH) of each data segment
+ack = peer_ack
+conn = established_client
 
 
 # ------------------------------------------------------------------ Nagle

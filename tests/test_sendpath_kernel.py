@@ -15,27 +15,15 @@ removed afterwards; namespace prefix `sp-`):
 """
 from __future__ import annotations
 
-import os
-import shutil
-import subprocess
 
 import pytest
 
-from synack.packetdrill import linux as L
-from synack.packetdrill.runner import RunOptions, format_result, run_text, shared_dir
+from livekernel import OPENING, assert_live_kernel_passes
+from synack.packetdrill.runner import RunOptions, format_result, run_text
 
 PREFIX = "sp-pd"
 
-CORK = """\
-`../common/defaults.sh`
-    0 socket(..., SOCK_STREAM, IPPROTO_TCP) = 3
-   +0 setsockopt(3, SOL_SOCKET, SO_REUSEADDR, [1], 4) = 0
-   +0 bind(3, ..., ...) = 0
-   +0 listen(3, 1) = 0
-   +0 < S 0:0(0) win 32792 <mss 1000,sackOK,nop,nop,nop,wscale 7>
-   +0 > S. 0:0(0) ack 1 <mss 1460,nop,nop,sackOK,nop,wscale 8>
- +.01 < . 1:1(0) ack 1 win 320
-   +0 accept(3, ..., ...) = 4
+CORK = OPENING + """\
    +0 setsockopt(4, SOL_TCP, TCP_CORK, [1], 4) = 0
    +0 getsockopt(4, SOL_TCP, TCP_CORK, [1], [4]) = 0
    +0 write(4, ..., 100) = 100
@@ -52,16 +40,7 @@ CORK = """\
  +.01 < . 1:1(0) ack 1001 win 320
 """
 
-QUICKACK = """\
-`../common/defaults.sh`
-    0 socket(..., SOCK_STREAM, IPPROTO_TCP) = 3
-   +0 setsockopt(3, SOL_SOCKET, SO_REUSEADDR, [1], 4) = 0
-   +0 bind(3, ..., ...) = 0
-   +0 listen(3, 1) = 0
-   +0 < S 0:0(0) win 32792 <mss 1000,sackOK,nop,nop,nop,wscale 7>
-   +0 > S. 0:0(0) ack 1 <mss 1460,nop,nop,sackOK,nop,wscale 8>
- +.01 < . 1:1(0) ack 1 win 320
-   +0 accept(3, ..., ...) = 4
+QUICKACK = OPENING + """\
    +0 getsockopt(4, SOL_TCP, TCP_QUICKACK, [1], [4]) = 0
    +0 setsockopt(4, SOL_TCP, TCP_QUICKACK, [0], 4) = 0
    +0 getsockopt(4, SOL_TCP, TCP_QUICKACK, [0], [4]) = 0
@@ -123,32 +102,4 @@ def test_the_scripts_can_fail(name, old, new):
 @pytest.mark.parametrize("name", sorted(SCRIPTS))
 def test_live_kernel_agrees(name, tmp_path):
     """The same scripts pass on the live kernel: the expectations are Linux's."""
-    if os.geteuid() != 0:
-        pytest.fail("needs root (a network namespace and a TUN device per run)", pytrace=False)
-    root = shared_dir()
-    if root is None:
-        pytest.fail("the shared packetdrill set is not present", pytrace=False)
-    try:
-        tool = L.build_packetdrill()
-    except L.ToolUnavailable as e:
-        pytest.fail(f"cannot build the real packetdrill: {e}", pytrace=False)
-    common = tmp_path / "tcp" / "common"
-    shutil.copytree(root / "common", common)
-    for f in common.iterdir():
-        f.chmod(0o755)
-    folder = tmp_path / "tcp" / "probe"
-    folder.mkdir()
-    script = folder / name
-    script.write_text(SCRIPTS[name])
-    args, defines = L.variant(script)
-    errors = []
-    # the live kernel runs in real time on a shared machine: a timing flake
-    # is told apart by rerunning, up to 3 times (as `make conformance`)
-    for _ in range(1 + L.DEFAULT_RERUNS):
-        a = L.run_once(tool, script, args=args, defines=defines, prefix=PREFIX)
-        if a.rc == 0:
-            break
-        errors.append(a.error)
-    assert a.rc == 0, "\n".join(errors)
-    left = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
-    assert f"{PREFIX}-{os.getpid()}-" not in left
+    assert_live_kernel_passes(SCRIPTS[name], name, tmp_path, PREFIX, cubic=False)
