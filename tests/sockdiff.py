@@ -638,6 +638,42 @@ def c_recvmsg_inq(sock, host):
         s.close()
 
 
+def c_sendmsg(sock, host):
+    """sendmsg: several buffers as one write, the address ignored once
+    connected, control messages as Linux's tcp_sendmsg takes them (other
+    levels ignored, SCM_RIGHTS ignored, SO_PRIORITY with 4 octets taken,
+    wrong sizes and unknown SOL_SOCKET types EINVAL), bad arguments TypeError,
+    unconnected EPIPE."""
+    import struct
+    S = sock
+    s = _conn(sock, host, ECHO)
+    u = sock.socket(sock.AF_INET, sock.SOCK_STREAM)
+    try:
+        out = [outcome(s.sendmsg, [b"ab", b"cd"]),
+               outcome(s.sendmsg, [b"e"], [(S.IPPROTO_TCP, 99, b"1234")]),
+               outcome(s.sendmsg, [b"f"], [(S.SOL_SOCKET, 1, struct.pack("i", 0))]),
+               outcome(s.sendmsg, [b"g"], [(S.SOL_SOCKET, 12, struct.pack("I", 5))]),
+               outcome(s.sendmsg, [b"h"], [(S.SOL_SOCKET, 12, bytes(8))]),
+               outcome(s.sendmsg, [b"i"], [(S.SOL_SOCKET, 50, b"")]),
+               outcome(s.sendmsg, [b"j"], [(S.IPPROTO_TCP, 1, b"1234"), (S.SOL_SOCKET, 50, b"")]),
+               outcome(s.sendmsg, []),
+               outcome(s.sendmsg, [b"k"], [], 0, (host, CLOSED_PORT)),
+               outcome(s.sendmsg, ["str"]),
+               outcome(s.sendmsg, [b"l"], [(1, 2)]),
+               outcome(u.sendmsg, [b"m"])]
+        got = b""
+        while len(got) < 8:
+            d = s.recv(100)
+            if not d:
+                break
+            got += d
+        out.append(got.decode())
+        return out
+    finally:
+        s.close()
+        u.close()
+
+
 # ------------------------------------------- on the wire (issue 13: sendpath)
 def _wire(sock, host, steps, before=None):
     """Connect to the WIRE server (after `before(s)`, if any), run

@@ -283,3 +283,34 @@ def test_sim_pcap_carries_the_sockets_tos(tmp_path):
     client, server = by_src["10.0.0.1"], by_src["10.0.0.2"]
     assert set(server) == {0x48}
     assert client[0] == 0x2C and client[-1] == 0x80 and set(client) == {0x2C, 0x80}
+
+
+def test_api_sendmsg_is_one_write_with_the_flags():
+    """sendmsg on the simulator: the buffers go as one write; with MSG_EOR
+    the next write does not share a segment with it (the differential test
+    compares the rest with CPython on the kernel); SO_TIMESTAMPING asking
+    for transmit timestamps is refused (synack has none), not ignored."""
+    import errno
+    import struct
+
+    from synack.api import SimStack, socket
+    a, b = SimStack.pair(seed=3, delay=0.001)
+    srv = b.socket()
+    srv.bind(("", 7))
+    srv.listen()
+    c = a.socket()
+    c.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 0)
+    c.connect(("10.0.0.2", 7))
+    s, _ = srv.accept()
+    conn = c.connection
+    assert c.sendmsg([b"ab", memoryview(b"cd"), bytearray(b"e")], [], socket.MSG_EOR) == 5
+    assert list(conn.eor_seqs) == [(conn.sndq_seq + 5) & 0xFFFFFFFF]
+    assert c.sendmsg([b"fg"]) == 2
+    got = b""
+    while len(got) < 7:
+        got += s.recv(10)
+    assert got == b"abcdefg"
+    with pytest.raises(OSError) as e:
+        c.sendmsg([b"x"], [(socket.SOL_SOCKET, 37, struct.pack("I", 2))])
+    assert e.value.errno == errno.EOPNOTSUPP
+    assert c.sendmsg([b"x"], [(socket.SOL_SOCKET, 37, struct.pack("I", 0))]) == 1

@@ -124,3 +124,18 @@ def test_sendpath_cases_show_the_kernel_behaviour(results):
     assert kernel["wire_tos"] == [[None, [["SYN", 0x2C], [10, True, False, 0x2C],
                                           [10, True, False, 0x80], [0, False, True, 0x80]]]]
     assert kernel["quickack_after_exchange"] == [1, 0, 1]
+
+
+def test_sendmsg_case_shows_the_kernel_behaviour(results):
+    """The reference itself for the sendmsg case: what CPython's sendmsg on
+    the kernel gives, so the comparison cannot pass on two equal failures."""
+    kernel, _mine = results
+    one = ["value", 1]
+    einval = ["raise", "OSError", 22]
+    assert kernel["sendmsg"] == [
+        ["value", 4], one, one, one,               # other level and SCM_RIGHTS ignored, SO_PRIORITY 5
+        einval, einval, einval,                    # SO_PRIORITY of 8 octets, unknown type, one bad of two
+        ["value", 0], one,                         # nothing; the address ignored once connected
+        ["raise", "TypeError", None], ["raise", "TypeError", None],
+        ["raise", "BrokenPipeError", 32],          # not connected
+        "abcdefgk"]

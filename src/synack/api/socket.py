@@ -244,6 +244,26 @@ def _overlap(a: str, b: str, a_dual: bool = False, b_dual: bool = False) -> bool
     return False
 
 
+#: SOL_SOCKET control messages of a TCP sendmsg (Linux's __sock_cmsg_send)
+_SCM_IGNORED = (1, 2)                  # SCM_RIGHTS, SCM_CREDENTIALS: AF_UNIX's
+_SO_PRIORITY, _SO_MARK, _SO_TIMESTAMPING_OLD = 12, 36, 37
+
+
+def _cmsg_check(level: int, kind: int, cdata: bytes) -> None:
+    """One control message of sendmsg (see socket.sendmsg)."""
+    if level != SOL_SOCKET or kind in _SCM_IGNORED:
+        return
+    if kind not in (_SO_PRIORITY, _SO_MARK, _SO_TIMESTAMPING_OLD) or len(cdata) != 4:
+        raise _oserror(_errno.EINVAL)
+    value = _struct.unpack("I", cdata)[0]
+    if kind == _SO_MARK and _os.geteuid() != 0:
+        raise _oserror(_errno.EPERM)
+    if kind == _SO_PRIORITY and value > 6 and _os.geteuid() != 0:
+        raise _oserror(_errno.EPERM)
+    if kind == _SO_TIMESTAMPING_OLD and value:
+        raise _oserror(_errno.EOPNOTSUPP, "synack has no transmit timestamps (SO_TIMESTAMPING)")
+
+
 class socket(FastOpenSocket):
     """A TCP socket on a synack stack (see the module documentation)."""
 
@@ -845,6 +865,25 @@ class socket(FastOpenSocket):
     def sendall(self, data, flags: int = 0) -> None:
         """Queue everything (the timeout, if any, is for the whole call)."""
         self._send(data, flags, everything=True)
+
+    def sendmsg(self, buffers, ancdata=(), flags: int = 0, address=None) -> int:
+        """Like `socket.sendmsg`: the buffers go as one write (so MSG_MORE and
+        MSG_EOR apply to their end), the address as `sendto`'s. Control
+        messages as Linux's tcp_sendmsg takes them (sock_cmsg_send, checked
+        on the kernel): any level but SOL_SOCKET is ignored; of SOL_SOCKET,
+        SCM_RIGHTS and SCM_CREDENTIALS are ignored, SO_MARK, SO_PRIORITY and
+        SO_TIMESTAMPING need a 4-octet value (SO_MARK needs privilege, and
+        SO_PRIORITY above 6 too: EPERM), anything else is EINVAL. synack
+        keeps no mark or priority; it has no transmit timestamps, so
+        SO_TIMESTAMPING asking for them is EOPNOTSUPP, not ignored."""
+        data = b"".join(bytes(memoryview(b).cast("B")) for b in buffers)
+        for item in ancdata:
+            if not isinstance(item, tuple) or len(item) != 3:
+                raise TypeError("sendmsg() ancillary data items must be (level, type, data) tuples")
+            level, kind, cdata = item
+            _cmsg_check(int(level), int(kind), bytes(memoryview(cdata).cast("B")))
+        return self.sendto(data, flags, address) if address is not None else \
+            self._send(data, flags, False)
 
     def sendto(self, data, flags_or_addr, addr=None) -> int:
         """On a connected TCP socket the address is ignored, as on Linux; with
