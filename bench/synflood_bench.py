@@ -114,6 +114,20 @@ PREFIX = "sf-"
 SYN_BUDGET: int | None = None          # TunStack's default unless --syn-budget
 
 
+def flooded_connects(ns, addr: str, rate: float, seconds: float) -> dict:
+    """Legitimate connects to port 7 of `addr` from inside `ns` while the
+    flooder sends `rate` spoofed SYN/s there (0: no flood)."""
+    fl = flood(ns, addr, 7, rate, seconds) if rate != 0 else None
+    time.sleep(0.3 if fl else 0)
+    res = legit(lambda: ns.socket(socket.AF_INET, socket.SOCK_STREAM), (addr, 7), seconds - 1.0)
+    if fl is not None:
+        out, _err = fl.communicate(timeout=seconds + 30)
+        sent, el = out.split()
+        res["flood_sent"] = int(sent)
+        res["flood_rate"] = round(int(sent) / float(el))
+    return res
+
+
 def synack_case(rate: float, seconds: float) -> dict:
     from synack.tun.driver import TunStack
     from synack.tun.services import Echo, ServiceHost
@@ -122,16 +136,8 @@ def synack_case(rate: float, seconds: float) -> dict:
     try:
         hub = ServiceHost(st, [Echo(7)]).start()
         time.sleep(0.2)
-        fl = flood(st.ns, st.local_v4, 7, rate, seconds) if rate != 0 else None
         r0, w0 = resource.getrusage(resource.RUSAGE_SELF), time.monotonic()
-        time.sleep(0.3 if fl else 0)
-        res = legit(lambda: st.ns.socket(socket.AF_INET, socket.SOCK_STREAM), (st.local_v4, 7),
-                    seconds - 1.0)
-        if fl is not None:
-            out, err = fl.communicate(timeout=seconds + 30)
-            sent, el = out.split()
-            res["flood_sent"] = int(sent)
-            res["flood_rate"] = round(int(sent) / float(el))
+        res = flooded_connects(st.ns, st.local_v4, rate, seconds)
         r1, w1 = resource.getrusage(resource.RUSAGE_SELF), time.monotonic()
         # CPU of this process (the driver thread, mostly) against the wall
         # time of the flood: how much of a core synack got
@@ -176,15 +182,7 @@ def kernel_case(rate: float, seconds: float) -> dict:
         srv = ns.popen([sys.executable, "-c", KERNEL_ECHO], stdout=subprocess.PIPE, text=True)
         try:
             assert srv.stdout.readline().strip() == "ready"
-            fl = flood(ns, "127.0.0.1", 7, rate, seconds) if rate != 0 else None
-            time.sleep(0.3 if fl else 0)
-            res = legit(lambda: ns.socket(socket.AF_INET, socket.SOCK_STREAM), ("127.0.0.1", 7),
-                        seconds - 1.0)
-            if fl is not None:
-                out, err = fl.communicate(timeout=seconds + 30)
-                sent, el = out.split()
-                res["flood_sent"] = int(sent)
-                res["flood_rate"] = round(int(sent) / float(el))
+            res = flooded_connects(ns, "127.0.0.1", rate, seconds)
             nstat = ns.run_cmd(["nstat", "-az", "TcpExtSyncookiesSent", "TcpExtListenOverflows",
                                 "TcpExtListenDrops"], check=False).stdout
             res["kernel"] = {ln.split()[0]: int(ln.split()[1]) for ln in nstat.splitlines()

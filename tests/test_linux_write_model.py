@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import pytest
 
+from livekernel import assert_live_kernel_passes
 from synack.engine.congestion import create
 from synack.packetdrill.runner import RunOptions, format_result, run_text, shared_dir
 
@@ -117,3 +118,14 @@ def test_cubic_linux_after_a_timeout_is_one_segment_per_20_acks():
             grown_at.append(i)
     assert grown_at[:2] == [20, 40], grown_at
     assert grown_at[2] - grown_at[1] < 20, grown_at
+
+
+@pytest.mark.netns
+def test_live_kernel_passes_the_script(tmp_path):
+    """The oracle: the same script passes on the live kernel with the real
+    packetdrill, so the PSH positions, the ssthresh and the cwnd steps the
+    tests above hold synack to are Linux's."""
+    root = shared_dir()
+    if root is None:
+        pytest.fail("the shared packetdrill set is not present", pytrace=False)
+    assert_live_kernel_passes((root / SCRIPT).read_text(), "cwnd-bump.pkt", tmp_path, "lw-pd")

@@ -57,6 +57,21 @@ def _held(host) -> int:
 
 
 # ------------------------------------------------------------ send buffer
+def _sim_pair(seed: int, port: int, server_changes: dict | None = None):
+    """Two simulated hosts with the TUN driver's settings, 10 ms RTT; the
+    first connects to a listener of the second on `port`. Returns (net,
+    client connection, listener), half a second into the connection."""
+    net = Network(seed=seed, trace=False)
+    cfg = tun_config("plain")
+    a = net.add_host("10.0.0.1", config=cfg)
+    b = net.add_host("10.0.0.2", config=cfg.replace(**(server_changes or {})))
+    net.link(a, b, delay=0.005)
+    lst = b.listen(port)
+    c = a.connect("10.0.0.2", port)
+    net.run(until=0.5)
+    return net, c, lst
+
+
 def _sendall_one_segment_window(cfg: Config, total: int) -> bool:
     """A blocking sendall of `total` octets to a peer that never reads and
     offers one 64 KiB window; True if it returned (virtual time)."""
@@ -91,14 +106,7 @@ def test_send_buffer_of_a_window_limited_connection_stays_small():
     """The peer never reads: the buffer grows in slow start while cwnd is
     the limit, then stops -- it does not follow cwnd once the peer's window
     (64 KiB) is what holds the connection back."""
-    net = Network(seed=5, trace=False)
-    cfg = tun_config("plain")
-    a = net.add_host("10.0.0.1", config=cfg)
-    b = net.add_host("10.0.0.2", config=cfg.replace(rcvbuf=65535, max_rcvbuf=65535))
-    net.link(a, b, delay=0.005)
-    b.listen(7000)
-    c = a.connect("10.0.0.2", 7000)
-    net.run(until=0.5)
+    net, c, _lst = _sim_pair(5, 7000, {"rcvbuf": 65535, "max_rcvbuf": 65535})
     pos = 0
     for step in range(200):                       # write as fast as it will take, 2 s
         while True:
@@ -116,14 +124,7 @@ def test_send_buffer_of_a_window_limited_connection_stays_small():
 
 
 def test_send_buffer_grows_with_cwnd_when_the_peer_reads():
-    net = Network(seed=6, trace=False)
-    cfg = tun_config("plain")
-    a = net.add_host("10.0.0.1", config=cfg)
-    b = net.add_host("10.0.0.2", config=cfg)
-    net.link(a, b, delay=0.005)
-    lst = b.listen(7001)
-    c = a.connect("10.0.0.2", 7001)
-    net.run(until=0.5)
+    net, c, lst = _sim_pair(6, 7001)
     srv = lst.accept()
     pos = got = 0
     for step in range(300):
@@ -353,15 +354,9 @@ def test_tcp_mem_is_validated():
 
 # ------------------------------------------------- receive buffer (DRS)
 def _bulk_into(reader_reads: bool, seconds: float = 3.0):
-    net = Network(seed=11, trace=False)
     cfg = tun_config("plain")
     assert cfg.rcvbuf_auto and cfg.rcvbuf == 4 << 20
-    a = net.add_host("10.0.0.1", config=cfg)
-    b = net.add_host("10.0.0.2", config=cfg)
-    net.link(a, b, delay=0.005)
-    lst = b.listen(7100)
-    c = a.connect("10.0.0.2", 7100)
-    net.run(until=0.5)
+    net, c, lst = _sim_pair(11, 7100)
     srv = lst.accept()
     assert srv.conn.rcvbuf == 131072                  # Linux's tcp_rmem[1]
     assert (0xFFFF << srv.conn.rcv_wscale) >= 4 << 20  # scaled for the 4 MiB it may reach
